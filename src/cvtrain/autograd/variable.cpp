@@ -1,0 +1,82 @@
+#include "cvtrain/autograd/variable.h"
+
+#include <unordered_set>
+
+namespace cvtrain {
+
+Variable::Variable(Tensor data, bool requires_grad) : impl_(std::make_shared<VarImpl>()) {
+  impl_->data = std::move(data);
+  impl_->requires_grad = requires_grad;
+}
+
+Variable record(Context& ctx, const char* name, Tensor out, std::initializer_list<Variable> inputs,
+                BackwardFn backward) {
+  bool any = false;
+  for (const Variable& v : inputs) any = any || v.requires_grad();
+  Variable result(std::move(out), false);
+  if (!ctx.grad_enabled || !any) return result;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  for (const Variable& v : inputs) node->inputs.push_back(v.impl());
+  node->backward = std::move(backward);
+  result.impl()->requires_grad = true;
+  result.impl()->grad_fn = std::move(node);
+  return result;
+}
+
+void accumulate_grad(VarImpl& v, const Tensor& g) {
+  CHECK(g.shape() == v.data.shape(), "gradient ", g.describe(), " for a variable of ", v.data.describe());
+  if (!v.grad.defined()) {
+    // Take the buffer as it is when it is packed and not a broadcast view; else copy it.
+    v.grad = g.is_contiguous() ? g : g.clone();
+    return;
+  }
+  Tensor gc = g.contiguous();
+  float* dst = v.grad.data<float>();
+  const float* src = gc.data<float>();
+  const int64_t n = g.numel();
+#pragma omp parallel for simd if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+void Variable::backward() const {
+  CHECK(numel() == 1, "backward() without a gradient needs a one-element variable, got ", data().describe());
+  backward(Tensor::full(shape(), 1.0f));
+}
+
+void Variable::backward(const Tensor& dout) const {
+  CHECK(requires_grad(), "backward() on a variable that does not require a gradient");
+  // Reverse topological order by an iterative depth-first search over grad_fn edges.
+  // Owning pointers: destroying a node drops its inputs, which may be their last reference.
+  std::vector<std::shared_ptr<VarImpl>> order;
+  std::unordered_set<VarImpl*> seen;
+  std::vector<std::pair<std::shared_ptr<VarImpl>, size_t>> stack{{impl_, 0}};
+  seen.insert(impl_.get());
+  while (!stack.empty()) {
+    auto& [v, next] = stack.back();
+    if (v->grad_fn && next < v->grad_fn->inputs.size()) {
+      std::shared_ptr<VarImpl> in = v->grad_fn->inputs[next++];
+      if (in->requires_grad && seen.insert(in.get()).second) stack.push_back({std::move(in), 0});
+      continue;
+    }
+    order.push_back(std::move(v));
+    stack.pop_back();
+  }
+  accumulate_grad(*impl_, dout);
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    std::shared_ptr<VarImpl> v = std::move(*it);  // released at the end of this iteration
+    if (!v->grad_fn) continue;                      // a leaf: its gradient stays
+    std::shared_ptr<Node> node = std::move(v->grad_fn);  // frees the graph as we go
+    if (v->grad.defined()) {
+      CHECK(node->backward, "backward through ", node->name, " twice");
+      Grads grads = node->backward(v->grad);
+      CHECK(grads.size() == node->inputs.size(), node->name, " returned ", grads.size(), " gradients for ",
+            node->inputs.size(), " inputs");
+      for (size_t i = 0; i < grads.size(); ++i)
+        if (grads[i].defined() && node->inputs[i]->requires_grad) accumulate_grad(*node->inputs[i], grads[i]);
+    }
+    v->grad = Tensor();  // an intermediate's gradient is not needed once passed on
+  }
+}
+
+}  // namespace cvtrain

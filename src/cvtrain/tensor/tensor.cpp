@@ -1,0 +1,283 @@
+#include "cvtrain/tensor/tensor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+namespace cvtrain {
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(s[i]);
+  }
+  return out + ")";
+}
+
+Shape contiguous_strides(const Shape& s) {
+  Shape st(s.size());
+  int64_t acc = 1;
+  for (int64_t i = static_cast<int64_t>(s.size()) - 1; i >= 0; --i) {
+    st[i] = acc;
+    acc *= s[i];
+  }
+  return st;
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  for (int64_t d : shape) CHECK(d >= 0, "negative dimension in ", shape_str(shape));
+  Tensor t;
+  t.storage_ = Storage::allocate(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), device);
+  t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  t.dtype_ = dtype;
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  std::memset(t.raw_data(), 0, static_cast<size_t>(t.numel()) * dtype_size(dtype));
+  return t;
+}
+
+Tensor Tensor::full(const Shape& shape, float value) {
+  Tensor t = empty(shape);
+  t.fill_(value);
+  return t;
+}
+
+Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
+  CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
+        " values for shape ", shape_str(shape));
+  Tensor t = empty(shape);
+  std::copy(values.begin(), values.end(), t.data<float>());
+  return t;
+}
+
+Tensor Tensor::view_of(std::shared_ptr<Storage> storage, const Shape& shape, int64_t offset, DType dtype) {
+  CHECK(storage, "view_of: null storage");
+  CHECK((offset + shape_numel(shape)) * static_cast<int64_t>(dtype_size(dtype)) <=
+            static_cast<int64_t>(storage->nbytes()),
+        "view_of: ", shape_str(shape), " at offset ", offset, " exceeds storage of ", storage->nbytes(), " bytes");
+  Tensor t;
+  t.storage_ = std::move(storage);
+  t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  t.offset_ = offset;
+  t.dtype_ = dtype;
+  return t;
+}
+
+int64_t Tensor::size(int64_t d) const {
+  if (d < 0) d += dim();
+  CHECK(d >= 0 && d < dim(), "size(", d, ") of a tensor with shape ", shape_str(shape_));
+  return shape_[d];
+}
+
+void* Tensor::raw_data() const {
+  CHECK(defined(), "raw_data() of an undefined tensor");
+  return static_cast<char*>(storage_->data()) + offset_ * static_cast<int64_t>(dtype_size(dtype_));
+}
+
+bool Tensor::is_contiguous() const {
+  int64_t expected = 1;
+  for (int64_t i = dim() - 1; i >= 0; --i) {
+    if (shape_[i] != 1 && strides_[i] != expected) return false;
+    expected *= shape_[i];
+  }
+  return true;
+}
+
+namespace {
+// Calls f(src_offset, dst_index) for every element of a strided view, in logical order.
+template <class F>
+void for_each_strided(const Shape& shape, const Shape& strides, int64_t base, F&& f) {
+  const int64_t n = shape_numel(shape);
+  if (n == 0) return;
+  const int64_t nd = static_cast<int64_t>(shape.size());
+  std::vector<int64_t> idx(nd, 0);
+  int64_t off = base;
+  for (int64_t i = 0; i < n; ++i) {
+    f(off, i);
+    for (int64_t d = nd - 1; d >= 0; --d) {
+      if (++idx[d] < shape[d]) {
+        off += strides[d];
+        break;
+      }
+      off -= strides[d] * (shape[d] - 1);
+      idx[d] = 0;
+    }
+  }
+}
+}  // namespace
+
+Tensor Tensor::contiguous() const {
+  if (is_contiguous()) return *this;
+  return clone();
+}
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(shape_, dtype_);
+  out.copy_(*this);
+  return out;
+}
+
+void Tensor::copy_(const Tensor& src) {
+  CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy_: ", src.describe(), " into ", describe());
+  const size_t es = dtype_size(dtype_);
+  if (is_contiguous() && src.is_contiguous()) {
+    std::memmove(raw_data(), src.raw_data(), static_cast<size_t>(numel()) * es);
+    return;
+  }
+  const char* s = static_cast<const char*>(src.storage_->data());
+  char* d = static_cast<char*>(storage_->data());
+  // Gather the source into a packed buffer, then scatter into this view.
+  std::vector<char> packed(static_cast<size_t>(numel()) * es);
+  for_each_strided(src.shape_, src.strides_, src.offset_,
+                   [&](int64_t so, int64_t i) { std::memcpy(&packed[i * es], s + so * es, es); });
+  for_each_strided(shape_, strides_, offset_,
+                   [&](int64_t dof, int64_t i) { std::memcpy(d + dof * es, &packed[i * es], es); });
+}
+
+Tensor Tensor::view(const Shape& shape) const {
+  CHECK(is_contiguous(), "view", shape_str(shape), " of a non-contiguous tensor ", describe(),
+        "; call contiguous() or reshape()");
+  Shape s = shape;
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == -1) {
+      CHECK(infer < 0, "view: more than one -1 in ", shape_str(shape));
+      infer = static_cast<int64_t>(i);
+    } else {
+      known *= s[i];
+    }
+  }
+  if (infer >= 0) {
+    CHECK(known > 0 && numel() % known == 0, "view: cannot infer -1 in ", shape_str(shape), " for ", describe());
+    s[infer] = numel() / known;
+  }
+  CHECK(shape_numel(s) == numel(), "view: ", shape_str(shape), " has a different size than ", describe());
+  Tensor t = *this;
+  t.shape_ = s;
+  t.strides_ = contiguous_strides(s);
+  return t;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const { return contiguous().view(shape); }
+
+Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
+  CHECK(static_cast<int64_t>(dims.size()) == dim(), "permute: ", dims.size(), " dims for ", describe());
+  std::vector<bool> seen(dims.size(), false);
+  Tensor t = *this;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    int64_t d = dims[i] < 0 ? dims[i] + dim() : dims[i];
+    CHECK(d >= 0 && d < dim() && !seen[d], "permute: bad dims for ", describe());
+    seen[d] = true;
+    t.shape_[i] = shape_[d];
+    t.strides_[i] = strides_[d];
+  }
+  return t;
+}
+
+Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
+  if (d < 0) d += dim();
+  CHECK(d >= 0 && d < dim(), "slice: dim ", d, " of ", describe());
+  CHECK(step > 0, "slice: step must be positive");
+  if (start < 0) start += shape_[d];
+  if (end < 0) end += shape_[d];
+  start = std::clamp<int64_t>(start, 0, shape_[d]);
+  end = std::clamp<int64_t>(end, start, shape_[d]);
+  Tensor t = *this;
+  t.offset_ += start * strides_[d];
+  t.shape_[d] = (end - start + step - 1) / step;
+  t.strides_[d] *= step;
+  return t;
+}
+
+Tensor Tensor::expand(const Shape& shape) const {
+  CHECK(static_cast<int64_t>(shape.size()) >= dim(), "expand: ", describe(), " to ", shape_str(shape));
+  Tensor t = *this;
+  const int64_t lead = static_cast<int64_t>(shape.size()) - dim();
+  t.shape_ = shape;
+  t.strides_.assign(shape.size(), 0);
+  for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
+    if (i < lead) continue;
+    int64_t src = shape_[i - lead];
+    CHECK(src == shape[i] || src == 1, "expand: ", describe(), " to ", shape_str(shape));
+    t.strides_[i] = src == 1 ? 0 : strides_[i - lead];
+  }
+  return t;
+}
+
+namespace {
+float load_as_float(const void* p, DType t) {
+  switch (t) {
+    case DType::f32: return *static_cast<const float*>(p);
+    case DType::bf16: return bf16_to_float(*static_cast<const bf16*>(p));
+    case DType::i32: return static_cast<float>(*static_cast<const int32_t*>(p));
+    case DType::i64: return static_cast<float>(*static_cast<const int64_t*>(p));
+    case DType::u8: return static_cast<float>(*static_cast<const uint8_t*>(p));
+  }
+  return 0;
+}
+void store_from_float(void* p, DType t, float v) {
+  switch (t) {
+    case DType::f32: *static_cast<float*>(p) = v; break;
+    case DType::bf16: *static_cast<bf16*>(p) = float_to_bf16(v); break;
+    case DType::i32: *static_cast<int32_t*>(p) = static_cast<int32_t>(v); break;
+    case DType::i64: *static_cast<int64_t*>(p) = static_cast<int64_t>(v); break;
+    case DType::u8: *static_cast<uint8_t*>(p) = static_cast<uint8_t>(v); break;
+  }
+}
+}  // namespace
+
+Tensor Tensor::to(DType dtype) const {
+  if (dtype == dtype_) return clone();
+  Tensor src = contiguous();
+  Tensor out = empty(shape_, dtype);
+  const char* s = static_cast<const char*>(src.raw_data());
+  char* d = static_cast<char*>(out.raw_data());
+  const size_t ss = dtype_size(dtype_), ds = dtype_size(dtype);
+  const int64_t n = numel();
+  if (dtype_ == DType::i64 && dtype == DType::i32) {  // keep integers exact, not through float
+    for (int64_t i = 0; i < n; ++i) reinterpret_cast<int32_t*>(d)[i] = static_cast<int32_t>(reinterpret_cast<const int64_t*>(s)[i]);
+    return out;
+  }
+  for (int64_t i = 0; i < n; ++i) store_from_float(d + i * ds, dtype, load_as_float(s + i * ss, dtype_));
+  return out;
+}
+
+void Tensor::fill_(float value) {
+  CHECK(dtype_ == DType::f32, "fill_ on ", describe());
+  if (is_contiguous()) {
+    std::fill_n(data<float>(), numel(), value);
+    return;
+  }
+  float* base = static_cast<float*>(storage_->data());
+  for_each_strided(shape_, strides_, offset_, [&](int64_t o, int64_t) { base[o] = value; });
+}
+
+std::vector<float> Tensor::to_vector() const {
+  Tensor c = dtype_ == DType::f32 ? contiguous() : to(DType::f32);
+  const float* p = c.data<float>();
+  return std::vector<float>(p, p + c.numel());
+}
+
+float Tensor::item() const {
+  CHECK(numel() == 1, "item() of ", describe());
+  return to_vector()[0];
+}
+
+std::string Tensor::describe() const {
+  if (!defined()) return "undefined";
+  return std::string(dtype_name(dtype_)) + shape_str(shape_);
+}
+
+}  // namespace cvtrain

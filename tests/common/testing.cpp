@@ -1,0 +1,133 @@
+#include "common/testing.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "cvtrain/tensor/rng.h"
+
+namespace cvtrain::testing {
+
+std::map<std::string, Tensor> load_fixture(const std::string& name) {
+  std::string path = std::string(CVTRAIN_FIXTURES) + "/" + name + ".txt";
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("missing fixture " + path);
+  std::map<std::string, Tensor> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    std::string key;
+    int64_t nd;
+    ls >> key >> nd;
+    Shape shape(nd);
+    for (auto& d : shape) ls >> d;
+    std::vector<float> v(shape_numel(shape));
+    for (auto& x : v) {
+      double d;
+      ls >> d;
+      x = static_cast<float>(d);
+    }
+    if (!ls) throw std::runtime_error("bad fixture line for " + key + " in " + path);
+    out[key] = Tensor::from_vector(v, shape);
+  }
+  return out;
+}
+
+Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {
+  Rng rng(seed);
+  Tensor t = Tensor::empty(shape);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = lo + (hi - lo) * rng.uniform();
+  return t;
+}
+
+std::vector<double> random_doubles(size_t n, uint64_t seed, double lo, double hi) {
+  Rng rng(seed);
+  std::vector<double> v(n);
+  for (auto& x : v) x = lo + (hi - lo) * rng.uniform();
+  return v;
+}
+
+::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, float atol, float rtol) {
+  if (a.shape() != b.shape())
+    return ::testing::AssertionFailure() << "shapes differ: " << a.describe() << " vs " << b.describe();
+  std::vector<float> va = a.to_vector(), vb = b.to_vector();
+  for (size_t i = 0; i < va.size(); ++i) {
+    if (!(std::fabs(va[i] - vb[i]) <= atol + rtol * std::fabs(vb[i])))
+      return ::testing::AssertionFailure() << "element " << i << ": " << va[i] << " vs " << vb[i] << " (of "
+                                           << va.size() << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult all_close(const std::vector<double>& a, const std::vector<double>& b, double atol,
+                                     double rtol) {
+  if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes differ: " << a.size() << " vs " << b.size();
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!(std::fabs(a[i] - b[i]) <= atol + rtol * std::fabs(b[i])))
+      return ::testing::AssertionFailure() << "element " << i << ": " << a[i] << " vs " << b[i];
+  return ::testing::AssertionSuccess();
+}
+
+std::vector<double> numeric_grad(const std::function<double(const std::vector<double>&)>& f,
+                                 std::vector<double> x, double eps) {
+  std::vector<double> g(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    double keep = x[i];
+    x[i] = keep + eps;
+    double fp = f(x);
+    x[i] = keep - eps;
+    double fm = f(x);
+    x[i] = keep;
+    g[i] = (fp - fm) / (2 * eps);
+  }
+  return g;
+}
+
+::testing::AssertionResult check_op_gradients(
+    const std::function<Variable(Context&, const std::vector<Variable>&)>& f, const std::vector<Tensor>& inputs,
+    float eps, float atol, float rtol) {
+  Context ctx(1234);
+  auto run = [&](const std::vector<Tensor>& ins, bool grad, std::vector<Variable>* vars_out) {
+    std::vector<Variable> vars;
+    for (const Tensor& t : ins) vars.emplace_back(t.clone(), grad);
+    ctx.rng = Rng(1234);  // the same random draws (dropout masks) on every evaluation
+    Variable y = f(ctx, vars);
+    if (vars_out) *vars_out = vars;
+    return y;
+  };
+  Variable y0 = run(inputs, false, nullptr);
+  Tensor r = random_tensor(y0.shape(), 99);
+  auto loss_of = [&](const Tensor& y) {
+    std::vector<float> vy = y.to_vector(), vr = r.to_vector();
+    double s = 0;
+    for (size_t i = 0; i < vy.size(); ++i) s += static_cast<double>(vy[i]) * vr[i];
+    return s;
+  };
+  std::vector<Variable> vars;
+  Variable y = run(inputs, true, &vars);
+  y.backward(r);
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    std::vector<float> analytic = vars[k].grad().defined() ? vars[k].grad().to_vector()
+                                                           : std::vector<float>(inputs[k].numel(), 0.0f);
+    std::vector<Tensor> ins = inputs;
+    for (auto& t : ins) t = t.clone();
+    float* p = ins[k].data<float>();
+    for (int64_t i = 0; i < ins[k].numel(); ++i) {
+      float keep = p[i];
+      p[i] = keep + eps;
+      double fp = loss_of(run(ins, false, nullptr).data());
+      p[i] = keep - eps;
+      double fm = loss_of(run(ins, false, nullptr).data());
+      p[i] = keep;
+      double numeric = (fp - fm) / (2 * eps);
+      if (!(std::fabs(analytic[i] - numeric) <= atol + rtol * std::fabs(numeric)))
+        return ::testing::AssertionFailure() << "input " << k << " element " << i << ": autograd " << analytic[i]
+                                             << " vs finite difference " << numeric;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace cvtrain::testing

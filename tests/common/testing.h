@@ -1,0 +1,38 @@
+// Test helpers shared by every test folder: fixtures recorded from PyTorch, random tensors,
+// closeness checks, and finite-difference gradient checks (double for kernels, f32 for op wiring).
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "cvtrain/autograd/variable.h"
+
+namespace cvtrain::testing {
+
+// Fixture files under tests/fixtures/NAME.txt, one tensor per line: `name ndim d0 .. dn-1 v0 v1 ...`
+// (written by the recording scripts beside them). Returns f32 tensors by name.
+std::map<std::string, Tensor> load_fixture(const std::string& name);
+
+// Uniform in [lo, hi) from a fixed seed.
+Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
+std::vector<double> random_doubles(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0);
+
+// Max |a-b| <= atol + rtol*|b| elementwise; reports the first bad index.
+::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, float atol = 1e-5f, float rtol = 1e-4f);
+::testing::AssertionResult all_close(const std::vector<double>& a, const std::vector<double>& b,
+                                     double atol = 1e-7, double rtol = 1e-6);
+
+// Central differences of a scalar function of a double vector.
+std::vector<double> numeric_grad(const std::function<double(const std::vector<double>&)>& f,
+                                 std::vector<double> x, double eps = 1e-6);
+
+// Autograd wiring check in f32: for L = sum(f(inputs) * R) with a fixed random R, compares each
+// input's gradient from backward() with central differences. Inputs all require grad.
+::testing::AssertionResult check_op_gradients(
+    const std::function<Variable(Context&, const std::vector<Variable>&)>& f, const std::vector<Tensor>& inputs,
+    float eps = 1e-2f, float atol = 2e-3f, float rtol = 2e-2f);
+
+}  // namespace cvtrain::testing
