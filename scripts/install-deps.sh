@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cvtrain needs to build, test and run its demo. Idempotent and quick
+# when everything is present (dpkg check first; apt-get only for what is missing).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libdnnl-dev            # oneDNN: convolution and matrix products (PyTorch's CPU path)
+  libyaml-cpp-dev        # configs
+  libcli11-dev           # command line
+  nlohmann-json3-dev     # safetensors headers, metrics lines
+  zlib1g-dev             # gzip-compressed IDX files
+  libgtest-dev libgmock-dev libbenchmark-dev   # tests and micro-benchmarks
+  dataset-fashion-mnist  # the demo's data, under /usr/share/datasets/fashion-mnist
+)
+if [[ "${CVTRAIN_WITH_TORCH:-0}" == 1 ]]; then
+  packages+=(python3-torch python3-numpy)  # side-by-side benchmarks and fixture recording only
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,42 @@
+// `cvtrain eval RUN_DIR|MODEL [--json]`: rebuild the model from the config in the file's metadata,
+// load the weights strictly, and evaluate on the test set with the saved preprocessing.
+#include <cstdio>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "cvtrain/cli/commands.h"
+#include "cvtrain/cli/config.h"
+#include "cvtrain/train/model_file.h"
+#include "cvtrain/train/trainer.h"
+
+namespace cvtrain::cli {
+
+int cmd_eval(const EvalArgs& a) {
+  std::string path = a.run;
+  if (std::filesystem::is_directory(path)) path += "/model.safetensors";
+  if (!std::filesystem::exists(path)) fail_input(path, ": no such model file");
+  const auto meta = read_model_metadata(path);
+  auto cfg_it = meta.find("config");
+  if (cfg_it == meta.end()) fail_input(path, ": no 'config' entry in the metadata; not a cvtrain model file");
+  RunConfig cfg = parse_config_text(cfg_it->second, path + " (metadata config)", a.overrides);
+  const Normalization norm = normalization_from_metadata(meta, path);
+  apply_threads(cfg);
+  Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
+  Dataset test = load_dataset(cfg.data_dataset, cfg.data_root, Split::test, cfg.data_limit_test);
+  auto model = make_model(cfg, test, ctx.rng);
+  load_model_file(path, *model);
+  EvalResult r = evaluate(ctx, *model, test, norm, cfg.train_eval_batch_size);
+  if (a.json) {
+    nlohmann::json j = {{"model", path},         {"images", r.images},
+                        {"test_loss", r.loss},   {"test_acc", r.accuracy},
+                        {"seconds", r.seconds},  {"images_per_s", r.seconds > 0 ? r.images / r.seconds : 0.0}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s: test_loss %.4f  test_acc %.2f%%  (%lld images, %.0f img/s)\n", path.c_str(), r.loss,
+                100 * r.accuracy, static_cast<long long>(r.images), r.seconds > 0 ? r.images / r.seconds : 0.0);
+  }
+  return 0;
+}
+
+}  // namespace cvtrain::cli

@@ -1,0 +1,51 @@
+// What the subcommands share: threads, the model from the config, and the model file's metadata
+// (the resolved config as YAML, the fitted preprocessing as JSON).
+#include <omp.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cvtrain/cli/commands.h"
+#include "cvtrain/cli/config.h"
+#include "cvtrain/nn/zoo.h"
+
+namespace cvtrain::cli {
+
+void apply_threads(const RunConfig& cfg) {
+  // NOTE: OpenMP's thread count is process state; the program sets it here, once, from the config.
+  if (cfg.threads > 0) omp_set_num_threads(static_cast<int>(cfg.threads));
+}
+
+std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like, Rng& rng) {
+  nn::ModelSpec spec;
+  spec.name = cfg.model_name;
+  spec.in_channels = like.images.size(1);
+  spec.height = like.images.size(2);
+  spec.width = like.images.size(3);
+  spec.num_classes = static_cast<int64_t>(like.class_names.size());
+  spec.dropout = static_cast<float>(cfg.model_dropout);
+  return nn::build_model(spec, rng);
+}
+
+std::map<std::string, std::string> model_metadata(const RunConfig& cfg, const Normalization& norm) {
+  nlohmann::json pre = {{"mean", norm.mean}, {"std", norm.std}};
+  return {{"format", "cvtrain-model-1"}, {"config", dump_config(cfg)}, {"preprocess", pre.dump()}};
+}
+
+Normalization normalization_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin) {
+  auto it = meta.find("preprocess");
+  if (it == meta.end()) fail_input(origin, ": no 'preprocess' entry in the metadata");
+  try {
+    auto j = nlohmann::json::parse(it->second);
+    Normalization n;
+    n.mean = j.at("mean").get<std::vector<float>>();
+    n.std = j.at("std").get<std::vector<float>>();
+    if (n.mean.empty() || n.mean.size() != n.std.size()) fail_input(origin, ": preprocess: mean and std differ in length");
+    for (float s : n.std)
+      if (!(s > 0)) fail_input(origin, ": preprocess: std must be positive");
+    return n;
+  } catch (const nlohmann::json::exception& e) {
+    fail_input(origin, ": preprocess: ", e.what());
+  }
+}
+
+}  // namespace cvtrain::cli

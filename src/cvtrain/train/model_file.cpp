@@ -1,0 +1,25 @@
+#include "cvtrain/train/model_file.h"
+
+#include "cvtrain/tensor/safetensors.h"
+
+namespace cvtrain {
+
+void save_model_file(const std::string& path, nn::Module& model, const std::map<std::string, std::string>& metadata) {
+  write_safetensors(path, model.state_dict(), metadata);
+}
+
+std::map<std::string, std::string> load_model_file(const std::string& path, nn::Module& model) {
+  SafetensorsFile file = read_safetensors(path);
+  try {
+    model.load_state_dict(file.tensors, /*strict=*/true);
+  } catch (const InputError& e) {
+    fail_input(path, ": ", e.what());
+  }
+  return file.metadata;
+}
+
+std::map<std::string, std::string> read_model_metadata(const std::string& path) {
+  return read_safetensors(path).metadata;
+}
+
+}  // namespace cvtrain

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Bad input to the program: every case must exit 2 with a one-line message naming the key or file,
+# and a failed `train` must not leave an output folder that looks finished (no model.safetensors).
+set -uo pipefail
+bin=$1; src=$2
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fails=0; passes=0
+
+# expect CODE PATTERN -- ARGS...: runs the program, checks the exit code and that stderr is one
+# line matching PATTERN.
+expect() {
+  local code=$1 pattern=$2; shift 3
+  local err rc
+  err=$("$bin" "$@" 2>&1 >/dev/null); rc=$?
+  if [[ $rc -ne $code ]] || ! grep -qE -- "$pattern" <<<"$err" || [[ $(wc -l <<<"$err") -ne 1 ]]; then
+    echo "FAIL: cvtrain $* -> exit $rc, stderr: $err (wanted exit $code and /$pattern/)"; fails=$((fails+1))
+  else
+    passes=$((passes+1))
+  fi
+}
+
+synthetic=(--set data.dataset=synthetic --set train.epochs=1 --set train.progress=false)
+printf 'train:\n  epoch: 3\n' > "$tmp/typo.yaml"
+expect 2 "train.epoch'.*did you mean 'train.epochs'" -- train "$tmp/typo.yaml" --out "$tmp/o1"
+printf 'train:\n  epochs: three\n' > "$tmp/type.yaml"
+expect 2 "train.epochs: expected an integer, got 'three'" -- train "$tmp/type.yaml" --out "$tmp/o2"
+printf 'train: [1, 2\n' > "$tmp/broken.yaml"
+expect 2 "broken.yaml:.*invalid YAML" -- train "$tmp/broken.yaml" --out "$tmp/o3"
+expect 2 "train.batch_size: must be >= 1" -- train "$src/recipes/fashion_cnn.yaml" --set train.batch_size=-4 --out "$tmp/o4"
+expect 2 "model.name: unknown model 'resnet9000'" -- train "$src/recipes/fashion_cnn.yaml" "${synthetic[@]}" --set model.name=resnet9000 --out "$tmp/o5"
+expect 2 "optim.name: unknown optimizer 'adamx'" -- train "$src/recipes/fashion_cnn.yaml" --set optim.name=adamx --out "$tmp/o6"
+expect 2 "--set: unknown key 'optim.lrr'" -- train "$src/recipes/fashion_cnn.yaml" --set optim.lrr=0.1 --out "$tmp/o7"
+expect 2 "--set nonsense: expected key.path=value" -- train "$src/recipes/fashion_cnn.yaml" --set nonsense --out "$tmp/o8"
+expect 2 "$tmp/missing.yaml: cannot open" -- train "$tmp/missing.yaml"
+expect 2 "/nonexistent/data" -- train "$src/recipes/fashion_cnn.yaml" --set data.root=/nonexistent/data --out "$tmp/o9"
+
+# Corrupt IDX files: a truncated gzip and a wrong magic number.
+mkdir -p "$tmp/trunc" "$tmp/magic"
+python3 - "$tmp" <<'PY'
+import gzip, struct, sys, os
+tmp = sys.argv[1]
+def idx(path, magic, dims, payload, compress=True, cut=None):
+    data = struct.pack('>I', magic) + b''.join(struct.pack('>I', d) for d in dims) + payload
+    raw = gzip.compress(data) if compress else data
+    open(path, 'wb').write(raw[:cut] if cut else raw)
+for d in ('trunc', 'magic'):
+    base = os.path.join(tmp, d)
+    idx(f'{base}/train-labels-idx1-ubyte.gz', 0x801, [64], bytes(i % 10 for i in range(64)))
+    idx(f'{base}/t10k-images-idx3-ubyte.gz', 0x803, [64, 28, 28], bytes(64 * 784))
+    idx(f'{base}/t10k-labels-idx1-ubyte.gz', 0x801, [64], bytes(i % 10 for i in range(64)))
+idx(f'{tmp}/trunc/train-images-idx3-ubyte.gz', 0x803, [64, 28, 28], bytes(range(256)) * 196, cut=300)
+idx(f'{tmp}/magic/train-images-idx3-ubyte.gz', 0x1234, [64, 28, 28], bytes(64 * 784))
+PY
+expect 2 "trunc/train-images-idx3-ubyte.gz" -- train "$src/recipes/fashion_cnn.yaml" --set data.root="$tmp/trunc" --out "$tmp/o10"
+expect 2 "magic/train-images-idx3-ubyte.gz:.*magic" -- train "$src/recipes/fashion_cnn.yaml" --set data.root="$tmp/magic" --out "$tmp/o11"
+
+# An output folder that cannot be created (a path through a regular file).
+touch "$tmp/afile"
+expect 2 "afile/run: cannot create the output folder" -- train "$src/recipes/fashion_cnn.yaml" "${synthetic[@]}" --out "$tmp/afile/run"
+
+# A NaN loss stops the run, names the step, and leaves no model file.
+expect 2 "step [0-9]+ .*loss is (nan|inf)" -- train "$src/recipes/fashion_cnn.yaml" "${synthetic[@]}" --set optim.lr=1e30 --set optim.schedule=constant --out "$tmp/nan"
+if [[ -e "$tmp/nan/model.safetensors" ]]; then echo "FAIL: a failed run left model.safetensors"; fails=$((fails+1)); else passes=$((passes+1)); fi
+
+# eval of things that are not model files.
+expect 2 "$tmp/none: no such model file" -- eval "$tmp/none"
+printf 'garbage' > "$tmp/bad.safetensors"
+expect 2 "bad.safetensors" -- eval "$tmp/bad.safetensors"
+expect 2 "" -- train   # missing argument: a usage error
+
+echo "bad input: $passes passed, $fails failed"
+[[ $fails -eq 0 ]]
