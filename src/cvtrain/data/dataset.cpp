@@ -1,0 +1,196 @@
+// MNIST / Fashion-MNIST from IDX files, the synthetic test set, and normalization statistics.
+// Everything a user can get wrong (folder, files, counts, labels) is an InputError naming it.
+#include "cvtrain/data/dataset.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "cvtrain/data/idx.h"
+#include "cvtrain/tensor/rng.h"
+
+namespace cvtrain {
+namespace {
+
+const std::vector<std::string>& fashion_mnist_classes() {
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return names;
+}
+
+const std::vector<std::string>& mnist_classes() {
+  static const std::vector<std::string> names = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  return names;
+}
+
+bool is_file(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// root/stem.gz if present, else root/stem; InputError when neither exists.
+std::string find_idx_file(const std::string& root, const std::string& stem) {
+  const std::string base = root + (root.empty() || root.back() == '/' ? "" : "/") + stem;
+  if (is_file(base + ".gz")) return base + ".gz";
+  if (is_file(base)) return base;
+  fail_input(root, ": neither ", stem, ".gz nor ", stem, " is in this folder");
+}
+
+void check_root(const std::string& name, const std::string& root) {
+  struct stat st;
+  std::string hint;
+  if (name == "fashion_mnist" && root == default_dataset_root(name))
+    hint = " (install the Debian package dataset-fashion-mnist, which puts the files there)";
+  if (stat(root.c_str(), &st) != 0)
+    fail_input(root, ": dataset folder for ", name, " does not exist: ", std::strerror(errno), hint);
+  if (!S_ISDIR(st.st_mode)) fail_input(root, ": dataset folder for ", name, " is not a folder");
+}
+
+Dataset load_idx_dataset(const std::string& name, const std::string& root, Split split, int64_t limit,
+                         const std::vector<std::string>& class_names) {
+  check_root(name, root);
+  const std::string prefix = split == Split::train ? "train" : "t10k";
+  const std::string images_path = find_idx_file(root, prefix + "-images-idx3-ubyte");
+  const std::string labels_path = find_idx_file(root, prefix + "-labels-idx1-ubyte");
+  Tensor images = read_idx(images_path);
+  Tensor labels_u8 = read_idx(labels_path);
+  if (images.dim() != 3)
+    fail_input(images_path, ": expected 3 dimensions (N,H,W) of images, found ", shape_str(images.shape()));
+  if (labels_u8.dim() != 1)
+    fail_input(labels_path, ": expected 1 dimension (N) of labels, found ", shape_str(labels_u8.shape()));
+  const int64_t n_all = images.size(0);
+  if (labels_u8.size(0) != n_all)
+    fail_input(labels_path, ": ", labels_u8.size(0), " labels for the ", n_all, " images of ", images_path);
+
+  const int64_t n = limit > 0 ? std::min(limit, n_all) : n_all;
+  const int64_t num_classes = static_cast<int64_t>(class_names.size());
+  Dataset ds;
+  ds.name = name;
+  ds.class_names = class_names;
+  ds.labels = Tensor::empty({n}, DType::i64);
+  const uint8_t* src = labels_u8.data<uint8_t>();
+  int64_t* dst = ds.labels.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    if (src[i] >= num_classes)
+      fail_input(labels_path, ": label ", int{src[i]}, " at index ", i, " is out of range for the ", num_classes,
+                 " classes of ", name);
+    dst[i] = src[i];
+  }
+  // (N,H,W) -> (N,1,H,W); a limited set is copied so the full file's memory is released.
+  Tensor shaped = images.view({n_all, 1, images.size(1), images.size(2)});
+  ds.images = n < n_all ? shaped.slice(0, 0, n).clone() : shaped;
+  return ds;
+}
+
+}  // namespace
+
+const char* split_name(Split split) { return split == Split::train ? "train" : "test"; }
+
+std::vector<std::string> dataset_names() { return {"fashion_mnist", "mnist", "synthetic"}; }
+
+std::string default_dataset_root(const std::string& name) {
+  if (name == "fashion_mnist") return "/usr/share/datasets/fashion-mnist";
+  if (name == "mnist") return "/usr/share/datasets/mnist";
+  return "";
+}
+
+Dataset load_dataset(const std::string& name, const std::string& root, Split split, int64_t limit) {
+  if (name == "fashion_mnist") return load_idx_dataset(name, root, split, limit, fashion_mnist_classes());
+  if (name == "mnist") return load_idx_dataset(name, root, split, limit, mnist_classes());
+  if (name == "synthetic") {
+    const int64_t n_all = split == Split::train ? 1024 : 256;
+    const int64_t n = limit > 0 ? std::min(limit, n_all) : n_all;
+    return make_synthetic(n, 1, 28, 28, split == Split::train ? 1 : 2);
+  }
+  std::string known;
+  for (const std::string& d : dataset_names()) known += (known.empty() ? "" : ", ") + d;
+  fail_input("dataset: unknown name '", name, "' (known: ", known, ")");
+}
+
+Dataset make_synthetic(int64_t n, int64_t channels, int64_t height, int64_t width, uint64_t seed) {
+  CHECK(n >= 0 && channels >= 1 && height >= 8 && width >= 8, "make_synthetic: n=", n, " C=", channels,
+        " H=", height, " W=", width, " (need n >= 0, C >= 1, H and W >= 8)");
+  Dataset ds;
+  ds.name = "synthetic";
+  ds.class_names = {"hstripes", "vstripes", "square", "cross"};
+  ds.images = Tensor::empty({n, channels, height, width}, DType::u8);
+  ds.labels = Tensor::empty({n}, DType::i64);
+  uint8_t* img = ds.images.data<uint8_t>();
+  int64_t* lab = ds.labels.data<int64_t>();
+  Rng rng(seed);
+  const int64_t H = height, W = width, C = channels;
+  const int64_t max_shift = std::min(H, W) / 8;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t label = i % 4;
+    lab[i] = label;
+    const int64_t dy = static_cast<int64_t>(rng.below(2 * max_shift + 1)) - max_shift;
+    const int64_t dx = static_cast<int64_t>(rng.below(2 * max_shift + 1)) - max_shift;
+    for (int64_t c = 0; c < C; ++c) {
+      uint8_t* plane = img + (i * C + c) * H * W;
+      for (int64_t y = 0; y < H; ++y) {
+        for (int64_t x = 0; x < W; ++x) {
+          const int64_t sy = y - dy, sx = x - dx;  // pattern coordinates
+          const int64_t cy = sy - H / 2, cx = sx - W / 2;
+          bool on = false;
+          switch (label) {
+            case 0: on = ((sy / 3) & 1) != 0; break;
+            case 1: on = ((sx / 3) & 1) != 0; break;
+            case 2: on = std::abs(cy) < H / 4 && std::abs(cx) < W / 4; break;
+            case 3: on = (std::abs(cy) <= 1 || std::abs(cx) <= 1) && std::abs(cy) < H / 3 && std::abs(cx) < W / 3; break;
+          }
+          const int noise = static_cast<int>(rng.below(61)) - 30;
+          plane[y * W + x] = static_cast<uint8_t>(std::clamp((on ? 200 : 40) + noise, 0, 255));
+        }
+      }
+    }
+  }
+  return ds;
+}
+
+Normalization fit_normalization(const Dataset& train) {
+  const Tensor& images = train.images;
+  CHECK(images.defined() && images.dim() == 4 && images.dtype() == DType::u8 && images.is_contiguous(),
+        "fit_normalization: images must be contiguous (N,C,H,W) u8, got ",
+        images.defined() ? images.describe() : std::string("undefined"));
+  const int64_t N = images.size(0), C = images.size(1), HW = images.size(2) * images.size(3);
+  if (N * HW == 0) fail_input(train.name, ": cannot fit a normalization on an empty dataset");
+  const uint8_t* x = images.data<uint8_t>();
+
+  // Exact per-channel histograms; integer sums are the same for any thread count and order.
+  std::vector<uint64_t> hist(static_cast<size_t>(C) * 256, 0);
+#pragma omp parallel
+  {
+    std::vector<uint64_t> local(static_cast<size_t>(C) * 256, 0);
+#pragma omp for nowait
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t c = 0; c < C; ++c) {
+        const uint8_t* p = x + (i * C + c) * HW;
+        uint64_t* h = local.data() + c * 256;
+        for (int64_t k = 0; k < HW; ++k) ++h[p[k]];
+      }
+#pragma omp critical
+    for (size_t k = 0; k < hist.size(); ++k) hist[k] += local[k];
+  }
+
+  Normalization norm;
+  for (int64_t c = 0; c < C; ++c) {
+    const uint64_t* h = hist.data() + c * 256;
+    uint64_t count = 0, sum = 0;
+    for (int v = 0; v < 256; ++v) count += h[v], sum += h[v] * static_cast<uint64_t>(v);
+    const double mean = static_cast<double>(sum) / static_cast<double>(count);
+    double ss = 0;
+    for (int v = 0; v < 256; ++v) ss += static_cast<double>(h[v]) * (v - mean) * (v - mean);
+    const double sd = std::sqrt(ss / static_cast<double>(count));
+    if (!(sd > 0))
+      fail_input(train.name, ": channel ", c, " has the same value in every pixel; cannot normalize by its std");
+    norm.mean.push_back(static_cast<float>(mean / 255.0));
+    norm.std.push_back(static_cast<float>(sd / 255.0));
+  }
+  return norm;
+}
+
+}  // namespace cvtrain

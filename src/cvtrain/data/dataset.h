@@ -1,0 +1,51 @@
+// Datasets held in memory as u8 images and i64 labels: MNIST and Fashion-MNIST from their IDX files,
+// and a small synthetic set for tests. Also the per-channel normalization fitted on a training set.
+// Not a loader (batching, shuffling and float conversion are in loader.h) and no augmentation.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cvtrain/tensor/tensor.h"
+
+namespace cvtrain {
+
+enum class Split { train, test };
+const char* split_name(Split split);  // "train" | "test"
+
+struct Dataset {
+  Tensor images;  // (N,C,H,W) u8
+  Tensor labels;  // (N) i64, each in [0, class_names.size())
+  std::vector<std::string> class_names;
+  std::string name;  // "fashion_mnist" | "mnist" | "synthetic"
+
+  int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+  int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
+};
+
+// The names load_dataset knows, in the order the program lists them.
+std::vector<std::string> dataset_names();
+// Where the Debian packages put a dataset ("/usr/share/datasets/fashion-mnist"); "" for synthetic.
+std::string default_dataset_root(const std::string& name);
+
+// Loads `name` from the folder `root` (ignored for "synthetic"). The IDX files may be gzip'd
+// (train-images-idx3-ubyte.gz) or raw (train-images-idx3-ubyte); .gz is tried first. limit <= 0
+// means all examples, limit N the first N. Bad input throws InputError naming the file or folder.
+Dataset load_dataset(const std::string& name, const std::string& root, Split split, int64_t limit);
+
+// A deterministic set of n images (C,H,W) of four classes of patterns (horizontal stripes,
+// vertical stripes, a filled square, a cross), shifted and noised from `seed`, labels i % 4.
+// load_dataset("synthetic") gives 1024 train / 256 test images of (1,28,28).
+Dataset make_synthetic(int64_t n, int64_t channels, int64_t height, int64_t width, uint64_t seed);
+
+// Per-channel mean and standard deviation in [0,1] pixel units (v / 255).
+struct Normalization {
+  std::vector<float> mean, std;
+};
+
+// The population mean and standard deviation of every pixel of each channel, as PyTorch recipes
+// compute them (x.mean()/255, x.std()/255 with numpy's population std). Exact integer histograms,
+// then double, so the result does not depend on the thread count.
+Normalization fit_normalization(const Dataset& train);
+
+}  // namespace cvtrain
