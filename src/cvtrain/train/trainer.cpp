@@ -38,11 +38,11 @@ int64_t count_correct(const Tensor& logits, const Tensor& labels) {
 optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t total_steps) {
   optim::ScheduleSpec s;
   s.name = cfg.optim_schedule;
-  s.base_lr = static_cast<float>(cfg.optim_lr);
-  s.base_momentum = static_cast<float>(cfg.optim_momentum);
+  s.base_lr = cfg.optim_lr;
+  s.base_momentum = cfg.optim_momentum;
   s.total_steps = total_steps;
-  s.pct_start = static_cast<float>(cfg.optim_pct_start);
-  s.min_lr = static_cast<float>(cfg.optim_min_lr);
+  s.pct_start = cfg.optim_pct_start;
+  s.min_lr = cfg.optim_min_lr;
   return s;
 }
 

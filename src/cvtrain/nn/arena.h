@@ -1,0 +1,45 @@
+// ParameterArena: every parameter of a built model in ONE contiguous f32 block and every gradient in
+// another (llm.c's layout), so zero_grad is one memset and an optimizer walks flat arrays. The
+// parameters' Variables are re-pointed at views of the blocks; the model works as before.
+// Not a buffer store: running statistics stay where the module keeps them.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cvtrain/nn/module.h"
+
+namespace cvtrain::nn {
+
+class ParameterArena {
+ public:
+  struct Entry {
+    std::string name;  // the state_dict name
+    Shape shape;
+    int64_t offset;  // in floats, into data() and grad(); a multiple of kAlign
+    int64_t numel;
+    bool is_bias_or_norm;  // a 1-D parameter (biases, norm scales and shifts): no weight decay, usually
+  };
+  // NOTE: each parameter starts on a 64-byte boundary; the few floats between parameters are zero
+  // in both blocks and every optimizer here keeps them zero.
+  static constexpr int64_t kAlign = 16;
+
+  // Copies every parameter of `model` into the arena (values unchanged) and gives each parameter a
+  // zeroed gradient view. Build the arena once the model is complete; parameters added later are
+  // not in it.
+  explicit ParameterArena(Module& model);
+
+  float* data() const { return static_cast<float*>(data_->data()); }
+  float* grad() const { return static_cast<float*>(grad_->data()); }
+  int64_t size() const { return size_; }  // floats in each block, padding included
+  const std::vector<Entry>& entries() const { return entries_; }
+  void zero_grad();
+
+ private:
+  std::shared_ptr<Storage> data_, grad_;
+  int64_t size_ = 0;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace cvtrain::nn

@@ -1,0 +1,103 @@
+// The layers of the foundation, each a thin Module over one op of ops/: Linear, Conv2d,
+// BatchNorm2d, MaxPool2d, Flatten, Dropout, ReLU, and the Sequential container. Parameter names,
+// shapes and default initialization are PyTorch's (torch.nn), so state dicts interchange; random
+// values come from the Rng passed to the constructor. No math lives here.
+#pragma once
+#include "cvtrain/nn/module.h"
+
+namespace cvtrain::nn {
+
+// y = x W^T + b. weight: (out,in), bias: (out). Init: W, b ~ U(-1/sqrt(in), 1/sqrt(in)).
+class Linear : public Module {
+ public:
+  Linear(Rng& rng, int64_t in_features, int64_t out_features, bool bias = true);
+  Variable forward(Context& ctx, const Variable& x) override;  // x: (N,in) -> (N,out)
+  std::string describe() const override;
+
+  Variable weight, bias;  // bias undefined when built without one
+
+ private:
+  int64_t in_, out_;
+};
+
+// weight: (OC, C/groups, K, K), bias: (OC). Init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both, with
+// fan_in = C/groups*K*K (kaiming_uniform_(a=sqrt(5)), as torch.nn.Conv2d.reset_parameters).
+class Conv2d : public Module {
+ public:
+  Conv2d(Rng& rng, int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride = 1,
+         int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1, bool bias = true);
+  Variable forward(Context& ctx, const Variable& x) override;  // x: (N,C,H,W) -> (N,OC,OH,OW)
+  std::string describe() const override;
+
+  Variable weight, bias;
+
+ private:
+  int64_t in_, out_, k_, stride_, pad_, dilation_, groups_;
+};
+
+// weight 1, bias 0 (C); buffers running_mean 0, running_var 1 (C), num_batches_tracked (i64, shape ()).
+// Training: batch statistics, running ones updated with `momentum`, num_batches_tracked += 1.
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int64_t num_features, float eps = 1e-5f, float momentum = 0.1f);
+  Variable forward(Context& ctx, const Variable& x) override;  // x: (N,C,H,W)
+  std::string describe() const override;
+
+  Variable weight, bias;
+  Tensor& running_mean;
+  Tensor& running_var;
+  Tensor& num_batches_tracked;
+
+ private:
+  int64_t c_;
+  float eps_, momentum_;
+};
+
+// stride defaults to kernel_size, as in PyTorch.
+class MaxPool2d : public Module {
+ public:
+  explicit MaxPool2d(int64_t kernel_size, int64_t stride = -1, int64_t padding = 0);
+  Variable forward(Context& ctx, const Variable& x) override;  // (N,C,H,W) -> (N,C,OH,OW)
+  std::string describe() const override;
+
+ private:
+  int64_t k_, stride_, pad_;
+};
+
+class Flatten : public Module {  // (N, ...) -> (N, prod(...))
+ public:
+  Flatten() : Module("Flatten") {}
+  Variable forward(Context& ctx, const Variable& x) override;
+  std::string describe() const override { return "Flatten(start_dim=1, end_dim=-1)"; }
+};
+
+class Dropout : public Module {  // active in training() only
+ public:
+  explicit Dropout(float p = 0.5f);
+  Variable forward(Context& ctx, const Variable& x) override;
+  std::string describe() const override;
+
+ private:
+  float p_;
+};
+
+class ReLU : public Module {
+ public:
+  ReLU() : Module("ReLU") {}
+  Variable forward(Context& ctx, const Variable& x) override;
+};
+
+// Runs its children in order; they are named "0", "1", ... as in torch.nn.Sequential.
+class Sequential : public Module {
+ public:
+  Sequential() : Module("Sequential") {}
+  Variable forward(Context& ctx, const Variable& x) override;
+  // Appends `m` and returns it with its type, for keeping a handle: auto fc = seq.add(make_shared<Linear>(...)).
+  template <class M>
+  std::shared_ptr<M> add(std::shared_ptr<M> m) {
+    return register_module(std::to_string(children().size()), std::move(m));
+  }
+  size_t size() const { return children().size(); }
+};
+
+}  // namespace cvtrain::nn

@@ -1,0 +1,98 @@
+// The zoo table and the builders of the anchor architectures.
+#include "cvtrain/nn/zoo.h"
+
+#include "cvtrain/nn/layers.h"
+
+namespace cvtrain::nn {
+
+namespace {
+
+using std::make_shared;
+
+// The anchors keep their layers in a Sequential attribute `net`: names come out "net.<i>.<param>".
+class NetModel : public Module {
+ public:
+  NetModel(std::string type, std::shared_ptr<Sequential> net) : Module(std::move(type)) {
+    net_ = register_module("net", std::move(net));
+  }
+  Variable forward(Context& ctx, const Variable& x) override { return net_->forward(ctx, x); }
+
+ private:
+  std::shared_ptr<Sequential> net_;
+};
+
+float dropout_or(const ModelSpec& spec, float fallback) { return spec.dropout < 0.0f ? fallback : spec.dropout; }
+
+// class MLP: Flatten, Linear(784,512), ReLU, Dropout(0.2), Linear(512,256), ReLU, Dropout(0.2), Linear(256,10)
+std::shared_ptr<Module> build_mlp(const ModelSpec& spec, Rng& rng) {
+  float p = dropout_or(spec, 0.2f);
+  auto net = make_shared<Sequential>();
+  net->add(make_shared<Flatten>());
+  net->add(make_shared<Linear>(rng, spec.in_channels * spec.height * spec.width, 512));
+  net->add(make_shared<ReLU>());
+  net->add(make_shared<Dropout>(p));
+  net->add(make_shared<Linear>(rng, 512, 256));
+  net->add(make_shared<ReLU>());
+  net->add(make_shared<Dropout>(p));
+  net->add(make_shared<Linear>(rng, 256, spec.num_classes));
+  return make_shared<NetModel>("MLP", net);
+}
+
+// class CNN: two blocks of Conv2d(3x3, pad 1, no bias), BatchNorm2d, ReLU, MaxPool2d(2), then
+// Flatten, Linear(64*H/4*W/4, 128), ReLU, Dropout(0.5), Linear(128, 10).
+std::shared_ptr<Module> build_cnn(const ModelSpec& spec, Rng& rng) {
+  if (spec.height < 4 || spec.width < 4)
+    fail_input("model.height/model.width: cnn needs images of at least 4x4, got ", spec.height, "x", spec.width);
+  float p = dropout_or(spec, 0.5f);
+  auto net = make_shared<Sequential>();
+  net->add(make_shared<Conv2d>(rng, spec.in_channels, 32, 3, 1, 1, 1, 1, false));
+  net->add(make_shared<BatchNorm2d>(32));
+  net->add(make_shared<ReLU>());
+  net->add(make_shared<MaxPool2d>(2));
+  net->add(make_shared<Conv2d>(rng, 32, 64, 3, 1, 1, 1, 1, false));
+  net->add(make_shared<BatchNorm2d>(64));
+  net->add(make_shared<ReLU>());
+  net->add(make_shared<MaxPool2d>(2));
+  net->add(make_shared<Flatten>());
+  // each MaxPool2d(2) floors: 28 -> 14 -> 7
+  net->add(make_shared<Linear>(rng, 64 * (spec.height / 2 / 2) * (spec.width / 2 / 2), 128));
+  net->add(make_shared<ReLU>());
+  net->add(make_shared<Dropout>(p));
+  net->add(make_shared<Linear>(rng, 128, spec.num_classes));
+  return make_shared<NetModel>("CNN", net);
+}
+
+}  // namespace
+
+const std::vector<ModelEntry>& model_registry() {
+  static const std::vector<ModelEntry> table = {
+      {"mlp", "perceptron: flatten, fc 512, fc 256, fc classes; ReLU, dropout 0.2 (anchor class MLP)", build_mlp},
+      {"cnn", "two conv3x3-BN-ReLU-maxpool blocks (32, 64), fc 128, dropout 0.5 (anchor class CNN)", build_cnn},
+  };
+  return table;
+}
+
+std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
+  const ModelEntry* entry = nullptr;
+  std::string known;
+  for (const ModelEntry& e : model_registry()) {
+    if (spec.name == e.name) entry = &e;
+    known += (known.empty() ? "" : ", ") + e.name;
+  }
+  if (!entry) fail_input("model.name: unknown model '", spec.name, "' (known: ", known, ")");
+  if (spec.in_channels <= 0) fail_input("model.in_channels must be positive, got ", spec.in_channels);
+  if (spec.height <= 0 || spec.width <= 0)
+    fail_input("model.height/model.width must be positive, got ", spec.height, "x", spec.width);
+  if (spec.num_classes <= 0) fail_input("model.num_classes must be positive, got ", spec.num_classes);
+  if (spec.dropout != -1.0f && !(spec.dropout >= 0.0f && spec.dropout < 1.0f))
+    fail_input("model.dropout must be in [0, 1) (or -1 for the model's default), got ", spec.dropout);
+  return entry->build(spec, rng);
+}
+
+int64_t parameter_count(Module& model) {
+  int64_t n = 0;
+  for (auto& [name, v] : model.named_parameters()) n += v->numel();
+  return n;
+}
+
+}  // namespace cvtrain::nn

@@ -1,0 +1,34 @@
+// The model zoo: one visible table of the networks the program can build from a config, each a
+// function of a ModelSpec and an Rng. Architectures and state_dict names match the PyTorch classes
+// in shared/anchors/torch_fmnist.py, so weights saved here load there with strict=True.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cvtrain/nn/module.h"
+
+namespace cvtrain::nn {
+
+struct ModelSpec {
+  std::string name;
+  int64_t in_channels = 1, height = 28, width = 28, num_classes = 10;
+  float dropout = -1.0f;  // -1: the model's own default
+};
+
+struct ModelEntry {
+  std::string name;
+  std::string description;
+  std::function<std::shared_ptr<Module>(const ModelSpec&, Rng&)> build;
+};
+
+// Every model, in the order `cvtrain models` lists them.
+const std::vector<ModelEntry>& model_registry();
+
+// Validates the spec (InputError naming the model.* key) and builds the model in training mode.
+std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng);
+
+int64_t parameter_count(Module& model);  // learnable values, as sum(p.numel() for p in parameters())
+
+}  // namespace cvtrain::nn

@@ -1,0 +1,54 @@
+// The update follows the pseudocode of torch.optim.SGD's documentation (PyTorch 1.13), symbols and all:
+// gamma lr, mu momentum, tau dampening, lambda weight decay, theta parameters, g gradient, b buffer.
+#include "cvtrain/optim/sgd.h"
+
+namespace cvtrain::optim {
+
+SGD::SGD(nn::ParameterArena& arena, const SgdOptions& options) : arena_(arena), options_(options) {
+  if (options_.dampening < 0.0f || options_.weight_decay < 0.0f)
+    fail_input("optim: dampening and weight_decay must be >= 0, got ", options_.dampening, " and ",
+               options_.weight_decay);
+  if (options_.nesterov && options_.dampening != 0.0f)
+    fail_input("optim.nesterov: Nesterov momentum requires zero dampening, got ", options_.dampening);
+  // Runs of arena floats with one weight decay; the padding after an entry goes with it (it is 0).
+  const auto& entries = arena_.entries();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    bool decay = options_.decay_bias_and_norm || !entries[i].is_bias_or_norm;
+    float lambda = decay ? options_.weight_decay : 0.0f;
+    int64_t end = i + 1 < entries.size() ? entries[i + 1].offset : arena_.size();
+    if (!segments_.empty() && segments_.back().weight_decay == lambda)
+      segments_.back().end = end;
+    else
+      segments_.push_back({i == 0 ? 0 : entries[i].offset, end, lambda});
+  }
+}
+
+void SGD::step(float lr, float momentum) {
+  const float gamma = lr, mu = momentum, tau = options_.dampening;
+  const bool nesterov = options_.nesterov;
+  if (nesterov && mu <= 0.0f) fail_input("optim.momentum: Nesterov momentum requires momentum > 0, got ", mu);
+  float* theta = arena_.data();       // (size)
+  const float* grad = arena_.grad();  // (size)
+  const bool first = momentum_buffer.empty();
+  CHECK(first || static_cast<int64_t>(momentum_buffer.size()) == arena_.size(), "SGD: momentum buffer of ",
+        momentum_buffer.size(), " floats for an arena of ", arena_.size());
+  if (mu != 0.0f && first) momentum_buffer.assign(static_cast<size_t>(arena_.size()), 0.0f);
+  float* b = momentum_buffer.data();  // (size) when mu != 0
+  for (const Segment& s : segments_) {
+    const float lambda = s.weight_decay;
+#pragma omp parallel for simd if (s.end - s.begin > 65536)
+    for (int64_t i = s.begin; i < s.end; ++i) {
+      float g = grad[i];                               // g_t <- grad f(theta_{t-1})
+      if (lambda != 0.0f) g = g + lambda * theta[i];   // g_t <- g_t + lambda theta_{t-1}
+      if (mu != 0.0f) {
+        b[i] = first ? g                               // b_1 <- g_1
+                     : mu * b[i] + (1.0f - tau) * g;   // b_t <- mu b_{t-1} + (1 - tau) g_t
+        g = nesterov ? g + mu * b[i]                   // g_t <- g_t + mu b_t
+                     : b[i];                           // g_t <- b_t
+      }
+      theta[i] = theta[i] - gamma * g;                 // theta_t <- theta_{t-1} - gamma g_t
+    }
+  }
+}
+
+}  // namespace cvtrain::optim

@@ -1,0 +1,133 @@
+// The zoo's models against the PyTorch anchor classes: state_dict names, dtypes and shapes in
+// order (tests/fixtures/zoo_names.txt) and repr() text (zoo_repr.txt), both by record_nn.py.
+#include <fstream>
+#include <sstream>
+
+#include "common/testing.h"
+#include "cvtrain/nn/zoo.h"
+
+using namespace cvtrain;
+using namespace cvtrain::testing;
+
+namespace {
+
+struct Entry {
+  std::string key, dtype;
+  Shape shape;
+};
+
+// zoo_names.txt lines: `model key dtype ndim d0 .. d{ndim-1}`
+std::vector<Entry> anchor_state_dict(const std::string& model) {
+  std::ifstream in(std::string(CVTRAIN_FIXTURES) + "/zoo_names.txt");
+  EXPECT_TRUE(in.good()) << "missing fixture zoo_names.txt";
+  std::vector<Entry> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    std::string m;
+    Entry e;
+    int64_t nd;
+    ls >> m >> e.key >> e.dtype >> nd;
+    e.shape.resize(nd);
+    for (auto& d : e.shape) ls >> d;
+    EXPECT_TRUE(bool(ls)) << line;
+    if (m == model) out.push_back(e);
+  }
+  return out;
+}
+
+// zoo_repr.txt: `== model` then the repr lines
+std::string anchor_repr(const std::string& model) {
+  std::ifstream in(std::string(CVTRAIN_FIXTURES) + "/zoo_repr.txt");
+  EXPECT_TRUE(in.good()) << "missing fixture zoo_repr.txt";
+  std::string line, out;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("== ", 0) == 0) {
+      inside = line == "== " + model;
+      continue;
+    }
+    if (inside) out += (out.empty() ? "" : "\n") + line;
+  }
+  return out;
+}
+
+void expect_matches_anchor(const std::string& name) {
+  Rng rng(0);
+  auto model = nn::build_model({name}, rng);
+  std::vector<Entry> want = anchor_state_dict(name);
+  nn::StateDict got = model->state_dict();
+  ASSERT_EQ(got.size(), want.size()) << name;
+  ASSERT_FALSE(want.empty());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].first, want[i].key) << name << " entry " << i;
+    EXPECT_EQ(got[i].second.shape(), want[i].shape) << want[i].key;
+    EXPECT_EQ(dtype_name(got[i].second.dtype()), want[i].dtype) << want[i].key;
+  }
+  EXPECT_EQ(model->describe(), anchor_repr(name));
+}
+
+}  // namespace
+
+TEST(Zoo, MlpMatchesAnchorClass) { expect_matches_anchor("mlp"); }
+TEST(Zoo, CnnMatchesAnchorClass) { expect_matches_anchor("cnn"); }
+
+TEST(Zoo, ParameterCountsMatchPyTorch) {
+  Rng rng(0);
+  // sum(p.numel() for p in MLP().parameters()), and for CNN
+  EXPECT_EQ(nn::parameter_count(*nn::build_model({"mlp"}, rng)), 535818);
+  EXPECT_EQ(nn::parameter_count(*nn::build_model({"cnn"}, rng)), 421738);
+}
+
+TEST(Zoo, RegistryListsEveryModel) {
+  std::vector<std::string> names;
+  for (const auto& e : nn::model_registry()) {
+    names.push_back(e.name);
+    EXPECT_FALSE(std::string(e.description).empty());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"mlp", "cnn"}));
+}
+
+TEST(Zoo, UnknownModelAndBadSpecAreInputErrors) {
+  Rng rng(0);
+  try {
+    nn::build_model({"resnet9000"}, rng);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "model.name: unknown model 'resnet9000' (known: mlp, cnn)");
+  }
+  nn::ModelSpec spec{"cnn"};
+  spec.dropout = 1.5f;
+  EXPECT_THROW(nn::build_model(spec, rng), InputError);
+  spec = {"cnn"};
+  spec.height = 3;
+  EXPECT_THROW(nn::build_model(spec, rng), InputError);
+  spec = {"mlp"};
+  spec.num_classes = 0;
+  EXPECT_THROW(nn::build_model(spec, rng), InputError);
+}
+
+TEST(Zoo, SpecSetsShapesAndDropout) {
+  Rng rng(0);
+  nn::ModelSpec spec{"cnn", 3, 32, 30, 100, 0.1f};
+  auto model = nn::build_model(spec, rng);
+  auto sd = model->state_dict();
+  EXPECT_EQ(sd.front().second.shape(), (Shape{32, 3, 3, 3}));          // net.0.weight
+  EXPECT_EQ(sd[sd.size() - 4].second.shape(), (Shape{128, 64 * 8 * 7}));  // net.9.weight
+  EXPECT_EQ(sd.back().second.shape(), (Shape{100}));                     // net.12.bias
+  EXPECT_NE(model->describe().find("Dropout(p=0.1, inplace=False)"), std::string::npos);
+
+  Context ctx;
+  Variable y = model->forward(ctx, Variable(random_tensor({2, 3, 32, 30}, 1)));
+  EXPECT_EQ(y.shape(), (Shape{2, 100}));
+}
+
+TEST(Zoo, ForwardGivesLogits) {
+  Rng rng(0);
+  Context ctx;
+  for (const char* name : {"mlp", "cnn"}) {
+    auto model = nn::build_model({name}, rng);
+    EXPECT_EQ(model->forward(ctx, Variable(random_tensor({3, 1, 28, 28}, 2))).shape(), (Shape{3, 10})) << name;
+  }
+}
