@@ -9,8 +9,7 @@ Variable::Variable(Tensor data, bool requires_grad) : impl_(std::make_shared<Var
   impl_->requires_grad = requires_grad;
 }
 
-Variable record(Context& ctx, const char* name, Tensor out, std::initializer_list<Variable> inputs,
-                BackwardFn backward) {
+Variable record(Context& ctx, const char* name, Tensor out, const std::vector<Variable>& inputs, BackwardFn backward) {
   bool any = false;
   for (const Variable& v : inputs) any = any || v.requires_grad();
   Variable result(std::move(out), false);
@@ -54,6 +53,8 @@ void Variable::backward(const Tensor& dout) const {
   seen.insert(impl_.get());
   while (!stack.empty()) {
     auto& [v, next] = stack.back();
+    CHECK(next > 0 || !v->grad_fn || v->grad_fn->backward, "backward through ", v->grad_fn->name,
+          " a second time: backward() frees the graph it walks; run the forward again");
     if (v->grad_fn && next < v->grad_fn->inputs.size()) {
       std::shared_ptr<VarImpl> in = v->grad_fn->inputs[next++];
       if (in->requires_grad && seen.insert(in.get()).second) stack.push_back({std::move(in), 0});
@@ -62,18 +63,30 @@ void Variable::backward(const Tensor& dout) const {
     order.push_back(std::move(v));
     stack.pop_back();
   }
-  accumulate_grad(*impl_, dout);
+  accumulate_grad(*impl_, dout.clone());  // the caller keeps its dout
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     std::shared_ptr<VarImpl> v = std::move(*it);  // released at the end of this iteration
     if (!v->grad_fn) continue;                      // a leaf: its gradient stays
-    std::shared_ptr<Node> node = std::move(v->grad_fn);  // frees the graph as we go
+    // Free the graph as we go, but leave v's node behind emptied, so that a later backward through v
+    // fails (the CHECK above) instead of taking v for a leaf.
+    std::shared_ptr<Node> node = std::make_shared<Node>(std::move(*v->grad_fn));
+    v->grad_fn->backward = nullptr;
+    v->grad_fn->inputs.clear();
     if (v->grad.defined()) {
       CHECK(node->backward, "backward through ", node->name, " twice");
       Grads grads = node->backward(v->grad);
       CHECK(grads.size() == node->inputs.size(), node->name, " returned ", grads.size(), " gradients for ",
             node->inputs.size(), " inputs");
-      for (size_t i = 0; i < grads.size(); ++i)
-        if (grads[i].defined() && node->inputs[i]->requires_grad) accumulate_grad(*node->inputs[i], grads[i]);
+      for (size_t i = 0; i < grads.size(); ++i) {
+        if (!grads[i].defined() || !node->inputs[i]->requires_grad) continue;
+        // Two inputs handed the same buffer (add returns dout for both) must not share it as their gradient.
+        for (size_t j = 0; j < i; ++j)
+          if (grads[j].defined() && grads[j].storage() == grads[i].storage() && grads[j].offset() == grads[i].offset()) {
+            grads[i] = grads[i].clone();
+            break;
+          }
+        accumulate_grad(*node->inputs[i], grads[i]);
+      }
     }
     v->grad = Tensor();  // an intermediate's gradient is not needed once passed on
   }

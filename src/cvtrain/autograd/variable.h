@@ -61,8 +61,13 @@ class Variable {
 
 // The one way an op joins the graph: when grad mode is on and any input requires a gradient, wrap
 // `out` in a Variable with a Node holding `backward`; otherwise drop `backward` (and what it captured).
-Variable record(Context& ctx, const char* name, Tensor out, std::initializer_list<Variable> inputs,
-                BackwardFn backward);
+// NOTE: a backward returns fresh buffers or views of `dout`, never a tensor that something else keeps
+// (a saved forward output): the first gradient of a variable takes the returned buffer as its own.
+Variable record(Context& ctx, const char* name, Tensor out, const std::vector<Variable>& inputs, BackwardFn backward);
+inline Variable record(Context& ctx, const char* name, Tensor out, std::initializer_list<Variable> inputs,
+                       BackwardFn backward) {
+  return record(ctx, name, std::move(out), std::vector<Variable>(inputs), std::move(backward));
+}
 
 // Adds `g` into v's gradient (allocating it on first use). `g` must have v's shape.
 void accumulate_grad(VarImpl& v, const Tensor& g);

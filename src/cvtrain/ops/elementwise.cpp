@@ -1,9 +1,140 @@
-// Elementwise ops: each forward with its backward right below it. Broadcasting follows PyTorch.
+// Elementwise ops: each forward with its backward right below it. Broadcasting follows PyTorch:
+// shapes align at the right, a size-1 (or missing) dimension stretches; a broadcast operand's
+// gradient is summed back over the dimensions it was stretched along (sum_to_shape).
 #include "cvtrain/ops/elementwise.h"
 
+#include <algorithm>
+
 #include "cvtrain/backend/cpu/activation.h"
+#include "cvtrain/backend/cpu/binary.h"
+#include "cvtrain/backend/cpu/reduce.h"
 
 namespace cvtrain::ops {
+
+Shape broadcast_shape(const Shape& a, const Shape& b) {
+  const size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {  // i counts from the right
+    const int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1, db = i < b.size() ? b[b.size() - 1 - i] : 1;
+    CHECK(da == db || da == 1 || db == 1, "broadcast: shapes ", shape_str(a), " and ", shape_str(b),
+          " do not broadcast (dim -", i + 1, ": ", da, " vs ", db, ")");
+    out[n - 1 - i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
+  // NOTE: returns g itself when no dimension was broadcast; callers that hand it to two inputs copy.
+  if (g.shape() == shape) return g;
+  CHECK(broadcast_shape(shape, g.shape()) == g.shape(), "sum_to_shape: ", g.describe(), " cannot be summed to ",
+        shape_str(shape));
+  const int64_t lead = g.dim() - static_cast<int64_t>(shape.size());
+  std::vector<uint8_t> reduce(g.dim());
+  for (int64_t d = 0; d < g.dim(); ++d) reduce[d] = d < lead || (shape[d - lead] == 1 && g.shape()[d] != 1);
+  Tensor gc = g.contiguous();
+  Tensor out = Tensor::empty(shape);  // the kept dims in order, packed
+  cpu::sum_forward(gc.data<float>(), gc.shape().data(), reduce.data(), gc.dim(), 1.0f, out.data<float>());
+  return out;
+}
+
+namespace {
+
+void check_f32(const char* op, const Variable& a, const Variable& b) {
+  CHECK(a.data().dtype() == DType::f32 && b.data().dtype() == DType::f32, op, ": f32 operands only, got ",
+        a.data().describe(), " and ", b.data().describe());
+}
+
+// y = a op b over the broadcast shape; a and b are read in place through their (expanded) strides.
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const Shape shape = broadcast_shape(a.shape(), b.shape());
+  const Tensor ae = a.expand(shape), be = b.expand(shape);
+  Tensor y = Tensor::empty(shape);
+  cpu::binary_forward(op, ae.data<float>(), ae.strides().data(), be.data<float>(), be.strides().data(),
+                      y.data<float>(), shape.data(), y.dim());
+  return y;
+}
+
+// The gradients of a and b (undefined where not needed) for y = a op b given dy: per-element
+// products, then summed over the dimensions each operand was broadcast along.
+Grads binary_grads(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& dy, bool need_a, bool need_b) {
+  const Shape& shape = dy.shape();
+  const Tensor ae = a.expand(shape), be = b.expand(shape), dyc = dy.contiguous();
+  Tensor da = need_a ? Tensor::empty(shape) : Tensor(), db = need_b ? Tensor::empty(shape) : Tensor();
+  cpu::binary_backward(op, ae.data<float>(), ae.strides().data(), be.data<float>(), be.strides().data(),
+                       dyc.data<float>(), need_a ? da.data<float>() : nullptr, need_b ? db.data<float>() : nullptr,
+                       shape.data(), dyc.dim());
+  return {need_a ? sum_to_shape(da, a.shape()) : Tensor(), need_b ? sum_to_shape(db, b.shape()) : Tensor()};
+}
+
+// x op s for a scalar s: the scalar-operand fast path of the binary kernel.
+Tensor with_scalar(BinaryOp op, const Tensor& x, float s) {
+  const Shape zeros(x.dim(), 0);
+  Tensor y = Tensor::empty(x.shape());
+  cpu::binary_forward(op, x.data<float>(), x.strides().data(), &s, zeros.data(), y.data<float>(), x.shape().data(),
+                      x.dim());
+  return y;
+}
+
+}  // namespace
+
+Variable add(Context& ctx, const Variable& a, const Variable& b) {
+  check_f32("add", a, b);
+  Tensor y = binary(BinaryOp::add, a.data(), b.data());
+  // backward needs only the input shapes: da = dy, db = dy, each summed to its input's shape
+  return record(ctx, "add", y, {a, b},
+                [as = a.shape(), bs = b.shape(), need_a = a.requires_grad(), need_b = b.requires_grad()](
+                    const Tensor& dy) -> Grads {
+                  Tensor da = need_a ? sum_to_shape(dy, as) : Tensor();
+                  Tensor db = need_b ? sum_to_shape(dy, bs) : Tensor();
+                  if (da.defined() && db.defined() && da.storage() == db.storage()) db = db.clone();
+                  return {da, db};
+                });
+}
+
+Variable sub(Context& ctx, const Variable& a, const Variable& b) {
+  check_f32("sub", a, b);
+  Tensor y = binary(BinaryOp::sub, a.data(), b.data());
+  // backward needs only the input shapes: da = dy, db = -dy, each summed to its input's shape
+  return record(ctx, "sub", y, {a, b},
+                [as = a.shape(), bs = b.shape(), need_a = a.requires_grad(), need_b = b.requires_grad()](
+                    const Tensor& dy) -> Grads {
+                  return {need_a ? sum_to_shape(dy, as) : Tensor(),
+                          need_b ? sum_to_shape(with_scalar(BinaryOp::mul, dy, -1.0f), bs) : Tensor()};
+                });
+}
+
+Variable mul(Context& ctx, const Variable& a, const Variable& b) {
+  check_f32("mul", a, b);
+  Tensor y = binary(BinaryOp::mul, a.data(), b.data());
+  // backward needs both inputs: da = dy * b, db = dy * a
+  return record(ctx, "mul", y, {a, b},
+                [need_a = a.requires_grad(), need_b = b.requires_grad(), a = a.data(), b = b.data()](
+                    const Tensor& dy) { return binary_grads(BinaryOp::mul, a, b, dy, need_a, need_b); });
+}
+
+Variable div(Context& ctx, const Variable& a, const Variable& b) {
+  check_f32("div", a, b);
+  Tensor y = binary(BinaryOp::div, a.data(), b.data());
+  // backward needs both inputs: da = dy / b, db = -dy * a / b^2
+  return record(ctx, "div", y, {a, b},
+                [need_a = a.requires_grad(), need_b = b.requires_grad(), a = a.data(), b = b.data()](
+                    const Tensor& dy) { return binary_grads(BinaryOp::div, a, b, dy, need_a, need_b); });
+}
+
+Variable add_scalar(Context& ctx, const Variable& x, float s) {
+  CHECK(x.data().dtype() == DType::f32, "add_scalar: f32 only, got ", x.data().describe());
+  Tensor y = with_scalar(BinaryOp::add, x.data(), s);
+  // backward needs nothing: dx = dy
+  return record(ctx, "add_scalar", y, {x}, [](const Tensor& dy) -> Grads { return {dy}; });
+}
+
+Variable mul_scalar(Context& ctx, const Variable& x, float s) {
+  CHECK(x.data().dtype() == DType::f32, "mul_scalar: f32 only, got ", x.data().describe());
+  Tensor y = with_scalar(BinaryOp::mul, x.data(), s);
+  // backward needs only s: dx = dy * s
+  return record(ctx, "mul_scalar", y, {x},
+                [s](const Tensor& dy) -> Grads { return {with_scalar(BinaryOp::mul, dy, s)}; });
+}
 
 Variable relu(Context& ctx, const Variable& x) {
   Tensor xc = x.data().contiguous();  // x: any shape

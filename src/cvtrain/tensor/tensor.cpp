@@ -43,7 +43,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype) {
   Tensor t = empty(shape, dtype);
-  std::memset(t.raw_data(), 0, static_cast<size_t>(t.numel()) * dtype_size(dtype));
+  if (t.numel() > 0) std::memset(t.raw_data(), 0, static_cast<size_t>(t.numel()) * dtype_size(dtype));
   return t;
 }
 
@@ -132,6 +132,7 @@ Tensor Tensor::clone() const {
 void Tensor::copy_(const Tensor& src) {
   CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy_: ", src.describe(), " into ", describe());
   const size_t es = dtype_size(dtype_);
+  if (numel() == 0) return;
   if (is_contiguous() && src.is_contiguous()) {
     std::memmove(raw_data(), src.raw_data(), static_cast<size_t>(numel()) * es);
     return;
