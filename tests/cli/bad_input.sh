@@ -49,7 +49,7 @@ for d in ('trunc', 'magic'):
     idx(f'{base}/t10k-images-idx3-ubyte.gz', 0x803, [64, 28, 28], bytes(64 * 784))
     idx(f'{base}/t10k-labels-idx1-ubyte.gz', 0x801, [64], bytes(i % 10 for i in range(64)))
 idx(f'{tmp}/trunc/train-images-idx3-ubyte.gz', 0x803, [64, 28, 28], bytes(range(256)) * 196, cut=300)
-idx(f'{tmp}/magic/train-images-idx3-ubyte.gz', 0x1234, [64, 28, 28], bytes(64 * 784))
+idx(f'{tmp}/magic/train-images-idx3-ubyte.gz', 0x0A0B0803, [64, 28, 28], bytes(64 * 784))
 PY
 expect 2 "trunc/train-images-idx3-ubyte.gz" -- train "$src/recipes/fashion_cnn.yaml" --set data.root="$tmp/trunc" --out "$tmp/o10"
 expect 2 "magic/train-images-idx3-ubyte.gz:.*magic" -- train "$src/recipes/fashion_cnn.yaml" --set data.root="$tmp/magic" --out "$tmp/o11"
@@ -59,14 +59,14 @@ touch "$tmp/afile"
 expect 2 "afile/run: cannot create the output folder" -- train "$src/recipes/fashion_cnn.yaml" "${synthetic[@]}" --out "$tmp/afile/run"
 
 # A NaN loss stops the run, names the step, and leaves no model file.
-expect 2 "step [0-9]+ .*loss is (nan|inf)" -- train "$src/recipes/fashion_cnn.yaml" "${synthetic[@]}" --set optim.lr=1e30 --set optim.schedule=constant --out "$tmp/nan"
+expect 2 "step [0-9]+ .*loss is (NaN|infinite)" -- train "$src/recipes/fashion_cnn.yaml" "${synthetic[@]}" --set optim.lr=1e30 --set optim.schedule=constant --out "$tmp/nan"
 if [[ -e "$tmp/nan/model.safetensors" ]]; then echo "FAIL: a failed run left model.safetensors"; fails=$((fails+1)); else passes=$((passes+1)); fi
 
 # eval of things that are not model files.
 expect 2 "$tmp/none: no such model file" -- eval "$tmp/none"
 printf 'garbage' > "$tmp/bad.safetensors"
 expect 2 "bad.safetensors" -- eval "$tmp/bad.safetensors"
-expect 2 "" -- train   # missing argument: a usage error
+expect 2 "config is required" -- train   # missing argument: a usage error
 
 echo "bad input: $passes passed, $fails failed"
 [[ $fails -eq 0 ]]

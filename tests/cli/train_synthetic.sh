@@ -6,7 +6,7 @@ set -euo pipefail
 bin=$1; src=$2
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 args=(train "$src/recipes/fashion_cnn.yaml" --set data.dataset=synthetic --set train.epochs=2
-      --set train.progress=false --set train.batch_size=64)
+      --set train.progress=false --set train.batch_size=32 --set optim.lr=0.02)
 
 "$bin" "${args[@]}" --out "$tmp/a" > "$tmp/a.log"
 for f in config.yaml metrics.jsonl model.safetensors; do

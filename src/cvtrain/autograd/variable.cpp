@@ -16,7 +16,7 @@ Variable record(Context& ctx, const char* name, Tensor out, const std::vector<Va
   if (!ctx.grad_enabled || !any) return result;
   auto node = std::make_shared<Node>();
   node->name = name;
-  for (const Variable& v : inputs) node->inputs.push_back(v.impl());
+  for (const Variable& v : inputs) node->inputs.push_back(v.defined() ? v.impl() : nullptr);  // null: absent
   node->backward = std::move(backward);
   result.impl()->requires_grad = true;
   result.impl()->grad_fn = std::move(node);
@@ -57,7 +57,7 @@ void Variable::backward(const Tensor& dout) const {
           " a second time: backward() frees the graph it walks; run the forward again");
     if (v->grad_fn && next < v->grad_fn->inputs.size()) {
       std::shared_ptr<VarImpl> in = v->grad_fn->inputs[next++];
-      if (in->requires_grad && seen.insert(in.get()).second) stack.push_back({std::move(in), 0});
+      if (in && in->requires_grad && seen.insert(in.get()).second) stack.push_back({std::move(in), 0});
       continue;
     }
     order.push_back(std::move(v));
@@ -78,7 +78,7 @@ void Variable::backward(const Tensor& dout) const {
       CHECK(grads.size() == node->inputs.size(), node->name, " returned ", grads.size(), " gradients for ",
             node->inputs.size(), " inputs");
       for (size_t i = 0; i < grads.size(); ++i) {
-        if (!grads[i].defined() || !node->inputs[i]->requires_grad) continue;
+        if (!grads[i].defined() || !node->inputs[i] || !node->inputs[i]->requires_grad) continue;
         // Two inputs handed the same buffer (add returns dout for both) must not share it as their gradient.
         for (size_t j = 0; j < i; ++j)
           if (grads[j].defined() && grads[j].storage() == grads[i].storage() && grads[j].offset() == grads[i].offset()) {

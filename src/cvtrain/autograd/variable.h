@@ -27,7 +27,7 @@ using BackwardFn = std::function<Grads(const Tensor& dout)>;
 
 struct Node {
   const char* name;                               // the op, for error messages
-  std::vector<std::shared_ptr<VarImpl>> inputs;   // where the gradients go
+  std::vector<std::shared_ptr<VarImpl>> inputs;   // where the gradients go (null: an absent optional input)
   BackwardFn backward;
 };
 

@@ -43,9 +43,15 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& err) {
+    return app.exit(err);
+  } catch (const CLI::CallForAllHelp& err) {
+    return app.exit(err);
+  } catch (const CLI::CallForVersion& err) {
+    return app.exit(err);
   } catch (const CLI::ParseError& err) {
-    int code = app.exit(err);
-    return code == 0 ? 0 : 2;
+    std::fprintf(stderr, "cvtrain: error: %s (see cvtrain --help)\n", err.what());
+    return 2;
   }
   try {
     if (t->parsed()) return cmd_train(train);

@@ -2,18 +2,11 @@
 // (seed, counter), so a parallel kernel that draws element i from counter base+i gives the same
 // numbers whatever the thread count. Rng hands out fresh counter ranges; it lives in the Context.
 #pragma once
-#include <array>
 #include <cstdint>
 
+#include "cvtrain/base/philox.h"
+
 namespace cvtrain {
-
-// Four 32-bit outputs for one 128-bit counter (hi, lo) under a 64-bit key.
-std::array<uint32_t, 4> philox4x32(uint64_t key, uint64_t counter_hi, uint64_t counter_lo);
-
-// The float in [0, 1) of element `i` of the stream (key, stream): 24 random bits, exact in f32.
-inline float philox_uniform(uint64_t key, uint64_t stream, uint64_t i) {
-  return static_cast<float>(philox4x32(key, stream, i >> 2)[i & 3] >> 8) * (1.0f / 16777216.0f);
-}
 
 class Rng {
  public:
@@ -25,7 +18,7 @@ class Rng {
   // Sequential draws, for the few host-side decisions (a crop offset, an init value).
   uint32_t next_u32();
   uint64_t next_u64() { return (static_cast<uint64_t>(next_u32()) << 32) | next_u32(); }
-  float uniform() { return static_cast<float>(next_u32() >> 8) * (1.0f / 16777216.0f); }  // [0,1)
+  float uniform() { return philox_to_unit(next_u32()); }  // [0,1)
   float normal();                                                                        // N(0,1)
   uint64_t below(uint64_t n);  // uniform integer in [0, n), unbiased
 

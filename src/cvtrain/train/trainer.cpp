@@ -106,7 +106,7 @@ std::vector<EpochMetrics> fit(Context& ctx, nn::Module& model, const RunConfig& 
       Variable loss = ops::cross_entropy(ctx, logits, batch.y, smoothing);
       const float loss_value = loss.item();
       if (!std::isfinite(loss_value))
-        fail_input("step ", step + 1, " (epoch ", epoch, "): the loss is ", loss_value,
+        fail_input("step ", step + 1, " (epoch ", epoch, "): the loss is ", std::isnan(loss_value) ? "NaN" : "infinite",
                    "; training stopped and no model was saved (try a lower optim.lr)");
       arena.zero_grad();
       loss.backward();

@@ -1,0 +1,94 @@
+// Softmax, log-softmax and cross-entropy ops over the rows of (N,K) logits, each forward with its
+// backward right below it. Cross-entropy returns the mean over the batch as a shape-() variable.
+// Kernels in backend/cpu/softmax.h.
+#include "cvtrain/ops/loss.h"
+
+#include "cvtrain/backend/cpu/softmax.h"
+
+namespace cvtrain::ops {
+
+namespace {
+void check_logits(const char* op, const Tensor& x) {
+  CHECK(x.dim() == 2 && x.dtype() == DType::f32 && x.size(1) > 0, op, ": expects f32 (N,K) logits with K > 0, got ",
+        x.describe());
+}
+}  // namespace
+
+Variable softmax(Context& ctx, const Variable& x) {
+  Tensor xc = x.data().contiguous();  // (N,K)
+  check_logits("softmax", xc);
+  const int64_t N = xc.size(0), K = xc.size(1);
+  Tensor y = Tensor::empty(xc.shape());
+  cpu::softmax_forward(xc.data<float>(), y.data<float>(), N, K);
+  // backward needs only the output: dx = y * (dy - sum(dy * y))
+  return record(ctx, "softmax", y, {x}, [y, N, K](const Tensor& dy) -> Grads {
+    Tensor dyc = dy.contiguous();
+    Tensor dx = Tensor::empty(y.shape());
+    cpu::softmax_backward(y.data<float>(), dyc.data<float>(), dx.data<float>(), N, K);
+    return {dx};
+  });
+}
+
+Variable log_softmax(Context& ctx, const Variable& x) {
+  Tensor xc = x.data().contiguous();  // (N,K)
+  check_logits("log_softmax", xc);
+  const int64_t N = xc.size(0), K = xc.size(1);
+  Tensor y = Tensor::empty(xc.shape());
+  cpu::log_softmax_forward(xc.data<float>(), y.data<float>(), N, K);
+  // backward needs only the output: dx = dy - exp(y) * sum(dy)
+  return record(ctx, "log_softmax", y, {x}, [y, N, K](const Tensor& dy) -> Grads {
+    Tensor dyc = dy.contiguous();
+    Tensor dx = Tensor::empty(y.shape());
+    cpu::log_softmax_backward(y.data<float>(), dyc.data<float>(), dx.data<float>(), N, K);
+    return {dx};
+  });
+}
+
+Variable cross_entropy(Context& ctx, const Variable& logits, const Tensor& labels, float label_smoothing) {
+  Tensor xc = logits.data().contiguous();  // (N,K)
+  check_logits("cross_entropy", xc);
+  const int64_t N = xc.size(0), K = xc.size(1);
+  CHECK(N > 0, "cross_entropy: empty batch ", xc.describe());
+  CHECK(labels.dtype() == DType::i64 && labels.dim() == 1 && labels.size(0) == N,
+        "cross_entropy: labels must be i64 (", N, ") for logits ", xc.describe(), ", got ", labels.describe());
+  CHECK(label_smoothing >= 0.0f && label_smoothing <= 1.0f, "cross_entropy: label_smoothing = ", label_smoothing,
+        " must be in [0, 1]");
+  Tensor lc = labels.contiguous();  // (N)
+  const int64_t* lab = lc.data<int64_t>();
+  for (int64_t n = 0; n < N; ++n)
+    CHECK(lab[n] >= 0 && lab[n] < K, "cross_entropy: label ", lab[n], " at row ", n, " outside [0, ", K, ")");
+  Tensor prob = Tensor::empty({N, K}), row_loss = Tensor::empty({N});
+  const float loss = cpu::cross_entropy_forward(xc.data<float>(), lab, label_smoothing, prob.data<float>(),
+                                                row_loss.data<float>(), N, K);
+  // backward needs the softmax and the labels: dlogits = (softmax - q) * dloss / N
+  return record(ctx, "cross_entropy", Tensor::full({}, loss), {logits},
+                [prob, lc, label_smoothing, N, K](const Tensor& dloss) -> Grads {
+                  Tensor dx = Tensor::empty({N, K});
+                  cpu::cross_entropy_backward(prob.data<float>(), lc.data<int64_t>(), label_smoothing, dloss.item(),
+                                              dx.data<float>(), N, K);
+                  return {dx};
+                });
+}
+
+Variable cross_entropy_soft(Context& ctx, const Variable& logits, const Tensor& targets) {
+  Tensor xc = logits.data().contiguous();  // (N,K)
+  check_logits("cross_entropy_soft", xc);
+  const int64_t N = xc.size(0), K = xc.size(1);
+  CHECK(N > 0, "cross_entropy_soft: empty batch ", xc.describe());
+  CHECK(targets.dtype() == DType::f32 && targets.shape() == xc.shape(), "cross_entropy_soft: targets must be f32 ",
+        xc.describe(), " like the logits, got ", targets.describe());
+  Tensor tc = targets.contiguous();  // (N,K)
+  Tensor prob = Tensor::empty({N, K}), row_loss = Tensor::empty({N});
+  const float loss = cpu::cross_entropy_soft_forward(xc.data<float>(), tc.data<float>(), prob.data<float>(),
+                                                     row_loss.data<float>(), N, K);
+  // backward needs the softmax and the targets: dlogits = (softmax * sum(t) - t) * dloss / N
+  return record(ctx, "cross_entropy_soft", Tensor::full({}, loss), {logits},
+                [prob, tc, N, K](const Tensor& dloss) -> Grads {
+                  Tensor dx = Tensor::empty({N, K});
+                  cpu::cross_entropy_soft_backward(prob.data<float>(), tc.data<float>(), dloss.item(),
+                                                   dx.data<float>(), N, K);
+                  return {dx};
+                });
+}
+
+}  // namespace cvtrain::ops

@@ -1,0 +1,64 @@
+// Pooling ops: max (remembers where each maximum came from), average (count_include_pad=True) and
+// global average; each forward with its backward right below it. Kernels in backend/cpu/pool.h.
+#include "cvtrain/ops/pool.h"
+
+#include "cvtrain/backend/cpu/pool.h"
+
+namespace cvtrain::ops {
+
+namespace {
+Pool2dShape pool_shape(const char* op, const Tensor& x, const Pool2dOptions& o) {
+  CHECK(x.dim() == 4 && x.dtype() == DType::f32, op, ": expects an f32 (N,C,H,W) input, got ", x.describe());
+  return make_pool2d_shape(x.size(0), x.size(1), x.size(2), x.size(3), o.kernel_h, o.kernel_w, o.stride_h,
+                           o.stride_w, o.pad_h, o.pad_w);
+}
+}  // namespace
+
+Variable max_pool2d(Context& ctx, const Variable& x, const Pool2dOptions& opt) {
+  Tensor xc = x.data().contiguous();  // (N,C,H,W)
+  const Pool2dShape s = pool_shape("max_pool2d", xc, opt);
+  Tensor y = Tensor::empty({s.N, s.C, s.OH, s.OW});
+  Tensor argmax = Tensor::empty(y.shape(), DType::i32);
+  cpu::max_pool2d_forward(xc.data<float>(), y.data<float>(), argmax.data<int32_t>(), s);
+  // backward needs only where each maximum was: dx[argmax] += dy
+  return record(ctx, "max_pool2d", y, {x}, [argmax, s](const Tensor& dy) -> Grads {
+    Tensor dyc = dy.contiguous();
+    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W});
+    cpu::max_pool2d_backward(dyc.data<float>(), argmax.data<int32_t>(), dx.data<float>(), s);
+    return {dx};
+  });
+}
+
+Variable avg_pool2d(Context& ctx, const Variable& x, const Pool2dOptions& opt) {
+  Tensor xc = x.data().contiguous();  // (N,C,H,W)
+  const Pool2dShape s = pool_shape("avg_pool2d", xc, opt);
+  Tensor y = Tensor::empty({s.N, s.C, s.OH, s.OW});
+  cpu::avg_pool2d_forward(xc.data<float>(), y.data<float>(), s);
+  // backward needs only the geometry: each window spreads dy/(KH*KW) over its in-bounds elements
+  return record(ctx, "avg_pool2d", y, {x}, [s](const Tensor& dy) -> Grads {
+    Tensor dyc = dy.contiguous();
+    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W});
+    cpu::avg_pool2d_backward(dyc.data<float>(), dx.data<float>(), s);
+    return {dx};
+  });
+}
+
+Variable global_avg_pool2d(Context& ctx, const Variable& x) {
+  Tensor xc = x.data().contiguous();  // (N,C,H,W)
+  CHECK(xc.dim() == 4 && xc.dtype() == DType::f32, "global_avg_pool2d: expects an f32 (N,C,H,W) input, got ",
+        xc.describe());
+  CHECK(xc.size(2) * xc.size(3) > 0, "global_avg_pool2d: empty planes in ", xc.describe());
+  const Shape in_shape = xc.shape();
+  const int64_t P = in_shape[0] * in_shape[1], HW = in_shape[2] * in_shape[3];
+  Tensor y = Tensor::empty({in_shape[0], in_shape[1]});
+  cpu::global_avg_pool2d_forward(xc.data<float>(), y.data<float>(), P, HW);
+  // backward needs only the input shape: dx = dy / (H*W) over each plane
+  return record(ctx, "global_avg_pool2d", y, {x}, [in_shape, P, HW](const Tensor& dy) -> Grads {
+    Tensor dyc = dy.contiguous();
+    Tensor dx = Tensor::empty(in_shape);
+    cpu::global_avg_pool2d_backward(dyc.data<float>(), dx.data<float>(), P, HW);
+    return {dx};
+  });
+}
+
+}  // namespace cvtrain::ops
