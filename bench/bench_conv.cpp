@@ -1,0 +1,77 @@
+// The Fashion-MNIST CNN's convolutions at batch 128 (conv1 1->32 3x3 pad 1 on 28x28, conv2 32->64
+// 3x3 pad 1 on 14x14, both without bias as BN follows), each direction with each kernel choice of
+// cpu::conv2d_*: automatic (the library's), plain (NCHW, oneDNN's gemm kernels), blocked (nChw16c,
+// oneDNN's direct jit kernels) and winograd (blocked), reorders included. The label names the kernel.
+// PyTorch's figures for the same shapes: /usr/bin/python3 bench/conv_shapes_torch.py
+// Run: OMP_NUM_THREADS=2 build/bench/bench_conv --benchmark_repetitions=6 --benchmark_enable_random_interleaving=true
+//      --benchmark_report_aggregates_only=true   and read the _min rows (the machine is shared).
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cvtrain/autograd/context.h"
+#include "cvtrain/backend/cpu/conv.h"
+#include "cvtrain/tensor/rng.h"
+
+namespace {
+
+using cvtrain::cpu::ConvImpl;
+
+cvtrain::Conv2dShape shape_of(int64_t which) {
+  if (which == 1) return cvtrain::make_conv2d_shape(128, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  return cvtrain::make_conv2d_shape(128, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+}
+
+std::vector<float> random_vector(int64_t n, uint64_t seed) {
+  cvtrain::Rng rng(seed);
+  std::vector<float> v(n);
+  for (float& e : v) e = rng.uniform() - 0.5f;
+  return v;
+}
+
+// args: conv (1 or 2), direction (0 forward, 1 backward-data, 2 backward-weights), ConvImpl
+void BM_conv(benchmark::State& state) {
+  const cvtrain::Conv2dShape s = shape_of(state.range(0));
+  const int direction = static_cast<int>(state.range(1));
+  const auto impl = static_cast<ConvImpl>(state.range(2));
+  std::vector<float> x = random_vector(s.N * s.C * s.H * s.W, 1), dx(x.size());
+  std::vector<float> w = random_vector(s.OC * (s.C / s.groups) * s.KH * s.KW, 2), dw(w.size());
+  std::vector<float> dy = random_vector(s.N * s.OC * s.OH * s.OW, 3), y(dy.size());
+  cvtrain::Context ctx;
+  for (auto _ : state) {
+    if (direction == 0)
+      cvtrain::cpu::conv2d_forward(ctx.dnnl, x.data(), w.data(), nullptr, y.data(), s, impl);
+    else if (direction == 1)
+      cvtrain::cpu::conv2d_backward_data(ctx.dnnl, w.data(), dy.data(), dx.data(), s, impl);
+    else
+      cvtrain::cpu::conv2d_backward_weights(ctx.dnnl, x.data(), dy.data(), dw.data(), nullptr, s, impl);
+  }
+  const cvtrain::cpu::Conv2dImplInfo info = cvtrain::cpu::conv2d_impl_info(ctx.dnnl, s, false, impl);
+  const char* kernel = direction == 0 ? info.forward : direction == 1 ? info.backward_data : info.backward_weights;
+  const bool plain = direction == 0 ? info.forward_plain
+                     : direction == 1 ? info.backward_data_plain
+                                      : info.backward_weights_plain;
+  static constexpr const char* names[] = {"auto", "plain", "blocked", "winograd"};
+  const char* impl_name = names[state.range(2)];
+  state.SetLabel(std::string(direction == 0 ? "fwd " : direction == 1 ? "bwd_data " : "bwd_weights ") + impl_name +
+                 " " + kernel + (plain ? " (no reorder)" : " (reordered)"));
+}
+
+double min_of(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+
+void cases(benchmark::internal::Benchmark* b) {
+  for (int64_t conv : {1, 2})
+    for (int64_t direction : {0, 1, 2})
+      for (ConvImpl impl : {ConvImpl::automatic, ConvImpl::plain, ConvImpl::blocked, ConvImpl::winograd})
+        b->Args({conv, direction, static_cast<int64_t>(impl)});
+}
+
+}  // namespace
+
+// "min" alongside mean/median: the machine is shared, and the best repetition is the least disturbed
+BENCHMARK(BM_conv)->Apply(cases)->ArgNames({"conv", "dir", "impl"})->Unit(benchmark::kMillisecond)
+    ->ComputeStatistics("min", min_of);
+
+BENCHMARK_MAIN();

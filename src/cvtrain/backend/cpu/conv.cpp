@@ -1,0 +1,398 @@
+// oneDNN convolution: one forward, backward-data and backward-weights primitive per shape, cached in
+// the DnnlRuntime together with the reorders between the caller's NCHW/OIHW buffers and the layout
+// the primitive computes in. The blocked copies and oneDNN's scratchpads live in one workspace
+// shared by all cached convolutions, grown to the largest call, so a call allocates nothing.
+// Which kernel each direction uses was measured; see preferred_*() below.
+#include "cvtrain/backend/cpu/conv.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cvtrain/backend/cpu/dnnl_state.h"
+#include "cvtrain/base/error.h"
+
+namespace cvtrain {
+
+Conv2dShape make_conv2d_shape(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t KW,
+                              int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t dilation_h,
+                              int64_t dilation_w, int64_t groups) {
+  CHECK(N > 0 && C > 0 && H > 0 && W > 0 && OC > 0 && KH > 0 && KW > 0, "conv2d: sizes must be positive, got input (",
+        N, ",", C, ",", H, ",", W, ") and weight (", OC, ",", C, "/groups,", KH, ",", KW, ")");
+  CHECK(stride_h > 0 && stride_w > 0 && dilation_h > 0 && dilation_w > 0, "conv2d: stride (", stride_h, ",", stride_w,
+        ") and dilation (", dilation_h, ",", dilation_w, ") must be positive");
+  CHECK(pad_h >= 0 && pad_w >= 0, "conv2d: padding (", pad_h, ",", pad_w, ") must be non-negative");
+  CHECK(groups > 0 && C % groups == 0 && OC % groups == 0, "conv2d: groups=", groups,
+        " must divide the input channels ", C, " and the output channels ", OC);
+  const int64_t span_h = dilation_h * (KH - 1) + 1, span_w = dilation_w * (KW - 1) + 1;
+  CHECK(H + 2 * pad_h >= span_h && W + 2 * pad_w >= span_w, "conv2d: the kernel spans (", span_h, ",", span_w,
+        ") with dilation, more than the padded input (", H + 2 * pad_h, ",", W + 2 * pad_w, ")");
+  Conv2dShape s{N, C, H, W, OC, KH, KW, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups, 0, 0};
+  s.OH = (H + 2 * pad_h - span_h) / stride_h + 1;
+  s.OW = (W + 2 * pad_w - span_w) / stride_w + 1;
+  return s;
+}
+
+}  // namespace cvtrain
+
+namespace cvtrain::cpu {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+constexpr auto f32 = memory::data_type::f32;
+
+// How a primitive computes: oneDNN's gemm-based kernels on the caller's plain NCHW/OIHW, its direct
+// jit kernels on blocked nChw16c layouts, or Winograd F(4x4,3x3) on blocked layouts.
+enum class Kind { plain, blocked, winograd };
+
+// NOTE: measured (bench/bench_conv.cpp, and the candidates' calls interleaved on more shapes; AMD
+// EPYC Zen 5, AVX-512, 2 threads, N=128, 3x3 pad 1, ms per call with reorders, medians):
+// Direct blocked beats plain (CNN conv2 32->64 on 14x14: forward 2.1 vs 3.5, backward-data 2.1 vs
+// 4.0, backward-weights 2.2 vs 3.7; C=3 on 32x32 forward 1.37 vs 1.87; C=1 backward-weights 0.60 vs
+// 2.66) except where few input channels leave the 16-channel blocks mostly empty:
+//   forward, C=1 (CNN conv1 1->32 on 28x28): a tie (0.40 vs 0.43); plain moves 25 MB less memory;
+//   backward-data, C=1: 0.75 vs 2.64; C=3: 2.5 vs 4.1; C=4: 2.6 vs 3.6; C=8: 3.4 vs 3.1 (blocked).
+// Winograd beats direct blocked for 3x3 stride 1 once channels reach 32 (forward / backward-data:
+// 32->64 on 14x14 2.17 / 2.51 vs 2.54 / 2.73; 64->64 on 8x8 1.01 / 1.01 vs 1.47 / 1.49; 128->128
+// on 8x8 3.37 / 3.42 vs 5.53 / 5.78) and loses below (16->16 on 32x32: 4.5 vs 2.9). Its results
+// differ from direct by ~1e-6 relative (max |diff| 3.7e-6 on outputs up to 3). Backward-weights
+// stays direct (Winograd's is no faster there and needs more memory).
+bool winograd_fits(const Conv2dShape& s) {
+  return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 &&
+         s.groups == 1 && s.C >= 32 && s.OC >= 32;
+}
+Kind preferred_forward(const Conv2dShape& s) {
+  if (s.groups == 1 && s.C == 1) return Kind::plain;
+  return winograd_fits(s) ? Kind::winograd : Kind::blocked;
+}
+Kind preferred_backward_data(const Conv2dShape& s) {
+  if (s.groups == 1 && s.C < 8) return Kind::plain;
+  return winograd_fits(s) ? Kind::winograd : Kind::blocked;
+}
+Kind preferred_backward_weights(const Conv2dShape&) { return Kind::blocked; }
+
+// oneDNN's view of the geometry: dilation counts the gaps (0 = dense), and the right/bottom padding
+// is what makes the floor in OH come out exactly (it may be smaller than the left padding).
+struct Geometry {
+  memory::dims src, weights, bias, dst, strides, dilates, pad_l, pad_r;
+  tag weights_tag;
+};
+
+Geometry geometry(const Conv2dShape& s) {
+  Geometry g;
+  g.src = {s.N, s.C, s.H, s.W};
+  g.dst = {s.N, s.OC, s.OH, s.OW};
+  g.bias = {s.OC};
+  // OIHW with OC = groups * OC/groups is the same memory as GOIHW
+  if (s.groups == 1) {
+    g.weights = {s.OC, s.C, s.KH, s.KW};
+    g.weights_tag = tag::oihw;
+  } else {
+    g.weights = {s.groups, s.OC / s.groups, s.C / s.groups, s.KH, s.KW};
+    g.weights_tag = tag::goihw;
+  }
+  g.strides = {s.stride_h, s.stride_w};
+  g.dilates = {s.dilation_h - 1, s.dilation_w - 1};
+  g.pad_l = {s.pad_h, s.pad_w};
+  g.pad_r = {(s.OH - 1) * s.stride_h + s.dilation_h * (s.KH - 1) + 1 - s.H - s.pad_h,
+             (s.OW - 1) * s.stride_w + s.dilation_w * (s.KW - 1) + 1 - s.W - s.pad_w};
+  return g;
+}
+
+std::string cache_key(const char* direction, const Conv2dShape& s, bool bias, ConvImpl impl) {
+  static constexpr const char* names[] = {" auto", " plain", " blocked", " winograd"};
+  std::string k = direction;
+  k += names[static_cast<int>(impl)];
+  for (int64_t v : {s.N, s.C, s.H, s.W, s.OC, s.KH, s.KW, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h,
+                    s.dilation_w, s.groups})
+    k += ' ' + std::to_string(v);
+  return k + (bias ? " b" : "");
+}
+
+// The blocked copies and scratchpads of every cached convolution, one buffer grown to the largest
+// call: calls run one at a time and end with stream.wait(), so they can all share it.
+struct Workspace {
+  std::shared_ptr<char> buffer;
+  size_t size = 0;
+  char* reserve(size_t bytes) {
+    if (bytes > size) {
+      size = (bytes + 4095) / 4096 * 4096;
+      buffer.reset(static_cast<char*>(std::aligned_alloc(4096, size)), std::free);
+      CHECK(buffer, "conv2d: cannot allocate a workspace of ", size, " bytes");
+    }
+    return buffer.get();
+  }
+};
+
+// One tensor argument of a primitive: the caller's plain buffer, bound on each call, and, when the
+// primitive computes in another layout, its own copy (in the workspace) and the reorder between them.
+struct Operand {
+  int arg = 0;          // DNNL_ARG_*
+  bool output = false;  // written by the primitive: reordered back to the caller after it runs
+  memory user;          // plain layout
+  memory inner;         // what the primitive reads or writes: `user` itself when not reordered
+  dnnl::reorder reorder;
+  bool reordered = false;
+};
+
+Operand make_operand(int arg, bool output, const memory::desc& plain, const memory::desc& wanted,
+                     const dnnl::engine& eng) {
+  Operand o;
+  o.arg = arg;
+  o.output = output;
+  o.user = memory(plain, eng, DNNL_MEMORY_NONE);
+  if (wanted == plain) {
+    o.inner = o.user;
+    return o;
+  }
+  o.reordered = true;
+  o.inner = memory(wanted, eng, DNNL_MEMORY_NONE);
+  o.reorder = output ? dnnl::reorder(o.inner, o.user) : dnnl::reorder(o.user, o.inner);
+  return o;
+}
+
+// A primitive ready to run on any buffers of its shape.
+struct Entry {
+  dnnl::primitive primitive;
+  std::string impl;  // oneDNN's implementation name, e.g. "jit:avx512_core"
+  std::vector<Operand> operands;
+  memory scratchpad;
+  size_t scratchpad_bytes = 0;
+  std::unordered_map<int, memory> args;
+
+  bool plain() const {
+    for (const Operand& o : operands)
+      if (o.reordered) return false;
+    return true;
+  }
+};
+
+constexpr size_t round64(size_t n) { return (n + 63) / 64 * 64; }
+
+Entry finish_entry(dnnl::primitive primitive, const char* impl, std::vector<Operand> operands,
+                   const memory::desc& scratchpad, const dnnl::engine& eng) {
+  Entry e;
+  e.primitive = std::move(primitive);
+  e.impl = impl;
+  e.operands = std::move(operands);
+  e.scratchpad_bytes = scratchpad.get_size();
+  if (e.scratchpad_bytes > 0) {
+    e.scratchpad = memory(scratchpad, eng, DNNL_MEMORY_NONE);
+    e.args[DNNL_ARG_SCRATCHPAD] = e.scratchpad;
+  }
+  for (const Operand& o : e.operands) e.args[o.arg] = o.inner;
+  return e;
+}
+
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+bool is_reference(const char* impl) { return std::strncmp(impl, "ref", 3) == 0; }
+
+// Builds the primitive descriptor of the requested kind, or of the preferred kind when automatic.
+// What oneDNN does not implement falls back to direct blocked: Winograd outside its shapes (creation
+// throws), and, when automatic, a plain choice that only oneDNN's reference loops implement.
+template <class Make>
+auto choose(ConvImpl impl, Kind preferred, Make&& make) {
+  const Kind kind = impl == ConvImpl::automatic ? preferred
+                    : impl == ConvImpl::plain   ? Kind::plain
+                    : impl == ConvImpl::winograd ? Kind::winograd
+                                                 : Kind::blocked;
+  if (kind == Kind::winograd) {
+    try {
+      return make(Kind::winograd);
+    } catch (const dnnl::error& e) {
+      if (e.status != dnnl_unimplemented) throw;
+    }
+    return make(Kind::blocked);
+  }
+  auto pd = make(kind);
+  if (impl == ConvImpl::automatic && kind == Kind::plain && is_reference(pd.impl_info_str())) {
+    auto blocked = make(Kind::blocked);
+    if (!is_reference(blocked.impl_info_str())) return blocked;
+  }
+  return pd;
+}
+
+// Binds the caller's pointers (in operand order), runs reorders in, the primitive, reorders out.
+void run(DnnlState& st, Entry& e, std::initializer_list<const void*> pointers) {
+  size_t need = round64(e.scratchpad_bytes);
+  for (const Operand& o : e.operands)
+    if (o.reordered) need += round64(o.inner.get_desc().get_size());
+  Workspace& ws = *st.cached<std::shared_ptr<Workspace>>("conv workspace", [] { return std::make_shared<Workspace>(); });
+  char* at = ws.reserve(need);
+  if (e.scratchpad_bytes > 0) {
+    e.scratchpad.set_data_handle(at);
+    at += round64(e.scratchpad_bytes);
+  }
+  auto p = pointers.begin();
+  for (Operand& o : e.operands) {
+    o.user.set_data_handle(const_cast<void*>(*p++));  // inputs are only read
+    if (o.reordered) {
+      o.inner.set_data_handle(at);
+      at += round64(o.inner.get_desc().get_size());
+    }
+  }
+  for (Operand& o : e.operands)
+    if (o.reordered && !o.output) o.reorder.execute(st.stream, o.user, o.inner);
+  e.primitive.execute(st.stream, e.args);
+  for (Operand& o : e.operands)
+    if (o.reordered && o.output) o.reorder.execute(st.stream, o.inner, o.user);
+  st.stream.wait();
+}
+
+struct Descs {
+  memory::desc src, weights, bias, dst;
+};
+
+// Plain layouts are the caller's; `any` lets oneDNN pick (blocked for its jit kernels). Bias is
+// always plain; an empty desc means no bias.
+Descs descs(const Geometry& g, Kind kind, bool bias) {
+  const bool plain = kind == Kind::plain;
+  return {memory::desc(g.src, f32, plain ? tag::nchw : tag::any),
+          memory::desc(g.weights, f32, plain ? g.weights_tag : tag::any),
+          bias ? memory::desc(g.bias, f32, tag::x) : memory::desc(),
+          memory::desc(g.dst, f32, plain ? tag::nchw : tag::any)};
+}
+
+dnnl::algorithm algorithm_of(Kind kind) {
+  return kind == Kind::winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
+}
+
+dnnl::convolution_forward::primitive_desc forward_pd(DnnlState& st, const Geometry& g, Kind kind, bool bias) {
+  Descs d = descs(g, kind, bias);
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, algorithm_of(kind), d.src,
+                                       d.weights, d.bias, d.dst, g.strides, g.dilates, g.pad_l, g.pad_r);
+  return {desc, user_scratchpad(), st.engine};
+}
+
+Entry& forward_entry(DnnlState& st, const Conv2dShape& s, bool bias, ConvImpl impl) {
+  return st.cached<Entry>(cache_key("conv fwd", s, bias, impl), [&] {
+    Geometry g = geometry(s);
+    auto pd = choose(impl, preferred_forward(s), [&](Kind kind) { return forward_pd(st, g, kind, bias); });
+    Descs user = descs(g, Kind::plain, bias);
+    std::vector<Operand> ops{make_operand(DNNL_ARG_SRC, false, user.src, pd.src_desc(), st.engine),
+                             make_operand(DNNL_ARG_WEIGHTS, false, user.weights, pd.weights_desc(), st.engine)};
+    if (bias) ops.push_back(make_operand(DNNL_ARG_BIAS, false, user.bias, pd.bias_desc(), st.engine));
+    ops.push_back(make_operand(DNNL_ARG_DST, true, user.dst, pd.dst_desc(), st.engine));
+    return finish_entry(dnnl::convolution_forward(pd), pd.impl_info_str(), std::move(ops), pd.scratchpad_desc(),
+                        st.engine);
+  });
+}
+
+Entry& backward_data_entry(DnnlState& st, const Conv2dShape& s, ConvImpl impl) {
+  return st.cached<Entry>(cache_key("conv bwd_data", s, false, impl), [&] {
+    Geometry g = geometry(s);
+    auto pd = choose(impl, preferred_backward_data(s), [&](Kind kind) {
+      Descs d = descs(g, kind, false);
+      dnnl::convolution_backward_data::desc desc(algorithm_of(kind), d.src, d.weights, d.dst, g.strides, g.dilates,
+                                                 g.pad_l, g.pad_r);
+      return dnnl::convolution_backward_data::primitive_desc(desc, user_scratchpad(), st.engine,
+                                                             forward_pd(st, g, kind, false));
+    });
+    Descs user = descs(g, Kind::plain, false);
+    std::vector<Operand> ops{make_operand(DNNL_ARG_WEIGHTS, false, user.weights, pd.weights_desc(), st.engine),
+                             make_operand(DNNL_ARG_DIFF_DST, false, user.dst, pd.diff_dst_desc(), st.engine),
+                             make_operand(DNNL_ARG_DIFF_SRC, true, user.src, pd.diff_src_desc(), st.engine)};
+    return finish_entry(dnnl::convolution_backward_data(pd), pd.impl_info_str(), std::move(ops),
+                        pd.scratchpad_desc(), st.engine);
+  });
+}
+
+Entry& backward_weights_entry(DnnlState& st, const Conv2dShape& s, bool bias, ConvImpl impl) {
+  return st.cached<Entry>(cache_key("conv bwd_weights", s, bias, impl), [&] {
+    Geometry g = geometry(s);
+    auto pd = choose(impl, preferred_backward_weights(s), [&](Kind kind) {
+      Descs d = descs(g, kind, bias);
+      dnnl::convolution_backward_weights::desc desc(algorithm_of(kind), d.src, d.weights, d.bias, d.dst, g.strides,
+                                                    g.dilates, g.pad_l, g.pad_r);
+      return dnnl::convolution_backward_weights::primitive_desc(desc, user_scratchpad(), st.engine,
+                                                                forward_pd(st, g, kind, bias));
+    });
+    Descs user = descs(g, Kind::plain, bias);
+    std::vector<Operand> ops{make_operand(DNNL_ARG_SRC, false, user.src, pd.src_desc(), st.engine),
+                             make_operand(DNNL_ARG_DIFF_DST, false, user.dst, pd.diff_dst_desc(), st.engine),
+                             make_operand(DNNL_ARG_DIFF_WEIGHTS, true, user.weights, pd.diff_weights_desc(), st.engine)};
+    if (bias)
+      ops.push_back(make_operand(DNNL_ARG_DIFF_BIAS, true, user.bias, pd.diff_bias_desc(), st.engine));
+    return finish_entry(dnnl::convolution_backward_weights(pd), pd.impl_info_str(), std::move(ops),
+                        pd.scratchpad_desc(), st.engine);
+  });
+}
+
+// oneDNN reports failures as dnnl::error; ours name the direction and the shape.
+template <class F>
+void guarded(const char* direction, const Conv2dShape& s, F&& f) {
+  try {
+    f();
+  } catch (const dnnl::error& e) {
+    throw Error(detail::concat("conv2d ", direction, ": oneDNN failed (", e.what(), ") for input (", s.N, ",", s.C, ",",
+                               s.H, ",", s.W, "), weight (", s.OC, ",", s.C / s.groups, ",", s.KH, ",", s.KW,
+                               "), stride (", s.stride_h, ",", s.stride_w, "), padding (", s.pad_h, ",", s.pad_w,
+                               "), dilation (", s.dilation_h, ",", s.dilation_w, "), groups ", s.groups));
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(DnnlRuntime& rt, const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+                    ConvImpl impl) {
+  guarded("forward", s, [&] {
+    DnnlState& st = rt.state();
+    Entry& e = forward_entry(st, s, b != nullptr, impl);
+    if (b)
+      run(st, e, {x, w, b, y});
+    else
+      run(st, e, {x, w, y});
+  });
+}
+
+void conv2d_backward_data(DnnlRuntime& rt, const float* w, const float* dy, float* dx, const Conv2dShape& s,
+                          ConvImpl impl) {
+  guarded("backward-data", s, [&] {
+    DnnlState& st = rt.state();
+    run(st, backward_data_entry(st, s, impl), {w, dy, dx});
+  });
+}
+
+void conv2d_backward_weights(DnnlRuntime& rt, const float* x, const float* dy, float* dw, float* db,
+                             const Conv2dShape& s, ConvImpl impl) {
+  guarded("backward-weights", s, [&] {
+    DnnlState& st = rt.state();
+    Entry& e = backward_weights_entry(st, s, db != nullptr, impl);
+    if (db)
+      run(st, e, {x, dy, dw, db});
+    else
+      run(st, e, {x, dy, dw});
+  });
+}
+
+void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s) {
+  const int64_t plane = s.OH * s.OW;
+#pragma omp parallel for if (s.N * s.OC * plane > 65536)
+  for (int64_t oc = 0; oc < s.OC; ++oc) {
+    double sum = 0;
+    for (int64_t n = 0; n < s.N; ++n) {
+      const float* p = dy + (n * s.OC + oc) * plane;
+      for (int64_t i = 0; i < plane; ++i) sum += p[i];
+    }
+    db[oc] = static_cast<float>(sum);
+  }
+}
+
+Conv2dImplInfo conv2d_impl_info(DnnlRuntime& rt, const Conv2dShape& s, bool bias, ConvImpl impl) {
+  DnnlState& st = rt.state();
+  Entry& f = forward_entry(st, s, bias, impl);
+  Entry& d = backward_data_entry(st, s, impl);
+  Entry& w = backward_weights_entry(st, s, bias, impl);
+  return {f.impl.c_str(), d.impl.c_str(), w.impl.c_str(), f.plain(), d.plain(), w.plain()};
+}
+
+}  // namespace cvtrain::cpu

@@ -1,0 +1,60 @@
+// conv2d: forward and backward side by side; kernels in backend/cpu/conv.h (oneDNN).
+// The backward computes only the gradients that are wanted: no dx for a network's input images.
+#include "cvtrain/ops/conv.h"
+
+#include "cvtrain/backend/cpu/conv.h"
+
+namespace cvtrain::ops {
+
+Variable conv2d(Context& ctx, const Variable& x, const Variable& weight, const Variable& bias,
+                const Conv2dOptions& opt) {
+  const Tensor& xt = x.data();       // (N,C,H,W)
+  const Tensor& wt = weight.data();  // (OC,C/groups,KH,KW)
+  CHECK(xt.dim() == 4 && wt.dim() == 4 && xt.dtype() == DType::f32 && wt.dtype() == DType::f32,
+        "conv2d: expects an f32 input (N,C,H,W) and weight (OC,C/groups,KH,KW), got ", xt.describe(), " and ",
+        wt.describe());
+  CHECK(wt.size(1) * opt.groups == xt.size(1), "conv2d: weight ", wt.describe(), " with groups=", opt.groups,
+        " wants ", wt.size(1) * opt.groups, " input channels, the input ", xt.describe(), " has ", xt.size(1));
+  if (bias.defined())
+    CHECK(bias.data().dim() == 1 && bias.data().size(0) == wt.size(0) && bias.data().dtype() == DType::f32,
+          "conv2d: bias ", bias.data().describe(), " does not match the ", wt.size(0), " output channels of weight ",
+          wt.describe());
+  const Conv2dShape s = make_conv2d_shape(xt.size(0), xt.size(1), xt.size(2), xt.size(3), wt.size(0), wt.size(2),
+                                          wt.size(3), opt.stride_h, opt.stride_w, opt.pad_h, opt.pad_w,
+                                          opt.dilation_h, opt.dilation_w, opt.groups);
+  Tensor xc = xt.contiguous(), wc = wt.contiguous();
+  Tensor bc = bias.defined() ? bias.data().contiguous() : Tensor();
+  Tensor y = Tensor::empty({s.N, s.OC, s.OH, s.OW});
+  cpu::conv2d_forward(ctx.dnnl, xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
+                      y.data<float>(), s);
+
+  // backward: dx needs the weight, dw needs the input, db only dy; each is captured only when wanted.
+  // NOTE: the closure holds the Context's oneDNN runtime; a graph must not outlive its Context.
+  const bool want_dx = x.requires_grad(), want_dw = weight.requires_grad();
+  const bool has_bias = bias.defined(), want_db = has_bias && bias.requires_grad();
+  cpu::DnnlRuntime* rt = &ctx.dnnl;
+  Tensor x_saved = want_dw ? xc : Tensor(), w_saved = want_dx ? wc : Tensor();
+  auto backward = [=](const Tensor& dy) -> Grads {
+    Tensor dyc = dy.contiguous();  // (N,OC,OH,OW)
+    Tensor dx, dw, db;
+    if (want_dx) {
+      dx = Tensor::empty({s.N, s.C, s.H, s.W});
+      cpu::conv2d_backward_data(*rt, w_saved.data<float>(), dyc.data<float>(), dx.data<float>(), s);
+    }
+    if (want_dw) {
+      dw = Tensor::empty({s.OC, s.C / s.groups, s.KH, s.KW});
+      if (want_db) db = Tensor::empty({s.OC});
+      cpu::conv2d_backward_weights(*rt, x_saved.data<float>(), dyc.data<float>(), dw.data<float>(),
+                                   want_db ? db.data<float>() : nullptr, s);
+    } else if (want_db) {  // frozen weights, trained bias
+      db = Tensor::empty({s.OC});
+      cpu::conv2d_backward_bias(dyc.data<float>(), db.data<float>(), s);
+    }
+    if (has_bias) return {dx, dw, db};
+    return {dx, dw};
+  };
+  if (has_bias) return record(ctx, "conv2d", y, {x, weight, bias}, backward);
+  return record(ctx, "conv2d", y, {x, weight}, backward);
+}
+
+}  // namespace cvtrain::ops
