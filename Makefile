@@ -14,7 +14,7 @@ build: deps
 
 # Trains the default recipe (the Fashion-MNIST CNN, 3 epochs) and prints the test accuracy.
 demo: build
-	@$(BUILD)/cvtrain train recipes/fashion_cnn.yaml --out runs/demo
+	@$(BUILD)/cvtrain train recipes/fashion_cnn.yaml --out runs/demo --overwrite
 
 # Builds everything and runs the whole CTest suite (unit tests, program checks, the installed-package example).
 test: build

@@ -21,7 +21,7 @@ struct RunConfig {
 
   int64_t train_epochs = 3;
   int64_t train_batch_size = 128;
-  int64_t train_eval_batch_size = 1000;
+  int64_t train_eval_batch_size = 128;
   double train_label_smoothing = 0.0;
   bool train_progress = true;
 
