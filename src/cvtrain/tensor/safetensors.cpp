@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cvtrain/base/files.h"
+
 namespace cvtrain {
 namespace {
 
@@ -94,9 +96,6 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   return e;
 }
 
-// Writes all of `n` bytes or reports why not.
-bool write_all(FILE* f, const void* p, size_t n) { return n == 0 || std::fwrite(p, 1, n, f) == n; }
-
 }  // namespace
 
 const Tensor* SafetensorsFile::find(const std::string& name) const {
@@ -127,27 +126,12 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(static_cast<uint64_t>(text.size()) >> (8 * i));
 
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) fail_input(path, ": cannot write: ", std::strerror(errno), " (creating ", tmp, ")");
-  bool ok = write_all(f, len, 8) && write_all(f, text.data(), text.size());
-  for (size_t i = 0; ok && i < packed.size(); ++i)
-    ok = write_all(f, packed[i].raw_data(), static_cast<size_t>(packed[i].numel()) * dtype_size(packed[i].dtype()));
-  ok = ok && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  int err = errno;
-  if (std::fclose(f) != 0 && ok) ok = false, err = errno;
-  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) ok = false, err = errno;
-  if (!ok) {
-    std::remove(tmp.c_str());
-    fail_input(path, ": write failed: ", std::strerror(err));
-  }
-  // Make the rename itself durable; a failure here loses nothing already written, so it is ignored.
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  if (int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY); fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
+  write_file_atomic(path, [&](std::FILE* f) {
+    bool ok = write_all(f, len, 8) && write_all(f, text.data(), text.size());
+    for (size_t i = 0; ok && i < packed.size(); ++i)
+      ok = write_all(f, packed[i].raw_data(), static_cast<size_t>(packed[i].numel()) * dtype_size(packed[i].dtype()));
+    return ok;
+  });
 }
 
 SafetensorsFile read_safetensors(const std::string& path) {
