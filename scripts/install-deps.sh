@@ -10,11 +10,13 @@ packages=(
   libcli11-dev           # command line
   nlohmann-json3-dev     # safetensors headers, metrics lines
   zlib1g-dev             # gzip-compressed IDX files
+  libcairo2-dev fonts-dejavu-core   # PNG charts (viz/): histograms of cvtrain diagnose, training curves
+  libpng-dev libjpeg62-turbo-dev   # data/: image-folder datasets (PNG, JPEG), augmentation previews
   libgtest-dev libgmock-dev libbenchmark-dev   # tests and micro-benchmarks
   dataset-fashion-mnist  # the demo's data, under /usr/share/datasets/fashion-mnist
 )
 if [[ "${CVTRAIN_WITH_TORCH:-0}" == 1 ]]; then
-  packages+=(python3-torch python3-numpy)  # side-by-side benchmarks and fixture recording only
+  packages+=(python3-torch python3-numpy python3-torchvision)  # side-by-side benchmarks and fixture recording only
 fi
 
 missing=()

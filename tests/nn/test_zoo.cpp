@@ -86,7 +86,7 @@ TEST(Zoo, RegistryListsEveryModel) {
     names.push_back(e.name);
     EXPECT_FALSE(std::string(e.description).empty());
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"mlp", "cnn"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"mlp", "cnn", "deep_mlp"}));
 }
 
 TEST(Zoo, UnknownModelAndBadSpecAreInputErrors) {
@@ -95,7 +95,7 @@ TEST(Zoo, UnknownModelAndBadSpecAreInputErrors) {
     nn::build_model({"resnet9000"}, rng);
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(), "model.name: unknown model 'resnet9000' (known: mlp, cnn)");
+    EXPECT_STREQ(e.what(), "model.name: unknown model 'resnet9000' (known: mlp, cnn, deep_mlp)");
   }
   nn::ModelSpec spec{"cnn"};
   spec.dropout = 1.5f;

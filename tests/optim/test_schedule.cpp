@@ -84,14 +84,17 @@ TEST(Schedule, ConstantIgnoresTheStep) {
 TEST(Schedule, RegistryAndErrors) {
   std::vector<std::string> names;
   for (const auto& e : optim::schedule_registry()) names.push_back(e.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"constant", "cosine", "onecycle"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"constant", "cosine", "onecycle", "step", "multistep", "exponential",
+                                             "sgdr", "linear", "invsqrt", "polynomial"}));
   optim::ScheduleSpec spec;
-  spec.name = "step";
+  spec.name = "stair";
   try {
     optim::make_schedule(spec);
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(), "optim.schedule: unknown schedule 'step' (known: constant, cosine, onecycle)");
+    EXPECT_STREQ(e.what(),
+                 "optim.schedule: unknown schedule 'stair' (known: constant, cosine, onecycle, step, multistep, "
+                 "exponential, sgdr, linear, invsqrt, polynomial)");
   }
   EXPECT_THROW(optim::make_schedule(onecycle(0.1, 0, 0.3)), InputError);
   EXPECT_THROW(optim::make_schedule(onecycle(0.1, 100, 1.5)), InputError);

@@ -7,6 +7,7 @@
 
 #include "cvtrain/cli/commands.h"
 #include "cvtrain/cli/config.h"
+#include "cvtrain/data/tta.h"
 #include "cvtrain/train/model_file.h"
 #include "cvtrain/train/trainer.h"
 
@@ -26,9 +27,12 @@ int cmd_eval(const EvalArgs& a) {
   Dataset test = load_dataset(cfg.data_dataset, cfg.data_root, Split::test, cfg.data_limit_test);
   auto model = make_model(cfg, test, ctx.rng);
   load_model_file(path, *model);
-  EvalResult r = evaluate(ctx, *model, test, norm, cfg.train_eval_batch_size);
+  tta_view_count(a.tta);  // checks --tta before the work
+  EvalResult r = a.tta == "none" ? evaluate(ctx, *model, test, norm, cfg.train_eval_batch_size)
+                                 : evaluate_tta(ctx, *model, test, norm, preprocess_from_metadata(meta, path),
+                                                cfg.train_eval_batch_size, a.tta, tta_padding(cfg));
   if (a.json) {
-    nlohmann::json j = {{"model", path},         {"images", r.images},
+    nlohmann::json j = {{"model", path},         {"images", r.images},  {"tta", a.tta},
                         {"test_loss", r.loss},   {"test_acc", r.accuracy},
                         {"seconds", r.seconds},  {"images_per_s", r.seconds > 0 ? r.images / r.seconds : 0.0}};
     std::printf("%s\n", j.dump().c_str());

@@ -1,18 +1,18 @@
-// `cvtrain train CONFIG.yaml [--set k=v]... [--out DIR]`: load and check everything that can be
-// wrong (config, data, model name) before touching the output folder; then train, writing
-// config.yaml, metrics.jsonl (a line per epoch) and, only at the end, model.safetensors.
+// `cvtrain train CONFIG.yaml [--set k=v]... [--out DIR]` and `cvtrain train --resume RUN_DIR`: load
+// and check everything that can be wrong (config, data, model name, checkpoint) before touching the
+// output folder; then train (trainer.h writes the logs, checkpoints and best.safetensors), and only
+// at the end write model.safetensors, which marks the run finished.
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-
-#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cvtrain/base/files.h"
 #include "cvtrain/cli/commands.h"
 #include "cvtrain/cli/config.h"
 #include "cvtrain/cli/progress.h"
-#include "cvtrain/nn/zoo.h"
+#include "cvtrain/train/checkpoint.h"
 #include "cvtrain/train/model_file.h"
 #include "cvtrain/train/trainer.h"
 
@@ -28,7 +28,7 @@ std::string default_out_dir(const std::string& config_path) {
   return "runs/" + fs::path(config_path).stem().string() + "-" + stamp;
 }
 
-// Creates the folder; refuses to mix with a finished run unless asked to replace it.
+// Creates the folder; refuses to mix with a finished or an unfinished run unless asked to replace it.
 void prepare_out_dir(const std::string& dir, bool overwrite) {
   std::error_code ec;
   const fs::path model = fs::path(dir) / "model.safetensors";
@@ -37,38 +37,62 @@ void prepare_out_dir(const std::string& dir, bool overwrite) {
     fs::remove(model, ec);
     if (ec) fail_input(model.string(), ": cannot remove: ", ec.message());
   }
+  if (!list_checkpoints(dir).empty()) {
+    if (!overwrite)
+      fail_input(dir, ": holds an unfinished run (checkpoints/); continue it with --resume ", dir,
+                 ", or use another --out or --overwrite");
+    fs::remove_all(fs::path(dir) / "checkpoints", ec);
+    if (ec) fail_input(dir, "/checkpoints: cannot remove: ", ec.message());
+  }
   fs::create_directories(dir, ec);
   if (ec) fail_input(dir, ": cannot create the output folder: ", ec.message());
-}
-
-std::string metrics_line(const EpochMetrics& m) {
-  nlohmann::json j = {{"epoch", m.epoch},         {"train_loss", m.train_loss}, {"train_acc", m.train_acc},
-                      {"test_loss", m.test_loss}, {"test_acc", m.test_acc},     {"lr", m.lr},
-                      {"images_per_s", m.images_per_s}, {"seconds", m.seconds}};
-  return j.dump();
 }
 
 }  // namespace
 
 int cmd_train(const TrainArgs& a) {
   const auto t_start = std::chrono::steady_clock::now();
-  RunConfig cfg = load_config(a.config, a.overrides);
+  RunConfig cfg;
+  std::optional<CheckpointContents> ck;
+  std::string out, ck_path;
+  if (!a.resume.empty()) {
+    if (!a.config.empty() || !a.out.empty())
+      fail_input("train --resume RUN_DIR takes the config and the folder from the run; drop CONFIG and --out");
+    out = a.resume;
+    if (fs::exists(fs::path(out) / "model.safetensors"))
+      fail_input(out, ": the run already finished (model.safetensors); nothing to resume");
+    ck_path = latest_good_checkpoint(out);
+    if (ck_path.empty()) fail_input(out, ": no checkpoint to resume from (checkpoints/step-*.safetensors)");
+    ck = read_checkpoint(ck_path);
+    auto it = ck->metadata.find("config");
+    if (it == ck->metadata.end()) fail_input(ck_path, ": the checkpoint holds no config");
+    cfg = parse_config_text(it->second, ck_path, a.overrides);
+  } else {
+    if (a.config.empty()) fail_input("train: config is required (a YAML file), or --resume RUN_DIR");
+    cfg = load_config(a.config, a.overrides);
+    out = a.out.empty() ? default_out_dir(a.config) : a.out;
+  }
   apply_threads(cfg);
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
   Dataset train = load_dataset(cfg.data_dataset, cfg.data_root, Split::train, cfg.data_limit_train);
   Dataset test = load_dataset(cfg.data_dataset, cfg.data_root, Split::test, cfg.data_limit_test);
-  Normalization norm = fit_normalization(train);
+  Normalization norm = ck ? normalization_from_metadata(ck->metadata, ck_path) : fit_normalization(train);
   std::shared_ptr<nn::Module> model = make_model(cfg, train, ctx.rng);
 
-  const std::string out = a.out.empty() ? default_out_dir(a.config) : a.out;
-  prepare_out_dir(out, a.overwrite);
-  write_text_atomic(out + "/config.yaml", dump_config(cfg));
-  LineAppender metrics(out + "/metrics.jsonl");
+  if (!ck) {
+    prepare_out_dir(out, a.overwrite);
+    write_text_atomic(out + "/config.yaml", dump_config(cfg));
+  }
 
-  std::printf("cvtrain: %s on %s (%lld train, %lld test images), %lld epochs, batch %lld, %lld threads -> %s\n",
+  std::printf("cvtrain: %s on %s (%lld train, %lld test images), %lld epochs, batch %lld, %s, %lld threads -> %s\n",
               cfg.model_name.c_str(), cfg.data_dataset.c_str(), static_cast<long long>(train.labels.size(0)),
               static_cast<long long>(test.labels.size(0)), static_cast<long long>(cfg.train_epochs),
-              static_cast<long long>(cfg.train_batch_size), static_cast<long long>(cfg.threads), out.c_str());
+              static_cast<long long>(cfg.train_batch_size), cfg.optim_name.c_str(),
+              static_cast<long long>(cfg.threads), out.c_str());
+  if (ck)
+    std::printf("resuming from %s (epoch %lld, batch %lld, step %lld)\n", ck_path.c_str(),
+                static_cast<long long>(ck->state.epoch), static_cast<long long>(ck->state.batches_done),
+                static_cast<long long>(ck->state.step));
   std::fflush(stdout);
 
   Progress progress(cfg.train_progress);
@@ -82,19 +106,23 @@ int cmd_train(const TrainArgs& a) {
   };
   hooks.on_epoch = [&](const EpochMetrics& m) {
     progress.clear();
-    std::printf("epoch %lld/%lld  train_loss %.4f  train_acc %.2f%%  test_loss %.4f  test_acc %.2f%%  lr %.5f  "
-                "%.0f img/s  %.1fs\n",
-                static_cast<long long>(m.epoch), static_cast<long long>(cfg.train_epochs), m.train_loss,
-                100 * m.train_acc, m.test_loss, 100 * m.test_acc, m.lr, m.images_per_s, m.seconds);
+    std::printf("epoch %lld/%lld  train_loss %.4f  train_acc %.2f%%", static_cast<long long>(m.epoch),
+                static_cast<long long>(cfg.train_epochs), m.train_loss, 100 * m.train_acc);
+    if (m.evaluated) std::printf("  test_loss %.4f  test_acc %.2f%%", m.test_loss, 100 * m.test_acc);
+    if (m.evaluated && m.has_ema) std::printf("  ema_test_acc %.2f%%", 100 * m.ema_test_acc);
+    std::printf("  lr %.5f  %.0f img/s  %.1fs\n", m.lr, m.images_per_s, m.seconds);
     std::fflush(stdout);
-    metrics.append(metrics_line(m));
   };
-  std::vector<EpochMetrics> history = fit(ctx, *model, cfg, train, test, norm, hooks);
+  RunOutput ro{out, model_metadata(cfg, norm), ck ? &*ck : nullptr};
+  FitResult r = fit(ctx, *model, cfg, train, test, norm, hooks, ro);
 
   save_model_file(out + "/model.safetensors", *model, model_metadata(cfg, norm));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  if (r.early_stopped)
+    std::printf("early stop after epoch %lld: no better test accuracy in %lld evaluations\n",
+                static_cast<long long>(r.history.back().epoch), static_cast<long long>(cfg.train_early_stop_patience));
   std::printf("test accuracy %.2f%% after %lld epochs (%.1f s wall) -> %s/model.safetensors\n",
-              100 * history.back().test_acc, static_cast<long long>(cfg.train_epochs), wall, out.c_str());
+              100 * r.history.back().test_acc, static_cast<long long>(r.history.back().epoch), wall, out.c_str());
   return 0;
 }
 

@@ -12,6 +12,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "cvtrain/base/error.h"
+#include "cvtrain/optim/optimizer.h"
+#include "cvtrain/data/augment.h"
+#include "cvtrain/data/preprocess.h"
 
 namespace cvtrain::cli {
 namespace {
@@ -29,26 +32,79 @@ const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
       {"seed", &RunConfig::seed, "Seed of every random draw (init, shuffling, dropout). Same seed and threads: same run."},
       {"threads", &RunConfig::threads, "CPU threads for compute (OpenMP and oneDNN). 0: all cores."},
-      {"data.dataset", &RunConfig::data_dataset, "Dataset: fashion_mnist, mnist, or synthetic (small, in memory, for tests)."},
-      {"data.root", &RunConfig::data_root, "Folder with the IDX files (raw or .gz)."},
+      {"data.dataset", &RunConfig::data_dataset, "Dataset: fashion_mnist, mnist, cifar10, cifar100 (binary files), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests)."},
+      {"data.root", &RunConfig::data_root, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder."},
       {"data.limit_train", &RunConfig::data_limit_train, "Use only the first N training images (0: all)."},
       {"data.limit_test", &RunConfig::data_limit_test, "Use only the first N test images (0: all)."},
-      {"model.name", &RunConfig::model_name, "Model from the zoo: mlp, cnn (`cvtrain models` lists them)."},
+      {"data.val_fraction", &RunConfig::data_val_fraction, "Hold out this fraction of the training set (chosen with the seed) as the test split (0: use the dataset's test split)."},
+      {"data.on_bad_file", &RunConfig::data_on_bad_file, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip)."},
+      {"data.preprocess", &RunConfig::data_preprocess, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, pca, pca_whiten, zca."},
+      {"data.preprocess_components", &RunConfig::data_preprocess_components, "pca, pca_whiten: components kept (0: all C*H*W)."},
+      {"data.whiten_epsilon", &RunConfig::data_whiten_epsilon, "pca_whiten, zca: added to each covariance eigenvalue before 1/sqrt."},
+      {"data.workers", &RunConfig::data_workers, "Loader threads that prefetch augmented batches (0: on the training thread). Batches do not depend on it."},
+      {"data.drop_last", &RunConfig::data_drop_last, "Drop the last training batch of an epoch when it is smaller than train.batch_size."},
+      {"data.mixup_alpha", &RunConfig::data_mixup_alpha, "Mixup (Zhang et al. 2018): lambda ~ Beta(a, a) per batch, soft targets (0: off)."},
+      {"data.cutmix_alpha", &RunConfig::data_cutmix_alpha, "CutMix (Yun et al. 2019): lambda ~ Beta(a, a) per batch (0: off; with mixup, one of the two per batch)."},
+      {"model.name", &RunConfig::model_name, "Model from the zoo: mlp, cnn, deep_mlp (`cvtrain models` lists them)."},
       {"model.dropout", &RunConfig::model_dropout, "Dropout probability of the model's dropout layers (-1: the model's default)."},
+      {"model.activation", &RunConfig::model_activation, "Nonlinearity of the model: relu, sigmoid, tanh, leaky_relu, prelu, prelu_channel, elu, selu, gelu, gelu_tanh, silu."},
+      {"model.activation_slope", &RunConfig::model_activation_slope, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu)."},
+      {"model.activation_alpha", &RunConfig::model_activation_alpha, "elu: alpha, the value approached for large negative inputs."},
+      {"model.init", &RunConfig::model_init, "Weight init: pytorch (the layers' defaults), zeros, constant, normal, uniform, xavier_normal, xavier_uniform, kaiming_normal, kaiming_uniform, lecun_normal, orthogonal. Biases start at 0 except with pytorch."},
+      {"model.init_scale", &RunConfig::model_init_scale, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value."},
+      {"model.init_mode", &RunConfig::model_init_mode, "kaiming: fan_in (keeps the forward signal) or fan_out (keeps the backward gradient)."},
+      {"model.init_gain", &RunConfig::model_init_gain, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise)."},
+      {"model.init_overrides", &RunConfig::model_init_overrides, "Per-layer init: PREFIX=SCHEME[:SCALE],... e.g. net.13=xavier_normal,net.1=normal:0.02 (the longest matching layer prefix wins)."},
+      {"model.depth", &RunConfig::model_depth, "deep_mlp: number of hidden layers."},
+      {"model.width", &RunConfig::model_width, "deep_mlp: units per hidden layer."},
       {"train.epochs", &RunConfig::train_epochs, "Passes over the training set."},
       {"train.batch_size", &RunConfig::train_batch_size, "Training batch size."},
       {"train.eval_batch_size", &RunConfig::train_eval_batch_size, "Batch size for evaluation (results do not depend on it; 128 measured fastest for the CNN)."},
       {"train.label_smoothing", &RunConfig::train_label_smoothing, "Label smoothing of the cross-entropy loss, in [0, 1)."},
       {"train.progress", &RunConfig::train_progress, "Show a progress bar when the output is a terminal."},
-      {"optim.name", &RunConfig::optim_name, "Optimizer: sgd."},
+      {"train.eval_every", &RunConfig::train_eval_every, "Evaluate on the test set every N epochs (and after the last)."},
+      {"train.clip_grad_norm", &RunConfig::train_clip_grad_norm, "Scale the gradients so their global L2 norm is at most this (0: off)."},
+      {"train.clip_grad_value", &RunConfig::train_clip_grad_value, "Clamp every gradient to [-v, v] (0: off)."},
+      {"train.accumulate_steps", &RunConfig::train_accumulate_steps, "Batches whose gradients are averaged into one optimizer step."},
+      {"train.ema_decay", &RunConfig::train_ema_decay, "Keep an exponential moving average of the weights with this decay, evaluated beside the raw weights (0: off)."},
+      {"train.early_stop_patience", &RunConfig::train_early_stop_patience, "Stop after N evaluations without a better test accuracy (0: off)."},
+      {"train.early_stop_min_delta", &RunConfig::train_early_stop_min_delta, "The improvement in test accuracy that counts as better."},
+      {"train.checkpoint_every_steps", &RunConfig::train_checkpoint_every_steps, "Also write a checkpoint every N optimizer steps (0: only at the end of each epoch)."},
+      {"train.keep_last", &RunConfig::train_keep_last, "Checkpoints kept in RUN/checkpoints (older ones are deleted; best.safetensors is kept apart)."},
+      {"train.skip_nonfinite", &RunConfig::train_skip_nonfinite, "Skip up to N batches whose loss is NaN or infinite before stopping the run."},
+      {"train.log_every_steps", &RunConfig::train_log_every_steps, "Write a line to steps.jsonl (and TensorBoard) every N steps (0: off)."},
+      {"train.tensorboard", &RunConfig::train_tensorboard, "Write TensorBoard event files to RUN/tensorboard."},
+      {"train.histograms", &RunConfig::train_histograms, "TensorBoard histograms of weights and gradients after each epoch."},
+      {"train.plots", &RunConfig::train_plots, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
+      {"optim.name", &RunConfig::optim_name, "Optimizer: sgd, adam, adamw, rmsprop, adagrad (torch.optim's updates)."},
       {"optim.lr", &RunConfig::optim_lr, "Peak learning rate (the schedule's maximum)."},
-      {"optim.momentum", &RunConfig::optim_momentum, "SGD momentum (onecycle cycles it between 0.85 and 0.95 as PyTorch's OneCycleLR does)."},
+      {"optim.momentum", &RunConfig::optim_momentum, "Momentum of sgd and rmsprop (onecycle cycles it between 0.85 and 0.95 as PyTorch's OneCycleLR does; for adam/adamw it cycles beta1)."},
       {"optim.dampening", &RunConfig::optim_dampening, "SGD dampening of the momentum."},
       {"optim.nesterov", &RunConfig::optim_nesterov, "Nesterov momentum."},
-      {"optim.weight_decay", &RunConfig::optim_weight_decay, "L2 penalty added to the gradient (PyTorch's SGD weight_decay)."},
-      {"optim.schedule", &RunConfig::optim_schedule, "Learning-rate schedule: constant, cosine, onecycle."},
+      {"optim.weight_decay", &RunConfig::optim_weight_decay, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw."},
+      {"optim.schedule", &RunConfig::optim_schedule, "Learning-rate schedule (per step): constant, cosine, onecycle, step, multistep, exponential, sgdr, linear, invsqrt, polynomial (`cvtrain schedule` plots it)."},
       {"optim.pct_start", &RunConfig::optim_pct_start, "onecycle: fraction of the steps spent warming up."},
-      {"optim.min_lr", &RunConfig::optim_min_lr, "cosine: the final learning rate."},
+      {"optim.min_lr", &RunConfig::optim_min_lr, "cosine, sgdr, linear, polynomial: the final (lowest) learning rate."},
+      {"optim.beta1", &RunConfig::optim_beta1, "adam, adamw: beta1, decay of the gradient's running mean."},
+      {"optim.beta2", &RunConfig::optim_beta2, "adam, adamw: beta2, decay of the squared gradient's running mean."},
+      {"optim.eps", &RunConfig::optim_eps, "adam, adamw, rmsprop, adagrad: epsilon of the denominator (-1: the optimizer's default, 1e-8 or adagrad's 1e-10)."},
+      {"optim.alpha", &RunConfig::optim_alpha, "rmsprop: smoothing constant of the squared gradient's average."},
+      {"optim.centered", &RunConfig::optim_centered, "rmsprop: normalize by the gradient's estimated variance."},
+      {"optim.lr_decay", &RunConfig::optim_lr_decay, "adagrad: lr decay, lr / (1 + (t-1) lr_decay)."},
+      {"optim.initial_accumulator", &RunConfig::optim_initial_accumulator, "adagrad: initial value of the sum of squared gradients."},
+      {"optim.decay_bias_and_norm", &RunConfig::optim_decay_bias_and_norm, "false: no weight decay on biases and norm scales/shifts (1-D parameters)."},
+      {"optim.bias_lr_mult", &RunConfig::optim_bias_lr_mult, "Learning-rate multiplier of the biases and norm parameters."},
+      {"optim.gamma", &RunConfig::optim_gamma, "step, multistep, exponential: lr factor per decay (exponential: per epoch)."},
+      {"optim.step_size", &RunConfig::optim_step_size, "step: epochs between decays."},
+      {"optim.milestones", &RunConfig::optim_milestones, "multistep: epochs at which the lr is multiplied by gamma, e.g. \"30,60,80\"."},
+      {"optim.restart_period", &RunConfig::optim_restart_period, "sgdr: epochs of the first cosine cycle (T_0)."},
+      {"optim.restart_mult", &RunConfig::optim_restart_mult, "sgdr: factor by which each cycle is longer than the last (T_mult)."},
+      {"optim.power", &RunConfig::optim_power, "polynomial: the power of the decay (1: linear)."},
+      {"optim.warmup_steps", &RunConfig::optim_warmup_steps, "Linear warmup over this many steps, multiplying any schedule (0: none)."},
+      {"optim.warmup_epochs", &RunConfig::optim_warmup_epochs, "Linear warmup in epochs (used when warmup_steps is 0)."},
+      {"optim.warmup_start_factor", &RunConfig::optim_warmup_start_factor, "The lr factor at step 0 of the warmup, rising linearly to 1."},
+      {"optim.scale_lr", &RunConfig::optim_scale_lr, "none, or linear: lr *= batch_size * accumulate_steps / base_batch_size (Goyal et al. 2017)."},
+      {"optim.base_batch_size", &RunConfig::optim_base_batch_size, "The batch size that optim.lr is given for, with scale_lr: linear."},
   };
   return table;
 }
@@ -114,11 +170,63 @@ void assign(RunConfig& cfg, const Key& key, const YAML::Node& node, const std::s
   }
 }
 
+// `data.augment`: the one list-valued key, outside the flat table. Each entry is a mapping with a
+// name, an optional p and the transform's parameters (flat, or under `params:`); scalars and lists
+// of scalars are kept as text and checked by AugmentPipeline, whose errors name where[i].param.
+std::vector<AugmentSpec> parse_augment(const YAML::Node& node, const std::string& where) {
+  std::vector<AugmentSpec> specs;
+  if (node.IsNull()) return specs;
+  if (!node.IsSequence()) fail_input(where, ": expected a list of {name: ..., p: ..., parameters}");
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    const YAML::Node entry = node[i];
+    if (!entry.IsMap()) fail_input(at, ": expected a mapping such as {name: hflip, p: 0.5}");
+    AugmentSpec spec;
+    auto param = [&](const std::string& key, const YAML::Node& v) {
+      if (v.IsScalar()) {
+        spec.params[key] = v.Scalar();
+      } else if (v.IsSequence()) {
+        std::string text;
+        for (const auto& item : v) {
+          if (!item.IsScalar()) fail_input(at, ".", key, ": expected a number, a word or a list of numbers");
+          text += (text.empty() ? "" : ",") + item.Scalar();
+        }
+        spec.params[key] = "[" + text + "]";
+      } else {
+        fail_input(at, ".", key, ": expected a number, a word or a list of numbers");
+      }
+    };
+    for (const auto& kv : entry) {
+      const std::string key = kv.first.as<std::string>();
+      if (key == "name") {
+        if (!kv.second.IsScalar()) fail_input(at, ".name: expected a string");
+        spec.name = kv.second.Scalar();
+      } else if (key == "p") {
+        try {
+          spec.p = kv.second.as<double>();
+        } catch (const YAML::Exception&) {
+          fail_input(at, ".p: expected a number in [0, 1]");
+        }
+      } else if (key == "params" && kv.second.IsMap()) {
+        for (const auto& pv : kv.second) param(pv.first.as<std::string>(), pv.second);
+      } else {
+        param(key, kv.second);
+      }
+    }
+    if (spec.name.empty()) fail_input(at, ": missing 'name'");
+    specs.push_back(std::move(spec));
+  }
+  AugmentPipeline check(specs, where);  // validates names and parameters now, naming the entry
+  return specs;
+}
+
 void walk(RunConfig& cfg, const YAML::Node& node, const std::string& prefix, const std::string& origin) {
   for (const auto& kv : node) {
     const std::string name = kv.first.as<std::string>();
     const std::string path = prefix.empty() ? name : prefix + "." + name;
-    if (const Key* key = find_key(path)) {
+    if (path == "data.augment") {
+      cfg.data_augment = parse_augment(kv.second, origin + ": data.augment");
+    } else if (const Key* key = find_key(path)) {
       assign(cfg, *key, kv.second, origin + ": " + path);
     } else if (kv.second.IsMap()) {
       bool is_section = false;
@@ -138,6 +246,16 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.threads >= 0, "threads", "must be >= 0, got " + std::to_string(c.threads));
   need(c.data_limit_train >= 0, "data.limit_train", "must be >= 0");
   need(c.data_limit_test >= 0, "data.limit_test", "must be >= 0");
+  need(c.data_val_fraction >= 0 && c.data_val_fraction < 1, "data.val_fraction", "must be in [0, 1)");
+  need(c.data_on_bad_file == "fail" || c.data_on_bad_file == "skip", "data.on_bad_file",
+       "must be fail or skip, got '" + c.data_on_bad_file + "'");
+  need(std::find(preprocess_modes().begin(), preprocess_modes().end(), c.data_preprocess) != preprocess_modes().end(),
+       "data.preprocess", "unknown mode '" + c.data_preprocess + "' (known: channel, mean_image, pca, pca_whiten, zca)");
+  need(c.data_preprocess_components >= 0, "data.preprocess_components", "must be >= 0");
+  need(c.data_whiten_epsilon >= 0, "data.whiten_epsilon", "must be >= 0");
+  need(c.data_workers >= 0 && c.data_workers <= 64, "data.workers", "must be in [0, 64]");
+  need(c.data_mixup_alpha >= 0, "data.mixup_alpha", "must be >= 0");
+  need(c.data_cutmix_alpha >= 0, "data.cutmix_alpha", "must be >= 0");
   need(c.train_epochs >= 1, "train.epochs", "must be >= 1, got " + std::to_string(c.train_epochs));
   need(c.train_batch_size >= 1, "train.batch_size", "must be >= 1, got " + std::to_string(c.train_batch_size));
   need(c.train_eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1");
@@ -147,10 +265,34 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.optim_lr > 0, "optim.lr", "must be > 0");
   need(c.optim_momentum >= 0 && c.optim_momentum < 1, "optim.momentum", "must be in [0, 1)");
   need(c.optim_weight_decay >= 0, "optim.weight_decay", "must be >= 0");
-  need(!c.optim_nesterov || c.optim_momentum > 0 || c.optim_schedule == "onecycle", "optim.nesterov",
+  need(c.optim_name != "sgd" || !c.optim_nesterov || c.optim_momentum > 0 || c.optim_schedule == "onecycle", "optim.nesterov",
        "needs momentum > 0");
   need(c.optim_pct_start > 0 && c.optim_pct_start < 1, "optim.pct_start", "must be in (0, 1)");
-  need(c.optim_name == "sgd", "optim.name", "unknown optimizer '" + c.optim_name + "' (known: sgd)");
+  {
+    std::string known;
+    bool found = false;
+    for (const auto& e : optim::optimizer_registry()) found |= e.name == c.optim_name, known += (known.empty() ? "" : ", ") + e.name;
+    need(found, "optim.name", "unknown optimizer '" + c.optim_name + "' (known: " + known + ")");
+  }
+  need(c.optim_beta1 >= 0 && c.optim_beta1 < 1, "optim.beta1", "must be in [0, 1)");
+  need(c.optim_beta2 >= 0 && c.optim_beta2 < 1, "optim.beta2", "must be in [0, 1)");
+  need(c.optim_eps == -1.0 || c.optim_eps > 0, "optim.eps", "must be > 0 (or -1 for the optimizer's default)");
+  need(c.optim_alpha >= 0 && c.optim_alpha < 1, "optim.alpha", "must be in [0, 1)");
+  need(c.optim_bias_lr_mult >= 0, "optim.bias_lr_mult", "must be >= 0");
+  need(c.optim_warmup_steps >= 0 && c.optim_warmup_epochs >= 0, "optim.warmup_steps", "and optim.warmup_epochs must be >= 0");
+  need(c.optim_warmup_start_factor > 0 && c.optim_warmup_start_factor <= 1, "optim.warmup_start_factor", "must be in (0, 1]");
+  need(c.optim_scale_lr == "none" || c.optim_scale_lr == "linear", "optim.scale_lr", "must be none or linear, got '" + c.optim_scale_lr + "'");
+  need(c.optim_base_batch_size >= 1, "optim.base_batch_size", "must be >= 1");
+  need(c.train_eval_every >= 1, "train.eval_every", "must be >= 1");
+  need(c.train_clip_grad_norm >= 0, "train.clip_grad_norm", "must be >= 0");
+  need(c.train_clip_grad_value >= 0, "train.clip_grad_value", "must be >= 0");
+  need(c.train_accumulate_steps >= 1, "train.accumulate_steps", "must be >= 1");
+  need(c.train_ema_decay >= 0 && c.train_ema_decay < 1, "train.ema_decay", "must be in [0, 1)");
+  need(c.train_early_stop_patience >= 0, "train.early_stop_patience", "must be >= 0");
+  need(c.train_checkpoint_every_steps >= 0, "train.checkpoint_every_steps", "must be >= 0");
+  need(c.train_keep_last >= 1, "train.keep_last", "must be >= 1");
+  need(c.train_skip_nonfinite >= 0, "train.skip_nonfinite", "must be >= 0");
+  need(c.train_log_every_steps >= 0, "train.log_every_steps", "must be >= 0");
 }
 
 void apply_overrides(RunConfig& cfg, const std::vector<std::string>& overrides) {
@@ -158,6 +300,14 @@ void apply_overrides(RunConfig& cfg, const std::vector<std::string>& overrides) 
     auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0) fail_input("--set ", o, ": expected key.path=value");
     const std::string path = o.substr(0, eq);
+    if (path == "data.augment") {
+      try {
+        cfg.data_augment = parse_augment(YAML::Load(o.substr(eq + 1)), "--set data.augment");
+      } catch (const YAML::Exception& e) {
+        fail_input("--set data.augment: cannot parse the value: ", e.msg);
+      }
+      continue;
+    }
     const Key* key = find_key(path);
     if (!key) fail_input("--set: unknown key '", path, "'", suggestion(path));
     YAML::Node value;
@@ -211,6 +361,16 @@ std::string dump_config(const RunConfig& cfg) {
     std::string sec = dot == std::string::npos ? "" : path.substr(0, dot);
     std::string leaf = dot == std::string::npos ? path : path.substr(dot + 1);
     if (sec != section) {
+      if (section == "data" && !cfg.data_augment.empty()) {  // the list-valued key, after data's scalars
+        out << YAML::Key << "augment" << YAML::Value << YAML::BeginSeq;
+        for (const AugmentSpec& a : cfg.data_augment) {
+          out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << a.name << YAML::Key << "p"
+              << YAML::Value << a.p;
+          for (const auto& [k, v] : a.params) out << YAML::Key << k << YAML::Value << v;
+          out << YAML::EndMap;
+        }
+        out << YAML::EndSeq;
+      }
       if (in_section) out << YAML::EndMap;
       in_section = !sec.empty();
       if (in_section) out << YAML::Key << sec << YAML::Value << YAML::BeginMap;
@@ -241,6 +401,8 @@ std::string config_reference_markdown() {
         k.field);
     std::string type = k.field.index() == 0 ? "int" : k.field.index() == 1 ? "float" : k.field.index() == 2 ? "bool" : "string";
     md << "| `" << k.path << "` | " << type << " | `" << def << "` | " << k.doc << " |\n";
+    if (std::string(k.path) == "data.limit_test")
+      md << "| `data.augment` | list | `[]` | Augmentations applied in order to each training image: entries {name, p, parameters}; see docs/data.md and `cvtrain augmentations`. |\n";
   }
   return md.str();
 }

@@ -22,16 +22,25 @@ int main(int argc, char** argv) {
 
   TrainArgs train;
   auto* t = app.add_subcommand("train", "Train a model from a config file");
-  t->add_option("config", train.config, "YAML config (recipes/*.yaml)")->required();
+  t->add_option("config", train.config, "YAML config (recipes/*.yaml); omit with --resume");
   t->add_option("--set", train.overrides, "Override a key: --set train.epochs=1 (repeatable)");
   t->add_option("--out", train.out, "Output folder (default runs/<config name>-<time>)");
   t->add_flag("--overwrite", train.overwrite, "Replace a finished run already in --out");
+  t->add_option("--resume", train.resume, "Continue the run in this folder from its newest checkpoint");
+
+  ScheduleArgs sched;
+  auto* sc = app.add_subcommand("schedule", "Print (and plot) the learning rate per optimizer step of a config");
+  sc->add_option("config", sched.config, "YAML config")->required();
+  sc->add_option("--set", sched.overrides, "Override a key (repeatable)");
+  sc->add_flag("--json", sched.json, "Print one JSON object");
+  sc->add_option("--out", sched.out, "Write a PNG of the lr per step");
 
   EvalArgs eval;
   auto* e = app.add_subcommand("eval", "Evaluate a trained model on its test set");
   e->add_option("run", eval.run, "Run folder or model.safetensors")->required();
   e->add_option("--set", eval.overrides, "Override a key of the run's config (e.g. data.root)");
   e->add_flag("--json", eval.json, "Print one JSON object");
+  e->add_option("--tta", eval.tta, "Test-time augmentation: none, flip, 5crop, 10crop (probabilities averaged over the views)");
 
   BenchArgs bench;
   auto* b = app.add_subcommand("bench", "Measure training and evaluation images per second");
@@ -48,6 +57,24 @@ int main(int argc, char** argv) {
 
   auto* m = app.add_subcommand("models", "List the models of the zoo");
 
+  DiagnoseArgs diag;
+  auto* dg = app.add_subcommand("diagnose", "Per-layer activation and gradient statistics, histograms and warnings");
+  dg->add_option("config", diag.config, "YAML config")->required();
+  dg->add_option("--set", diag.overrides, "Override a key (repeatable)");
+  dg->add_option("--out", diag.out, "Output folder (default runs/<config name>-diagnose)");
+  dg->add_option("--batches", diag.batches, "Training batches to run")->check(CLI::PositiveNumber);
+
+  PreviewArgs preview;
+  auto* pv = app.add_subcommand("preview", "Write a PNG grid of training images with random augmentations from the config");
+  pv->add_option("config", preview.config, "YAML config")->required();
+  pv->add_option("--set", preview.overrides, "Override a key (repeatable)");
+  pv->add_option("--out", preview.out, "PNG file to write (default augment.png)");
+  pv->add_option("--images", preview.images, "Rows: training images shown")->check(CLI::PositiveNumber);
+  pv->add_option("--views", preview.views, "Augmentations per image")->check(CLI::NonNegativeNumber);
+  pv->add_option("--scale", preview.scale, "Pixel magnification")->check(CLI::PositiveNumber);
+
+  auto* aug = app.add_subcommand("augmentations", "List the augmentations data.augment accepts, with their parameters");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& err) {
@@ -62,10 +89,14 @@ int main(int argc, char** argv) {
   }
   try {
     if (t->parsed()) return cmd_train(train);
+    if (pv->parsed()) return cmd_preview(preview);
+    if (aug->parsed()) return cmd_augmentations();
     if (e->parsed()) return cmd_eval(eval);
     if (b->parsed()) return cmd_bench(bench);
     if (c->parsed()) return cmd_config(config);
     if (m->parsed()) return cmd_models();
+    if (sc->parsed()) return cmd_schedule(sched);
+    if (dg->parsed()) return cmd_diagnose(diag);
   } catch (const cvtrain::InputError& err) {
     std::fprintf(stderr, "cvtrain: error: %s\n", err.what());
     return 2;

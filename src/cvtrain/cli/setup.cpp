@@ -23,6 +23,14 @@ std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like
   spec.width = like.images.size(3);
   spec.num_classes = static_cast<int64_t>(like.class_names.size());
   spec.dropout = static_cast<float>(cfg.model_dropout);
+  spec.activation = {cfg.model_activation, cfg.model_activation_slope, cfg.model_activation_alpha};
+  spec.init.scheme = cfg.model_init;
+  spec.init.scale = cfg.model_init_scale;
+  spec.init.mode = cfg.model_init_mode;
+  spec.init.gain = cfg.model_init_gain;
+  spec.init.overrides = cfg.model_init_overrides;
+  spec.depth = cfg.model_depth;
+  spec.hidden_width = cfg.model_width;
   return nn::build_model(spec, rng);
 }
 
@@ -46,6 +54,20 @@ Normalization normalization_from_metadata(const std::map<std::string, std::strin
   } catch (const nlohmann::json::exception& e) {
     fail_input(origin, ": preprocess: ", e.what());
   }
+}
+
+DatasetOptions dataset_options(const RunConfig& cfg, Split split) {
+  return {cfg.data_dataset, cfg.data_root, split == Split::train ? cfg.data_limit_train : cfg.data_limit_test,
+          cfg.data_val_fraction, static_cast<uint64_t>(cfg.seed), cfg.data_on_bad_file};
+}
+
+void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted) {
+  if (!fitted.is_channel()) meta["preprocess_fit"] = preprocess_to_json(fitted);
+}
+
+Preprocess preprocess_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin) {
+  auto it = meta.find("preprocess_fit");
+  return it == meta.end() ? Preprocess{} : preprocess_from_json(it->second, origin);
 }
 
 }  // namespace cvtrain::cli

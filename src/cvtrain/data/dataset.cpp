@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cvtrain/data/cifar.h"
 #include "cvtrain/data/idx.h"
+#include "cvtrain/data/image_folder.h"
 #include "cvtrain/tensor/rng.h"
 
 namespace cvtrain {
@@ -90,7 +92,9 @@ Dataset load_idx_dataset(const std::string& name, const std::string& root, Split
 
 const char* split_name(Split split) { return split == Split::train ? "train" : "test"; }
 
-std::vector<std::string> dataset_names() { return {"fashion_mnist", "mnist", "synthetic"}; }
+std::vector<std::string> dataset_names() {
+  return {"fashion_mnist", "mnist", "cifar10", "cifar100", "image_folder", "synthetic"};
+}
 
 std::string default_dataset_root(const std::string& name) {
   if (name == "fashion_mnist") return "/usr/share/datasets/fashion-mnist";
@@ -101,6 +105,8 @@ std::string default_dataset_root(const std::string& name) {
 Dataset load_dataset(const std::string& name, const std::string& root, Split split, int64_t limit) {
   if (name == "fashion_mnist") return load_idx_dataset(name, root, split, limit, fashion_mnist_classes());
   if (name == "mnist") return load_idx_dataset(name, root, split, limit, mnist_classes());
+  if (name == "cifar10" || name == "cifar100") return load_cifar(root, name == "cifar100", split, limit);
+  if (name == "image_folder") return load_image_folder_split(root, split, BadFile::fail, limit);
   if (name == "synthetic") {
     const int64_t n_all = split == Split::train ? 1024 : 256;
     const int64_t n = limit > 0 ? std::min(limit, n_all) : n_all;
@@ -109,6 +115,61 @@ Dataset load_dataset(const std::string& name, const std::string& root, Split spl
   std::string known;
   for (const std::string& d : dataset_names()) known += (known.empty() ? "" : ", ") + d;
   fail_input("dataset: unknown name '", name, "' (known: ", known, ")");
+}
+
+namespace {
+
+Dataset take(const Dataset& data, const std::vector<int64_t>& idx) {
+  Dataset out;
+  out.name = data.name;
+  out.class_names = data.class_names;
+  const int64_t n = static_cast<int64_t>(idx.size()), C = data.images.size(1), H = data.images.size(2),
+                W = data.images.size(3), CHW = C * H * W;
+  out.images = Tensor::empty({n, C, H, W}, DType::u8);
+  out.labels = Tensor::empty({n}, DType::i64);
+  for (int64_t i = 0; i < n; ++i) {
+    std::memcpy(out.images.data<uint8_t>() + i * CHW, data.images.data<uint8_t>() + idx[i] * CHW, static_cast<size_t>(CHW));
+    out.labels.data<int64_t>()[i] = data.labels.data<int64_t>()[idx[i]];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::pair<Dataset, Dataset> split_dataset(const Dataset& data, double fraction, uint64_t seed) {
+  if (!(fraction > 0 && fraction < 1)) fail_input("data.val_fraction: must be in (0, 1), got ", fraction);
+  const int64_t N = data.size(), n_val = std::llround(fraction * static_cast<double>(N));
+  if (n_val < 1 || n_val >= N)
+    fail_input("data.val_fraction: ", fraction, " of ", N, " images leaves an empty train or validation set");
+  std::vector<int64_t> perm(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) perm[i] = i;
+  Rng rng(seed);
+  for (int64_t i = N - 1; i > 0; --i) std::swap(perm[i], perm[rng.below(static_cast<uint64_t>(i) + 1)]);
+  std::vector<int64_t> val(perm.begin(), perm.begin() + n_val), train(perm.begin() + n_val, perm.end());
+  std::sort(val.begin(), val.end());
+  std::sort(train.begin(), train.end());
+  return {take(data, train), take(data, val)};
+}
+
+Dataset load_dataset(const DatasetOptions& o, Split split) {
+  const BadFile policy = parse_bad_file(o.on_bad_file);
+  auto limited = [&](Dataset ds) {
+    if (o.limit > 0 && o.limit < ds.size()) {
+      std::vector<int64_t> idx(static_cast<size_t>(o.limit));
+      for (int64_t i = 0; i < o.limit; ++i) idx[i] = i;
+      ds = take(ds, idx);
+    }
+    return ds;
+  };
+  auto load = [&](Split s, int64_t limit) {
+    if (o.name == "image_folder") return load_image_folder_split(o.root, s, policy, limit);
+    return load_dataset(o.name, o.root, s, limit);
+  };
+  if (o.val_fraction > 0) {
+    auto parts = split_dataset(load(Split::train, 0), o.val_fraction, o.split_seed);
+    return limited(split == Split::train ? std::move(parts.first) : std::move(parts.second));
+  }
+  return load(split, o.limit);
 }
 
 Dataset make_synthetic(int64_t n, int64_t channels, int64_t height, int64_t width, uint64_t seed) {

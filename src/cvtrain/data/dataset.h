@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cvtrain/tensor/tensor.h"
@@ -28,10 +29,28 @@ std::vector<std::string> dataset_names();
 // Where the Debian packages put a dataset ("/usr/share/datasets/fashion-mnist"); "" for synthetic.
 std::string default_dataset_root(const std::string& name);
 
-// Loads `name` from the folder `root` (ignored for "synthetic"). The IDX files may be gzip'd
+// Loads `name` from the folder `root` (ignored for "synthetic"). cifar10 / cifar100: cifar.h;
+// image_folder: image_folder.h (bad files stop the load; DatasetOptions can skip them). The IDX files may be gzip'd
 // (train-images-idx3-ubyte.gz) or raw (train-images-idx3-ubyte); .gz is tried first. limit <= 0
 // means all examples, limit N the first N. Bad input throws InputError naming the file or folder.
 Dataset load_dataset(const std::string& name, const std::string& root, Split split, int64_t limit);
+
+// Everything the config says about a dataset: data.dataset, data.root, data.limit_*,
+// data.val_fraction (hold out that fraction of the training set, chosen with `split_seed`, as the
+// test split instead of the dataset's own), data.on_bad_file ("fail" | "skip", image folders).
+struct DatasetOptions {
+  std::string name = "fashion_mnist";
+  std::string root;
+  int64_t limit = 0;  // of the split asked for (after the train/validation split)
+  double val_fraction = 0.0;
+  uint64_t split_seed = 0;
+  std::string on_bad_file = "fail";
+};
+Dataset load_dataset(const DatasetOptions& options, Split split);
+
+// Splits `data` into (train, held-out) with round(fraction * N) held-out examples chosen by a
+// Fisher-Yates shuffle from `seed`; both keep the original order of their examples.
+std::pair<Dataset, Dataset> split_dataset(const Dataset& data, double fraction, uint64_t seed);
 
 // A deterministic set of n images (C,H,W) of four classes of patterns (horizontal stripes,
 // vertical stripes, a filled square, a cross), shifted and noised from `seed`, labels i % 4.

@@ -23,16 +23,18 @@ class NetModel : public Module {
 
 float dropout_or(const ModelSpec& spec, float fallback) { return spec.dropout < 0.0f ? fallback : spec.dropout; }
 
+std::shared_ptr<Module> act(const ModelSpec& spec, int64_t channels) { return make_activation(spec.activation, channels); }
+
 // class MLP: Flatten, Linear(784,512), ReLU, Dropout(0.2), Linear(512,256), ReLU, Dropout(0.2), Linear(256,10)
 std::shared_ptr<Module> build_mlp(const ModelSpec& spec, Rng& rng) {
   float p = dropout_or(spec, 0.2f);
   auto net = make_shared<Sequential>();
   net->add(make_shared<Flatten>());
   net->add(make_shared<Linear>(rng, spec.in_channels * spec.height * spec.width, 512));
-  net->add(make_shared<ReLU>());
+  net->add(act(spec, 512));
   net->add(make_shared<Dropout>(p));
   net->add(make_shared<Linear>(rng, 512, 256));
-  net->add(make_shared<ReLU>());
+  net->add(act(spec, 256));
   net->add(make_shared<Dropout>(p));
   net->add(make_shared<Linear>(rng, 256, spec.num_classes));
   return make_shared<NetModel>("MLP", net);
@@ -47,19 +49,34 @@ std::shared_ptr<Module> build_cnn(const ModelSpec& spec, Rng& rng) {
   auto net = make_shared<Sequential>();
   net->add(make_shared<Conv2d>(rng, spec.in_channels, 32, 3, 1, 1, 1, 1, false));
   net->add(make_shared<BatchNorm2d>(32));
-  net->add(make_shared<ReLU>());
+  net->add(act(spec, 32));
   net->add(make_shared<MaxPool2d>(2));
   net->add(make_shared<Conv2d>(rng, 32, 64, 3, 1, 1, 1, 1, false));
   net->add(make_shared<BatchNorm2d>(64));
-  net->add(make_shared<ReLU>());
+  net->add(act(spec, 64));
   net->add(make_shared<MaxPool2d>(2));
   net->add(make_shared<Flatten>());
   // each MaxPool2d(2) floors: 28 -> 14 -> 7
   net->add(make_shared<Linear>(rng, 64 * (spec.height / 2 / 2) * (spec.width / 2 / 2), 128));
-  net->add(make_shared<ReLU>());
+  net->add(act(spec, 128));
   net->add(make_shared<Dropout>(p));
   net->add(make_shared<Linear>(rng, 128, spec.num_classes));
   return make_shared<NetModel>("CNN", net);
+}
+
+// The lecture's deep perceptron for watching activations through depth: Flatten, then model.depth
+// times Linear(model.width) and the activation, then Linear(model.width, classes). No dropout.
+std::shared_ptr<Module> build_deep_mlp(const ModelSpec& spec, Rng& rng) {
+  auto net = make_shared<Sequential>();
+  net->add(make_shared<Flatten>());
+  int64_t in = spec.in_channels * spec.height * spec.width;
+  for (int64_t i = 0; i < spec.depth; ++i) {
+    net->add(make_shared<Linear>(rng, in, spec.hidden_width));
+    net->add(act(spec, spec.hidden_width));
+    in = spec.hidden_width;
+  }
+  net->add(make_shared<Linear>(rng, in, spec.num_classes));
+  return make_shared<NetModel>("DeepMLP", net);
 }
 
 }  // namespace
@@ -68,6 +85,8 @@ const std::vector<ModelEntry>& model_registry() {
   static const std::vector<ModelEntry> table = {
       {"mlp", "perceptron: flatten, fc 512, fc 256, fc classes; ReLU, dropout 0.2 (anchor class MLP)", build_mlp},
       {"cnn", "two conv3x3-BN-ReLU-maxpool blocks (32, 64), fc 128, dropout 0.5 (anchor class CNN)", build_cnn},
+      {"deep_mlp", "model.depth fc layers of model.width units with model.activation (the lecture's init experiments)",
+       build_deep_mlp},
   };
   return table;
 }
@@ -86,7 +105,17 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   if (spec.num_classes <= 0) fail_input("model.num_classes must be positive, got ", spec.num_classes);
   if (spec.dropout != -1.0f && !(spec.dropout >= 0.0f && spec.dropout < 1.0f))
     fail_input("model.dropout must be in [0, 1) (or -1 for the model's default), got ", spec.dropout);
-  return entry->build(spec, rng);
+  if (spec.depth < 1 || spec.depth > 1000) fail_input("model.depth must be in [1, 1000], got ", spec.depth);
+  if (spec.hidden_width < 1 || spec.hidden_width > 65536)
+    fail_input("model.width must be in [1, 65536], got ", spec.hidden_width);
+  validate_activation(spec.activation);
+  init::InitSpec init = spec.init;
+  init.activation = spec.activation.name;
+  if (spec.activation.slope >= 0) init.activation_slope = spec.activation.slope;
+  else if (spec.activation.name == "prelu" || spec.activation.name == "prelu_channel") init.activation_slope = 0.25;
+  std::shared_ptr<Module> model = entry->build(spec, rng);
+  init::init_model(*model, init, rng);
+  return model;
 }
 
 int64_t parameter_count(Module& model) {

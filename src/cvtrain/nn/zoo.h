@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cvtrain/nn/activations.h"
+#include "cvtrain/nn/init.h"
 #include "cvtrain/nn/module.h"
 
 namespace cvtrain::nn {
@@ -15,6 +17,10 @@ struct ModelSpec {
   std::string name;
   int64_t in_channels = 1, height = 28, width = 28, num_classes = 10;
   float dropout = -1.0f;  // -1: the model's own default
+  ActivationSpec activation = {};  // model.activation*: "relu" builds the anchor architectures exactly
+  init::InitSpec init = {};   // model.init*: "pytorch" keeps PyTorch's default initialization
+  int64_t depth = 6;          // deep_mlp: hidden layers (model.depth)
+  int64_t hidden_width = 4096;  // deep_mlp: units per hidden layer (model.width; `width` is the image's)
 };
 
 struct ModelEntry {
@@ -26,7 +32,8 @@ struct ModelEntry {
 // Every model, in the order `cvtrain models` lists them.
 const std::vector<ModelEntry>& model_registry();
 
-// Validates the spec (InputError naming the model.* key) and builds the model in training mode.
+// Validates the spec (InputError naming the model.* key), builds the model in training mode and
+// applies spec.init to it (after the layers' own PyTorch-default initialization).
 std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng);
 
 int64_t parameter_count(Module& model);  // learnable values, as sum(p.numel() for p in parameters())

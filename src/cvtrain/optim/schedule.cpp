@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <numbers>
+#include <algorithm>
+#include <string>
 
 #include "cvtrain/base/error.h"
 
@@ -86,6 +88,92 @@ Schedule make_onecycle(const ScheduleSpec& spec) {
   };
 }
 
+// The schedules below keep the momentum fixed at base_momentum and use torch's closed forms.
+ScheduleValue at(double lr, const ScheduleSpec& spec) {
+  return {static_cast<float>(lr), static_cast<float>(spec.base_momentum)};
+}
+
+// StepLR: eta_t = eta_0 gamma^floor(t / step_size)
+Schedule make_step(const ScheduleSpec& spec) {
+  if (spec.step_size <= 0) fail_input("optim.step_size must be positive, got ", spec.step_size);
+  return [=](int64_t step) {
+    CHECK(step >= 0, "step schedule at step ", step);
+    return at(spec.base_lr * std::pow(spec.gamma, static_cast<double>(step / spec.step_size)), spec);
+  };
+}
+
+// MultiStepLR: eta_t = eta_0 gamma^(number of milestones <= t)
+Schedule make_multistep(const ScheduleSpec& spec) {
+  if (spec.milestones.empty()) fail_input("optim.milestones: multistep needs at least one milestone");
+  for (size_t i = 0; i < spec.milestones.size(); ++i)
+    if (spec.milestones[i] <= 0 || (i && spec.milestones[i] <= spec.milestones[i - 1]))
+      fail_input("optim.milestones must be positive and increasing");
+  return [=](int64_t step) {
+    CHECK(step >= 0, "multistep schedule at step ", step);
+    int64_t passed = 0;
+    for (int64_t m : spec.milestones) passed += m <= step;
+    return at(spec.base_lr * std::pow(spec.gamma, static_cast<double>(passed)), spec);
+  };
+}
+
+// ExponentialLR: eta_t = eta_0 gamma^t
+Schedule make_exponential(const ScheduleSpec& spec) {
+  if (!(spec.gamma > 0.0 && spec.gamma <= 1.0)) fail_input("optim.gamma must be in (0, 1], got ", spec.gamma);
+  return [=](int64_t step) {
+    CHECK(step >= 0, "exponential schedule at step ", step);
+    return at(spec.base_lr * std::pow(spec.gamma, static_cast<double>(step)), spec);
+  };
+}
+
+// SGDR, CosineAnnealingWarmRestarts (Loshchilov & Hutter 2017, eq. 5): within cycle i of T_i steps
+// (T_0, T_0 T_mult, ...), eta_t = eta_min + (eta_0 - eta_min)(1 + cos(pi T_cur / T_i)) / 2.
+Schedule make_sgdr(const ScheduleSpec& spec) {
+  if (spec.restart_period <= 0) fail_input("optim.restart_period must be positive, got ", spec.restart_period);
+  if (spec.restart_mult < 1) fail_input("optim.restart_mult must be >= 1, got ", spec.restart_mult);
+  if (!(spec.min_lr >= 0.0 && spec.min_lr <= spec.base_lr)) fail_input("optim.min_lr must be in [0, lr], got ", spec.min_lr);
+  return [=](int64_t step) {
+    CHECK(step >= 0, "sgdr schedule at step ", step);
+    int64_t t_cur = step, t_i = spec.restart_period;
+    while (t_cur >= t_i) t_cur -= t_i, t_i *= spec.restart_mult;  // the same integer walk as torch's step()
+    const double cos_term = 1.0 + std::cos(kPi * static_cast<double>(t_cur) / static_cast<double>(t_i));
+    return at(spec.min_lr + (spec.base_lr - spec.min_lr) * cos_term / 2.0, spec);
+  };
+}
+
+// Linear decay, LinearLR(start_factor=1, end_factor=min_lr/lr, total_iters=total_steps):
+// eta_t = eta_0 + (eta_min - eta_0) min(t, T) / T
+Schedule make_linear(const ScheduleSpec& spec) {
+  check_total_steps(spec);
+  if (!(spec.min_lr >= 0.0 && spec.min_lr <= spec.base_lr)) fail_input("optim.min_lr must be in [0, lr], got ", spec.min_lr);
+  return [=](int64_t step) {
+    CHECK(step >= 0, "linear schedule at step ", step);
+    const double frac = static_cast<double>(std::min(step, spec.total_steps)) / static_cast<double>(spec.total_steps);
+    return at(spec.base_lr + (spec.min_lr - spec.base_lr) * frac, spec);
+  };
+}
+
+// Inverse square root (Vaswani et al. 2017, eq. 3, without its warmup ramp, which warmup_steps adds):
+// eta_t = eta_0 sqrt(w / max(t, w)), w = max(warmup_steps, 1).
+Schedule make_invsqrt(const ScheduleSpec& spec) {
+  const double w = static_cast<double>(std::max<int64_t>(spec.warmup_steps, 1));
+  return [=](int64_t step) {
+    CHECK(step >= 0, "invsqrt schedule at step ", step);
+    return at(spec.base_lr * std::sqrt(w / std::max(static_cast<double>(step), w)), spec);
+  };
+}
+
+// PolynomialLR: eta_t = (eta_0 - eta_min)(1 - min(t, T)/T)^power + eta_min
+Schedule make_polynomial(const ScheduleSpec& spec) {
+  check_total_steps(spec);
+  if (!(spec.power > 0.0)) fail_input("optim.power must be > 0, got ", spec.power);
+  if (!(spec.min_lr >= 0.0 && spec.min_lr <= spec.base_lr)) fail_input("optim.min_lr must be in [0, lr], got ", spec.min_lr);
+  return [=](int64_t step) {
+    CHECK(step >= 0, "polynomial schedule at step ", step);
+    const double frac = static_cast<double>(std::min(step, spec.total_steps)) / static_cast<double>(spec.total_steps);
+    return at((spec.base_lr - spec.min_lr) * std::pow(1.0 - frac, spec.power) + spec.min_lr, spec);
+  };
+}
+
 }  // namespace
 
 const std::vector<ScheduleEntry>& schedule_registry() {
@@ -96,6 +184,14 @@ const std::vector<ScheduleEntry>& schedule_registry() {
        "lr up from lr/25 to lr over pct_start of the steps, then down to lr/25/1e4; momentum 0.95 -> 0.85 -> 0.95 "
        "(torch OneCycleLR)",
        make_onecycle},
+      {"step", "lr * gamma^floor(epoch / step_size) (torch StepLR)", make_step},
+      {"multistep", "lr * gamma at each milestone epoch (torch MultiStepLR)", make_multistep},
+      {"exponential", "lr * gamma per epoch, applied smoothly per step (torch ExponentialLR)", make_exponential},
+      {"sgdr", "cosine from lr to min_lr, restarting after restart_period epochs, each cycle restart_mult longer "
+               "(torch CosineAnnealingWarmRestarts)", make_sgdr},
+      {"linear", "linear decay from lr to min_lr over the run (torch LinearLR)", make_linear},
+      {"invsqrt", "lr * sqrt(warmup / step) after the warmup (Vaswani et al. 2017)", make_invsqrt},
+      {"polynomial", "(lr - min_lr) (1 - step/total)^power + min_lr (torch PolynomialLR)", make_polynomial},
   };
   return table;
 }
@@ -111,7 +207,50 @@ Schedule make_schedule(const ScheduleSpec& spec) {
   if (!(spec.base_lr >= 0.0)) fail_input("optim.lr must be >= 0, got ", spec.base_lr);
   if (!(spec.base_momentum >= 0.0 && spec.base_momentum < 1.0))
     fail_input("optim.momentum must be in [0, 1), got ", spec.base_momentum);
-  return entry->make(spec);
+  if (spec.warmup_steps < 0) fail_input("optim.warmup_steps must be >= 0, got ", spec.warmup_steps);
+  if (!(spec.warmup_start_factor > 0.0 && spec.warmup_start_factor <= 1.0))
+    fail_input("optim.warmup_start_factor must be in (0, 1], got ", spec.warmup_start_factor);
+  Schedule main = entry->make(spec);
+  if (spec.warmup_steps == 0) return main;
+  // LinearLR's closed form: factor_t = s + (1 - s) min(t, W) / W, multiplying the schedule's lr.
+  const double s0 = spec.warmup_start_factor, w = static_cast<double>(spec.warmup_steps);
+  const int64_t warmup = spec.warmup_steps;
+  return [main, s0, w, warmup](int64_t step) {
+    ScheduleValue v = main(step);
+    if (step < warmup) v.lr = static_cast<float>(static_cast<double>(v.lr) * (s0 + (1.0 - s0) * static_cast<double>(step) / w));
+    return v;
+  };
+}
+
+double scaled_lr(double lr, const std::string& rule, int64_t batch, int64_t base_batch) {
+  if (rule == "none") return lr;
+  if (rule != "linear") fail_input("optim.scale_lr must be none or linear, got '", rule, "'");
+  if (base_batch <= 0) fail_input("optim.base_batch_size must be positive, got ", base_batch);
+  return lr * static_cast<double>(batch) / static_cast<double>(base_batch);
+}
+
+std::vector<int64_t> parse_milestones(const std::string& text, const std::string& key) {
+  std::vector<int64_t> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(pos, comma - pos);
+    item.erase(0, item.find_first_not_of(" "));
+    item.erase(item.find_last_not_of(" ") + 1);
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || v <= 0 || (!out.empty() && v <= out.back()))
+      fail_input(key, ": expected increasing positive integers separated by commas, got '", text, "'");
+    out.push_back(v);
+    pos = comma + 1;
+  }
+  return out;
 }
 
 }  // namespace cvtrain::optim

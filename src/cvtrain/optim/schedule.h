@@ -27,6 +27,18 @@ struct ScheduleSpec {
   double final_div_factor = 1e4;
   double onecycle_base_momentum = 0.85;
   double onecycle_max_momentum = 0.95;
+  // All counts are in optimizer steps (the trainer converts the config's epochs).
+  double gamma = 0.1;               // step, multistep: factor per decay; exponential: factor per step
+  int64_t step_size = 1;            // step: steps between decays
+  std::vector<int64_t> milestones;  // multistep: increasing steps at which the lr is multiplied by gamma
+  int64_t restart_period = 1;       // sgdr: T_0, steps of the first cycle
+  int64_t restart_mult = 1;         // sgdr: T_mult
+  double power = 1.0;               // polynomial
+  // Linear warmup, multiplying any schedule: factor start + (1 - start) * step / warmup_steps until
+  // warmup_steps (torch's LinearLR(start_factor, 1.0, warmup_steps) chained with the schedule).
+  // invsqrt also uses warmup_steps as the step where its decay begins.
+  int64_t warmup_steps = 0;
+  double warmup_start_factor = 0.01;
 };
 
 using Schedule = std::function<ScheduleValue(int64_t step)>;
@@ -39,7 +51,14 @@ struct ScheduleEntry {
 
 const std::vector<ScheduleEntry>& schedule_registry();
 
-// Validates the spec (InputError naming the optim.* key) and returns the schedule.
+// Validates the spec (InputError naming the optim.* key) and returns the schedule, warmup included.
 Schedule make_schedule(const ScheduleSpec& spec);
+
+// The linear scaling rule (Goyal et al. 2017, sec. 2.1): lr * batch / base_batch for rule "linear",
+// lr unchanged for "none" (InputError naming optim.scale_lr otherwise).
+double scaled_lr(double lr, const std::string& rule, int64_t batch, int64_t base_batch);
+
+// "30,60,80" -> {30, 60, 80}: strictly increasing positive integers (InputError naming `key`).
+std::vector<int64_t> parse_milestones(const std::string& text, const std::string& key);
 
 }  // namespace cvtrain::optim

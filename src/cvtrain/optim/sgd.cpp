@@ -10,21 +10,15 @@ SGD::SGD(nn::ParameterArena& arena, const SgdOptions& options) : arena_(arena), 
                options_.weight_decay);
   if (options_.nesterov && options_.dampening != 0.0f)
     fail_input("optim.nesterov: Nesterov momentum requires zero dampening, got ", options_.dampening);
-  // Runs of arena floats with one weight decay; the padding after an entry goes with it (it is 0).
-  const auto& entries = arena_.entries();
-  for (size_t i = 0; i < entries.size(); ++i) {
-    bool decay = options_.decay_bias_and_norm || !entries[i].is_bias_or_norm;
-    float lambda = decay ? options_.weight_decay : 0.0f;
-    int64_t end = i + 1 < entries.size() ? entries[i + 1].offset : arena_.size();
-    if (!segments_.empty() && segments_.back().weight_decay == lambda)
-      segments_.back().end = end;
-    else
-      segments_.push_back({i == 0 ? 0 : entries[i].offset, end, lambda});
-  }
+  OptimOptions o;
+  o.weight_decay = options_.weight_decay;
+  o.decay_bias_and_norm = options_.decay_bias_and_norm;
+  o.bias_lr_mult = options_.bias_lr_mult;
+  groups_ = param_groups(arena_, o);
 }
 
 void SGD::step(float lr, float momentum) {
-  const float gamma = lr, mu = momentum, tau = options_.dampening;
+  const float mu = momentum, tau = options_.dampening;
   const bool nesterov = options_.nesterov;
   if (nesterov && mu <= 0.0f) fail_input("optim.momentum: Nesterov momentum requires momentum > 0, got ", mu);
   float* theta = arena_.data();       // (size)
@@ -34,8 +28,8 @@ void SGD::step(float lr, float momentum) {
         momentum_buffer.size(), " floats for an arena of ", arena_.size());
   if (mu != 0.0f && first) momentum_buffer.assign(static_cast<size_t>(arena_.size()), 0.0f);
   float* b = momentum_buffer.data();  // (size) when mu != 0
-  for (const Segment& s : segments_) {
-    const float lambda = s.weight_decay;
+  for (const ParamGroup& s : groups_) {
+    const float lambda = s.weight_decay, gamma = lr * s.lr_mult;
 #pragma omp parallel for simd if (s.end - s.begin > 65536)
     for (int64_t i = s.begin; i < s.end; ++i) {
       float g = grad[i];                               // g_t <- grad f(theta_{t-1})

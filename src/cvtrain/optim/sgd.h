@@ -5,7 +5,7 @@
 #pragma once
 #include <vector>
 
-#include "cvtrain/nn/arena.h"
+#include "cvtrain/optim/optimizer.h"
 
 namespace cvtrain::optim {
 
@@ -17,17 +17,20 @@ struct SgdOptions {
   // false: no weight decay on the arena entries flagged is_bias_or_norm (torch applies it to all
   // parameters unless they are put in a separate group with weight_decay=0, which this mirrors).
   bool decay_bias_and_norm = true;
+  float bias_lr_mult = 1.0f;  // the bias/norm group's lr is lr * bias_lr_mult
 };
 
-class SGD {
+class SGD : public Optimizer {
  public:
   // The arena must outlive the optimizer.
   SGD(nn::ParameterArena& arena, const SgdOptions& options);
 
   // One update of every parameter from the gradients now in the arena. momentum 0 skips the buffer
   // entirely (as torch does), leaving it as it was.
-  void step(float lr, float momentum);
+  void step(float lr, float momentum) override;
   void step(float lr) { step(lr, options_.momentum); }
+  OptimState state() override { return {{{"momentum_buffer", &momentum_buffer}}, {}}; }
+  float base_momentum() const override { return options_.momentum; }
 
   const SgdOptions& options() const { return options_; }
 
@@ -36,14 +39,9 @@ class SGD {
   std::vector<float> momentum_buffer;
 
  private:
-  struct Segment {  // a run of arena floats that share one weight decay
-    int64_t begin, end;
-    float weight_decay;
-  };
-
   nn::ParameterArena& arena_;
   SgdOptions options_;
-  std::vector<Segment> segments_;
+  std::vector<ParamGroup> groups_;
 };
 
 }  // namespace cvtrain::optim

@@ -4,6 +4,9 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "cvtrain/data/augment_spec.h"
 
 namespace cvtrain {
 
@@ -15,15 +18,50 @@ struct RunConfig {
   std::string data_root = "/usr/share/datasets/fashion-mnist";
   int64_t data_limit_train = 0;
   int64_t data_limit_test = 0;
+  std::vector<AugmentSpec> data_augment;  // data.augment: parsed by a dedicated reader in cli/config.cpp
+  double data_val_fraction = 0.0;
+  std::string data_on_bad_file = "fail";
+  std::string data_preprocess = "channel";
+  int64_t data_preprocess_components = 0;
+  double data_whiten_epsilon = 1e-5;
+  int64_t data_workers = 0;
+  bool data_drop_last = false;
+  double data_mixup_alpha = 0.0;
+  double data_cutmix_alpha = 0.0;
 
   std::string model_name = "cnn";
   double model_dropout = -1.0;
+  std::string model_activation = "relu";
+  double model_activation_slope = -1.0;
+  double model_activation_alpha = 1.0;
+  std::string model_init = "pytorch";
+  double model_init_scale = 0.01;
+  std::string model_init_mode = "fan_in";
+  double model_init_gain = 0.0;
+  std::string model_init_overrides;
+  int64_t model_depth = 6;
+  int64_t model_width = 4096;
 
   int64_t train_epochs = 3;
   int64_t train_batch_size = 128;
   int64_t train_eval_batch_size = 128;
   double train_label_smoothing = 0.0;
   bool train_progress = true;
+  // trainer (issue 6): see cli/config.cpp for each key's meaning
+  int64_t train_eval_every = 1;
+  double train_clip_grad_norm = 0.0;
+  double train_clip_grad_value = 0.0;
+  int64_t train_accumulate_steps = 1;
+  double train_ema_decay = 0.0;
+  int64_t train_early_stop_patience = 0;
+  double train_early_stop_min_delta = 0.0;
+  int64_t train_checkpoint_every_steps = 0;
+  int64_t train_keep_last = 2;
+  int64_t train_skip_nonfinite = 0;
+  int64_t train_log_every_steps = 50;
+  bool train_tensorboard = true;
+  bool train_histograms = true;
+  bool train_plots = true;
 
   std::string optim_name = "sgd";
   double optim_lr = 0.1;
@@ -34,6 +72,27 @@ struct RunConfig {
   std::string optim_schedule = "onecycle";
   double optim_pct_start = 0.15;
   double optim_min_lr = 0.0;
+  // optimizers and schedules (issue 6)
+  double optim_beta1 = 0.9;
+  double optim_beta2 = 0.999;
+  double optim_eps = -1.0;
+  double optim_alpha = 0.99;
+  bool optim_centered = false;
+  double optim_lr_decay = 0.0;
+  double optim_initial_accumulator = 0.0;
+  bool optim_decay_bias_and_norm = true;
+  double optim_bias_lr_mult = 1.0;
+  double optim_gamma = 0.1;
+  int64_t optim_step_size = 1;
+  std::string optim_milestones = "";
+  int64_t optim_restart_period = 1;
+  int64_t optim_restart_mult = 1;
+  double optim_power = 1.0;
+  int64_t optim_warmup_steps = 0;
+  int64_t optim_warmup_epochs = 0;
+  double optim_warmup_start_factor = 0.01;
+  std::string optim_scale_lr = "none";
+  int64_t optim_base_batch_size = 256;
 };
 
 }  // namespace cvtrain

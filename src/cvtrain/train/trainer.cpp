@@ -1,13 +1,18 @@
+// The loop, in the order a step happens: forward, loss (a non-finite one is skipped or stops the
+// run), backward into the arena's gradients, and once per `accumulate_steps` batches: average,
+// clip, optimizer step, EMA, logs, checkpoint. Each epoch ends with evaluation (raw and EMA),
+// the best model, early stopping, and a checkpoint. A checkpoint is taken only between optimizer
+// steps, so resuming needs only the loader position and the RNG states (checkpoint.h).
 #include "cvtrain/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "cvtrain/data/loader.h"
-#include "cvtrain/nn/arena.h"
 #include "cvtrain/ops/loss.h"
-#include "cvtrain/optim/schedule.h"
-#include "cvtrain/optim/sgd.h"
+#include "cvtrain/train/model_file.h"
 
 namespace cvtrain {
 namespace {
@@ -35,27 +40,75 @@ int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   return correct;
 }
 
-optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t total_steps) {
-  optim::ScheduleSpec s;
-  s.name = cfg.optim_schedule;
-  s.base_lr = cfg.optim_lr;
-  s.base_momentum = cfg.optim_momentum;
-  s.total_steps = total_steps;
-  s.pct_start = cfg.optim_pct_start;
-  s.min_lr = cfg.optim_min_lr;
-  return s;
+// Global L2 norm of all gradients, summed in double in a fixed order (the same for any thread count).
+double grad_norm(const nn::ParameterArena& arena) {
+  const float* g = arena.grad();
+  double sum = 0;
+  for (int64_t i = 0; i < arena.size(); ++i) sum += static_cast<double>(g[i]) * g[i];
+  return std::sqrt(sum);
 }
 
-optim::SgdOptions sgd_options(const RunConfig& cfg) {
-  optim::SgdOptions o;
-  o.momentum = static_cast<float>(cfg.optim_momentum);
-  o.dampening = static_cast<float>(cfg.optim_dampening);
-  o.nesterov = cfg.optim_nesterov;
-  o.weight_decay = static_cast<float>(cfg.optim_weight_decay);
-  return o;
+void scale_grads(nn::ParameterArena& arena, float s) {
+  float* g = arena.grad();
+  const int64_t n = arena.size();
+#pragma omp parallel for simd if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) g[i] *= s;
+}
+
+AugmentOptions augment_options(const RunConfig& cfg) {
+  return {cfg.data_augment, cfg.data_workers, cfg.data_drop_last, {cfg.data_mixup_alpha, cfg.data_cutmix_alpha},
+          static_cast<uint64_t>(cfg.seed)};
 }
 
 }  // namespace
+
+optim::OptimOptions optim_options(const RunConfig& cfg) {
+  optim::OptimOptions o;
+  o.name = cfg.optim_name;
+  o.weight_decay = static_cast<float>(cfg.optim_weight_decay);
+  o.momentum = static_cast<float>(cfg.optim_momentum);
+  o.dampening = static_cast<float>(cfg.optim_dampening);
+  o.nesterov = cfg.optim_nesterov;
+  o.beta1 = static_cast<float>(cfg.optim_beta1);
+  o.beta2 = static_cast<float>(cfg.optim_beta2);
+  o.eps = static_cast<float>(cfg.optim_eps);
+  o.alpha = static_cast<float>(cfg.optim_alpha);
+  o.centered = cfg.optim_centered;
+  o.lr_decay = static_cast<float>(cfg.optim_lr_decay);
+  o.initial_accumulator = static_cast<float>(cfg.optim_initial_accumulator);
+  o.decay_bias_and_norm = cfg.optim_decay_bias_and_norm;
+  o.bias_lr_mult = static_cast<float>(cfg.optim_bias_lr_mult);
+  return o;
+}
+
+int64_t optimizer_steps_per_epoch(const RunConfig& cfg, int64_t batches_per_epoch) {
+  return (batches_per_epoch + cfg.train_accumulate_steps - 1) / cfg.train_accumulate_steps;
+}
+
+optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoch) {
+  const int64_t spe = optimizer_steps_per_epoch(cfg, batches_per_epoch);
+  optim::ScheduleSpec s;
+  s.name = cfg.optim_schedule;
+  s.base_lr = optim::scaled_lr(cfg.optim_lr, cfg.optim_scale_lr, cfg.train_batch_size * cfg.train_accumulate_steps,
+                               cfg.optim_base_batch_size);
+  // Schedules that move the momentum move Adam's beta1 (as torch's OneCycleLR does).
+  const bool betas = cfg.optim_name == "adam" || cfg.optim_name == "adamw";
+  s.base_momentum = betas ? cfg.optim_beta1 : cfg.optim_momentum;
+  s.total_steps = cfg.train_epochs * spe;
+  s.pct_start = cfg.optim_pct_start;
+  s.min_lr = cfg.optim_min_lr;
+  // the config counts in epochs, the schedule in steps
+  s.gamma = cfg.optim_schedule == "exponential" ? std::pow(cfg.optim_gamma, 1.0 / static_cast<double>(spe))
+                                                : cfg.optim_gamma;
+  s.step_size = cfg.optim_step_size * spe;
+  for (int64_t m : optim::parse_milestones(cfg.optim_milestones, "optim.milestones")) s.milestones.push_back(m * spe);
+  s.restart_period = cfg.optim_restart_period * spe;
+  s.restart_mult = cfg.optim_restart_mult;
+  s.power = cfg.optim_power;
+  s.warmup_steps = cfg.optim_warmup_steps > 0 ? cfg.optim_warmup_steps : cfg.optim_warmup_epochs * spe;
+  s.warmup_start_factor = cfg.optim_warmup_start_factor;
+  return s;
+}
 
 EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
                     int64_t batch_size) {
@@ -81,66 +134,185 @@ EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const 
   return r;
 }
 
-std::vector<EpochMetrics> fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train,
-                              const Dataset& test, const Normalization& norm, const TrainHooks& hooks) {
+FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
+              const Normalization& norm, const TrainHooks& hooks, const RunOutput& out) {
   nn::ParameterArena arena(model);
-  optim::SGD sgd(arena, sgd_options(cfg));
-  BatchLoader loader(train, norm, cfg.train_batch_size, /*shuffle=*/true);
-  const int64_t steps_per_epoch = loader.num_batches();
-  const auto schedule = optim::make_schedule(schedule_spec(cfg, cfg.train_epochs * steps_per_epoch));
+  std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, optim_options(cfg));
+  BatchLoader loader(train, norm, cfg.train_batch_size, /*shuffle=*/true, augment_options(cfg));
+  const int64_t batches = loader.num_batches();
+  if (batches == 0) fail_input("train.batch_size: ", cfg.train_batch_size, " is more than the ", loader.size(),
+                               " training images with data.drop_last");
+  const int64_t accumulate = cfg.train_accumulate_steps;
+  const auto schedule = optim::make_schedule(schedule_spec(cfg, batches));
   const float smoothing = static_cast<float>(cfg.train_label_smoothing);
+  const float ema_decay = static_cast<float>(cfg.train_ema_decay);
+  const bool writes = !out.dir.empty();
 
-  std::vector<EpochMetrics> history;
-  int64_t step = 0;
-  for (int64_t epoch = 1; epoch <= cfg.train_epochs; ++epoch) {
+  // EMA of the weights (Polyak & Juditsky 1992; the exponential form of TF's ExponentialMovingAverage):
+  // theta_ema <- d theta_ema + (1 - d) theta, after every optimizer step. NOTE: only parameters are
+  // averaged; the EMA model is evaluated with the raw model's batch-norm statistics.
+  std::vector<float> ema;
+  if (ema_decay > 0) ema.assign(arena.data(), arena.data() + arena.size());
+
+  FitResult result;
+  TrainState st;
+  if (out.resume) {
+    restore_checkpoint(*out.resume, model, *optimizer, ema);
+    st = out.resume->state;
+    result.history = history_from_json(st.history_json);
+    ctx.rng.set_state(st.rng_now);
+    result.last_checkpoint = checkpoint_path(out.dir, st.step);
+  }
+  std::unique_ptr<TrainLog> log;
+  if (writes) log = std::make_unique<TrainLog>(out.dir, cfg, result.history, st.step);
+
+  auto save_checkpoint = [&] {
+    if (!writes) return;
+    st.history_json = history_to_json(result.history);
+    st.rng_now = ctx.rng.state();
+    const std::string path = checkpoint_path(out.dir, st.step);
+    write_checkpoint(path, model, *optimizer, ema, st, out.metadata);
+    prune_checkpoints(out.dir, cfg.train_keep_last);
+    result.last_checkpoint = path;
+  };
+
+  bool stop = st.evals_since_best >= cfg.train_early_stop_patience && cfg.train_early_stop_patience > 0;
+  optim::ScheduleValue sv = schedule(st.step);
+  for (; st.epoch <= cfg.train_epochs && !stop;) {
+    const int64_t epoch = st.epoch;
     model.train();
+    // The shuffle depends only on the RNG state at start_epoch; a resumed epoch replays it and
+    // skips the batches already consumed, then takes up the RNG where the checkpoint left it.
+    const bool resumed_mid_epoch = st.batches_done > 0;
+    if (resumed_mid_epoch) ctx.rng.set_state(st.rng_epoch_start);
+    else st.rng_epoch_start = ctx.rng.state();
+    loader.set_epoch(epoch - 1);
     loader.start_epoch(ctx.rng);
     Batch batch;
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0, step_in_epoch = 0;
-    optim::ScheduleValue sv{};
+    for (int64_t b = 0; b < st.batches_done; ++b) CHECK(loader.next(batch), "resume: batch ", b, " of ", batches);
+    if (resumed_mid_epoch) ctx.rng.set_state(st.rng_now);
+
+    int64_t used_in_group = 0, seen_now = 0;
+    double group_loss = 0;
     const auto t0 = Clock::now();
     while (loader.next(batch)) {
-      sv = schedule(step);
+      ++st.batches_done;
+      sv = schedule(st.step);
       Variable logits = model.forward(ctx, Variable(batch.x));
-      Variable loss = ops::cross_entropy(ctx, logits, batch.y, smoothing);
+      Variable loss = batch.y_soft.defined() ? ops::cross_entropy_soft(ctx, logits, batch.y_soft)
+                                             : ops::cross_entropy(ctx, logits, batch.y, smoothing);
       const float loss_value = loss.item();
-      if (!std::isfinite(loss_value))
-        fail_input("step ", step + 1, " (epoch ", epoch, "): the loss is ", std::isnan(loss_value) ? "NaN" : "infinite",
-                   "; training stopped and no model was saved (try a lower optim.lr)");
-      arena.zero_grad();
-      loss.backward();
-      sgd.step(sv.lr, sv.momentum);
       const int64_t n = batch.y.size(0);
-      loss_sum += static_cast<double>(loss_value) * static_cast<double>(n);
-      correct += count_correct(logits.data(), batch.y);
-      seen += n;
-      ++step;
-      ++step_in_epoch;
+      if (!std::isfinite(loss_value)) {
+        const char* what = std::isnan(loss_value) ? "NaN" : "infinite";
+        if (st.nonfinite_skipped >= cfg.train_skip_nonfinite)
+          fail_input("step ", st.step + 1, " (epoch ", epoch, ", batch ", st.batches_done, "): the loss is ", what,
+                     "; training stopped. ",
+                     result.last_checkpoint.empty()
+                         ? std::string("No checkpoint was written yet (train.checkpoint_every_steps).")
+                         : "Last good checkpoint: " + result.last_checkpoint + " (cvtrain train --resume " + out.dir +
+                               ").",
+                     " Try a lower optim.lr, train.clip_grad_norm, or train.skip_nonfinite");
+        ++st.nonfinite_skipped;
+        std::fprintf(stderr, "cvtrain: step %lld: the loss is %s; batch skipped (%lld of %lld allowed)\n",
+                     static_cast<long long>(st.step + 1), what, static_cast<long long>(st.nonfinite_skipped),
+                     static_cast<long long>(cfg.train_skip_nonfinite));
+      } else {
+        if (used_in_group == 0) arena.zero_grad();
+        loss.backward();  // accumulates into the arena's gradients
+        ++used_in_group;
+        group_loss += loss_value;
+        st.loss_sum += static_cast<double>(loss_value) * static_cast<double>(n);
+        st.correct += count_correct(logits.data(), batch.y);
+        st.seen += n;
+      }
+      seen_now += n;
+      const bool group_end = st.batches_done % accumulate == 0 || st.batches_done == batches;
+      if (group_end && used_in_group > 0) {
+        // The mean of the batches' mean gradients (an effective batch of accumulate x batch_size).
+        if (used_in_group > 1) scale_grads(arena, 1.0f / static_cast<float>(used_in_group));
+        const bool log_now = log && cfg.train_log_every_steps > 0 && (st.step + 1) % cfg.train_log_every_steps == 0;
+        double norm = -1;
+        if (cfg.train_clip_grad_norm > 0 || log_now) norm = grad_norm(arena);
+        // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1
+        if (cfg.train_clip_grad_norm > 0 && norm > cfg.train_clip_grad_norm)
+          scale_grads(arena, static_cast<float>(cfg.train_clip_grad_norm / (norm + 1e-6)));
+        if (cfg.train_clip_grad_value > 0) {  // torch.nn.utils.clip_grad_value_
+          const float v = static_cast<float>(cfg.train_clip_grad_value);
+          float* g = arena.grad();
+          for (int64_t i = 0; i < arena.size(); ++i) g[i] = std::clamp(g[i], -v, v);
+        }
+        optimizer->step(sv.lr, sv.momentum);
+        if (!ema.empty()) {
+          const float* theta = arena.data();
+          for (size_t i = 0; i < ema.size(); ++i) ema[i] = ema_decay * ema[i] + (1.0f - ema_decay) * theta[i];
+        }
+        ++st.step;
+        if (log_now)
+          log->on_step({st.step, epoch, group_loss / static_cast<double>(used_in_group), sv.lr, norm,
+                        static_cast<double>(seen_now) / seconds_since(t0)});
+        if (hooks.on_every_steps && hooks.every_steps > 0 && st.step % hooks.every_steps == 0)
+          hooks.on_every_steps(st.step, model, arena);
+        if (cfg.train_checkpoint_every_steps > 0 && st.step % cfg.train_checkpoint_every_steps == 0) save_checkpoint();
+      }
+      if (group_end) used_in_group = 0, group_loss = 0;
       if (hooks.on_step)
-        hooks.on_step({epoch, step_in_epoch, steps_per_epoch, loss_value, sv.lr,
-                       static_cast<double>(seen) / seconds_since(t0)});
+        hooks.on_step({epoch, st.batches_done, batches, loss_value, sv.lr,
+                       static_cast<double>(seen_now) / seconds_since(t0)});
     }
+
     EpochMetrics m;
     m.epoch = epoch;
+    m.step = st.step;
     m.seconds = seconds_since(t0);
-    m.train_loss = loss_sum / static_cast<double>(seen);
-    m.train_acc = static_cast<double>(correct) / static_cast<double>(seen);
-    m.images_per_s = static_cast<double>(seen) / m.seconds;
+    m.train_loss = st.seen ? st.loss_sum / static_cast<double>(st.seen) : NAN;
+    m.train_acc = st.seen ? static_cast<double>(st.correct) / static_cast<double>(st.seen) : NAN;
+    m.images_per_s = static_cast<double>(seen_now) / m.seconds;
     m.lr = sv.lr;
-    EvalResult ev = evaluate(ctx, model, test, norm, cfg.train_eval_batch_size);
-    m.test_loss = ev.loss;
-    m.test_acc = ev.accuracy;
-    history.push_back(m);
+    if (epoch % cfg.train_eval_every == 0 || epoch == cfg.train_epochs) {
+      m.evaluated = true;
+      EvalResult ev = evaluate(ctx, model, test, norm, cfg.train_eval_batch_size);
+      m.test_loss = ev.loss;
+      m.test_acc = ev.accuracy;
+      if (!ema.empty()) {
+        std::swap_ranges(ema.begin(), ema.end(), arena.data());
+        EvalResult ee = evaluate(ctx, model, test, norm, cfg.train_eval_batch_size);
+        std::swap_ranges(ema.begin(), ema.end(), arena.data());
+        m.has_ema = true;
+        m.ema_test_loss = ee.loss;
+        m.ema_test_acc = ee.accuracy;
+      }
+      if (m.test_acc > st.best_acc + cfg.train_early_stop_min_delta) {
+        st.best_acc = m.test_acc;
+        st.best_epoch = epoch;
+        st.evals_since_best = 0;
+        if (writes) {
+          auto meta = out.metadata;
+          meta["best_epoch"] = std::to_string(epoch);
+          meta["best_test_acc"] = std::to_string(m.test_acc);
+          save_model_file(out.dir + "/best.safetensors", model, meta);
+        }
+      } else {
+        ++st.evals_since_best;
+      }
+      if (cfg.train_early_stop_patience > 0 && st.evals_since_best >= cfg.train_early_stop_patience)
+        stop = result.early_stopped = true;
+    }
+    result.history.push_back(m);
+    if (log) log->on_epoch(m, arena);
     if (hooks.on_epoch) hooks.on_epoch(m);
+    st.epoch += 1;
+    st.batches_done = 0;
+    st.loss_sum = 0, st.correct = 0, st.seen = 0;
+    save_checkpoint();
   }
-  return history;
+  return result;
 }
 
 double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig& cfg, const Shape& image_shape,
                                 int64_t num_classes, int64_t warmup, int64_t steps) {
   nn::ParameterArena arena(model);
-  optim::SGD sgd(arena, sgd_options(cfg));
+  std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, optim_options(cfg));
   const int64_t b = cfg.train_batch_size;
   Shape xs{b};
   xs.insert(xs.end(), image_shape.begin(), image_shape.end());
@@ -154,7 +326,7 @@ double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig
     Variable loss = ops::cross_entropy(ctx, model.forward(ctx, Variable(x)), y);
     arena.zero_grad();
     loss.backward();
-    sgd.step(static_cast<float>(cfg.optim_lr) * 0.01f, static_cast<float>(cfg.optim_momentum));
+    optimizer->step(static_cast<float>(cfg.optim_lr) * 0.01f, static_cast<float>(cfg.optim_momentum));
   };
   for (int64_t i = 0; i < warmup; ++i) one_step();
   const auto t0 = Clock::now();

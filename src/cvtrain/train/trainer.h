@@ -1,13 +1,22 @@
-// The training loop of the foundation: epochs of shuffled mini-batches, cross-entropy, SGD with a
-// schedule, evaluation on the test set after each epoch, metrics per epoch. Not yet: checkpoints
-// and resume, clipping, EMA, early stopping (the trainer issue).
+// The training loop: epochs of shuffled mini-batches, cross-entropy (soft targets when the loader
+// mixes), any optimizer and schedule of optim/, gradient accumulation, clipping by norm and by value,
+// EMA weights evaluated beside the raw ones, evaluation every N epochs, early stopping, the best
+// model, checkpoints every N steps and at each epoch's end (keeping the last K), exact resume, and
+// the run's logs (metrics_log.h). Not the program's output (cli/cmd_train.cpp prints and saves).
 #pragma once
 #include <functional>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "cvtrain/autograd/context.h"
 #include "cvtrain/data/dataset.h"
+#include "cvtrain/nn/arena.h"
 #include "cvtrain/nn/module.h"
+#include "cvtrain/optim/optimizer.h"
+#include "cvtrain/optim/schedule.h"
+#include "cvtrain/train/checkpoint.h"
+#include "cvtrain/train/metrics_log.h"
 #include "cvtrain/train/run_config.h"
 
 namespace cvtrain {
@@ -18,32 +27,49 @@ struct EvalResult {
   double seconds = 0;
 };
 
-struct EpochMetrics {
-  int64_t epoch = 0;
-  double train_loss = 0, train_acc = 0;
-  double test_loss = 0, test_acc = 0;
-  double lr = 0;            // at the end of the epoch
-  double images_per_s = 0;  // training images per second of training time (evaluation excluded)
-  double seconds = 0;       // wall time of the epoch's training steps
-};
-
+// After every batch, for the progress display.
 struct StepInfo {
-  int64_t epoch, step_in_epoch, steps_per_epoch;
+  int64_t epoch, step_in_epoch, steps_per_epoch;  // batches
   double loss, lr, images_per_s;
 };
 
 struct TrainHooks {
-  std::function<void(const StepInfo&)> on_step;          // after every step (progress display)
-  std::function<void(const EpochMetrics&)> on_epoch;     // after each epoch's evaluation
+  std::function<void(const StepInfo&)> on_step;       // after every batch (progress display)
+  std::function<void(const EpochMetrics&)> on_epoch;  // after each epoch (and its evaluation)
+  // Called after every `every_steps`-th optimizer step with the model and its arena (gradients of
+  // that step still in it): the place for diagnostics. 0: never.
+  int64_t every_steps = 0;
+  std::function<void(int64_t step, nn::Module& model, const nn::ParameterArena& arena)> on_every_steps;
+};
+
+// Where a run writes. An empty dir: no files at all (tests, benchmarks).
+struct RunOutput {
+  std::string dir;
+  std::map<std::string, std::string> metadata;  // the model file's metadata (config, preprocessing):
+                                                // stored in checkpoints and best.safetensors
+  const CheckpointContents* resume = nullptr;   // continue from this checkpoint
+};
+
+// How the loop stopped.
+struct FitResult {
+  std::vector<EpochMetrics> history;
+  bool early_stopped = false;
+  std::string last_checkpoint;  // "" when none was written
 };
 
 // Mean loss and accuracy of `model` (put in eval mode) over `data`, without recording a graph.
 EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
                     int64_t batch_size);
 
-// Trains `model` in place as `cfg` says; returns the metrics of every epoch.
-std::vector<EpochMetrics> fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train,
-                              const Dataset& test, const Normalization& norm, const TrainHooks& hooks);
+// The optimizer options and the schedule (in optimizer steps) that `cfg` describes; the schedule
+// command shares them with the loop. batches_per_epoch: the loader's batches.
+optim::OptimOptions optim_options(const RunConfig& cfg);
+int64_t optimizer_steps_per_epoch(const RunConfig& cfg, int64_t batches_per_epoch);
+optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoch);
+
+// Trains `model` in place as `cfg` says.
+FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
+              const Normalization& norm, const TrainHooks& hooks, const RunOutput& out = {});
 
 // One training step's throughput without data loading or evaluation: `steps` steps on a fixed
 // random batch after `warmup` steps. Returns images per second.

@@ -1,0 +1,29 @@
+// A dataset from a folder of images, one subfolder per class (torchvision's ImageFolder layout):
+// PNG and JPEG files, classes in sorted order. Every image must have the channel count and size
+// of the first one (the dataset is one (N,C,H,W) tensor; resize offline). Not an augmentation.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "cvtrain/data/dataset.h"
+
+namespace cvtrain {
+
+enum class BadFile { fail, skip };
+BadFile parse_bad_file(const std::string& policy);  // "fail" | "skip"; InputError naming data.on_bad_file
+
+// Loads `dir`/<class>/*.{png,jpg,jpeg} (case-insensitive extensions; other files are ignored).
+// An unreadable or corrupt image, or one of another channel count or size, stops with an
+// InputError naming the file (BadFile::fail) or is skipped with one counted warning on stderr
+// (BadFile::skip). An empty class folder, or no classes, is an InputError. `classes`, when not
+// empty, must equal the discovered class list (a test folder must match its train folder).
+// limit > 0 keeps the first `limit` images in (class, file name) order.
+Dataset load_image_folder(const std::string& dir, BadFile policy, int64_t limit,
+                          const std::vector<std::string>& classes = {});
+
+// The image-folder dataset of `root` for a split: root/train and root/test (or root/val) when
+// root/train exists; otherwise root itself is the training set and there is no test split
+// (an InputError suggesting data.val_fraction).
+Dataset load_image_folder_split(const std::string& root, Split split, BadFile policy, int64_t limit);
+
+}  // namespace cvtrain

@@ -1,0 +1,150 @@
+// PNG through libpng's simplified API (png_image), JPEG through the libjpeg API with a longjmp error
+// handler (libjpeg-turbo's library otherwise exit()s on corrupt data). Both decode to interleaved
+// bytes, then transpose to planar (C,H,W).
+#include "cvtrain/data/image_io.h"
+
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include <jpeglib.h>
+#include <png.h>
+
+#include "cvtrain/base/error.h"
+
+namespace cvtrain {
+namespace {
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_input(path, ": cannot open the image: ", std::strerror(errno));
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+U8Image planar(const uint8_t* hwc, int64_t C, int64_t H, int64_t W) {
+  U8Image img{C, H, W, std::vector<uint8_t>(static_cast<size_t>(C * H * W))};
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t k = 0; k < H * W; ++k) img.data[c * H * W + k] = hwc[k * C + c];
+  return img;
+}
+
+U8Image decode_png(const std::string& path, const std::vector<uint8_t>& bytes) {
+  png_image png;
+  std::memset(&png, 0, sizeof(png));
+  png.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
+    fail_input(path, ": not a readable PNG: ", png.message);
+  const bool color = (png.format & PNG_FORMAT_FLAG_COLOR) != 0;
+  png.format = color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  const int64_t C = color ? 3 : 1, H = png.height, W = png.width;
+  std::vector<uint8_t> hwc(PNG_IMAGE_SIZE(png));
+  if (!png_image_finish_read(&png, nullptr, hwc.data(), 0, nullptr)) {
+    const std::string msg = png.message;
+    png_image_free(&png);
+    fail_input(path, ": corrupt PNG: ", msg);
+  }
+  return planar(hwc.data(), C, H, W);
+}
+
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_error_exit(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+U8Image decode_jpeg(const std::string& path, const std::vector<uint8_t>& bytes) {
+  // NOTE: no C++ objects with destructors may live between setjmp and a longjmp back to it;
+  // the buffer is allocated before and only filled after.
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_error_exit;
+  err.mgr.output_message = [](j_common_ptr) {};  // warnings (e.g. premature end) are not printed
+  std::vector<uint8_t> hwc;
+  int64_t C = 0, H = 0, W = 0;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    fail_input(path, ": corrupt JPEG: ", err.message);
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+  cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  C = cinfo.output_components, H = cinfo.output_height, W = cinfo.output_width;
+  hwc.resize(static_cast<size_t>(C * H * W));
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = hwc.data() + static_cast<size_t>(cinfo.output_scanline) * W * C;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return planar(hwc.data(), C, H, W);
+}
+
+}  // namespace
+
+U8Image read_image(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_bytes(path);
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) return decode_png(path, bytes);
+  if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) return decode_jpeg(path, bytes);
+  fail_input(path, ": neither a PNG nor a JPEG file (", bytes.size(), " bytes)");
+}
+
+void write_png(const std::string& path, const U8Image& img) {
+  CHECK((img.C == 1 || img.C == 3) && img.H > 0 && img.W > 0 &&
+            img.data.size() == static_cast<size_t>(img.C * img.H * img.W),
+        "write_png: need (C,H,W) u8 with C 1 or 3, got ", img.C, "x", img.H, "x", img.W);
+  std::vector<uint8_t> hwc(img.data.size());
+  for (int64_t c = 0; c < img.C; ++c)
+    for (int64_t k = 0; k < img.H * img.W; ++k) hwc[k * img.C + c] = img.data[c * img.H * img.W + k];
+  png_image png;
+  std::memset(&png, 0, sizeof(png));
+  png.version = PNG_IMAGE_VERSION;
+  png.width = static_cast<png_uint_32>(img.W);
+  png.height = static_cast<png_uint_32>(img.H);
+  png.format = img.C == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  const std::string tmp = path + ".tmp";
+  if (!png_image_write_to_file(&png, tmp.c_str(), 0, hwc.data(), 0, nullptr))
+    fail_input(path, ": cannot write the PNG: ", png.message);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail_input(path, ": cannot write the PNG: ", std::strerror(errno));
+}
+
+void write_jpeg(const std::string& path, const U8Image& img, int quality) {
+  CHECK((img.C == 1 || img.C == 3) && img.H > 0 && img.W > 0, "write_jpeg: need C 1 or 3, got ", img.C);
+  std::vector<uint8_t> hwc(img.data.size());
+  for (int64_t c = 0; c < img.C; ++c)
+    for (int64_t k = 0; k < img.H * img.W; ++k) hwc[k * img.C + c] = img.data[c * img.H * img.W + k];
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) fail_input(path, ": cannot write the JPEG: ", std::strerror(errno));
+  jpeg_compress_struct cinfo;
+  jpeg_error_mgr jerr;
+  cinfo.err = jpeg_std_error(&jerr);
+  jpeg_create_compress(&cinfo);
+  jpeg_stdio_dest(&cinfo, f);
+  cinfo.image_width = static_cast<JDIMENSION>(img.W);
+  cinfo.image_height = static_cast<JDIMENSION>(img.H);
+  cinfo.input_components = static_cast<int>(img.C);
+  cinfo.in_color_space = img.C == 3 ? JCS_RGB : JCS_GRAYSCALE;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_quality(&cinfo, quality, TRUE);
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = hwc.data() + static_cast<size_t>(cinfo.next_scanline) * img.W * img.C;
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  std::fclose(f);
+}
+
+}  // namespace cvtrain

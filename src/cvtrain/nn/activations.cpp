@@ -1,0 +1,94 @@
+// Activation modules and their table.
+#include "cvtrain/nn/activations.h"
+
+#include <cmath>
+
+#include "cvtrain/nn/layers.h"
+#include "cvtrain/ops/activation.h"
+#include "cvtrain/ops/elementwise.h"
+
+namespace cvtrain::nn {
+
+namespace {
+std::string py_float(double v) {  // Python's repr of a float: 0.01, 1.0, 0.25
+  std::string s = detail::concat(v);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+}  // namespace
+
+Variable Sigmoid::forward(Context& ctx, const Variable& x) { return ops::sigmoid(ctx, x); }
+Variable Tanh::forward(Context& ctx, const Variable& x) { return ops::tanh(ctx, x); }
+
+Variable LeakyReLU::forward(Context& ctx, const Variable& x) { return ops::leaky_relu(ctx, x, slope_); }
+std::string LeakyReLU::describe() const { return "LeakyReLU(negative_slope=" + py_float(slope_) + ")"; }
+
+PReLU::PReLU(int64_t num_parameters, float init) : Module("PReLU") {
+  CHECK(num_parameters >= 1, "PReLU(", num_parameters, "): needs at least one slope");
+  weight = register_parameter("weight", Tensor::full({num_parameters}, init));
+}
+Variable PReLU::forward(Context& ctx, const Variable& x) { return ops::prelu(ctx, x, weight); }
+std::string PReLU::describe() const { return detail::concat("PReLU(num_parameters=", weight.numel(), ")"); }
+
+Variable ELU::forward(Context& ctx, const Variable& x) { return ops::elu(ctx, x, alpha_); }
+std::string ELU::describe() const { return "ELU(alpha=" + py_float(alpha_) + ")"; }
+
+Variable SELU::forward(Context& ctx, const Variable& x) { return ops::selu(ctx, x); }
+
+Variable GELU::forward(Context& ctx, const Variable& x) { return ops::gelu(ctx, x, tanh_); }
+std::string GELU::describe() const { return std::string("GELU(approximate='") + (tanh_ ? "tanh" : "none") + "')"; }
+
+Variable SiLU::forward(Context& ctx, const Variable& x) { return ops::silu(ctx, x); }
+
+const std::vector<ActivationEntry>& activation_registry() {
+  using std::make_shared;
+  auto slope_or = [](const ActivationSpec& s, double d) { return static_cast<float>(s.slope < 0 ? d : s.slope); };
+  static const std::vector<ActivationEntry> table = {
+      {"relu", "max(0, x)", [](const ActivationSpec&, int64_t) { return make_shared<ReLU>(); }},
+      {"sigmoid", "1 / (1 + exp(-x))", [](const ActivationSpec&, int64_t) { return make_shared<Sigmoid>(); }},
+      {"tanh", "tanh(x)", [](const ActivationSpec&, int64_t) { return make_shared<Tanh>(); }},
+      {"leaky_relu", "x > 0 ? x : slope x (model.activation_slope, default 0.01)",
+       [slope_or](const ActivationSpec& s, int64_t) { return make_shared<LeakyReLU>(slope_or(s, 0.01)); }},
+      {"prelu", "leaky ReLU with one learned slope shared by all channels (initial model.activation_slope, default 0.25)",
+       [slope_or](const ActivationSpec& s, int64_t) { return make_shared<PReLU>(1, slope_or(s, 0.25)); }},
+      {"prelu_channel", "PReLU with one learned slope per channel",
+       [slope_or](const ActivationSpec& s, int64_t c) { return make_shared<PReLU>(c, slope_or(s, 0.25)); }},
+      {"elu", "x > 0 ? x : alpha (exp(x) - 1) (model.activation_alpha, default 1)",
+       [](const ActivationSpec& s, int64_t) { return make_shared<ELU>(static_cast<float>(s.alpha)); }},
+      {"selu", "scale * elu(x, alpha), the self-normalizing constants (pair with model.init: lecun_normal)",
+       [](const ActivationSpec&, int64_t) { return make_shared<SELU>(); }},
+      {"gelu", "x Phi(x), exact (erf)", [](const ActivationSpec&, int64_t) { return make_shared<GELU>(false); }},
+      {"gelu_tanh", "GELU's tanh approximation", [](const ActivationSpec&, int64_t) { return make_shared<GELU>(true); }},
+      {"silu", "x sigmoid(x) (Swish)", [](const ActivationSpec&, int64_t) { return make_shared<SiLU>(); }},
+  };
+  return table;
+}
+
+void validate_activation(const ActivationSpec& spec) {
+  bool known = false;
+  std::string names;
+  for (const ActivationEntry& e : activation_registry()) {
+    known = known || e.name == spec.name;
+    names += (names.empty() ? "" : ", ") + e.name;
+  }
+  if (!known) fail_input("model.activation: unknown activation '", spec.name, "' (known: ", names, ")");
+  if (!std::isfinite(spec.slope)) fail_input("model.activation_slope must be finite");
+  if (!(spec.alpha > 0) || !std::isfinite(spec.alpha))
+    fail_input("model.activation_alpha must be positive, got ", spec.alpha);
+}
+
+std::shared_ptr<Module> make_activation(const ActivationSpec& spec, int64_t channels) {
+  validate_activation(spec);
+  for (const ActivationEntry& e : activation_registry())
+    if (e.name == spec.name) return e.build(spec, channels);
+  CHECK(false, "unreachable");
+  return nullptr;
+}
+
+bool is_activation_type(const std::string& t) {
+  for (const char* a : {"ReLU", "Sigmoid", "Tanh", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "SiLU"})
+    if (t == a) return true;
+  return false;
+}
+
+}  // namespace cvtrain::nn

@@ -1,0 +1,103 @@
+// Activation modules (torch.nn names, reprs and parameters: PReLU's "weight", init 0.25) and the
+// one table that maps a `model.activation` name to a module. ReLU itself stays in layers.h. No
+// math here: the ops are in ops/activation.h.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cvtrain/nn/module.h"
+
+namespace cvtrain::nn {
+
+class Sigmoid : public Module {
+ public:
+  Sigmoid() : Module("Sigmoid") {}
+  Variable forward(Context& ctx, const Variable& x) override;
+};
+
+class Tanh : public Module {
+ public:
+  Tanh() : Module("Tanh") {}
+  Variable forward(Context& ctx, const Variable& x) override;
+};
+
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(float negative_slope = 0.01f) : Module("LeakyReLU"), slope_(negative_slope) {}
+  Variable forward(Context& ctx, const Variable& x) override;
+  std::string describe() const override;
+
+ private:
+  float slope_;
+};
+
+// weight: (num_parameters), 1 (shared) or the channel count of x: (N,C,...).
+class PReLU : public Module {
+ public:
+  explicit PReLU(int64_t num_parameters = 1, float init = 0.25f);
+  Variable forward(Context& ctx, const Variable& x) override;
+  std::string describe() const override;
+
+  Variable weight;
+};
+
+class ELU : public Module {
+ public:
+  explicit ELU(float alpha = 1.0f) : Module("ELU"), alpha_(alpha) {}
+  Variable forward(Context& ctx, const Variable& x) override;
+  std::string describe() const override;
+
+ private:
+  float alpha_;
+};
+
+class SELU : public Module {
+ public:
+  SELU() : Module("SELU") {}
+  Variable forward(Context& ctx, const Variable& x) override;
+};
+
+class GELU : public Module {
+ public:
+  explicit GELU(bool approximate_tanh = false) : Module("GELU"), tanh_(approximate_tanh) {}
+  Variable forward(Context& ctx, const Variable& x) override;
+  std::string describe() const override;
+
+ private:
+  bool tanh_;
+};
+
+class SiLU : public Module {
+ public:
+  SiLU() : Module("SiLU") {}
+  Variable forward(Context& ctx, const Variable& x) override;
+};
+
+// What a model needs to build its activations (config keys model.activation, model.activation_slope,
+// model.activation_alpha).
+struct ActivationSpec {
+  std::string name = "relu";
+  double slope = -1.0;  // leaky_relu slope / prelu initial slope; < 0: the module's default (0.01 / 0.25)
+  double alpha = 1.0;   // elu
+};
+
+struct ActivationEntry {
+  std::string name;
+  std::string description;
+  // channels: C of the tensor the activation sees (prelu_channel learns one slope per channel)
+  std::function<std::shared_ptr<Module>(const ActivationSpec&, int64_t channels)> build;
+};
+
+// Every activation, in the order docs list them.
+const std::vector<ActivationEntry>& activation_registry();
+
+// Checks the name and parameters (InputError naming model.activation*) without building anything.
+void validate_activation(const ActivationSpec& spec);
+std::shared_ptr<Module> make_activation(const ActivationSpec& spec, int64_t channels);
+
+// Whether a module type is an activation of this table (diagnostics tell them from other layers).
+bool is_activation_type(const std::string& module_type);
+
+}  // namespace cvtrain::nn

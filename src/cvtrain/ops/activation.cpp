@@ -1,0 +1,121 @@
+// Activation ops: each forward, then what its backward captures and computes. The backward of
+// sigmoid and tanh needs only the output; the others keep the input.
+#include "cvtrain/ops/activation.h"
+
+#include "cvtrain/backend/cpu/activation.h"
+
+namespace cvtrain::ops {
+
+namespace {
+
+Tensor input_of(const char* op, const Variable& x) {
+  CHECK(x.defined() && x.data().dtype() == DType::f32, op, ": f32 input only, got ",
+        x.defined() ? x.data().describe() : std::string("an undefined variable"));
+  return x.data().contiguous();  // x: any shape
+}
+
+// y = kernel(x) for a pointwise kernel.
+template <class Kernel>
+Tensor pointwise(const Tensor& xc, Kernel kernel) {
+  Tensor y = Tensor::empty(xc.shape());
+  kernel(xc.data<float>(), y.data<float>(), y.numel());
+  return y;
+}
+
+// dx = kernel(saved, dy) for a pointwise backward kernel.
+template <class Kernel>
+Tensor pointwise_grad(const Tensor& saved, const Tensor& dy, Kernel kernel) {
+  Tensor dyc = dy.contiguous();
+  Tensor dx = Tensor::empty(saved.shape());
+  kernel(saved.data<float>(), dyc.data<float>(), dx.data<float>(), saved.numel());
+  return dx;
+}
+
+}  // namespace
+
+Variable sigmoid(Context& ctx, const Variable& x) {
+  Tensor y = pointwise(input_of("sigmoid", x), cpu::sigmoid_forward);
+  // backward needs only the output: dx = dy * y * (1 - y)
+  return record(ctx, "sigmoid", y, {x},
+                [y](const Tensor& dy) -> Grads { return {pointwise_grad(y, dy, cpu::sigmoid_backward)}; });
+}
+
+Variable tanh(Context& ctx, const Variable& x) {
+  Tensor y = pointwise(input_of("tanh", x), cpu::tanh_forward);
+  // backward needs only the output: dx = dy * (1 - y^2)
+  return record(ctx, "tanh", y, {x},
+                [y](const Tensor& dy) -> Grads { return {pointwise_grad(y, dy, cpu::tanh_backward)}; });
+}
+
+Variable leaky_relu(Context& ctx, const Variable& x, float slope) {
+  Tensor xc = input_of("leaky_relu", x);
+  Tensor y = pointwise(xc, [slope](const float* a, float* b, int64_t n) { cpu::leaky_relu_forward(a, b, n, slope); });
+  // backward needs the input's sign and the slope: dx = x > 0 ? dy : slope * dy
+  return record(ctx, "leaky_relu", y, {x}, [xc, slope](const Tensor& dy) -> Grads {
+    return {pointwise_grad(xc, dy, [slope](const float* a, const float* g, float* d, int64_t n) {
+      cpu::leaky_relu_backward(a, g, d, n, slope);
+    })};
+  });
+}
+
+Variable prelu(Context& ctx, const Variable& x, const Variable& weight) {
+  Tensor xc = input_of("prelu", x);
+  Tensor wc = input_of("prelu (weight)", weight);
+  const int64_t C = wc.numel();
+  CHECK(wc.dim() == 1 && (C == 1 || (xc.dim() >= 2 && xc.size(1) == C)), "prelu: weight ", wc.describe(),
+        " must be (1) or (C) with x (N,C,...); x is ", xc.describe());
+  // x viewed as (outer, C, inner); a shared slope folds everything into inner
+  const int64_t outer = C == 1 ? 1 : xc.size(0), inner = xc.numel() / (outer * C);
+  Tensor y = Tensor::empty(xc.shape());
+  cpu::prelu_forward(xc.data<float>(), wc.data<float>(), y.data<float>(), outer, C, inner);
+  // backward needs the input and the slopes: dx = x > 0 ? dy : w dy, dw = sum_{x <= 0} dy x
+  return record(ctx, "prelu", y, {x, weight}, [xc, wc, outer, C, inner](const Tensor& dy) -> Grads {
+    Tensor dyc = dy.contiguous();
+    Tensor dx = Tensor::empty(xc.shape()), dw = Tensor::empty(wc.shape());
+    cpu::prelu_backward(xc.data<float>(), wc.data<float>(), dyc.data<float>(), dx.data<float>(), dw.data<float>(),
+                        outer, C, inner);
+    return {dx, dw};
+  });
+}
+
+namespace {
+Variable scaled_elu(Context& ctx, const char* op, const Variable& x, float alpha, float scale) {
+  Tensor xc = input_of(op, x);
+  Tensor y = pointwise(
+      xc, [alpha, scale](const float* a, float* b, int64_t n) { cpu::elu_forward(a, b, n, alpha, scale); });
+  // backward needs the input: dx = dy * scale * (x > 0 ? 1 : alpha exp(x))
+  return record(ctx, op, y, {x}, [xc, alpha, scale](const Tensor& dy) -> Grads {
+    return {pointwise_grad(xc, dy, [alpha, scale](const float* a, const float* g, float* d, int64_t n) {
+      cpu::elu_backward(a, g, d, n, alpha, scale);
+    })};
+  });
+}
+}  // namespace
+
+Variable elu(Context& ctx, const Variable& x, float alpha) { return scaled_elu(ctx, "elu", x, alpha, 1.0f); }
+
+Variable selu(Context& ctx, const Variable& x) {
+  return scaled_elu(ctx, "selu", x, static_cast<float>(kSeluAlpha), static_cast<float>(kSeluScale));
+}
+
+Variable gelu(Context& ctx, const Variable& x, bool approximate_tanh) {
+  Tensor xc = input_of("gelu", x);
+  Tensor y = pointwise(
+      xc, [approximate_tanh](const float* a, float* b, int64_t n) { cpu::gelu_forward(a, b, n, approximate_tanh); });
+  // backward needs the input: dx = dy * (Phi(x) + x phi(x)) (or the tanh form's derivative)
+  return record(ctx, "gelu", y, {x}, [xc, approximate_tanh](const Tensor& dy) -> Grads {
+    return {pointwise_grad(xc, dy, [approximate_tanh](const float* a, const float* g, float* d, int64_t n) {
+      cpu::gelu_backward(a, g, d, n, approximate_tanh);
+    })};
+  });
+}
+
+Variable silu(Context& ctx, const Variable& x) {
+  Tensor xc = input_of("silu", x);
+  Tensor y = pointwise(xc, cpu::silu_forward);
+  // backward needs the input: dx = dy * s (1 + x (1 - s)), s = sigmoid(x)
+  return record(ctx, "silu", y, {x},
+                [xc](const Tensor& dy) -> Grads { return {pointwise_grad(xc, dy, cpu::silu_backward)}; });
+}
+
+}  // namespace cvtrain::ops

@@ -1,0 +1,69 @@
+// Parameter groups and the table of optimizers.
+#include "cvtrain/optim/optimizer.h"
+
+#include "cvtrain/base/error.h"
+#include "cvtrain/optim/adaptive.h"
+#include "cvtrain/optim/sgd.h"
+
+namespace cvtrain::optim {
+
+std::vector<ParamGroup> param_groups(const nn::ParameterArena& arena, const OptimOptions& o) {
+  std::vector<ParamGroup> groups;
+  const auto& entries = arena.entries();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const bool bias = entries[i].is_bias_or_norm;
+    const float lambda = (o.decay_bias_and_norm || !bias) ? o.weight_decay : 0.0f;
+    const float mult = bias ? o.bias_lr_mult : 1.0f;
+    const int64_t end = i + 1 < entries.size() ? entries[i + 1].offset : arena.size();
+    if (!groups.empty() && groups.back().weight_decay == lambda && groups.back().lr_mult == mult)
+      groups.back().end = end;
+    else
+      groups.push_back({i == 0 ? 0 : entries[i].offset, end, lambda, mult});
+  }
+  return groups;
+}
+
+namespace {
+
+std::unique_ptr<Optimizer> make_sgd(nn::ParameterArena& arena, const OptimOptions& o) {
+  SgdOptions s;
+  s.momentum = o.momentum;
+  s.dampening = o.dampening;
+  s.weight_decay = o.weight_decay;
+  s.nesterov = o.nesterov;
+  s.decay_bias_and_norm = o.decay_bias_and_norm;
+  s.bias_lr_mult = o.bias_lr_mult;
+  return std::make_unique<SGD>(arena, s);
+}
+
+}  // namespace
+
+const std::vector<OptimizerEntry>& optimizer_registry() {
+  static const std::vector<OptimizerEntry> table = {
+      {"sgd", "SGD with momentum, dampening, Nesterov; L2 weight decay (torch.optim.SGD)", make_sgd},
+      {"adam", "Adam, L2 weight decay on the gradient (torch.optim.Adam)",
+       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<Adam>(a, o, false); }},
+      {"adamw", "Adam with decoupled weight decay (torch.optim.AdamW)",
+       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<Adam>(a, o, true); }},
+      {"rmsprop", "RMSprop with optional momentum and centering (torch.optim.RMSprop)",
+       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<RMSprop>(a, o); }},
+      {"adagrad", "Adagrad with lr decay (torch.optim.Adagrad)",
+       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<Adagrad>(a, o); }},
+  };
+  return table;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(nn::ParameterArena& arena, const OptimOptions& o) {
+  std::string known;
+  for (const OptimizerEntry& e : optimizer_registry()) {
+    if (e.name == o.name) {
+      if (!(o.weight_decay >= 0.0f)) fail_input("optim.weight_decay must be >= 0, got ", o.weight_decay);
+      if (!(o.bias_lr_mult >= 0.0f)) fail_input("optim.bias_lr_mult must be >= 0, got ", o.bias_lr_mult);
+      return e.make(arena, o);
+    }
+    known += (known.empty() ? "" : ", ") + e.name;
+  }
+  fail_input("optim.name: unknown optimizer '", o.name, "' (known: ", known, ")");
+}
+
+}  // namespace cvtrain::optim

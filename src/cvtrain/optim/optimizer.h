@@ -1,0 +1,76 @@
+// The optimizer interface over a flat ParameterArena, the options every optimizer reads from the
+// config, parameter groups (weight decay withheld from biases and norm scales, an lr multiplier for
+// them), and the one visible table of optimizers. Each optimizer's update lives in its own file with
+// the paper's symbols. Not a scheduler (schedule.h) and not a gradient clipper (the trainer).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cvtrain/nn/arena.h"
+
+namespace cvtrain::optim {
+
+// Everything the config can say to an optimizer; each reads the fields it knows.
+struct OptimOptions {
+  std::string name = "sgd";
+  float weight_decay = 0.0f;  // lambda: L2 added to the gradient; AdamW: decoupled decay
+  // sgd, rmsprop: mu (schedules may move it per step)
+  float momentum = 0.0f;
+  float dampening = 0.0f;  // sgd
+  bool nesterov = false;   // sgd
+  // adam, adamw: beta1 (schedules that cycle momentum cycle beta1 instead, as torch's OneCycleLR does)
+  float beta1 = 0.9f, beta2 = 0.999f;
+  float eps = -1.0f;             // < 0: the optimizer's own default (adam 1e-8, rmsprop 1e-8, adagrad 1e-10)
+  float alpha = 0.99f;           // rmsprop: smoothing of the squared gradient's average
+  bool centered = false;         // rmsprop: divide by the gradient's estimated variance, not its 2nd moment
+  float lr_decay = 0.0f;         // adagrad
+  float initial_accumulator = 0.0f;  // adagrad
+  // Parameter groups: false withholds weight decay from arena entries flagged is_bias_or_norm.
+  bool decay_bias_and_norm = true;
+  float bias_lr_mult = 1.0f;  // the lr of the bias/norm entries is lr * bias_lr_mult
+};
+
+// A run of arena floats that share one weight decay and one lr multiplier. The padding after an
+// entry goes with it (it is zero and stays zero: every update maps g = 0, theta = 0 to theta = 0).
+struct ParamGroup {
+  int64_t begin, end;
+  float weight_decay;
+  float lr_mult;
+};
+std::vector<ParamGroup> param_groups(const nn::ParameterArena& arena, const OptimOptions& o);
+
+// The optimizer's state for a checkpoint: named float buffers (one float per arena float, or empty
+// before the first step) and named step counters.
+struct OptimState {
+  std::vector<std::pair<std::string, std::vector<float>*>> buffers;
+  std::vector<std::pair<std::string, int64_t*>> counters;
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  // One update of every parameter from the gradients now in the arena. lr is gamma at this step;
+  // momentum is the schedule's momentum: mu for sgd and rmsprop, beta1 for adam/adamw, unused by adagrad.
+  virtual void step(float lr, float momentum) = 0;
+  virtual OptimState state() = 0;
+  // The momentum (or beta1) this optimizer starts from, for schedules that keep it fixed.
+  virtual float base_momentum() const = 0;
+};
+
+struct OptimizerEntry {
+  std::string name;
+  std::string description;
+  std::function<std::unique_ptr<Optimizer>(nn::ParameterArena&, const OptimOptions&)> make;
+};
+
+const std::vector<OptimizerEntry>& optimizer_registry();
+
+// The optimizer named by o.name (InputError naming optim.name and the known names otherwise).
+// The arena must outlive it.
+std::unique_ptr<Optimizer> make_optimizer(nn::ParameterArena& arena, const OptimOptions& o);
+
+}  // namespace cvtrain::optim

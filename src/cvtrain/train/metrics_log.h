@@ -1,0 +1,63 @@
+// What a run writes for people to read while and after it trains: metrics.jsonl and metrics.csv
+// (a row per epoch), steps.jsonl (a row every train.log_every_steps steps), TensorBoard events
+// (scalars per step and epoch, weight and gradient histograms per epoch), and PNG curves drawn with
+// viz/plot.h (loss.png, accuracy.png: train against test; lr.png). Also the per-epoch
+// metrics themselves and their JSON form, which checkpoints carry. Not the progress bar (cli/).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cvtrain/nn/arena.h"
+#include "cvtrain/train/run_config.h"
+
+namespace cvtrain {
+
+class EventWriter;
+
+struct EpochMetrics {
+  int64_t epoch = 0;
+  int64_t step = 0;  // optimizer steps taken at the end of the epoch
+  double train_loss = 0, train_acc = 0;
+  bool evaluated = false;  // false: test_* (and ema_*) are not measured this epoch (train.eval_every)
+  double test_loss = 0, test_acc = 0;
+  bool has_ema = false;  // EMA weights evaluated beside the raw ones (train.ema_decay)
+  double ema_test_loss = 0, ema_test_acc = 0;
+  double lr = 0;            // at the end of the epoch
+  double images_per_s = 0;  // training images per second of training time (evaluation excluded)
+  double seconds = 0;       // wall time of the epoch's training steps
+};
+
+// One optimizer step, as logged every train.log_every_steps steps.
+struct StepRecord {
+  int64_t step = 0, epoch = 0;
+  double loss = 0;       // mean training loss of the step's batches
+  double lr = 0;
+  double grad_norm = -1;  // global L2 norm before clipping (-1: not measured)
+  double images_per_s = 0;
+};
+
+std::string metrics_json_line(const EpochMetrics& m);
+std::string history_to_json(const std::vector<EpochMetrics>& history);  // a JSON array
+std::vector<EpochMetrics> history_from_json(const std::string& text);
+
+class TrainLog {
+ public:
+  // Opens the files in `dir`. `history` holds the epochs already finished (a resumed run): the
+  // epoch files are rewritten with them, and steps.jsonl keeps only its rows up to `step`.
+  TrainLog(const std::string& dir, const RunConfig& cfg, const std::vector<EpochMetrics>& history, int64_t step);
+  ~TrainLog();
+  void on_step(const StepRecord& r);
+  void on_epoch(const EpochMetrics& m, const nn::ParameterArena& arena);
+
+ private:
+  void draw_plots() const;
+  std::string dir_;
+  RunConfig cfg_;
+  std::unique_ptr<EventWriter> tb_;
+  std::vector<EpochMetrics> history_;
+  std::vector<double> logged_steps_, logged_lr_;  // for lr.png
+};
+
+}  // namespace cvtrain
