@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "common/testing.h"
+#include "cvtrain/nn/flops.h"
 #include "cvtrain/nn/zoo.h"
 
 using namespace cvtrain;
@@ -72,6 +73,7 @@ void expect_matches_anchor(const std::string& name) {
 
 TEST(Zoo, MlpMatchesAnchorClass) { expect_matches_anchor("mlp"); }
 TEST(Zoo, CnnMatchesAnchorClass) { expect_matches_anchor("cnn"); }
+TEST(Zoo, ResNet20MatchesAnchorClass) { expect_matches_anchor("resnet20"); }
 
 TEST(Zoo, ParameterCountsMatchPyTorch) {
   Rng rng(0);
@@ -86,7 +88,7 @@ TEST(Zoo, RegistryListsEveryModel) {
     names.push_back(e.name);
     EXPECT_FALSE(std::string(e.description).empty());
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"mlp", "cnn", "deep_mlp"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"mlp", "cnn", "deep_mlp", "resnet20", "resnet32", "resnet56", "resnet110", "resnet_stack"}));
 }
 
 TEST(Zoo, UnknownModelAndBadSpecAreInputErrors) {
@@ -95,7 +97,7 @@ TEST(Zoo, UnknownModelAndBadSpecAreInputErrors) {
     nn::build_model({"resnet9000"}, rng);
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(), "model.name: unknown model 'resnet9000' (known: mlp, cnn, deep_mlp)");
+    EXPECT_STREQ(e.what(), "model.name: unknown model 'resnet9000' (known: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, resnet110, resnet_stack)");
   }
   nn::ModelSpec spec{"cnn"};
   spec.dropout = 1.5f;
@@ -130,4 +132,18 @@ TEST(Zoo, ForwardGivesLogits) {
     auto model = nn::build_model({name}, rng);
     EXPECT_EQ(model->forward(ctx, Variable(random_tensor({3, 1, 28, 28}, 2))).shape(), (Shape{3, 10})) << name;
   }
+}
+
+TEST(Zoo, MultiplyAddsMatchPyTorchHooks) {
+  Rng rng(0);
+  // forward hooks on torch.nn.Conv2d (output numel x weight[0] numel) and Linear (weight numel) of
+  // the anchor classes at 1x28x28; resnet110 is ResNet20(n=18)
+  EXPECT_EQ(nn::multiply_adds(*nn::build_model({"mlp"}, rng), {1, 28, 28}), 535040);
+  EXPECT_EQ(nn::multiply_adds(*nn::build_model({"cnn"}, rng), {1, 28, 28}), 4241152);
+  EXPECT_EQ(nn::multiply_adds(*nn::build_model({"resnet20"}, rng), {1, 28, 28}), 31021952);
+  EXPECT_EQ(nn::multiply_adds(*nn::build_model({"resnet110"}, rng), {1, 28, 28}), 193592192);
+  // a larger input: each conv's cost scales with its output area
+  nn::ModelSpec spec{"cnn", 3, 32, 32};
+  int64_t want = 32 * 32 * 32 * 27 + 64 * 16 * 16 * 32 * 9 + 64 * 8 * 8 * 128 + 128 * 10;
+  EXPECT_EQ(nn::multiply_adds(*nn::build_model(spec, rng), {3, 32, 32}), want);
 }

@@ -102,7 +102,7 @@ TEST(Trainer, ClipByNormBoundsTheStep) {
   c.optim_lr = 1.0;
   c.train_clip_grad_norm = 1e-3;
   auto [w0, w1] = run(c);
-  EXPECT_NEAR(norm_of_difference(w0, w1), 1e-3, 1e-6);  // plain SGD, lr 1: the step is the clipped gradient
+  EXPECT_NEAR(norm_of_difference(w0, w1), 1e-3, 2e-5);  // plain SGD, lr 1: the step is the clipped gradient
 }
 
 TEST(Trainer, ClipByValueBoundsEachElement) {
@@ -113,7 +113,7 @@ TEST(Trainer, ClipByValueBoundsEachElement) {
   auto [w0, w1] = run(c);
   double max_abs = 0;
   norm_of_difference(w0, w1, &max_abs);
-  EXPECT_NEAR(max_abs, 1e-4, 1e-8);
+  EXPECT_NEAR(max_abs, 1e-4, 1e-7);  // f32 rounding of the weights
 }
 
 TEST(Trainer, EvalEveryAndEma) {

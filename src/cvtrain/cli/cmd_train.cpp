@@ -44,6 +44,7 @@ void prepare_out_dir(const std::string& dir, bool overwrite) {
     fs::remove_all(fs::path(dir) / "checkpoints", ec);
     if (ec) fail_input(dir, "/checkpoints: cannot remove: ", ec.message());
   }
+  fs::remove_all(fs::path(dir) / "tensorboard", ec);  // a fresh run's curves do not mix with a dead run's
   fs::create_directories(dir, ec);
   if (ec) fail_input(dir, ": cannot create the output folder: ", ec.message());
 }

@@ -31,6 +31,7 @@ std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like
   spec.init.overrides = cfg.model_init_overrides;
   spec.depth = cfg.model_depth;
   spec.hidden_width = cfg.model_width;
+  spec.zero_init_residual = cfg.model_zero_init_residual;
   return nn::build_model(spec, rng);
 }
 

@@ -2,6 +2,7 @@
 #include "cvtrain/nn/zoo.h"
 
 #include "cvtrain/nn/layers.h"
+#include "cvtrain/nn/resnet.h"
 
 namespace cvtrain::nn {
 
@@ -79,6 +80,18 @@ std::shared_ptr<Module> build_deep_mlp(const ModelSpec& spec, Rng& rng) {
   return make_shared<NetModel>("DeepMLP", net);
 }
 
+// He et al. 2016, section 4.2: depth 6n+2 (class ResNet20 of the anchors for n = 3).
+auto cifar_resnet(int64_t n) {
+  return [n](const ModelSpec& spec, Rng& rng) {
+    return make_cifar_resnet(rng, n, spec.in_channels, spec.num_classes, spec.activation);
+  };
+}
+
+// The lecture's deep residual stack: model.depth blocks of 16 channels at full resolution.
+std::shared_ptr<Module> build_resnet_stack(const ModelSpec& spec, Rng& rng) {
+  return make_residual_stack(rng, spec.depth, 16, spec.in_channels, spec.num_classes, spec.activation);
+}
+
 }  // namespace
 
 const std::vector<ModelEntry>& model_registry() {
@@ -87,6 +100,13 @@ const std::vector<ModelEntry>& model_registry() {
       {"cnn", "two conv3x3-BN-ReLU-maxpool blocks (32, 64), fc 128, dropout 0.5 (anchor class CNN)", build_cnn},
       {"deep_mlp", "model.depth fc layers of model.width units with model.activation (the lecture's init experiments)",
        build_deep_mlp},
+      {"resnet20", "CIFAR-style ResNet, 3 stages x 3 basic blocks (16, 32, 64), GAP, fc (anchor class ResNet20)",
+       cifar_resnet(3)},
+      {"resnet32", "CIFAR-style ResNet, 3 stages x 5 basic blocks (He et al. 2016)", cifar_resnet(5)},
+      {"resnet56", "CIFAR-style ResNet, 3 stages x 9 basic blocks (He et al. 2016)", cifar_resnet(9)},
+      {"resnet110", "CIFAR-style ResNet, 3 stages x 18 basic blocks (He et al. 2016)", cifar_resnet(18)},
+      {"resnet_stack", "conv stem, model.depth basic blocks of 16 channels, GAP, fc (the lecture's residual stack)",
+       build_resnet_stack},
   };
   return table;
 }
@@ -115,6 +135,8 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   else if (spec.activation.name == "prelu" || spec.activation.name == "prelu_channel") init.activation_slope = 0.25;
   std::shared_ptr<Module> model = entry->build(spec, rng);
   init::init_model(*model, init, rng);
+  if (spec.zero_init_residual && zero_init_residual(*model) == 0)
+    fail_input("model.zero_init_residual: model '", spec.name, "' has no residual blocks");
   return model;
 }
 

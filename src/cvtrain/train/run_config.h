@@ -41,6 +41,7 @@ struct RunConfig {
   std::string model_init_overrides;
   int64_t model_depth = 6;
   int64_t model_width = 4096;
+  bool model_zero_init_residual = false;
 
   int64_t train_epochs = 3;
   int64_t train_batch_size = 128;

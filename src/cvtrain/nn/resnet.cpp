@@ -1,0 +1,118 @@
+// The residual block, the CIFAR-style ResNet and the residual stack (see resnet.h).
+#include "cvtrain/nn/resnet.h"
+
+#include "cvtrain/ops/elementwise.h"
+#include "cvtrain/ops/pool.h"
+
+namespace cvtrain::nn {
+
+using std::make_shared;
+
+BasicBlock::BasicBlock(Rng& rng, int64_t cin, int64_t cout, int64_t s, const ActivationSpec& act)
+    : Module("Block"), in_channels(cin), out_channels(cout), stride(s) {
+  CHECK(cin > 0 && cout > 0 && s > 0, "BasicBlock: bad channels or stride");
+  c1 = register_module("c1", make_shared<Conv2d>(rng, cin, cout, 3, s, 1, 1, 1, false));
+  b1 = register_module("b1", make_shared<BatchNorm2d>(cout));
+  c2 = register_module("c2", make_shared<Conv2d>(rng, cout, cout, 3, 1, 1, 1, 1, false));
+  b2 = register_module("b2", make_shared<BatchNorm2d>(cout));
+  if (s != 1 || cin != cout) {
+    sc = make_shared<Sequential>();
+    sc->add(make_shared<Conv2d>(rng, cin, cout, 1, s, 0, 1, 1, false));
+    sc->add(make_shared<BatchNorm2d>(cout));
+    register_module("sc", sc);
+  }
+  act1_ = make_activation(act, cout);
+  act2_ = make_activation(act, cout);
+  if (!act1_->named_parameters().empty()) {
+    register_module("act1", act1_);
+    register_module("act2", act2_);
+  }
+}
+
+Variable BasicBlock::forward(Context& ctx, const Variable& x) {
+  Variable y = act1_->forward(ctx, b1->forward(ctx, c1->forward(ctx, x)));
+  y = b2->forward(ctx, c2->forward(ctx, y));
+  return act2_->forward(ctx, ops::add(ctx, y, sc ? sc->forward(ctx, x) : x));
+}
+
+Variable GlobalAvgPool::forward(Context& ctx, const Variable& x) { return ops::global_avg_pool2d(ctx, x); }
+
+namespace {
+
+// class ResNet20: stem, layers, then fc(adaptive_avg_pool2d(x, 1).flatten(1)).
+class CifarResNet : public Module {
+ public:
+  CifarResNet(Rng& rng, int64_t n, int64_t in_channels, int64_t num_classes, const ActivationSpec& act)
+      : Module(n == 3 ? "ResNet20" : "ResNet" + std::to_string(6 * n + 2)) {
+    stem_ = make_shared<Sequential>();
+    stem_->add(make_shared<Conv2d>(rng, in_channels, 16, 3, 1, 1, 1, 1, false));
+    stem_->add(make_shared<BatchNorm2d>(16));
+    stem_->add(make_activation(act, 16));
+    register_module("stem", stem_);
+    layers_ = make_shared<Sequential>();
+    int64_t cin = 16;
+    for (auto [cout, stride] : {std::pair<int64_t, int64_t>{16, 1}, {32, 2}, {64, 2}}) {
+      for (int64_t i = 0; i < n; ++i) {
+        layers_->add(make_shared<BasicBlock>(rng, cin, cout, i == 0 ? stride : 1, act));
+        cin = cout;
+      }
+    }
+    register_module("layers", layers_);
+    fc_ = register_module("fc", make_shared<Linear>(rng, 64, num_classes));
+  }
+  Variable forward(Context& ctx, const Variable& x) override {  // (N,C,H,W) -> (N,classes)
+    Variable h = layers_->forward(ctx, stem_->forward(ctx, x));
+    return fc_->forward(ctx, ops::global_avg_pool2d(ctx, h));
+  }
+
+ private:
+  std::shared_ptr<Sequential> stem_, layers_;
+  std::shared_ptr<Linear> fc_;
+};
+
+class StackModel : public Module {
+ public:
+  explicit StackModel(std::shared_ptr<Sequential> net) : Module("ResidualStack") {
+    net_ = register_module("net", std::move(net));
+  }
+  Variable forward(Context& ctx, const Variable& x) override { return net_->forward(ctx, x); }
+
+ private:
+  std::shared_ptr<Sequential> net_;
+};
+
+void visit_blocks(Module& m, int64_t& count) {
+  if (auto* b = dynamic_cast<BasicBlock*>(&m)) {
+    b->b2->weight.data().fill_(0.0f);
+    ++count;
+  }
+  for (const auto& [name, child] : m.children()) visit_blocks(*child, count);
+}
+
+}  // namespace
+
+std::shared_ptr<Module> make_cifar_resnet(Rng& rng, int64_t n, int64_t in_channels, int64_t num_classes,
+                                          const ActivationSpec& act) {
+  CHECK(n >= 1, "make_cifar_resnet: n must be positive");
+  return make_shared<CifarResNet>(rng, n, in_channels, num_classes, act);
+}
+
+std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t width, int64_t in_channels,
+                                            int64_t num_classes, const ActivationSpec& act) {
+  auto net = make_shared<Sequential>();
+  net->add(make_shared<Conv2d>(rng, in_channels, width, 3, 1, 1, 1, 1, false));
+  net->add(make_shared<BatchNorm2d>(width));
+  net->add(make_activation(act, width));
+  for (int64_t i = 0; i < blocks; ++i) net->add(make_shared<BasicBlock>(rng, width, width, 1, act));
+  net->add(make_shared<GlobalAvgPool>());
+  net->add(make_shared<Linear>(rng, width, num_classes));
+  return make_shared<StackModel>(net);
+}
+
+int64_t zero_init_residual(Module& model) {
+  int64_t count = 0;
+  visit_blocks(model, count);
+  return count;
+}
+
+}  // namespace cvtrain::nn

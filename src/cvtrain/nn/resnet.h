@@ -1,0 +1,52 @@
+// Residual networks for small images (He et al. 2016, "Deep Residual Learning for Image Recognition",
+// section 4.2: CIFAR-style, 3 stages of n basic blocks at 16/32/64 channels, depth 6n+2), built at
+// run time; and the lecture's plain residual stack. State_dict names and repr() equal the anchor
+// classes Block and ResNet20 of shared/anchors/torch_fmnist.py. Not the ImageNet (bottleneck) ResNets.
+#pragma once
+#include <memory>
+
+#include "cvtrain/nn/activations.h"
+#include "cvtrain/nn/layers.h"
+
+namespace cvtrain::nn {
+
+// The basic block: y = act(b2(c2(act(b1(c1(x))))) + shortcut(x)), the shortcut an identity or, when
+// the stride or width changes, Conv1x1(stride)-BN in `sc` (PyTorch class Block, option B of the paper).
+// Parameter-free activations are held off the module tree (the anchor calls F.relu), so the
+// state_dict and repr are the anchor's; an activation with parameters (prelu) registers as act1/act2.
+class BasicBlock : public Module {
+ public:
+  BasicBlock(Rng& rng, int64_t in_channels, int64_t out_channels, int64_t stride, const ActivationSpec& act);
+  Variable forward(Context& ctx, const Variable& x) override;  // (N,Cin,H,W) -> (N,Cout,H/stride,W/stride)
+
+  std::shared_ptr<Conv2d> c1, c2;
+  std::shared_ptr<BatchNorm2d> b1, b2;  // b2: the last BatchNorm of the residual branch
+  std::shared_ptr<Sequential> sc;       // null for the identity shortcut
+  int64_t in_channels, out_channels, stride;
+
+ private:
+  std::shared_ptr<Module> act1_, act2_;
+};
+
+// (N,C,H,W) -> (N,C): F.adaptive_avg_pool2d(x, 1).flatten(1).
+class GlobalAvgPool : public Module {
+ public:
+  GlobalAvgPool() : Module("GlobalAvgPool") {}
+  Variable forward(Context& ctx, const Variable& x) override;
+};
+
+// stem (Conv3x3 16, BN, act), layers (3 stages of n blocks: 16, 32/2, 64/2), global average pool, fc.
+// n = 3 is ResNet-20, 5 ResNet-32, 9 ResNet-56, 18 ResNet-110.
+std::shared_ptr<Module> make_cifar_resnet(Rng& rng, int64_t n, int64_t in_channels, int64_t num_classes,
+                                          const ActivationSpec& act);
+
+// The lecture's residual stack: net = [Conv3x3 (in->width), BN, act, `blocks` x BasicBlock(width),
+// GlobalAvgPool, Linear(width, classes)], one Sequential so `cvtrain diagnose` reports each block.
+std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t width, int64_t in_channels,
+                                            int64_t num_classes, const ActivationSpec& act);
+
+// Zeroes the weight of each BasicBlock's last BatchNorm (b2), so every block starts as the identity
+// (Goyal et al. 2017, "Accurate, Large Minibatch SGD"). Returns the number of blocks.
+int64_t zero_init_residual(Module& model);
+
+}  // namespace cvtrain::nn

@@ -1,0 +1,123 @@
+// The residual block and the CIFAR-style ResNets: shapes, the identity and projection shortcuts,
+// parameter counts against PyTorch's ResNet20(n), zero_init_residual, and the lecture's claim that a
+// stack of residual blocks grows its output variance block by block unless each branch starts at zero.
+#include <cmath>
+
+#include "common/testing.h"
+#include "cvtrain/nn/resnet.h"
+#include "cvtrain/nn/zoo.h"
+
+using namespace cvtrain;
+using namespace cvtrain::testing;
+
+namespace {
+
+double std_of(const Tensor& t) {
+  const float* p = t.data<float>();
+  double s = 0, s2 = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) s += p[i], s2 += double(p[i]) * p[i];
+  double m = s / t.numel();
+  return std::sqrt(std::max(0.0, s2 / t.numel() - m * m));
+}
+
+}  // namespace
+
+TEST(ResNet, BlockShapesAndShortcuts) {
+  Rng rng(0);
+  Context ctx;
+  nn::BasicBlock same(rng, 16, 16, 1, {});
+  EXPECT_EQ(same.sc, nullptr);
+  EXPECT_EQ(same.forward(ctx, Variable(random_tensor({2, 16, 8, 8}, 1))).shape(), (Shape{2, 16, 8, 8}));
+  nn::BasicBlock down(rng, 16, 32, 2, {});
+  ASSERT_NE(down.sc, nullptr);
+  EXPECT_EQ(down.forward(ctx, Variable(random_tensor({2, 16, 7, 7}, 1))).shape(), (Shape{2, 32, 4, 4}));
+  std::vector<std::string> names;
+  for (auto& [name, t] : down.state_dict()) names.push_back(name);
+  EXPECT_EQ(names.front(), "c1.weight");
+  EXPECT_EQ(names.back(), "sc.1.num_batches_tracked");
+}
+
+TEST(ResNet, ParameterCountsMatchPyTorch) {
+  Rng rng(0);
+  // sum(p.numel() for p in ResNet20(n).parameters()) for n = 3, 5, 9, 18
+  EXPECT_EQ(nn::parameter_count(*nn::build_model({"resnet20"}, rng)), 272186);
+  EXPECT_EQ(nn::parameter_count(*nn::build_model({"resnet32"}, rng)), 466618);
+  EXPECT_EQ(nn::parameter_count(*nn::build_model({"resnet56"}, rng)), 855482);
+  EXPECT_EQ(nn::parameter_count(*nn::build_model({"resnet110"}, rng)), 1730426);
+}
+
+TEST(ResNet, ForwardOnOtherShapes) {
+  Rng rng(0);
+  Context ctx;
+  nn::ModelSpec spec{"resnet20", 3, 32, 32, 100};
+  auto model = nn::build_model(spec, rng);
+  EXPECT_EQ(model->forward(ctx, Variable(random_tensor({2, 3, 32, 32}, 3))).shape(), (Shape{2, 100}));
+}
+
+TEST(ResNet, ActivationWithParametersIsRegistered) {
+  Rng rng(0);
+  nn::ModelSpec spec{"resnet20"};
+  spec.activation.name = "prelu";
+  auto model = nn::build_model(spec, rng);
+  bool found = false;
+  for (auto& [name, v] : model->named_parameters()) found = found || name == "layers.0.act2.weight";
+  EXPECT_TRUE(found);
+  spec.activation.name = "tanh";  // parameter-free: the anchor's names
+  auto plain = nn::build_model(spec, rng);
+  EXPECT_EQ(plain->state_dict().size(), nn::build_model({"resnet20"}, rng)->state_dict().size());
+}
+
+TEST(ResNet, ZeroInitResidualMakesEachBlockTheIdentity) {
+  Rng rng(0);
+  nn::ModelSpec spec{"resnet20"};
+  spec.zero_init_residual = true;
+  auto model = nn::build_model(spec, rng);
+  int zeroed = 0;
+  for (auto& [name, v] : model->named_parameters()) {
+    if (name.size() > 10 && name.compare(name.size() - 10, 10, ".b2.weight") == 0) {
+      EXPECT_EQ(std_of(v->data()), 0.0) << name;
+      EXPECT_EQ(v->data().data<float>()[0], 0.0f) << name;
+      ++zeroed;
+    }
+  }
+  EXPECT_EQ(zeroed, 9);
+  // an identity-shortcut block whose branch is zero passes relu(x) through
+  Context ctx;
+  nn::BasicBlock block(rng, 4, 4, 1, {});
+  EXPECT_EQ(nn::zero_init_residual(block), 1);
+  Tensor x = random_tensor({2, 4, 5, 5}, 4);
+  Tensor y = block.forward(ctx, Variable(x)).data();
+  for (int64_t i = 0; i < x.numel(); ++i) EXPECT_EQ(y.data<float>()[i], std::max(0.0f, x.data<float>()[i]));
+
+  spec = {"cnn"};
+  spec.zero_init_residual = true;
+  EXPECT_THROW(nn::build_model(spec, rng), InputError);
+}
+
+// The lecture: with Kaiming init every block adds a branch of unit variance (after its BatchNorm),
+// so the std of the residual stream grows block by block; zero-init branches keep it flat.
+TEST(ResNet, ResidualStackVarianceGrowsUnlessZeroInit) {
+  for (bool zero : {false, true}) {
+    Rng rng(0);
+    nn::ModelSpec spec{"resnet_stack"};
+    spec.depth = 8;
+    spec.init.scheme = "kaiming_normal";
+    spec.zero_init_residual = zero;
+    auto model = nn::build_model(spec, rng);
+    Context ctx;
+    auto& net = *model->children()[0].second;
+    Variable h(random_tensor({8, 1, 12, 12}, 5));
+    std::vector<double> stds;
+    for (auto& [name, layer] : net.children()) {
+      h = layer->forward(ctx, h);
+      if (dynamic_cast<nn::BasicBlock*>(layer.get())) stds.push_back(std_of(h.data()));
+    }
+    ASSERT_EQ(stds.size(), 8u);
+    if (zero) {
+      EXPECT_NEAR(stds.back() / stds.front(), 1.0, 1e-5);
+    } else {
+      EXPECT_GT(stds.back() / stds.front(), 2.0);
+      for (size_t i = 1; i < stds.size(); ++i) EXPECT_GT(stds[i], stds[i - 1]) << "block " << i;
+    }
+  }
+}
