@@ -28,6 +28,18 @@ eval_acc=$("$bin" eval "$tmp/a" --json | python3 -c "import json,sys; print(json
 "$bin" "${args[@]}" --out "$tmp/b" > "$tmp/b.log"
 cmp "$tmp/a/model.safetensors" "$tmp/b/model.safetensors" || { echo "FAIL: same seed, different model"; exit 1; }
 
+# train.diagnostics_every writes diagnostics.jsonl and leaves the training itself unchanged.
+"$bin" "${args[@]}" --set train.diagnostics_every=16 --out "$tmp/d" > "$tmp/d.log"
+[[ $(wc -l < "$tmp/d/diagnostics.jsonl") -eq 4 ]] || { echo "FAIL: diagnostics.jsonl should have 4 lines"; exit 1; }
+python3 - "$tmp/a/model.safetensors" "$tmp/d/model.safetensors" <<'PY'
+import json, struct, sys
+def weights(path):
+    raw = open(path, 'rb').read(); n = struct.unpack('<Q', raw[:8])[0]
+    header = json.loads(raw[8:8 + n]); header.pop('__metadata__', None)
+    return header, raw[8 + n:]
+assert weights(sys.argv[1]) == weights(sys.argv[2]), "diagnostics changed the trained weights"
+PY
+
 if "$bin" "${args[@]}" --out "$tmp/a" > /dev/null 2>&1; then echo "FAIL: overwrote a finished run"; exit 1; fi
 "$bin" config "$src/recipes/fashion_cnn.yaml" --set train.epochs=7 | grep -q "epochs: 7" || { echo "FAIL: config"; exit 1; }
 echo "train_synthetic: 1 passed, 0 failed"

@@ -121,3 +121,36 @@ TEST(ResNet, ResidualStackVarianceGrowsUnlessZeroInit) {
     }
   }
 }
+
+TEST(ResNet, PreActivationAndWideResNets) {
+  Rng rng(0);
+  Context ctx;
+  // a PyTorch twin of the same layers (BN-ReLU-conv blocks, 1x1 projection of the pre-activated
+  // input, head BN): sum(p.numel()) 271994 (n 3, k 1) and 2748602 (n 2, k 4, WRN-16-4's 2.7M)
+  EXPECT_EQ(nn::parameter_count(*nn::build_model({"preact_resnet20"}, rng)), 271994);
+  nn::ModelSpec wrn{"wrn_16_4"};
+  wrn.dropout = 0.3f;
+  auto model = nn::build_model(wrn, rng);
+  EXPECT_EQ(nn::parameter_count(*model), 2748602);
+  EXPECT_NE(model->describe().find("(drop): Dropout(p=0.3, inplace=False)"), std::string::npos);
+  EXPECT_EQ(model->forward(ctx, Variable(random_tensor({2, 1, 28, 28}, 6))).shape(), (Shape{2, 10}));
+  // pre-activation blocks have no BatchNorm at the end of the branch to zero
+  wrn.zero_init_residual = true;
+  EXPECT_THROW(nn::build_model(wrn, rng), InputError);
+
+  nn::PreActBlock down(rng, 8, 16, 2, {}, 0.0f);
+  ASSERT_NE(down.sc, nullptr);
+  EXPECT_EQ(down.drop, nullptr);
+  EXPECT_EQ(down.forward(ctx, Variable(random_tensor({2, 8, 9, 9}, 7))).shape(), (Shape{2, 16, 5, 5}));
+}
+
+TEST(ResNet, LeNet5) {
+  Rng rng(0);
+  Context ctx;
+  // conv 6*25+6, conv 16*150+16, fc 400*120+120, 120*84+84, 84*10+10
+  auto model = nn::build_model({"lenet5"}, rng);
+  EXPECT_EQ(nn::parameter_count(*model), 61706);
+  EXPECT_EQ(model->forward(ctx, Variable(random_tensor({2, 1, 28, 28}, 8))).shape(), (Shape{2, 10}));
+  nn::ModelSpec small{"lenet5", 1, 10, 28};
+  EXPECT_THROW(nn::build_model(small, rng), InputError);
+}

@@ -88,7 +88,8 @@ TEST(Zoo, RegistryListsEveryModel) {
     names.push_back(e.name);
     EXPECT_FALSE(std::string(e.description).empty());
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"mlp", "cnn", "deep_mlp", "resnet20", "resnet32", "resnet56", "resnet110", "resnet_stack"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"mlp", "cnn", "deep_mlp", "resnet20", "resnet32", "resnet56", "resnet110",
+                                             "preact_resnet20", "wrn_16_4", "lenet5", "vgg", "resnet_stack"}));
 }
 
 TEST(Zoo, UnknownModelAndBadSpecAreInputErrors) {
@@ -97,7 +98,9 @@ TEST(Zoo, UnknownModelAndBadSpecAreInputErrors) {
     nn::build_model({"resnet9000"}, rng);
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(), "model.name: unknown model 'resnet9000' (known: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, resnet110, resnet_stack)");
+    EXPECT_STREQ(e.what(),
+                 "model.name: unknown model 'resnet9000' (known: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, "
+                 "resnet110, preact_resnet20, wrn_16_4, lenet5, vgg, resnet_stack)");
   }
   nn::ModelSpec spec{"cnn"};
   spec.dropout = 1.5f;
@@ -142,8 +145,30 @@ TEST(Zoo, MultiplyAddsMatchPyTorchHooks) {
   EXPECT_EQ(nn::multiply_adds(*nn::build_model({"cnn"}, rng), {1, 28, 28}), 4241152);
   EXPECT_EQ(nn::multiply_adds(*nn::build_model({"resnet20"}, rng), {1, 28, 28}), 31021952);
   EXPECT_EQ(nn::multiply_adds(*nn::build_model({"resnet110"}, rng), {1, 28, 28}), 193592192);
+  EXPECT_EQ(nn::multiply_adds(*nn::build_model({"wrn_16_4"}, rng), {1, 28, 28}), 300368640);
+  EXPECT_EQ(nn::multiply_adds(*nn::build_model({"lenet5"}, rng), {1, 28, 28}), 416520);
+  EXPECT_EQ(nn::multiply_adds(*nn::build_model({"vgg"}, rng), {1, 28, 28}), 117241856);  // 117600+240000+58920
   // a larger input: each conv's cost scales with its output area
   nn::ModelSpec spec{"cnn", 3, 32, 32};
   int64_t want = 32 * 32 * 32 * 27 + 64 * 16 * 16 * 32 * 9 + 64 * 8 * 8 * 128 + 128 * 10;
   EXPECT_EQ(nn::multiply_adds(*nn::build_model(spec, rng), {3, 32, 32}), want);
+}
+
+TEST(Zoo, VggWidthsAndDepthFromTheSpec) {
+  Rng rng(0);
+  Context ctx;
+  // torch.nn twin: 3 stages x 2 [Conv2d(3x3, pad 1), BatchNorm2d, ReLU] + MaxPool2d(2) at 64, 128,
+  // 256; Flatten, Linear(256*3*3, 512), ReLU, Dropout, Linear(512, 10): 2331338 parameters
+  EXPECT_EQ(nn::parameter_count(*nn::build_model({"vgg"}, rng)), 2331338);
+  nn::ModelSpec spec{"vgg"};
+  spec.channels = "8,16";
+  spec.stage_convs = 3;
+  auto model = nn::build_model(spec, rng);
+  // 2 stages x 3 x (conv, BN, act) + 2 pools + flatten, fc, act, dropout, fc
+  EXPECT_EQ(model->children()[0].second->children().size(), 2u * 3 * 3 + 2 + 5);
+  EXPECT_EQ(model->forward(ctx, Variable(random_tensor({2, 1, 28, 28}, 9))).shape(), (Shape{2, 10}));
+  for (const char* bad : {"", "8,,16", "8,x", "0", "8,16,32,64,128"}) {
+    spec.channels = bad;
+    EXPECT_THROW(nn::build_model(spec, rng), InputError) << bad;
+  }
 }

@@ -35,7 +35,8 @@ void write_text_atomic(const std::string& path, const std::string& text) {
   write_file_atomic(path, [&](std::FILE* f) { return write_all(f, text.data(), text.size()); });
 }
 
-LineAppender::LineAppender(const std::string& path) : path_(path), f_(std::fopen(path.c_str(), "wb")) {
+LineAppender::LineAppender(const std::string& path, bool append)
+    : path_(path), f_(std::fopen(path.c_str(), append ? "ab" : "wb")) {
   if (!f_) fail_input(path, ": cannot write: ", std::strerror(errno));
 }
 

@@ -19,7 +19,7 @@ inline bool write_all(std::FILE* f, const void* p, size_t n) { return n == 0 || 
 // Appends lines to a file, flushing each one, so a killed run keeps every finished line.
 class LineAppender {
  public:
-  explicit LineAppender(const std::string& path);  // truncates
+  explicit LineAppender(const std::string& path, bool append = false);  // truncates unless `append`
   ~LineAppender();
   LineAppender(const LineAppender&) = delete;
   LineAppender& operator=(const LineAppender&) = delete;

@@ -20,12 +20,12 @@ int cmd_config(const ConfigArgs& a) {
 int cmd_models() {
   Rng rng(0);
   // mult-adds: multiply-adds of the conv and fc layers per image (the "FLOPs" of papers)
-  std::printf("%-12s %12s %14s  %s\n", "name", "parameters", "mult-adds", "description (at 1x28x28, 10 classes)");
+  std::printf("%-16s %12s %14s  %s\n", "name", "parameters", "mult-adds", "description (at 1x28x28, 10 classes)");
   for (const auto& entry : nn::model_registry()) {
     nn::ModelSpec spec;
     spec.name = entry.name;
     auto model = nn::build_model(spec, rng);
-    std::printf("%-12s %12lld %14lld  %s\n", entry.name.c_str(), static_cast<long long>(nn::parameter_count(*model)),
+    std::printf("%-16s %12lld %14lld  %s\n", entry.name.c_str(), static_cast<long long>(nn::parameter_count(*model)),
                 static_cast<long long>(nn::multiply_adds(*model, {spec.in_channels, spec.height, spec.width})),
                 entry.description.c_str());
   }

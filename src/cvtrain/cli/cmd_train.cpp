@@ -12,7 +12,9 @@
 #include "cvtrain/cli/commands.h"
 #include "cvtrain/cli/config.h"
 #include "cvtrain/cli/progress.h"
+#include "cvtrain/data/loader.h"
 #include "cvtrain/train/checkpoint.h"
+#include "cvtrain/train/diagnostics.h"
 #include "cvtrain/train/model_file.h"
 #include "cvtrain/train/trainer.h"
 
@@ -75,10 +77,15 @@ int cmd_train(const TrainArgs& a) {
   }
   apply_threads(cfg);
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
-  Dataset train = load_dataset(cfg.data_dataset, cfg.data_root, Split::train, cfg.data_limit_train);
-  Dataset test = load_dataset(cfg.data_dataset, cfg.data_root, Split::test, cfg.data_limit_test);
+  Dataset train = load_dataset(dataset_options(cfg, Split::train), Split::train);
+  Dataset test = load_dataset(dataset_options(cfg, Split::test), Split::test);
   Normalization norm = ck ? normalization_from_metadata(ck->metadata, ck_path) : fit_normalization(train);
-  std::shared_ptr<nn::Module> model = make_model(cfg, train, ctx.rng);
+  const Preprocess fitted = ck ? preprocess_from_metadata(ck->metadata, ck_path)
+                              : fit_preprocess(train, cfg.data_preprocess, cfg.data_preprocess_components,
+                                               cfg.data_whiten_epsilon);
+  std::shared_ptr<nn::Module> model = make_model(cfg, train, ctx.rng, &fitted);
+  auto metadata = model_metadata(cfg, norm);
+  add_preprocess_metadata(metadata, fitted);
 
   if (!ck) {
     prepare_out_dir(out, a.overwrite);
@@ -114,10 +121,25 @@ int cmd_train(const TrainArgs& a) {
     std::printf("  lr %.5f  %.0f img/s  %.1fs\n", m.lr, m.images_per_s, m.seconds);
     std::fflush(stdout);
   };
-  RunOutput ro{out, model_metadata(cfg, norm), ck ? &*ck : nullptr};
+  // train.diagnostics_every: per-layer statistics of one fixed batch (the first training batch, in
+  // order), so the lines are comparable along the run; diagnose() leaves the model and RNG as it found them.
+  std::unique_ptr<LineAppender> diag_log;
+  Batch probe;
+  if (cfg.train_diagnostics_every > 0) {
+    diag_log = std::make_unique<LineAppender>(out + "/diagnostics.jsonl", /*append=*/ck.has_value());
+    BatchLoader first(train, norm, cfg.train_batch_size, /*shuffle=*/false);
+    first.start_epoch(ctx.rng);
+    first.next(probe);
+    probe.x = probe.x.clone(), probe.y = probe.y.clone();  // the loader reuses its buffers
+    hooks.every_steps = cfg.train_diagnostics_every;
+    hooks.on_every_steps = [&](int64_t step, nn::Module& m, const nn::ParameterArena&) {
+      diag_log->append(diagnostics_line(diagnose(ctx, m, {{probe.x, probe.y}}, diagnostics_options(cfg)), step));
+    };
+  }
+  RunOutput ro{out, metadata, ck ? &*ck : nullptr, fitted.is_channel() ? nullptr : &fitted};
   FitResult r = fit(ctx, *model, cfg, train, test, norm, hooks, ro);
 
-  save_model_file(out + "/model.safetensors", *model, model_metadata(cfg, norm));
+  save_model_file(out + "/model.safetensors", *model, metadata);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   if (r.early_stopped)
     std::printf("early stop after epoch %lld: no better test accuracy in %lld evaluations\n",

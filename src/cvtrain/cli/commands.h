@@ -73,7 +73,9 @@ int cmd_diagnose(const DiagnoseArgs& a);
 
 // Shared setup.
 void apply_threads(const RunConfig& cfg);  // OpenMP's thread count, once per process
-std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like, Rng& rng);
+// pre: a fitted data.preprocess that changes the input shape (null or "channel": the images' shape).
+std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like, Rng& rng,
+                                       const Preprocess* pre = nullptr);
 std::map<std::string, std::string> model_metadata(const RunConfig& cfg, const Normalization& norm);
 Normalization normalization_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin);
 // data.dataset/root/limit_{train,test}/val_fraction/on_bad_file and the seed, for load_dataset.

@@ -45,7 +45,7 @@ const std::vector<Key>& keys() {
       {"data.drop_last", &RunConfig::data_drop_last, "Drop the last training batch of an epoch when it is smaller than train.batch_size."},
       {"data.mixup_alpha", &RunConfig::data_mixup_alpha, "Mixup (Zhang et al. 2018): lambda ~ Beta(a, a) per batch, soft targets (0: off)."},
       {"data.cutmix_alpha", &RunConfig::data_cutmix_alpha, "CutMix (Yun et al. 2019): lambda ~ Beta(a, a) per batch (0: off; with mixup, one of the two per batch)."},
-      {"model.name", &RunConfig::model_name, "Model from the zoo: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, resnet110, resnet_stack (`cvtrain models` lists them)."},
+      {"model.name", &RunConfig::model_name, "Model from the zoo: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, resnet110, preact_resnet20, wrn_16_4, lenet5, vgg, resnet_stack (`cvtrain models` lists them)."},
       {"model.dropout", &RunConfig::model_dropout, "Dropout probability of the model's dropout layers (-1: the model's default)."},
       {"model.activation", &RunConfig::model_activation, "Nonlinearity of the model: relu, sigmoid, tanh, leaky_relu, prelu, prelu_channel, elu, selu, gelu, gelu_tanh, silu."},
       {"model.activation_slope", &RunConfig::model_activation_slope, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu)."},
@@ -57,7 +57,9 @@ const std::vector<Key>& keys() {
       {"model.init_overrides", &RunConfig::model_init_overrides, "Per-layer init: PREFIX=SCHEME[:SCALE],... e.g. net.13=xavier_normal,net.1=normal:0.02 (the longest matching layer prefix wins)."},
       {"model.depth", &RunConfig::model_depth, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks."},
       {"model.width", &RunConfig::model_width, "deep_mlp: units per hidden layer."},
-      {"model.zero_init_residual", &RunConfig::model_zero_init_residual, "Residual models (resnet*): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
+      {"model.channels", &RunConfig::model_channels, "vgg: the width of each stage, comma-separated; each stage ends in a 2x2 max pooling."},
+      {"model.stage_convs", &RunConfig::model_stage_convs, "vgg: conv3x3-BN-activation layers per stage."},
+      {"model.zero_init_residual", &RunConfig::model_zero_init_residual, "Post-activation residual models (resnet20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
       {"train.epochs", &RunConfig::train_epochs, "Passes over the training set."},
       {"train.batch_size", &RunConfig::train_batch_size, "Training batch size."},
       {"train.eval_batch_size", &RunConfig::train_eval_batch_size, "Batch size for evaluation (results do not depend on it; 128 measured fastest for the CNN)."},
@@ -74,6 +76,7 @@ const std::vector<Key>& keys() {
       {"train.keep_last", &RunConfig::train_keep_last, "Checkpoints kept in RUN/checkpoints (older ones are deleted; best.safetensors is kept apart)."},
       {"train.skip_nonfinite", &RunConfig::train_skip_nonfinite, "Skip up to N batches whose loss is NaN or infinite before stopping the run."},
       {"train.log_every_steps", &RunConfig::train_log_every_steps, "Write a line to steps.jsonl (and TensorBoard) every N steps (0: off)."},
+      {"train.diagnostics_every", &RunConfig::train_diagnostics_every, "Append per-layer statistics of a fixed training batch (as cvtrain diagnose) to diagnostics.jsonl every N steps (0: off)."},
       {"train.tensorboard", &RunConfig::train_tensorboard, "Write TensorBoard event files to RUN/tensorboard."},
       {"train.histograms", &RunConfig::train_histograms, "TensorBoard histograms of weights and gradients after each epoch."},
       {"train.plots", &RunConfig::train_plots, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
@@ -294,6 +297,7 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.train_keep_last >= 1, "train.keep_last", "must be >= 1");
   need(c.train_skip_nonfinite >= 0, "train.skip_nonfinite", "must be >= 0");
   need(c.train_log_every_steps >= 0, "train.log_every_steps", "must be >= 0");
+  need(c.train_diagnostics_every >= 0, "train.diagnostics_every", "must be >= 0");
 }
 
 void apply_overrides(RunConfig& cfg, const std::vector<std::string>& overrides) {

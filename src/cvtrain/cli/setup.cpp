@@ -15,12 +15,15 @@ void apply_threads(const RunConfig& cfg) {
   if (cfg.threads > 0) omp_set_num_threads(static_cast<int>(cfg.threads));
 }
 
-std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like, Rng& rng) {
+std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like, Rng& rng, const Preprocess* pre) {
   nn::ModelSpec spec;
   spec.name = cfg.model_name;
-  spec.in_channels = like.images.size(1);
-  spec.height = like.images.size(2);
-  spec.width = like.images.size(3);
+  // The model sees what the preprocessing makes of an image: (K,1,1) after a PCA projection.
+  const Shape in = pre && !pre->is_channel() ? pre->out_shape()
+                                             : Shape{like.images.size(1), like.images.size(2), like.images.size(3)};
+  spec.in_channels = in[0];
+  spec.height = in[1];
+  spec.width = in[2];
   spec.num_classes = static_cast<int64_t>(like.class_names.size());
   spec.dropout = static_cast<float>(cfg.model_dropout);
   spec.activation = {cfg.model_activation, cfg.model_activation_slope, cfg.model_activation_alpha};
@@ -32,6 +35,8 @@ std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like
   spec.depth = cfg.model_depth;
   spec.hidden_width = cfg.model_width;
   spec.zero_init_residual = cfg.model_zero_init_residual;
+  spec.channels = cfg.model_channels;
+  spec.stage_convs = cfg.model_stage_convs;
   return nn::build_model(spec, rng);
 }
 

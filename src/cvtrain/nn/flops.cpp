@@ -29,7 +29,8 @@ Shape walk(Module& m, Shape s, int64_t& macs) {
     CHECK(s.size() == 3, "multiply_adds: Conv2d needs a (C,H,W) input, got ", s.size(), " dims");
     const Shape& w = conv->weight.shape();  // (OC, C/groups, K, K)
     std::string r = conv->describe();
-    int64_t k = w[2], st = repr_value(r, "stride", 1), pad = repr_value(r, "padding", 0), dil = repr_value(r, "dilation", 1);
+    int64_t k = w[2], st = repr_value(r, "stride", 1), pad = repr_value(r, "padding", 0);
+    int64_t dil = repr_value(r, "dilation", 1);
     Shape out{w[0], out_size(s[1], k, st, pad, dil), out_size(s[2], k, st, pad, dil)};
     macs += out[0] * out[1] * out[2] * w[1] * w[2] * w[3];
     return out;
@@ -47,6 +48,11 @@ Shape walk(Module& m, Shape s, int64_t& macs) {
   if (dynamic_cast<GlobalAvgPool*>(&m)) return {s[0]};
   if (auto* block = dynamic_cast<BasicBlock*>(&m)) {
     Shape y = walk(*block->c2, walk(*block->c1, s, macs), macs);
+    if (block->sc) walk(*block->sc, s, macs);
+    return y;
+  }
+  if (auto* block = dynamic_cast<PreActBlock*>(&m)) {
+    Shape y = walk(*block->conv2, walk(*block->conv1, s, macs), macs);
     if (block->sc) walk(*block->sc, s, macs);
     return y;
   }

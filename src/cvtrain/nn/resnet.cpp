@@ -1,4 +1,5 @@
-// The residual block, the CIFAR-style ResNet and the residual stack (see resnet.h).
+// The residual blocks (post- and pre-activation), the CIFAR-style and pre-activation/wide ResNets and the
+// residual stack (see resnet.h).
 #include "cvtrain/nn/resnet.h"
 
 #include "cvtrain/ops/elementwise.h"
@@ -33,6 +34,35 @@ Variable BasicBlock::forward(Context& ctx, const Variable& x) {
   Variable y = act1_->forward(ctx, b1->forward(ctx, c1->forward(ctx, x)));
   y = b2->forward(ctx, c2->forward(ctx, y));
   return act2_->forward(ctx, ops::add(ctx, y, sc ? sc->forward(ctx, x) : x));
+}
+
+PreActBlock::PreActBlock(Rng& rng, int64_t cin, int64_t cout, int64_t s, const ActivationSpec& act, float dropout)
+    : Module("PreActBlock") {
+  CHECK(cin > 0 && cout > 0 && s > 0, "PreActBlock: bad channels or stride");
+  bn1 = register_module("bn1", make_shared<BatchNorm2d>(cin));
+  conv1 = register_module("conv1", make_shared<Conv2d>(rng, cin, cout, 3, s, 1, 1, 1, false));
+  if (dropout > 0) drop = register_module("drop", make_shared<Dropout>(dropout));
+  bn2 = register_module("bn2", make_shared<BatchNorm2d>(cout));
+  conv2 = register_module("conv2", make_shared<Conv2d>(rng, cout, cout, 3, 1, 1, 1, 1, false));
+  if (s != 1 || cin != cout) {
+    sc = make_shared<Sequential>();
+    sc->add(make_shared<Conv2d>(rng, cin, cout, 1, s, 0, 1, 1, false));
+    register_module("sc", sc);
+  }
+  act1_ = make_activation(act, cin);
+  act2_ = make_activation(act, cout);
+  if (!act1_->named_parameters().empty()) {
+    register_module("act1", act1_);
+    register_module("act2", act2_);
+  }
+}
+
+Variable PreActBlock::forward(Context& ctx, const Variable& x) {
+  Variable o = act1_->forward(ctx, bn1->forward(ctx, x));
+  Variable y = conv1->forward(ctx, o);
+  if (drop) y = drop->forward(ctx, y);
+  y = conv2->forward(ctx, act2_->forward(ctx, bn2->forward(ctx, y)));
+  return ops::add(ctx, y, sc ? sc->forward(ctx, o) : x);
 }
 
 Variable GlobalAvgPool::forward(Context& ctx, const Variable& x) { return ops::global_avg_pool2d(ctx, x); }
@@ -70,6 +100,38 @@ class CifarResNet : public Module {
   std::shared_ptr<Linear> fc_;
 };
 
+class PreActResNet : public Module {
+ public:
+  PreActResNet(Rng& rng, int64_t n, int64_t k, int64_t in_channels, int64_t num_classes, const ActivationSpec& act,
+               float dropout, const std::string& type)
+      : Module(type) {
+    stem_ = register_module("stem", make_shared<Conv2d>(rng, in_channels, 16, 3, 1, 1, 1, 1, false));
+    layers_ = make_shared<Sequential>();
+    int64_t cin = 16;
+    for (auto [cout, stride] : {std::pair<int64_t, int64_t>{16 * k, 1}, {32 * k, 2}, {64 * k, 2}}) {
+      for (int64_t i = 0; i < n; ++i) {
+        layers_->add(make_shared<PreActBlock>(rng, cin, cout, i == 0 ? stride : 1, act, dropout));
+        cin = cout;
+      }
+    }
+    register_module("layers", layers_);
+    head_ = make_shared<Sequential>();
+    head_->add(make_shared<BatchNorm2d>(cin));
+    head_->add(make_activation(act, cin));
+    register_module("head", head_);
+    fc_ = register_module("fc", make_shared<Linear>(rng, cin, num_classes));
+  }
+  Variable forward(Context& ctx, const Variable& x) override {  // (N,C,H,W) -> (N,classes)
+    Variable h = head_->forward(ctx, layers_->forward(ctx, stem_->forward(ctx, x)));
+    return fc_->forward(ctx, ops::global_avg_pool2d(ctx, h));
+  }
+
+ private:
+  std::shared_ptr<Conv2d> stem_;
+  std::shared_ptr<Sequential> layers_, head_;
+  std::shared_ptr<Linear> fc_;
+};
+
 class StackModel : public Module {
  public:
   explicit StackModel(std::shared_ptr<Sequential> net) : Module("ResidualStack") {
@@ -95,6 +157,13 @@ std::shared_ptr<Module> make_cifar_resnet(Rng& rng, int64_t n, int64_t in_channe
                                           const ActivationSpec& act) {
   CHECK(n >= 1, "make_cifar_resnet: n must be positive");
   return make_shared<CifarResNet>(rng, n, in_channels, num_classes, act);
+}
+
+std::shared_ptr<Module> make_preact_resnet(Rng& rng, int64_t n, int64_t widen, int64_t in_channels,
+                                           int64_t num_classes, const ActivationSpec& act, float dropout,
+                                           const std::string& type) {
+  CHECK(n >= 1 && widen >= 1, "make_preact_resnet: n and widen must be positive");
+  return make_shared<PreActResNet>(rng, n, widen, in_channels, num_classes, act, dropout, type);
 }
 
 std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t width, int64_t in_channels,

@@ -1,9 +1,11 @@
 // Residual networks for small images (He et al. 2016, "Deep Residual Learning for Image Recognition",
 // section 4.2: CIFAR-style, 3 stages of n basic blocks at 16/32/64 channels, depth 6n+2), built at
-// run time; and the lecture's plain residual stack. State_dict names and repr() equal the anchor
-// classes Block and ResNet20 of shared/anchors/torch_fmnist.py. Not the ImageNet (bottleneck) ResNets.
+// run time; the pre-activation variant and Wide ResNet; the lecture's plain residual stack. State_dict
+// names and repr() equal the anchor classes Block and ResNet20 of shared/anchors/torch_fmnist.py.
+// Not the ImageNet (bottleneck) ResNets.
 #pragma once
 #include <memory>
+#include <string>
 
 #include "cvtrain/nn/activations.h"
 #include "cvtrain/nn/layers.h"
@@ -28,6 +30,25 @@ class BasicBlock : public Module {
   std::shared_ptr<Module> act1_, act2_;
 };
 
+// The pre-activation block (He et al. 2016, "Identity Mappings in Deep Residual Networks"):
+// o = act(bn1(x)); y = conv2(act(bn2(dropout(conv1(o))))) + shortcut, the shortcut x or, when the
+// stride or width changes, a 1x1 conv `sc` of o. Dropout between the convs is Wide ResNet's
+// (Zagoruyko & Komodakis 2016); p = 0 leaves it out. Activations held as in BasicBlock.
+class PreActBlock : public Module {
+ public:
+  PreActBlock(Rng& rng, int64_t in_channels, int64_t out_channels, int64_t stride, const ActivationSpec& act,
+              float dropout);
+  Variable forward(Context& ctx, const Variable& x) override;  // (N,Cin,H,W) -> (N,Cout,H/stride,W/stride)
+
+  std::shared_ptr<BatchNorm2d> bn1, bn2;
+  std::shared_ptr<Conv2d> conv1, conv2;
+  std::shared_ptr<Dropout> drop;       // null for p = 0
+  std::shared_ptr<Sequential> sc;      // null for the identity shortcut
+
+ private:
+  std::shared_ptr<Module> act1_, act2_;
+};
+
 // (N,C,H,W) -> (N,C): F.adaptive_avg_pool2d(x, 1).flatten(1).
 class GlobalAvgPool : public Module {
  public:
@@ -39,6 +60,13 @@ class GlobalAvgPool : public Module {
 // n = 3 is ResNet-20, 5 ResNet-32, 9 ResNet-56, 18 ResNet-110.
 std::shared_ptr<Module> make_cifar_resnet(Rng& rng, int64_t n, int64_t in_channels, int64_t num_classes,
                                           const ActivationSpec& act);
+
+// Pre-activation ResNet for small images: stem Conv3x3 (16), layers (3 stages of n PreActBlocks at
+// 16k, 32k/2, 64k/2 channels), head (BN, act), global average pool, fc. widen k = 1, n = 3 is the
+// pre-activation ResNet-20; k = 4, n = 2 is WRN-16-4 (depth 6n+4 counted as the WRN paper does).
+std::shared_ptr<Module> make_preact_resnet(Rng& rng, int64_t n, int64_t widen, int64_t in_channels,
+                                           int64_t num_classes, const ActivationSpec& act, float dropout,
+                                           const std::string& type);
 
 // The lecture's residual stack: net = [Conv3x3 (in->width), BN, act, `blocks` x BasicBlock(width),
 // GlobalAvgPool, Linear(width, classes)], one Sequential so `cvtrain diagnose` reports each block.

@@ -1,6 +1,8 @@
 // The zoo table and the builders of the anchor architectures.
 #include "cvtrain/nn/zoo.h"
 
+#include <cstdlib>
+
 #include "cvtrain/nn/layers.h"
 #include "cvtrain/nn/resnet.h"
 
@@ -87,6 +89,82 @@ auto cifar_resnet(int64_t n) {
   };
 }
 
+// He et al. 2016b (identity mappings): depth 6n+2 with pre-activation blocks; no dropout by default.
+std::shared_ptr<Module> build_preact_resnet20(const ModelSpec& spec, Rng& rng) {
+  return make_preact_resnet(rng, 3, 1, spec.in_channels, spec.num_classes, spec.activation, dropout_or(spec, 0.0f),
+                            "PreActResNet20");
+}
+
+// Zagoruyko & Komodakis 2016: WRN-16-4, n = (16-4)/6 = 2 blocks per stage, widths 64/128/256;
+// model.dropout between the convs of each block (the paper's 0.3 is an option; default 0).
+std::shared_ptr<Module> build_wrn_16_4(const ModelSpec& spec, Rng& rng) {
+  return make_preact_resnet(rng, 2, 4, spec.in_channels, spec.num_classes, spec.activation, dropout_or(spec, 0.0f),
+                            "WideResNet");
+}
+
+// LeCun et al. 1998's LeNet-5 with max pooling (as common re-implementations): Conv5x5(6, pad 2),
+// act, pool, Conv5x5(16), act, pool, fc 120, act, fc 84, act, fc classes. 28x28 -> 14 -> 10 -> 5.
+std::shared_ptr<Module> build_lenet5(const ModelSpec& spec, Rng& rng) {
+  int64_t h = (spec.height / 2 - 4) / 2, w = (spec.width / 2 - 4) / 2;
+  if (spec.height < 12 || spec.width < 12)
+    fail_input("model.height/model.width: lenet5 needs images of at least 12x12, got ", spec.height, "x", spec.width);
+  auto net = make_shared<Sequential>();
+  net->add(make_shared<Conv2d>(rng, spec.in_channels, 6, 5, 1, 2));
+  net->add(act(spec, 6));
+  net->add(make_shared<MaxPool2d>(2));
+  net->add(make_shared<Conv2d>(rng, 6, 16, 5));
+  net->add(act(spec, 16));
+  net->add(make_shared<MaxPool2d>(2));
+  net->add(make_shared<Flatten>());
+  net->add(make_shared<Linear>(rng, 16 * h * w, 120));
+  net->add(act(spec, 120));
+  net->add(make_shared<Linear>(rng, 120, 84));
+  net->add(act(spec, 84));
+  net->add(make_shared<Linear>(rng, 84, spec.num_classes));
+  return make_shared<NetModel>("LeNet5", net);
+}
+
+// VGG-style (Simonyan & Zisserman 2015, with BatchNorm as torchvision's vgg*_bn): for each width c of
+// model.channels, model.stage_convs x [Conv3x3(c, pad 1), BN, act], then MaxPool2d(2); then Flatten,
+// Linear(512), act, Dropout (model.dropout, 0.5), Linear(classes): one hidden fc for small images.
+std::shared_ptr<Module> build_vgg(const ModelSpec& spec, Rng& rng) {
+  std::vector<int64_t> widths;
+  std::string item;
+  for (size_t i = 0; i <= spec.channels.size(); ++i) {
+    if (i < spec.channels.size() && spec.channels[i] != ',') {
+      item += spec.channels[i];
+      continue;
+    }
+    char* end = nullptr;
+    long long c = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || c < 1 || c > 4096)
+      fail_input("model.channels: expected widths in [1, 4096] separated by commas, got '", spec.channels, "'");
+    widths.push_back(c);
+    item.clear();
+  }
+  if (spec.stage_convs < 1 || spec.stage_convs > 16)
+    fail_input("model.stage_convs must be in [1, 16], got ", spec.stage_convs);
+  int64_t h = spec.height, w = spec.width, cin = spec.in_channels;
+  auto net = make_shared<Sequential>();
+  for (int64_t c : widths) {
+    for (int64_t i = 0; i < spec.stage_convs; ++i, cin = c) {
+      net->add(make_shared<Conv2d>(rng, cin, c, 3, 1, 1));
+      net->add(make_shared<BatchNorm2d>(c));
+      net->add(act(spec, c));
+    }
+    net->add(make_shared<MaxPool2d>(2));
+    h /= 2, w /= 2;
+  }
+  if (h < 1 || w < 1)
+    fail_input("model.channels: ", widths.size(), " stages halve ", spec.height, "x", spec.width, " to nothing");
+  net->add(make_shared<Flatten>());
+  net->add(make_shared<Linear>(rng, cin * h * w, 512));
+  net->add(act(spec, 512));
+  net->add(make_shared<Dropout>(dropout_or(spec, 0.5f)));
+  net->add(make_shared<Linear>(rng, 512, spec.num_classes));
+  return make_shared<NetModel>("VGG", net);
+}
+
 // The lecture's deep residual stack: model.depth blocks of 16 channels at full resolution.
 std::shared_ptr<Module> build_resnet_stack(const ModelSpec& spec, Rng& rng) {
   return make_residual_stack(rng, spec.depth, 16, spec.in_channels, spec.num_classes, spec.activation);
@@ -105,6 +183,13 @@ const std::vector<ModelEntry>& model_registry() {
       {"resnet32", "CIFAR-style ResNet, 3 stages x 5 basic blocks (He et al. 2016)", cifar_resnet(5)},
       {"resnet56", "CIFAR-style ResNet, 3 stages x 9 basic blocks (He et al. 2016)", cifar_resnet(9)},
       {"resnet110", "CIFAR-style ResNet, 3 stages x 18 basic blocks (He et al. 2016)", cifar_resnet(18)},
+      {"preact_resnet20", "pre-activation ResNet-20: 3 stages x 3 BN-act-conv blocks (16, 32, 64), BN, GAP, fc",
+       build_preact_resnet20},
+      {"wrn_16_4", "Wide ResNet 16-4: 3 stages x 2 pre-activation blocks (64, 128, 256), model.dropout inside",
+       build_wrn_16_4},
+      {"lenet5", "LeNet-5 with max pooling: conv5x5 6, pool, conv5x5 16, pool, fc 120, fc 84", build_lenet5},
+      {"vgg", "VGG-style: stages of model.stage_convs conv3x3-BN-act at the widths model.channels, maxpool, fc 512",
+       build_vgg},
       {"resnet_stack", "conv stem, model.depth basic blocks of 16 channels, GAP, fc (the lecture's residual stack)",
        build_resnet_stack},
   };
@@ -136,7 +221,8 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   std::shared_ptr<Module> model = entry->build(spec, rng);
   init::init_model(*model, init, rng);
   if (spec.zero_init_residual && zero_init_residual(*model) == 0)
-    fail_input("model.zero_init_residual: model '", spec.name, "' has no residual blocks");
+    fail_input("model.zero_init_residual: model '", spec.name,
+               "' has no residual block ending in a BatchNorm (resnet20/32/56/110, resnet_stack)");
   return model;
 }
 

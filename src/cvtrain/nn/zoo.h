@@ -21,7 +21,9 @@ struct ModelSpec {
   init::InitSpec init = {};   // model.init*: "pytorch" keeps PyTorch's default initialization
   int64_t depth = 6;          // deep_mlp: hidden layers (model.depth)
   int64_t hidden_width = 4096;  // deep_mlp: units per hidden layer (model.width; `width` is the image's)
-  bool zero_init_residual = false;  // model.zero_init_residual: residual models start each block as identity
+  bool zero_init_residual = false;
+  std::string channels = "64,128,256";  // vgg: width of each stage (model.channels)
+  int64_t stage_convs = 2;              // vgg: conv layers per stage (model.stage_convs)  // model.zero_init_residual: residual models start each block as identity
 };
 
 struct ModelEntry {

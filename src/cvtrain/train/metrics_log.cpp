@@ -16,7 +16,7 @@
 namespace cvtrain {
 namespace {
 
-const char* kCsvHeader = "epoch,step,train_loss,train_acc,test_loss,test_acc,ema_test_loss,ema_test_acc,lr,images_per_s,seconds";
+const char* kCsvHeader = "epoch,step,train_loss,train_acc,test_loss,test_acc,ema_test_loss,ema_test_acc,lr,images_per_s,seconds,data_wait_s";
 
 nlohmann::json maybe(bool has, double v) { return has ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
@@ -32,7 +32,7 @@ std::string csv_row(const EpochMetrics& m) {
   opt(m.evaluated, m.test_acc);
   opt(m.evaluated && m.has_ema, m.ema_test_loss);
   opt(m.evaluated && m.has_ema, m.ema_test_acc);
-  s << m.lr << ',' << m.images_per_s << ',' << m.seconds;
+  s << m.lr << ',' << m.images_per_s << ',' << m.seconds << ',' << m.data_wait_s;
   return s.str();
 }
 
@@ -52,7 +52,8 @@ nlohmann::json to_json(const EpochMetrics& m) {
                       {"test_acc", maybe(m.evaluated, m.test_acc)},
                       {"lr", m.lr},
                       {"images_per_s", m.images_per_s},
-                      {"seconds", m.seconds}};
+                      {"seconds", m.seconds},
+                      {"data_wait_s", m.data_wait_s}};
   if (m.has_ema) {
     j["ema_test_loss"] = maybe(m.evaluated, m.ema_test_loss);
     j["ema_test_acc"] = maybe(m.evaluated, m.ema_test_acc);
@@ -85,6 +86,7 @@ std::vector<EpochMetrics> history_from_json(const std::string& text) {
     m.lr = j.at("lr");
     m.images_per_s = j.at("images_per_s");
     m.seconds = j.at("seconds");
+    m.data_wait_s = j.value("data_wait_s", 0.0);
     out.push_back(m);
   }
   return out;

@@ -27,6 +27,7 @@ struct EpochMetrics {
   double lr = 0;            // at the end of the epoch
   double images_per_s = 0;  // training images per second of training time (evaluation excluded)
   double seconds = 0;       // wall time of the epoch's training steps
+  double data_wait_s = 0;   // of which the loop waited for the loader's next batch
 };
 
 // One optimizer step, as logged every train.log_every_steps steps.

@@ -42,6 +42,8 @@ struct RunConfig {
   int64_t model_depth = 6;
   int64_t model_width = 4096;
   bool model_zero_init_residual = false;
+  std::string model_channels = "64,128,256";
+  int64_t model_stage_convs = 2;
 
   int64_t train_epochs = 3;
   int64_t train_batch_size = 128;
@@ -60,6 +62,7 @@ struct RunConfig {
   int64_t train_keep_last = 2;
   int64_t train_skip_nonfinite = 0;
   int64_t train_log_every_steps = 50;
+  int64_t train_diagnostics_every = 0;
   bool train_tensorboard = true;
   bool train_histograms = true;
   bool train_plots = true;

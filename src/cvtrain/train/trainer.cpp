@@ -111,10 +111,11 @@ optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoc
 }
 
 EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
-                    int64_t batch_size) {
+                    int64_t batch_size, const Preprocess* preprocess) {
   NoGradGuard no_grad(ctx);
   model.eval();
   BatchLoader loader(data, norm, batch_size, /*shuffle=*/false);
+  if (preprocess) loader.set_preprocess(*preprocess);
   loader.start_epoch(ctx.rng);
   Batch batch;
   EvalResult r;
@@ -139,6 +140,7 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
   nn::ParameterArena arena(model);
   std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, optim_options(cfg));
   BatchLoader loader(train, norm, cfg.train_batch_size, /*shuffle=*/true, augment_options(cfg));
+  if (out.preprocess) loader.set_preprocess(*out.preprocess);
   const int64_t batches = loader.num_batches();
   if (batches == 0) fail_input("train.batch_size: ", cfg.train_batch_size, " is more than the ", loader.size(),
                                " training images with data.drop_last");
@@ -194,6 +196,7 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
 
     int64_t used_in_group = 0, seen_now = 0;
     double group_loss = 0;
+    loader.reset_wait();
     const auto t0 = Clock::now();
     while (loader.next(batch)) {
       ++st.batches_done;
@@ -268,15 +271,16 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
     m.train_loss = st.seen ? st.loss_sum / static_cast<double>(st.seen) : NAN;
     m.train_acc = st.seen ? static_cast<double>(st.correct) / static_cast<double>(st.seen) : NAN;
     m.images_per_s = static_cast<double>(seen_now) / m.seconds;
+    m.data_wait_s = loader.wait_seconds();
     m.lr = sv.lr;
     if (epoch % cfg.train_eval_every == 0 || epoch == cfg.train_epochs) {
       m.evaluated = true;
-      EvalResult ev = evaluate(ctx, model, test, norm, cfg.train_eval_batch_size);
+      EvalResult ev = evaluate(ctx, model, test, norm, cfg.train_eval_batch_size, out.preprocess);
       m.test_loss = ev.loss;
       m.test_acc = ev.accuracy;
       if (!ema.empty()) {
         std::swap_ranges(ema.begin(), ema.end(), arena.data());
-        EvalResult ee = evaluate(ctx, model, test, norm, cfg.train_eval_batch_size);
+        EvalResult ee = evaluate(ctx, model, test, norm, cfg.train_eval_batch_size, out.preprocess);
         std::swap_ranges(ema.begin(), ema.end(), arena.data());
         m.has_ema = true;
         m.ema_test_loss = ee.loss;

@@ -11,6 +11,7 @@
 
 #include "cvtrain/autograd/context.h"
 #include "cvtrain/data/dataset.h"
+#include "cvtrain/data/preprocess.h"
 #include "cvtrain/nn/arena.h"
 #include "cvtrain/nn/module.h"
 #include "cvtrain/optim/optimizer.h"
@@ -48,6 +49,7 @@ struct RunOutput {
   std::map<std::string, std::string> metadata;  // the model file's metadata (config, preprocessing):
                                                 // stored in checkpoints and best.safetensors
   const CheckpointContents* resume = nullptr;   // continue from this checkpoint
+  const Preprocess* preprocess = nullptr;       // a fitted data.preprocess other than "channel"
 };
 
 // How the loop stopped.
@@ -58,8 +60,9 @@ struct FitResult {
 };
 
 // Mean loss and accuracy of `model` (put in eval mode) over `data`, without recording a graph.
+// `preprocess`: a fitted data.preprocess other than "channel" (null: the per-channel normalization).
 EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
-                    int64_t batch_size);
+                    int64_t batch_size, const Preprocess* preprocess = nullptr);
 
 // The optimizer options and the schedule (in optimizer steps) that `cfg` describes; the schedule
 // command shares them with the loop. batches_per_epoch: the loader's batches.
