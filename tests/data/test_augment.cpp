@@ -61,6 +61,7 @@ TEST_P(TorchvisionFixture, MatchesFunctional) {
   expect("solarize" + ch, with([](Image& i) { solarize(i, 0.6f); }));
   expect("autocontrast" + ch, with([](Image& i) { autocontrast(i); }));
   expect("posterize" + ch, with([](Image& i) { posterize(i, 3); }));
+  expect("equalize" + ch, with([](Image& i) { equalize(i); }));
   expect("erase" + ch, with([](Image& i) { erase(i, 2, 3, 4, 5, 0.5f); }));
   if (ch == "3") {
     expect("saturation3", with([](Image& i) { adjust_saturation(i, 1.7f); }));
@@ -71,6 +72,15 @@ TEST_P(TorchvisionFixture, MatchesFunctional) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Channels, TorchvisionFixture, ::testing::Values("3", "1"));
+
+TEST(Equalize, MatchesTorchvisionOnAnImageLargeEnoughToChange) {
+  static const auto fx = testing::load_fixture("augment");
+  Image img = image_of(fx.at("in_big3"));
+  const Image before = img;
+  equalize(img);
+  EXPECT_TRUE(testing::all_close(tensor_of(img), fx.at("equalize_big3"), kTol, 0));
+  EXPECT_FALSE(testing::all_close(tensor_of(img), tensor_of(before), 1.0f / 255, 0));  // it did change
+}
 
 Image random_image(int64_t C, int64_t H, int64_t W, uint64_t seed) {
   Image img = make_image(C, H, W);

@@ -318,9 +318,9 @@ void apply_cutout(Image& img, SampleRng& rng, const Params& p, const ColorPCA&) 
 }
 
 // One op of RandAugment / TrivialAugment with a magnitude in [0, 1] of its range (Cubuk et al. 2020;
-// Müller & Hutter 2021), torchvision's op list without Equalize.
-enum class AutoOp { identity, shear_x, shear_y, translate_x, translate_y, rotate, brightness, color, contrast, sharpness, posterize, solarize, autocontrast };
-constexpr int kAutoOps = 13;
+// Müller & Hutter 2021), torchvision's op list.
+enum class AutoOp { identity, shear_x, shear_y, translate_x, translate_y, rotate, brightness, color, contrast, sharpness, posterize, solarize, autocontrast, equalize };
+constexpr int kAutoOps = 14;
 
 void auto_op(Image& img, AutoOp op, double mag, bool wide, SampleRng& rng) {
   const double sign = rng.uniform() < 0.5 ? -1.0 : 1.0;
@@ -339,6 +339,7 @@ void auto_op(Image& img, AutoOp op, double mag, bool wide, SampleRng& rng) {
     case AutoOp::posterize: posterize(img, 8 - static_cast<int>(std::lround(mag * (wide ? 6 : 4)))); break;
     case AutoOp::solarize: solarize(img, static_cast<float>(1.0 - mag)); break;
     case AutoOp::autocontrast: autocontrast(img); break;
+    case AutoOp::equalize: equalize(img); break;
   }
 }
 
@@ -414,11 +415,11 @@ const std::vector<TransformDef>& augment_registry() {
        apply_erasing, nullptr},
       {"cutout", "A square of fixed size at a random center, clipped (DeVries & Taylor 2017).",
        {{"size", "8", 1, kBig, "side of the square"}, {"value", "0", 0, 1, "fill value"}}, apply_cutout, nullptr},
-      {"randaugment", "RandAugment (Cubuk et al. 2020): n random ops of magnitude m (torchvision's ops, no equalize).",
+      {"randaugment", "RandAugment (Cubuk et al. 2020): n random ops of magnitude m (torchvision's ops).",
        {{"n", "2", 0, 100, "ops per image"}, {"m", "9", 0, kBig, "magnitude bin in [0, bins)"},
         {"bins", "31", 2, 1000, "number of magnitude bins"}},
        apply_randaugment, nullptr},
-      {"trivialaugment", "TrivialAugment Wide (Müller & Hutter 2021): one random op, random magnitude (no equalize).",
+      {"trivialaugment", "TrivialAugment Wide (Müller & Hutter 2021): one random op, random magnitude.",
        {{"bins", "31", 2, 1000, "number of magnitude bins"}}, apply_trivialaugment, nullptr},
   };
   return table;

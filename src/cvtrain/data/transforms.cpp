@@ -282,6 +282,28 @@ void autocontrast(Image& img) {
   }
 }
 
+void equalize(Image& img) {
+  // PIL's ImageOps.equalize, as torchvision's tensor version: a lookup table from the cumulative
+  // histogram, with step = (pixels - count of the last used value) / 255; step 0 leaves the (8-bit) values.
+  const int64_t HW = img.H * img.W;
+  for (int64_t c = 0; c < img.C; ++c) {
+    float* p = img.plane(c);
+    int64_t hist[256] = {0};
+    for (int64_t k = 0; k < HW; ++k) ++hist[std::lround(clamp01(p[k]) * 255.0f)];
+    int64_t last = 255;
+    while (last > 0 && hist[last] == 0) --last;
+    const int64_t step = (HW - hist[last]) / 255;
+    float lut[256];
+    int64_t cum = 0;
+    for (int v = 0; v < 256; ++v) {  // lut[v] uses the count of values below v; step 0: identity
+      lut[v] = step == 0 ? static_cast<float>(v) / 255.0f
+                         : static_cast<float>(std::min<int64_t>((cum + step / 2) / step, 255)) / 255.0f;
+      cum += hist[v];
+    }
+    for (int64_t k = 0; k < HW; ++k) p[k] = lut[std::lround(clamp01(p[k]) * 255.0f)];
+  }
+}
+
 void adjust_sharpness(Image& img, float factor) {
   if (img.H <= 2 || img.W <= 2) return;
   const int64_t H = img.H, W = img.W;

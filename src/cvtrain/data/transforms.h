@@ -56,6 +56,7 @@ void to_grayscale(Image& img);                     // 0.2989 R + 0.587 G + 0.114
 void solarize(Image& img, float threshold);  // v >= threshold -> 1 - v
 void posterize(Image& img, int bits);        // keep the top `bits` of each 8-bit value
 void autocontrast(Image& img);               // per channel, stretch [min, max] to [0, 1]
+void equalize(Image& img);                   // per channel histogram equalization of the 8-bit values (PIL's)
 void adjust_sharpness(Image& img, float factor);  // blend with the 3x3 smoothed image (border kept)
 
 // Sets the box (top, left, h, w) to `value` (all channels); the box is clipped to the image.
