@@ -109,7 +109,7 @@ int cmd_train(const TrainArgs& a) {
     const double left_images = static_cast<double>((cfg.train_epochs - s.epoch) * s.steps_per_epoch +
                                                    (s.steps_per_epoch - s.step_in_epoch)) *
                                static_cast<double>(cfg.train_batch_size);
-    progress.update(s.epoch, cfg.train_epochs, s.step_in_epoch, s.steps_per_epoch, s.loss, s.images_per_s,
+    progress.update(s.epoch, cfg.train_epochs, s.step_in_epoch, s.steps_per_epoch, s.loss, s.accuracy, s.images_per_s,
                     s.images_per_s > 0 ? left_images / s.images_per_s : 0);
   };
   hooks.on_epoch = [&](const EpochMetrics& m) {

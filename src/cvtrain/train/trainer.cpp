@@ -66,6 +66,7 @@ optim::OptimOptions optim_options(const RunConfig& cfg) {
   optim::OptimOptions o;
   o.name = cfg.optim_name;
   o.weight_decay = static_cast<float>(cfg.optim_weight_decay);
+  o.l1 = static_cast<float>(cfg.optim_l1);
   o.momentum = static_cast<float>(cfg.optim_momentum);
   o.dampening = static_cast<float>(cfg.optim_dampening);
   o.nesterov = cfg.optim_nesterov;
@@ -261,7 +262,8 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
       if (group_end) used_in_group = 0, group_loss = 0;
       if (hooks.on_step)
         hooks.on_step({epoch, st.batches_done, batches, loss_value, sv.lr,
-                       static_cast<double>(seen_now) / seconds_since(t0)});
+                       static_cast<double>(seen_now) / seconds_since(t0),
+                       st.seen ? static_cast<double>(st.correct) / static_cast<double>(st.seen) : 0.0});
     }
 
     EpochMetrics m;

@@ -32,6 +32,7 @@ struct EvalResult {
 struct StepInfo {
   int64_t epoch, step_in_epoch, steps_per_epoch;  // batches
   double loss, lr, images_per_s;
+  double accuracy;  // running training accuracy of the epoch so far
 };
 
 struct TrainHooks {
