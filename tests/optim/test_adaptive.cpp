@@ -4,24 +4,13 @@
 // bias lr multiplier; the registry and its errors; the padding of the arena stays zero.
 #include "common/testing.h"
 #include "cvtrain/nn/arena.h"
+#include "optim/weight_and_bias.h"
 #include "cvtrain/optim/adaptive.h"
 
 using namespace cvtrain;
 using namespace cvtrain::testing;
 
 namespace {
-
-class WeightAndBias : public nn::Module {
- public:
-  WeightAndBias() : Module("WeightAndBias") {
-    weight = register_parameter("weight", Tensor::zeros({3, 4}));
-    bias = register_parameter("bias", Tensor::zeros({4}));
-  }
-  Variable forward(Context&, const Variable& x) override { return x; }
-  Variable weight, bias;
-};
-
-Tensor grad_of(const Variable& v) { return v.grad(); }
 
 void run_case(const std::string& name, const std::string& c) {
   static const auto fx = load_fixture("adaptive");

@@ -3,25 +3,13 @@
 // Nesterov, dampening, and weight decay withheld from the bias.
 #include "common/testing.h"
 #include "cvtrain/nn/arena.h"
+#include "optim/weight_and_bias.h"
 #include "cvtrain/optim/sgd.h"
 
 using namespace cvtrain;
 using namespace cvtrain::testing;
 
 namespace {
-
-class WeightAndBias : public nn::Module {
- public:
-  WeightAndBias() : Module("WeightAndBias") {
-    weight = register_parameter("weight", Tensor::zeros({3, 4}));
-    bias = register_parameter("bias", Tensor::zeros({4}));
-  }
-  Variable forward(Context&, const Variable& x) override { return x; }
-  Variable weight, bias;
-};
-
-// Variable::grad() is const; a copy of the Tensor handle writes into the same (arena) storage.
-Tensor grad_of(const Variable& v) { return v.grad(); }
 
 void run_case(const std::string& c) {
   static const auto fx = load_fixture("sgd");
