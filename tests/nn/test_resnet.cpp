@@ -1,7 +1,10 @@
 // The residual block and the CIFAR-style ResNets: shapes, the identity and projection shortcuts,
 // parameter counts against PyTorch's ResNet20(n), zero_init_residual, and the lecture's claim that a
 // stack of residual blocks grows its output variance block by block unless each branch starts at zero.
+// Stochastic depth (model.drop_path): linear rates, evaluation unchanged, rate 0 exactly the plain
+// block, per-sample drops with the 1/(1-p) scale, and a gradient check through a dropping block.
 #include <cmath>
+#include <functional>
 
 #include "common/testing.h"
 #include "cvtrain/nn/resnet.h"
@@ -153,4 +156,99 @@ TEST(ResNet, LeNet5) {
   EXPECT_EQ(model->forward(ctx, Variable(random_tensor({2, 1, 28, 28}, 8))).shape(), (Shape{2, 10}));
   nn::ModelSpec small{"lenet5", 1, 10, 28};
   EXPECT_THROW(nn::build_model(small, rng), InputError);
+}
+
+TEST(ResNet, DropPathRatesGrowLinearlyWithDepth) {
+  Rng rng(0);
+  auto model = nn::make_cifar_resnet(rng, 3, 1, 10, {});
+  EXPECT_EQ(nn::set_drop_path(*model, 0.45f), 9);
+  std::vector<float> rates;
+  std::function<void(nn::Module&)> walk = [&](nn::Module& m) {
+    if (auto* b = dynamic_cast<nn::BasicBlock*>(&m)) rates.push_back(b->drop_path);
+    for (auto& [name, c] : m.children()) walk(*c);
+  };
+  walk(*model);
+  ASSERT_EQ(rates.size(), 9u);
+  for (int l = 1; l <= 9; ++l) EXPECT_FLOAT_EQ(rates[l - 1], 0.45f * l / 9) << l;
+  nn::ModelSpec spec{"cnn"};
+  spec.drop_path = 0.2f;
+  EXPECT_THROW(nn::build_model(spec, rng), InputError);  // no residual block to drop
+  spec = {"resnet20"};
+  spec.drop_path = 1.0f;
+  EXPECT_THROW(nn::build_model(spec, rng), InputError);
+}
+
+TEST(ResNet, DropPathLeavesEvaluationAndRateZeroUnchanged) {
+  nn::ModelSpec plain{"resnet20"}, sd{"resnet20"}, zero{"resnet20"};
+  sd.drop_path = 0.5f;
+  Rng r1(3), r2(3), r3(3);
+  auto a = nn::build_model(plain, r1), b = nn::build_model(sd, r2), c = nn::build_model(zero, r3);
+  EXPECT_EQ(nn::set_drop_path(*c, 0.0f), 9);
+  Tensor x = random_tensor({4, 1, 12, 12}, 7);
+  // training: rate 0 is bit for bit the plain network and draws no random numbers
+  Context ca(5), cc(5);
+  EXPECT_EQ(a->forward(ca, Variable(x)).data().to_vector(), c->forward(cc, Variable(x)).data().to_vector());
+  EXPECT_EQ(ca.rng.next_stream(), cc.rng.next_stream());
+  // training with drops differs (which also moves the BatchNorm running statistics differently)
+  Context cb(5);
+  EXPECT_NE(a->forward(ca, Variable(x)).data().to_vector(), b->forward(cb, Variable(x)).data().to_vector());
+  // evaluation is the full network: fresh models, identical to the plain one whatever the seed
+  Rng r4(3), r5(3);
+  auto a2 = nn::build_model(plain, r4), b2 = nn::build_model(sd, r5);
+  a2->eval();
+  b2->eval();
+  Context e1(5), e2(6);
+  EXPECT_EQ(a2->forward(e1, Variable(x)).data().to_vector(), b2->forward(e2, Variable(x)).data().to_vector());
+}
+
+TEST(ResNet, DropPathDropsWholeSamplesAndScalesTheKeptOnes) {
+  // an identity-shortcut block: a dropped sample's output is relu(x_n); a kept one relu(x_n + r_n/(1-p))
+  // with r the branch, which the plain block (rate 0, the same batch statistics) gives as relu(x + r).
+  Rng rng(1);
+  nn::BasicBlock block(rng, 4, 4, 1, {});
+  const int64_t n = 400, per = 4 * 2 * 2;
+  const float p = 0.3f;
+  Tensor x = random_tensor({n, 4, 2, 2}, 8);
+  Context plain_ctx(9);
+  std::vector<float> plain = block.forward(plain_ctx, Variable(x)).data().to_vector();
+  block.drop_path = p;
+  Context ctx(9);
+  std::vector<float> y = block.forward(ctx, Variable(x)).data().to_vector(), vx = x.to_vector();
+  int64_t kept = 0;
+  for (int64_t s = 0; s < n; ++s) {
+    const bool keep = philox_uniform(9, 1, static_cast<uint64_t>(s)) >= p;  // the block's first stream
+    kept += keep;
+    bool all_relu = true;
+    for (int64_t j = s * per; j < (s + 1) * per; ++j) {
+      if (!keep) {
+        ASSERT_EQ(y[j], std::max(0.0f, vx[j])) << s;
+      }
+      all_relu = all_relu && y[j] == std::max(0.0f, vx[j]);
+      // where both are positive, the branch is scaled: y - x = (plain - x) / (1-p)
+      if (keep && y[j] > 0.0f && plain[j] > 0.0f) {
+        ASSERT_NEAR(y[j] - vx[j], (plain[j] - vx[j]) / (1.0f - p), 1e-4f) << s;
+      }
+    }
+    if (keep) {
+      EXPECT_FALSE(all_relu) << s;
+    }
+  }
+  // Binomial(400, 0.7): sd ~ 9.2
+  EXPECT_NEAR(static_cast<double>(kept), 0.7 * n, 5 * 9.2);
+}
+
+TEST(ResNet, DropPathGradientCheck) {
+  Rng rng(2);
+  auto block = std::make_shared<nn::BasicBlock>(rng, 3, 3, 1, nn::ActivationSpec{"tanh"});
+  block->drop_path = 0.5f;
+  // 6 samples: with seed 1234's stream, some are dropped and some kept (checked below)
+  Context probe(1234);
+  int dropped = 0;
+  const uint64_t stream = probe.rng.next_stream();
+  for (int s = 0; s < 6; ++s) dropped += philox_uniform(1234, stream, s) < 0.5f;
+  EXPECT_GT(dropped, 0);
+  EXPECT_LT(dropped, 6);
+  EXPECT_TRUE(check_op_gradients(
+      [block](Context& c, const std::vector<Variable>& in) { return block->forward(c, in[0]); },
+      {random_tensor({6, 3, 3, 3}, 10)}, 1e-2f, 2e-2f, 2e-2f));
 }

@@ -47,6 +47,7 @@ const std::vector<Key>& keys() {
       {"data.cutmix_alpha", &RunConfig::data_cutmix_alpha, "CutMix (Yun et al. 2019): lambda ~ Beta(a, a) per batch (0: off; with mixup, one of the two per batch)."},
       {"model.name", &RunConfig::model_name, "Model from the zoo: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, resnet110, preact_resnet20, wrn_16_4, lenet5, vgg, resnet_stack (`cvtrain models` lists them)."},
       {"model.dropout", &RunConfig::model_dropout, "Dropout probability of the model's dropout layers (-1: the model's default)."},
+      {"model.dropout_mode", &RunConfig::model_dropout_mode, "inverted: scale kept units by 1/(1-p) in training; original: no scaling in training, multiply by 1-p at evaluation (same expected output)."},
       {"model.activation", &RunConfig::model_activation, "Nonlinearity of the model: relu, sigmoid, tanh, leaky_relu, prelu, prelu_channel, elu, selu, gelu, gelu_tanh, silu."},
       {"model.activation_slope", &RunConfig::model_activation_slope, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu)."},
       {"model.activation_alpha", &RunConfig::model_activation_alpha, "elu: alpha, the value approached for large negative inputs."},
@@ -60,6 +61,7 @@ const std::vector<Key>& keys() {
       {"model.channels", &RunConfig::model_channels, "vgg: the width of each stage, comma-separated; each stage ends in a 2x2 max pooling."},
       {"model.stage_convs", &RunConfig::model_stage_convs, "vgg: conv3x3-BN-activation layers per stage."},
       {"model.zero_init_residual", &RunConfig::model_zero_init_residual, "Post-activation residual models (resnet20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
+      {"model.drop_path", &RunConfig::model_drop_path, "Stochastic depth (Huang et al. 2016) for resnet20/32/56/110 and resnet_stack: in training each sample's residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
       {"train.epochs", &RunConfig::train_epochs, "Passes over the training set."},
       {"train.batch_size", &RunConfig::train_batch_size, "Training batch size."},
       {"train.eval_batch_size", &RunConfig::train_eval_batch_size, "Batch size for evaluation (results do not depend on it; 128 measured fastest for the CNN)."},
@@ -86,6 +88,7 @@ const std::vector<Key>& keys() {
       {"optim.dampening", &RunConfig::optim_dampening, "SGD dampening of the momentum."},
       {"optim.nesterov", &RunConfig::optim_nesterov, "Nesterov momentum."},
       {"optim.weight_decay", &RunConfig::optim_weight_decay, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw."},
+      {"optim.l1", &RunConfig::optim_l1, "L1 penalty: l1*sign(w) added to the gradient (every optimizer); with weight_decay too, the elastic net. Follows optim.decay_bias_and_norm."},
       {"optim.schedule", &RunConfig::optim_schedule, "Learning-rate schedule (per step): constant, cosine, onecycle, step, multistep, exponential, sgdr, linear, invsqrt, polynomial (`cvtrain schedule` plots it)."},
       {"optim.pct_start", &RunConfig::optim_pct_start, "onecycle: fraction of the steps spent warming up."},
       {"optim.min_lr", &RunConfig::optim_min_lr, "cosine, sgdr, linear, polynomial: the final (lowest) learning rate."},
@@ -96,7 +99,7 @@ const std::vector<Key>& keys() {
       {"optim.centered", &RunConfig::optim_centered, "rmsprop: normalize by the gradient's estimated variance."},
       {"optim.lr_decay", &RunConfig::optim_lr_decay, "adagrad: lr decay, lr / (1 + (t-1) lr_decay)."},
       {"optim.initial_accumulator", &RunConfig::optim_initial_accumulator, "adagrad: initial value of the sum of squared gradients."},
-      {"optim.decay_bias_and_norm", &RunConfig::optim_decay_bias_and_norm, "false: no weight decay on biases and norm scales/shifts (1-D parameters)."},
+      {"optim.decay_bias_and_norm", &RunConfig::optim_decay_bias_and_norm, "false: no weight decay (nor L1) on biases and norm scales/shifts (1-D parameters)."},
       {"optim.bias_lr_mult", &RunConfig::optim_bias_lr_mult, "Learning-rate multiplier of the biases and norm parameters."},
       {"optim.gamma", &RunConfig::optim_gamma, "step, multistep, exponential: lr factor per decay (exponential: per epoch)."},
       {"optim.step_size", &RunConfig::optim_step_size, "step: epochs between decays."},
@@ -266,9 +269,13 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.train_label_smoothing >= 0 && c.train_label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)");
   need(c.model_dropout == -1.0 || (c.model_dropout >= 0 && c.model_dropout < 1), "model.dropout",
        "must be in [0, 1) or -1 for the model's default");
+  need(c.model_drop_path >= 0 && c.model_drop_path < 1, "model.drop_path", "must be in [0, 1)");
+  need(c.model_dropout_mode == "inverted" || c.model_dropout_mode == "original", "model.dropout_mode",
+       "must be inverted or original");
   need(c.optim_lr > 0, "optim.lr", "must be > 0");
   need(c.optim_momentum >= 0 && c.optim_momentum < 1, "optim.momentum", "must be in [0, 1)");
   need(c.optim_weight_decay >= 0, "optim.weight_decay", "must be >= 0");
+  need(c.optim_l1 >= 0, "optim.l1", "must be >= 0");
   need(c.optim_name != "sgd" || !c.optim_nesterov || c.optim_momentum > 0 || c.optim_schedule == "onecycle", "optim.nesterov",
        "needs momentum > 0");
   need(c.optim_pct_start > 0 && c.optim_pct_start < 1, "optim.pct_start", "must be in (0, 1)");

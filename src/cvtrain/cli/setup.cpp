@@ -26,6 +26,7 @@ std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like
   spec.width = in[2];
   spec.num_classes = static_cast<int64_t>(like.class_names.size());
   spec.dropout = static_cast<float>(cfg.model_dropout);
+  spec.dropout_mode = cfg.model_dropout_mode;
   spec.activation = {cfg.model_activation, cfg.model_activation_slope, cfg.model_activation_alpha};
   spec.init.scheme = cfg.model_init;
   spec.init.scale = cfg.model_init_scale;
@@ -35,6 +36,7 @@ std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like
   spec.depth = cfg.model_depth;
   spec.hidden_width = cfg.model_width;
   spec.zero_init_residual = cfg.model_zero_init_residual;
+  spec.drop_path = static_cast<float>(cfg.model_drop_path);
   spec.channels = cfg.model_channels;
   spec.stage_convs = cfg.model_stage_convs;
   return nn::build_model(spec, rng);

@@ -127,13 +127,15 @@ std::string MaxPool2d::describe() const {
 
 Variable Flatten::forward(Context& ctx, const Variable& x) { return ops::flatten(ctx, x, 1); }
 
-Dropout::Dropout(float p) : Module("Dropout"), p_(p) {
+Dropout::Dropout(float p, ops::DropoutMode mode) : Module("Dropout"), p_(p), mode_(mode) {
   CHECK(p >= 0.0f && p < 1.0f, "Dropout(p=", p, "): p must be in [0, 1)");
 }
 
-Variable Dropout::forward(Context& ctx, const Variable& x) { return ops::dropout(ctx, x, p_, training()); }
+Variable Dropout::forward(Context& ctx, const Variable& x) { return ops::dropout(ctx, x, p_, training(), mode_); }
 
-std::string Dropout::describe() const { return detail::concat("Dropout(p=", p_, ", inplace=False)"); }
+std::string Dropout::describe() const {
+  return detail::concat("Dropout(p=", p_, ", inplace=False", mode_ == ops::DropoutMode::original ? ", mode=original" : "", ")");
+}
 
 Variable ReLU::forward(Context& ctx, const Variable& x) { return ops::relu(ctx, x); }
 

@@ -4,6 +4,7 @@
 // values come from the Rng passed to the constructor. No math lives here.
 #pragma once
 #include "cvtrain/nn/module.h"
+#include "cvtrain/ops/dropout.h"
 
 namespace cvtrain::nn {
 
@@ -71,14 +72,17 @@ class Flatten : public Module {  // (N, ...) -> (N, prod(...))
   std::string describe() const override { return "Flatten(start_dim=1, end_dim=-1)"; }
 };
 
-class Dropout : public Module {  // active in training() only
+class Dropout : public Module {  // inverted: active in training() only; original: see ops::dropout
  public:
-  explicit Dropout(float p = 0.5f);
+  explicit Dropout(float p = 0.5f, ops::DropoutMode mode = ops::DropoutMode::inverted);
   Variable forward(Context& ctx, const Variable& x) override;
-  std::string describe() const override;
+  std::string describe() const override;  // torch's repr; ", mode=original" added for the original form
+  void set_mode(ops::DropoutMode mode) { mode_ = mode; }
+  ops::DropoutMode mode() const { return mode_; }
 
  private:
   float p_;
+  ops::DropoutMode mode_;
 };
 
 class ReLU : public Module {

@@ -2,6 +2,9 @@
 // residual stack (see resnet.h).
 #include "cvtrain/nn/resnet.h"
 
+#include <vector>
+
+#include "cvtrain/base/philox.h"
 #include "cvtrain/ops/elementwise.h"
 #include "cvtrain/ops/pool.h"
 
@@ -33,6 +36,17 @@ BasicBlock::BasicBlock(Rng& rng, int64_t cin, int64_t cout, int64_t s, const Act
 Variable BasicBlock::forward(Context& ctx, const Variable& x) {
   Variable y = act1_->forward(ctx, b1->forward(ctx, c1->forward(ctx, x)));
   y = b2->forward(ctx, c2->forward(ctx, y));
+  if (training() && drop_path > 0.0f) {
+    // keep_n ~ Bernoulli(1 - drop_path) per sample n from counter n of a fresh stream; y_n * keep_n / (1 - p)
+    CHECK(drop_path < 1.0f, "BasicBlock: drop_path = ", drop_path, " must be in [0, 1)");
+    const int64_t n = y.shape()[0];
+    const uint64_t stream = ctx.rng.next_stream();
+    Tensor mask = Tensor::empty({n, 1, 1, 1});  // (N,1,1,1), broadcast over (N,C,H,W)
+    float* m = mask.data<float>();
+    for (int64_t i = 0; i < n; ++i)
+      m[i] = philox_uniform(ctx.rng.seed(), stream, static_cast<uint64_t>(i)) >= drop_path ? 1.0f / (1.0f - drop_path) : 0.0f;
+    y = ops::mul(ctx, y, Variable(mask));
+  }
   return act2_->forward(ctx, ops::add(ctx, y, sc ? sc->forward(ctx, x) : x));
 }
 
@@ -176,6 +190,23 @@ std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t wi
   net->add(make_shared<GlobalAvgPool>());
   net->add(make_shared<Linear>(rng, width, num_classes));
   return make_shared<StackModel>(net);
+}
+
+namespace {
+void collect_blocks(Module& m, std::vector<BasicBlock*>& blocks) {
+  if (auto* b = dynamic_cast<BasicBlock*>(&m)) blocks.push_back(b);
+  for (const auto& [name, child] : m.children()) collect_blocks(*child, blocks);
+}
+}  // namespace
+
+int64_t set_drop_path(Module& model, float max_rate) {
+  CHECK(max_rate >= 0.0f && max_rate < 1.0f, "set_drop_path: rate ", max_rate, " must be in [0, 1)");
+  std::vector<BasicBlock*> blocks;
+  collect_blocks(model, blocks);
+  const auto L = static_cast<int64_t>(blocks.size());
+  for (int64_t l = 1; l <= L; ++l)
+    blocks[static_cast<size_t>(l - 1)]->drop_path = max_rate * static_cast<float>(l) / static_cast<float>(L);
+  return L;
 }
 
 int64_t zero_init_residual(Module& model) {

@@ -25,6 +25,11 @@ class BasicBlock : public Module {
   std::shared_ptr<BatchNorm2d> b1, b2;  // b2: the last BatchNorm of the residual branch
   std::shared_ptr<Sequential> sc;       // null for the identity shortcut
   int64_t in_channels, out_channels, stride;
+  // Stochastic depth (Huang et al. 2016, "Deep Networks with Stochastic Depth"): in training the
+  // residual branch of each sample is dropped with probability drop_path and scaled by
+  // 1/(1-drop_path) when kept (per-sample mask from a Philox stream of ctx.rng); identity of the
+  // scaling at evaluation. 0 (the default) draws nothing and computes exactly the plain block.
+  float drop_path = 0.0f;
 
  private:
   std::shared_ptr<Module> act1_, act2_;
@@ -72,6 +77,11 @@ std::shared_ptr<Module> make_preact_resnet(Rng& rng, int64_t n, int64_t widen, i
 // GlobalAvgPool, Linear(width, classes)], one Sequential so `cvtrain diagnose` reports each block.
 std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t width, int64_t in_channels,
                                             int64_t num_classes, const ActivationSpec& act);
+
+// Stochastic depth over the model's BasicBlocks (in module order, l = 1..L): drop_path of block l is
+// max_rate * l / L, the linear decay of the survival probability of Huang et al. 2016 (max_rate = 1 - p_L).
+// Returns L (0: the model has no BasicBlock).
+int64_t set_drop_path(Module& model, float max_rate);
 
 // Zeroes the weight of each BasicBlock's last BatchNorm (b2), so every block starts as the identity
 // (Goyal et al. 2017, "Accurate, Large Minibatch SGD"). Returns the number of blocks.

@@ -196,6 +196,14 @@ const std::vector<ModelEntry>& model_registry() {
   return table;
 }
 
+namespace {
+// model.dropout_mode applies to every Dropout layer of the model, wherever the builder put it.
+void set_dropout_mode(Module& m, ops::DropoutMode mode) {
+  if (auto* d = dynamic_cast<Dropout*>(&m)) d->set_mode(mode);
+  for (const auto& [name, child] : m.children()) set_dropout_mode(*child, mode);
+}
+}  // namespace
+
 std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   const ModelEntry* entry = nullptr;
   std::string known;
@@ -219,6 +227,11 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   if (spec.activation.slope >= 0) init.activation_slope = spec.activation.slope;
   else if (spec.activation.name == "prelu" || spec.activation.name == "prelu_channel") init.activation_slope = 0.25;
   std::shared_ptr<Module> model = entry->build(spec, rng);
+  set_dropout_mode(*model, ops::dropout_mode_from_name(spec.dropout_mode));
+  if (!(spec.drop_path >= 0.0f && spec.drop_path < 1.0f))
+    fail_input("model.drop_path must be in [0, 1), got ", spec.drop_path);
+  if (spec.drop_path > 0.0f && set_drop_path(*model, spec.drop_path) == 0)
+    fail_input("model.drop_path: model '", spec.name, "' has no post-activation residual block (resnet20/32/56/110, resnet_stack)");
   init::init_model(*model, init, rng);
   if (spec.zero_init_residual && zero_init_residual(*model) == 0)
     fail_input("model.zero_init_residual: model '", spec.name,

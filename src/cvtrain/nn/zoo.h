@@ -17,11 +17,13 @@ struct ModelSpec {
   std::string name;
   int64_t in_channels = 1, height = 28, width = 28, num_classes = 10;
   float dropout = -1.0f;  // -1: the model's own default
+  std::string dropout_mode = "inverted";  // model.dropout_mode: inverted | original (every Dropout layer)
   ActivationSpec activation = {};  // model.activation*: "relu" builds the anchor architectures exactly
   init::InitSpec init = {};   // model.init*: "pytorch" keeps PyTorch's default initialization
   int64_t depth = 6;          // deep_mlp: hidden layers (model.depth)
   int64_t hidden_width = 4096;  // deep_mlp: units per hidden layer (model.width; `width` is the image's)
   bool zero_init_residual = false;
+  float drop_path = 0.0f;  // model.drop_path: stochastic depth, the deepest block's drop rate (resnet*, resnet_stack)
   std::string channels = "64,128,256";  // vgg: width of each stage (model.channels)
   int64_t stage_convs = 2;              // vgg: conv layers per stage (model.stage_convs)  // model.zero_init_residual: residual models start each block as identity
 };

@@ -1,20 +1,33 @@
-// Dropout op: inverted dropout as a mask multiply, with its backward right below it. The mask is
+// Dropout op: inverted (or original) dropout as a mask multiply, with its backward right below it. The mask is
 // drawn from a fresh stream of ctx.rng (counter-based: independent of the thread count).
 #include "cvtrain/ops/dropout.h"
 
 #include "cvtrain/backend/cpu/dropout.h"
+#include "cvtrain/base/error.h"
+#include "cvtrain/ops/elementwise.h"
 
 namespace cvtrain::ops {
 
-Variable dropout(Context& ctx, const Variable& x, float p, bool training) {
+DropoutMode dropout_mode_from_name(const std::string& name) {
+  if (name == "inverted") return DropoutMode::inverted;
+  if (name == "original") return DropoutMode::original;
+  fail_input("model.dropout_mode: unknown mode '", name, "' (known: inverted, original)");
+}
+
+const char* dropout_mode_name(DropoutMode mode) { return mode == DropoutMode::original ? "original" : "inverted"; }
+
+Variable dropout(Context& ctx, const Variable& x, float p, bool training, DropoutMode mode) {
   CHECK(p >= 0.0f && p < 1.0f, "dropout: p = ", p, " must be in [0, 1), input ", x.data().describe());
-  if (!training || p == 0.0f) return x;
+  if (p == 0.0f) return x;
+  if (!training) return mode == DropoutMode::original ? mul_scalar(ctx, x, 1.0f - p) : x;  // E[m] = 1-p
   Tensor xc = x.data().contiguous();  // x: any shape
   CHECK(xc.dtype() == DType::f32, "dropout: expects f32, got ", xc.describe());
   Tensor y = Tensor::empty(xc.shape()), mask = Tensor::empty(xc.shape());
   const uint64_t stream = ctx.rng.next_stream();
-  cpu::dropout_forward(xc.data<float>(), y.data<float>(), mask.data<float>(), p, ctx.rng.seed(), stream, xc.numel());
-  // backward needs only the mask (0 or 1/(1-p)): dx = dy * mask
+  const float keep_scale = mode == DropoutMode::original ? 1.0f : 1.0f / (1.0f - p);
+  cpu::dropout_forward(xc.data<float>(), y.data<float>(), mask.data<float>(), p, ctx.rng.seed(), stream, xc.numel(),
+                       keep_scale);
+  // backward needs only the mask (0 or keep_scale): dx = dy * mask
   return record(ctx, "dropout", y, {x}, [mask](const Tensor& dy) -> Grads {
     Tensor dyc = dy.contiguous();
     Tensor dx = Tensor::empty(mask.shape());

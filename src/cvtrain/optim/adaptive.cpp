@@ -44,13 +44,14 @@ void Adam::step(float lr, float beta1) {
   float* v_ = v.data();               // (n)
   for (const ParamGroup& s : groups_) {
     const double gamma = static_cast<double>(lr) * s.lr_mult;
-    const float lambda = s.weight_decay;
+    const float lambda = s.weight_decay, lambda1 = s.l1;
     const float decay = static_cast<float>(1.0 - gamma * lambda);        // AdamW's factor
     const float step_size = static_cast<float>(gamma / bias_correction1);  // gamma / (1 - beta1^t)
     const bool coupled_decay = !decoupled_ && lambda != 0.0f, decoupled_decay = decoupled_ && lambda != 0.0f;
 #pragma omp parallel for simd if (s.end - s.begin > kParallelMin)
     for (int64_t i = s.begin; i < s.end; ++i) {
       float g = grad[i];                                      // g_t <- grad f(theta_{t-1})
+      if (lambda1 != 0.0f) g = g + lambda1 * l1_sign(theta[i]);  // L1 (adam and adamw): g_t <- g_t + lambda_1 sign(theta_{t-1})
       if (decoupled_decay) theta[i] = theta[i] * decay;       // AdamW: theta_t <- theta_{t-1} - gamma lambda theta_{t-1}
       if (coupled_decay) g = g + lambda * theta[i];           // Adam:  g_t <- g_t + lambda theta_{t-1}
       m_[i] = beta1 * m_[i] + (1.0f - beta1) * g;             // m_t <- beta1 m_{t-1} + (1 - beta1) g_t
@@ -82,11 +83,12 @@ void RMSprop::step(float lr, float momentum) {
   float* b = momentum_buffer.data();  // (n) when mu > 0
   const bool centered = centered_;
   for (const ParamGroup& s : groups_) {
-    const float gamma = lr * s.lr_mult, lambda = s.weight_decay;
+    const float gamma = lr * s.lr_mult, lambda = s.weight_decay, lambda1 = s.l1;
 #pragma omp parallel for simd if (s.end - s.begin > kParallelMin)
     for (int64_t i = s.begin; i < s.end; ++i) {
       float g = grad[i];                                  // g_t <- grad f(theta_{t-1})
       if (lambda != 0.0f) g = g + lambda * theta[i];      // g_t <- g_t + lambda theta_{t-1}
+      if (lambda1 != 0.0f) g = g + lambda1 * l1_sign(theta[i]);  // L1: g_t <- g_t + lambda_1 sign(theta_{t-1})
       v[i] = alpha * v[i] + (1.0f - alpha) * g * g;       // v_t <- alpha v_{t-1} + (1 - alpha) g_t^2
       float v_tilde = v[i];                               // v~_t <- v_t
       if (centered) {
@@ -134,11 +136,12 @@ void Adagrad::step(float lr, float /*momentum*/) {
     // gamma~ <- gamma / (1 + (t - 1) eta)
     const float gamma_t = static_cast<float>(static_cast<double>(lr) * s.lr_mult /
                                              (1.0 + static_cast<double>(t - 1) * lr_decay_));
-    const float lambda = s.weight_decay;
+    const float lambda = s.weight_decay, lambda1 = s.l1;
 #pragma omp parallel for simd if (s.end - s.begin > kParallelMin)
     for (int64_t i = s.begin; i < s.end; ++i) {
       float g = grad[i];                                        // g_t <- grad f(theta_{t-1})
       if (lambda != 0.0f) g = g + lambda * theta[i];            // g_t <- g_t + lambda theta_{t-1}
+      if (lambda1 != 0.0f) g = g + lambda1 * l1_sign(theta[i]);  // L1: g_t <- g_t + lambda_1 sign(theta_{t-1})
       sum[i] = sum[i] + g * g;                                  // state_sum_t <- state_sum_{t-1} + g_t^2
       const float denom = std::sqrt(sum[i]) + epsilon;
       theta[i] = theta[i] - gamma_t * (g / denom);              // theta_t <- theta_{t-1} - gamma~ g_t / (sqrt(state_sum_t) + epsilon)

@@ -13,12 +13,14 @@ std::vector<ParamGroup> param_groups(const nn::ParameterArena& arena, const Opti
   for (size_t i = 0; i < entries.size(); ++i) {
     const bool bias = entries[i].is_bias_or_norm;
     const float lambda = (o.decay_bias_and_norm || !bias) ? o.weight_decay : 0.0f;
+    const float lambda1 = (o.decay_bias_and_norm || !bias) ? o.l1 : 0.0f;
     const float mult = bias ? o.bias_lr_mult : 1.0f;
     const int64_t end = i + 1 < entries.size() ? entries[i + 1].offset : arena.size();
-    if (!groups.empty() && groups.back().weight_decay == lambda && groups.back().lr_mult == mult)
+    if (!groups.empty() && groups.back().weight_decay == lambda && groups.back().lr_mult == mult &&
+        groups.back().l1 == lambda1)
       groups.back().end = end;
     else
-      groups.push_back({i == 0 ? 0 : entries[i].offset, end, lambda, mult});
+      groups.push_back({i == 0 ? 0 : entries[i].offset, end, lambda, mult, lambda1});
   }
   return groups;
 }
@@ -30,6 +32,7 @@ std::unique_ptr<Optimizer> make_sgd(nn::ParameterArena& arena, const OptimOption
   s.momentum = o.momentum;
   s.dampening = o.dampening;
   s.weight_decay = o.weight_decay;
+  s.l1 = o.l1;
   s.nesterov = o.nesterov;
   s.decay_bias_and_norm = o.decay_bias_and_norm;
   s.bias_lr_mult = o.bias_lr_mult;
@@ -40,7 +43,7 @@ std::unique_ptr<Optimizer> make_sgd(nn::ParameterArena& arena, const OptimOption
 
 const std::vector<OptimizerEntry>& optimizer_registry() {
   static const std::vector<OptimizerEntry> table = {
-      {"sgd", "SGD with momentum, dampening, Nesterov; L2 weight decay (torch.optim.SGD)", make_sgd},
+      {"sgd", "SGD with momentum, dampening, Nesterov; L2 weight decay (torch.optim.SGD), L1", make_sgd},
       {"adam", "Adam, L2 weight decay on the gradient (torch.optim.Adam)",
        [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<Adam>(a, o, false); }},
       {"adamw", "Adam with decoupled weight decay (torch.optim.AdamW)",
@@ -58,6 +61,7 @@ std::unique_ptr<Optimizer> make_optimizer(nn::ParameterArena& arena, const Optim
   for (const OptimizerEntry& e : optimizer_registry()) {
     if (e.name == o.name) {
       if (!(o.weight_decay >= 0.0f)) fail_input("optim.weight_decay must be >= 0, got ", o.weight_decay);
+      if (!(o.l1 >= 0.0f)) fail_input("optim.l1 must be >= 0, got ", o.l1);
       if (!(o.bias_lr_mult >= 0.0f)) fail_input("optim.bias_lr_mult must be >= 0, got ", o.bias_lr_mult);
       return e.make(arena, o);
     }

@@ -18,6 +18,10 @@ namespace cvtrain::optim {
 struct OptimOptions {
   std::string name = "sgd";
   float weight_decay = 0.0f;  // lambda: L2 added to the gradient; AdamW: decoupled decay
+  // lambda_1: L1 penalty, lambda_1 sign(theta) added to the gradient by every optimizer (adamw too:
+  // only its L2 part is decoupled). With weight_decay > 0 as well, this is the elastic net
+  // (Zou & Hastie 2005): lambda_1 |theta|_1 + (lambda/2) |theta|_2^2, each with its own strength.
+  float l1 = 0.0f;
   // sgd, rmsprop: mu (schedules may move it per step)
   float momentum = 0.0f;
   float dampening = 0.0f;  // sgd
@@ -29,18 +33,22 @@ struct OptimOptions {
   bool centered = false;         // rmsprop: divide by the gradient's estimated variance, not its 2nd moment
   float lr_decay = 0.0f;         // adagrad
   float initial_accumulator = 0.0f;  // adagrad
-  // Parameter groups: false withholds weight decay from arena entries flagged is_bias_or_norm.
+  // Parameter groups: false withholds weight decay and L1 from arena entries flagged is_bias_or_norm.
   bool decay_bias_and_norm = true;
   float bias_lr_mult = 1.0f;  // the lr of the bias/norm entries is lr * bias_lr_mult
 };
 
-// A run of arena floats that share one weight decay and one lr multiplier. The padding after an
+// A run of arena floats that share one weight decay, one L1 strength and one lr multiplier. The padding after an
 // entry goes with it (it is zero and stays zero: every update maps g = 0, theta = 0 to theta = 0).
 struct ParamGroup {
   int64_t begin, end;
   float weight_decay;
   float lr_mult;
+  float l1 = 0.0f;  // lambda_1; sign(0) = 0 keeps the zero padding at zero
 };
+
+// d|theta|/dtheta as the L1 penalty uses it: sign(theta), with sign(0) = 0.
+inline float l1_sign(float theta) { return theta > 0.0f ? 1.0f : (theta < 0.0f ? -1.0f : 0.0f); }
 std::vector<ParamGroup> param_groups(const nn::ParameterArena& arena, const OptimOptions& o);
 
 // The optimizer's state for a checkpoint: named float buffers (one float per arena float, or empty

@@ -5,13 +5,14 @@
 namespace cvtrain::optim {
 
 SGD::SGD(nn::ParameterArena& arena, const SgdOptions& options) : arena_(arena), options_(options) {
-  if (options_.dampening < 0.0f || options_.weight_decay < 0.0f)
-    fail_input("optim: dampening and weight_decay must be >= 0, got ", options_.dampening, " and ",
-               options_.weight_decay);
+  if (options_.dampening < 0.0f || options_.weight_decay < 0.0f || options_.l1 < 0.0f)
+    fail_input("optim: dampening, weight_decay and l1 must be >= 0, got ", options_.dampening, ", ",
+               options_.weight_decay, " and ", options_.l1);
   if (options_.nesterov && options_.dampening != 0.0f)
     fail_input("optim.nesterov: Nesterov momentum requires zero dampening, got ", options_.dampening);
   OptimOptions o;
   o.weight_decay = options_.weight_decay;
+  o.l1 = options_.l1;
   o.decay_bias_and_norm = options_.decay_bias_and_norm;
   o.bias_lr_mult = options_.bias_lr_mult;
   groups_ = param_groups(arena_, o);
@@ -29,11 +30,12 @@ void SGD::step(float lr, float momentum) {
   if (mu != 0.0f && first) momentum_buffer.assign(static_cast<size_t>(arena_.size()), 0.0f);
   float* b = momentum_buffer.data();  // (size) when mu != 0
   for (const ParamGroup& s : groups_) {
-    const float lambda = s.weight_decay, gamma = lr * s.lr_mult;
+    const float lambda = s.weight_decay, lambda1 = s.l1, gamma = lr * s.lr_mult;
 #pragma omp parallel for simd if (s.end - s.begin > 65536)
     for (int64_t i = s.begin; i < s.end; ++i) {
       float g = grad[i];                               // g_t <- grad f(theta_{t-1})
       if (lambda != 0.0f) g = g + lambda * theta[i];   // g_t <- g_t + lambda theta_{t-1}
+      if (lambda1 != 0.0f) g = g + lambda1 * l1_sign(theta[i]);  // L1: g_t <- g_t + lambda_1 sign(theta_{t-1})
       if (mu != 0.0f) {
         b[i] = first ? g                               // b_1 <- g_1
                      : mu * b[i] + (1.0f - tau) * g;   // b_t <- mu b_{t-1} + (1 - tau) g_t

@@ -13,6 +13,7 @@ struct SgdOptions {
   float momentum = 0.0f;      // mu for step(lr); step(lr, momentum) overrides it per step
   float dampening = 0.0f;     // tau
   float weight_decay = 0.0f;  // lambda
+  float l1 = 0.0f;            // lambda_1: L1, lambda_1 sign(theta) added to the gradient (not in torch)
   bool nesterov = false;
   // false: no weight decay on the arena entries flagged is_bias_or_norm (torch applies it to all
   // parameters unless they are put in a separate group with weight_decay=0, which this mirrors).

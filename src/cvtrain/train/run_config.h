@@ -31,6 +31,7 @@ struct RunConfig {
 
   std::string model_name = "cnn";
   double model_dropout = -1.0;
+  std::string model_dropout_mode = "inverted";  // issue 5: inverted | original
   std::string model_activation = "relu";
   double model_activation_slope = -1.0;
   double model_activation_alpha = 1.0;
@@ -42,6 +43,7 @@ struct RunConfig {
   int64_t model_depth = 6;
   int64_t model_width = 4096;
   bool model_zero_init_residual = false;
+  double model_drop_path = 0.0;  // issue 5: stochastic depth, the deepest block's drop rate
   std::string model_channels = "64,128,256";
   int64_t model_stage_convs = 2;
 
@@ -73,6 +75,7 @@ struct RunConfig {
   double optim_dampening = 0.0;
   bool optim_nesterov = true;
   double optim_weight_decay = 5e-4;
+  double optim_l1 = 0.0;  // L1 strength (issue 5); with weight_decay, the elastic net
   std::string optim_schedule = "onecycle";
   double optim_pct_start = 0.15;
   double optim_min_lr = 0.0;

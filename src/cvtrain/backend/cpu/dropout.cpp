@@ -4,8 +4,9 @@
 
 namespace cvtrain::cpu {
 
-void dropout_forward(const float* x, float* y, float* mask, float p, uint64_t seed, uint64_t stream, int64_t n) {
-  const float scale = 1.0f / (1.0f - p);
+void dropout_forward(const float* x, float* y, float* mask, float p, uint64_t seed, uint64_t stream, int64_t n,
+                     float keep_scale) {
+  const float scale = keep_scale < 0.0f ? 1.0f / (1.0f - p) : keep_scale;
   // One Philox call gives the four elements of counter block b = i/4 (philox_uniform's layout).
   const int64_t blocks = (n + 3) / 4;
 #pragma omp parallel for schedule(static) if (n > 16384)

@@ -6,8 +6,10 @@
 
 namespace cvtrain::cpu {
 
-// x: (n) -> mask: (n) = 1/(1-p) where philox_uniform(seed, stream, i) >= p, else 0; y: (n) = x * mask.
-void dropout_forward(const float* x, float* y, float* mask, float p, uint64_t seed, uint64_t stream, int64_t n);
+// x: (n) -> mask: (n) = keep_scale where philox_uniform(seed, stream, i) >= p, else 0; y: (n) = x * mask.
+// keep_scale < 0: 1/(1-p) (inverted dropout); the original form passes 1.
+void dropout_forward(const float* x, float* y, float* mask, float p, uint64_t seed, uint64_t stream, int64_t n,
+                     float keep_scale = -1.0f);
 // dy, mask: (n) -> dx: (n) = dy * mask
 void dropout_backward(const float* dy, const float* mask, float* dx, int64_t n);
 
