@@ -15,7 +15,6 @@ using namespace cvtrain::testing;
 
 namespace {
 
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 const double kSeluA = ops::kSeluAlpha, kSeluS = ops::kSeluScale;
 
 // One activation as both twins: forward(x, y, n), backward(x, y, dy, dx, n) per scalar type.
@@ -63,11 +62,6 @@ std::vector<Twin> twins() {
   };
 }
 
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
 
 }  // namespace
 

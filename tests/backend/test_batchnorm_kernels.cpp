@@ -15,17 +15,10 @@ using namespace cvtrain::testing;
 
 namespace {
 
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
 struct Dims {
   int64_t N, C, HW;
 };
 
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
 
 // L = sum(batch_norm(x; w, b) * R) for the reference kernel in double, as a function of one of x, w, b.
 struct RefLoss {

@@ -26,11 +26,6 @@ int64_t x_numel(const Conv2dShape& s) { return s.N * s.C * s.H * s.W; }
 int64_t w_numel(const Conv2dShape& s) { return s.OC * (s.C / s.groups) * s.KH * s.KW; }
 int64_t y_numel(const Conv2dShape& s) { return s.N * s.OC * s.OH * s.OW; }
 
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
 
 // Small shapes exercising every option; several leave input rows unread (floor in OH/OW).
 const std::vector<Case> kSmall = {

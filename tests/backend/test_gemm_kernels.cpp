@@ -16,13 +16,6 @@ using namespace cvtrain::testing;
 
 namespace {
 
-const float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
 
 // Random doubles that are exactly f32 values, and their f32 copy.
 std::vector<double> f32_doubles(size_t n, uint64_t seed) {

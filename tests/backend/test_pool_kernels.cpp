@@ -14,8 +14,6 @@ using namespace cvtrain::testing;
 
 namespace {
 
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
 struct Geometry {
   int64_t N, C, H, W, KH, KW, SH, SW, PH, PW;
   Pool2dShape shape() const { return make_pool2d_shape(N, C, H, W, KH, KW, SH, SW, PH, PW); }
@@ -33,11 +31,6 @@ const std::vector<Geometry> kGeometries = {
 };
 const size_t kSmall = kGeometries.size() - 1;  // geometries cheap enough for finite differences
 
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
 
 std::vector<float> random_floats(int64_t n, uint64_t seed) { return random_tensor({n}, seed).to_vector(); }
 

@@ -14,8 +14,6 @@ using namespace cvtrain::testing;
 
 namespace {
 
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
 int64_t kept_numel(const Shape& s, const std::vector<uint8_t>& r) {
   int64_t m = 1;
   for (size_t d = 0; d < s.size(); ++d)

@@ -13,13 +13,6 @@ using namespace cvtrain::testing;
 
 namespace {
 
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
 
 std::vector<int64_t> random_labels(int64_t N, int64_t K, uint64_t seed) {
   Rng rng(seed);

@@ -34,6 +34,13 @@ std::map<std::string, Tensor> load_fixture(const std::string& name) {
   return out;
 }
 
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {
   Rng rng(seed);
   Tensor t = Tensor::empty(shape);

@@ -2,6 +2,7 @@
 // closeness checks, and finite-difference gradient checks (double for kernels, f32 for op wiring).
 #pragma once
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,6 +16,12 @@ namespace cvtrain::testing {
 // Fixture files under tests/fixtures/NAME.txt, one tensor per line: `name ndim d0 .. dn-1 v0 v1 ...`
 // (written by the recording scripts beside them). Returns f32 tensors by name.
 std::map<std::string, Tensor> load_fixture(const std::string& name);
+
+// Outputs are pre-filled with this before a kernel writes them, so an element it misses shows.
+inline constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// sum_i a_i b_i in double: the scalar loss <f(x), r> whose gradient the finite-difference checks take.
+double dot(const std::vector<double>& a, const std::vector<double>& b);
 
 // Uniform in [lo, hi) from a fixed seed.
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
