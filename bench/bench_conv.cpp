@@ -19,8 +19,13 @@ namespace {
 
 using cvtrain::cpu::ConvImpl;
 
+// 1, 2: the CNN's conv1 and conv2; 3, 4, 5: ResNet-20's 3x3 stage convolutions (16 channels on
+// 28x28, 32 on 14x14, 64 on 7x7)
 cvtrain::Conv2dShape shape_of(int64_t which) {
   if (which == 1) return cvtrain::make_conv2d_shape(128, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  if (which == 3) return cvtrain::make_conv2d_shape(128, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  if (which == 4) return cvtrain::make_conv2d_shape(128, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  if (which == 5) return cvtrain::make_conv2d_shape(128, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1);
   return cvtrain::make_conv2d_shape(128, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1);
 }
 
@@ -31,7 +36,7 @@ std::vector<float> random_vector(int64_t n, uint64_t seed) {
   return v;
 }
 
-// args: conv (1 or 2), direction (0 forward, 1 backward-data, 2 backward-weights), ConvImpl
+// args: conv (1 to 5), direction (0 forward, 1 backward-data, 2 backward-weights), ConvImpl, bf16 (0/1)
 void BM_conv(benchmark::State& state) {
   const cvtrain::Conv2dShape s = shape_of(state.range(0));
   const int direction = static_cast<int>(state.range(1));
@@ -40,6 +45,7 @@ void BM_conv(benchmark::State& state) {
   std::vector<float> w = random_vector(s.OC * (s.C / s.groups) * s.KH * s.KW, 2), dw(w.size());
   std::vector<float> dy = random_vector(s.N * s.OC * s.OH * s.OW, 3), y(dy.size());
   cvtrain::Context ctx;
+  ctx.dnnl.set_bf16(state.range(3) != 0);
   for (auto _ : state) {
     if (direction == 0)
       cvtrain::cpu::conv2d_forward(ctx.dnnl, x.data(), w.data(), nullptr, y.data(), s, impl);
@@ -55,7 +61,7 @@ void BM_conv(benchmark::State& state) {
                                       : info.backward_weights_plain;
   static constexpr const char* names[] = {"auto", "plain", "blocked", "winograd"};
   const char* impl_name = names[state.range(2)];
-  state.SetLabel(std::string(direction == 0 ? "fwd " : direction == 1 ? "bwd_data " : "bwd_weights ") + impl_name +
+  state.SetLabel(std::string(state.range(3) ? "bf16 " : "") + (direction == 0 ? "fwd " : direction == 1 ? "bwd_data " : "bwd_weights ") + impl_name +
                  " " + kernel + (plain ? " (no reorder)" : " (reordered)"));
 }
 
@@ -65,13 +71,17 @@ void cases(benchmark::internal::Benchmark* b) {
   for (int64_t conv : {1, 2})
     for (int64_t direction : {0, 1, 2})
       for (ConvImpl impl : {ConvImpl::automatic, ConvImpl::plain, ConvImpl::blocked, ConvImpl::winograd})
-        b->Args({conv, direction, static_cast<int64_t>(impl)});
+        b->Args({conv, direction, static_cast<int64_t>(impl), 0});
+  // f32 against bf16 (mixed precision) with the automatic choice, on every shape
+  for (int64_t conv : {1, 2, 3, 4, 5})
+    for (int64_t direction : {0, 1, 2})
+      for (int64_t bf16 : {0, 1}) b->Args({conv, direction, 0, bf16});
 }
 
 }  // namespace
 
 // "min" alongside mean/median: the machine is shared, and the best repetition is the least disturbed
-BENCHMARK(BM_conv)->Apply(cases)->ArgNames({"conv", "dir", "impl"})->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_conv)->Apply(cases)->ArgNames({"conv", "dir", "impl", "bf16"})->Unit(benchmark::kMillisecond)
     ->ComputeStatistics("min", min_of);
 
 BENCHMARK_MAIN();

@@ -13,7 +13,11 @@ packages=(
   libcairo2-dev fonts-dejavu-core   # PNG charts (viz/): histograms of cvtrain diagnose, training curves
   libpng-dev libjpeg62-turbo-dev   # data/: image-folder datasets (PNG, JPEG), augmentation previews
   libgtest-dev libgmock-dev libbenchmark-dev   # tests and micro-benchmarks
+  clang-14 libclang-rt-14-dev   # CI's sanitizer build and libFuzzer targets (scripts/fuzz.sh, docs/reliability.md)
+  libopenmpi-dev openmpi-bin   # dist/: data-parallel training under mpirun (optional: CMake's CVTRAIN_MPI=AUTO builds without it)
   dataset-fashion-mnist  # the demo's data, under /usr/share/datasets/fashion-mnist
+  libonnx-dev libprotobuf-dev protobuf-compiler   # interop/: cvtrain export --format onnx (ONNX's protobuf classes)
+  python3-onnx libopencv-dev   # tests only: the ONNX checker and OpenCV's dnn module read the exported graphs
 )
 if [[ "${CVTRAIN_WITH_TORCH:-0}" == 1 ]]; then
   packages+=(python3-torch python3-numpy python3-torchvision)  # side-by-side benchmarks and fixture recording only

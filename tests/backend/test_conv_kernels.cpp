@@ -3,6 +3,7 @@
 // with NaN, including the Fashion-MNIST CNN's exact layers.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -215,3 +216,43 @@ TEST(ConvShape, ComputesOutputSizeLikePyTorch) {
 }
 
 }  // namespace
+
+static std::vector<float> to_floats(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
+
+// conv2d_backward (dy reordered once for both directions) gives bitwise what the two separate
+// calls give, in f32 and bf16, for every combination of wanted gradients.
+TEST(ConvKernels, CombinedBackwardEqualsSeparateCalls) {
+  const std::vector<Case> cases = {
+      {"c32_to_64", 4, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, true},   // Winograd data, direct weights
+      {"c16", 4, 16, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, false},        // direct both
+      {"c3_stride2", 2, 3, 9, 9, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, true},      // plain backward-data
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  uint64_t seed = 5000;
+  for (const Case& c : cases)
+    for (bool low : {false, true})
+      for (int wanted = 1; wanted < 8; ++wanted) {  // bits: dx, dw, db
+        SCOPED_TRACE(::testing::Message() << c.name << " bf16 " << low << " wanted " << wanted);
+        const Conv2dShape s = c.shape();
+        const bool want_dx = wanted & 1, want_dw = wanted & 2, want_db = (wanted & 4) && c.bias;
+        std::vector<float> x = to_floats(random_doubles(x_numel(s), seed)), w = to_floats(random_doubles(w_numel(s), seed + 1)),
+                           dy = to_floats(random_doubles(y_numel(s), seed + 2));
+        Context ctx;
+        ctx.dnnl.set_bf16(low);
+        std::vector<float> dx1(x.size(), nan), dw1(w.size(), nan), db1(s.OC, nan);
+        std::vector<float> dx2 = dx1, dw2 = dw1, db2 = db1;
+        if (want_dx) cpu::conv2d_backward_data(ctx.dnnl, w.data(), dy.data(), dx1.data(), s);
+        if (want_dw)
+          cpu::conv2d_backward_weights(ctx.dnnl, x.data(), dy.data(), dw1.data(), want_db ? db1.data() : nullptr, s);
+        else if (want_db)
+          cpu::conv2d_backward_bias(dy.data(), db1.data(), s);
+        for (int round = 0; round < 2; ++round) {
+          cpu::conv2d_backward(ctx.dnnl, x.data(), w.data(), dy.data(), want_dx ? dx2.data() : nullptr,
+                               want_dw ? dw2.data() : nullptr, want_db ? db2.data() : nullptr, s);
+          EXPECT_EQ(0, std::memcmp(dx1.data(), dx2.data(), dx1.size() * 4));
+          EXPECT_EQ(0, std::memcmp(dw1.data(), dw2.data(), dw1.size() * 4));
+          EXPECT_EQ(0, std::memcmp(db1.data(), db2.data(), db1.size() * 4));
+        }
+        seed += 10;
+      }
+}

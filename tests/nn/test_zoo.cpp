@@ -89,7 +89,8 @@ TEST(Zoo, RegistryListsEveryModel) {
     EXPECT_FALSE(std::string(e.description).empty());
   }
   EXPECT_EQ(names, (std::vector<std::string>{"mlp", "cnn", "deep_mlp", "resnet20", "resnet32", "resnet56", "resnet110",
-                                             "preact_resnet20", "wrn_16_4", "lenet5", "vgg", "resnet_stack"}));
+                                             "preact_resnet20", "wrn_16_4", "wrn_28_10", "resnet18", "lenet5", "vgg",
+                                             "resnet_stack"}));
 }
 
 TEST(Zoo, UnknownModelAndBadSpecAreInputErrors) {
@@ -100,7 +101,7 @@ TEST(Zoo, UnknownModelAndBadSpecAreInputErrors) {
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(),
                  "model.name: unknown model 'resnet9000' (known: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, "
-                 "resnet110, preact_resnet20, wrn_16_4, lenet5, vgg, resnet_stack)");
+                 "resnet110, preact_resnet20, wrn_16_4, wrn_28_10, resnet18, lenet5, vgg, resnet_stack)");
   }
   nn::ModelSpec spec{"cnn"};
   spec.dropout = 1.5f;

@@ -1,10 +1,11 @@
 // TensorBoard event files: what is written parses back record by record with both CRCs checked
 // (the file_version event first, then scalars and a histogram with their tags, steps and values);
-// a damaged byte is reported with the record's number.
+// a damaged byte is reported with the record's number; images, the SessionLog, pruning.
 #include <filesystem>
 #include <fstream>
 
 #include "common/testing.h"
+#include "cvtrain/data/image_io.h"
 #include "cvtrain/train/tensorboard.h"
 
 using namespace cvtrain;
@@ -58,5 +59,55 @@ TEST(TensorBoard, ScalarsAndHistogramsParseBack) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("record 3: data CRC mismatch"), std::string::npos) << e.what();
   }
+  fs::remove_all(dir);
+}
+
+// Images: a Summary.Image with height, width, colorspace and PNG bytes that decode to the pixels
+// written; a SessionLog START; prune_events keeps what it is told and drops a torn last record.
+TEST(TensorBoard, ImagesSessionLogAndPruning) {
+  const fs::path dir = fs::temp_directory_path() / ("cvtrain_test_tb_img_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  U8Image img{3, 5, 7, {}};
+  for (size_t i = 0; i < 3 * 5 * 7; ++i) img.data.push_back(static_cast<uint8_t>(i * 2));
+  std::string path;
+  {
+    EventWriter w(dir.string());
+    path = w.path();
+    w.image("images/augmentation", 0, img);
+    for (int64_t s = 1; s <= 6; ++s) w.scalar("train/loss", s, static_cast<double>(s));
+    w.session_start(4);
+  }
+  std::vector<EventRecord> ev = read_events(path);
+  ASSERT_EQ(ev.size(), 9u);
+  ASSERT_EQ(ev[1].images.size(), 1u);
+  const auto& im = ev[1].images[0];
+  EXPECT_EQ(im.tag, "images/augmentation");
+  EXPECT_EQ(im.height, 5);
+  EXPECT_EQ(im.width, 7);
+  EXPECT_EQ(im.colorspace, 3);
+  ASSERT_GT(im.png.size(), 8u);
+  EXPECT_EQ(im.png.substr(1, 3), "PNG");
+  const std::string png_path = (dir / "back.png").string();
+  {
+    std::ofstream out(png_path, std::ios::binary);
+    out << im.png;
+  }
+  const U8Image back = read_image(png_path);
+  EXPECT_EQ(back.C, 3);
+  EXPECT_EQ(back.data, img.data);
+  fs::remove(png_path);
+  EXPECT_EQ(ev[8].session_status, 1);
+  EXPECT_EQ(ev[8].step, 4);
+
+  {  // a torn record at the end, as a killed writer leaves
+    std::ofstream f(path, std::ios::binary | std::ios::app);
+    f << std::string("\x20\x00\x00\x00\x00", 5);
+  }
+  EXPECT_THROW(read_events(path), InputError);
+  const int64_t dropped = prune_events(dir.string(), [](int64_t step, const std::string&) { return step <= 3; });
+  EXPECT_EQ(dropped, 3);
+  ev = read_events(path);
+  ASSERT_EQ(ev.size(), 6u);  // file_version, image, steps 1-3, the session log (no tag: kept)
+  EXPECT_EQ(ev[4].scalars[0].second, 3.0f);
   fs::remove_all(dir);
 }

@@ -5,7 +5,9 @@
 #include <cstdint>
 
 #include "cvtrain/backend/cpu/dnnl_runtime.h"
+#include "cvtrain/backend/cuda/runtime.h"
 #include "cvtrain/tensor/rng.h"
+#include "cvtrain/tensor/storage.h"
 
 namespace cvtrain {
 
@@ -16,6 +18,10 @@ struct Context {
   int threads;  // 0: whatever OpenMP has; the program sets OpenMP's count from this once, in main
   bool grad_enabled = true;
   cpu::DnnlRuntime dnnl;
+  // The GPU's stream, handles and allocator when the run's device is cuda (backend/cuda/runtime.h), else null.
+  std::shared_ptr<cuda::Runtime> cuda;
+  // Caching allocator for tensors allocated on the thread that made this Context (tensor/storage.h).
+  StorageCacheScope storage;
 };
 
 // Ops run inside this scope record no graph (evaluation, optimizer updates).

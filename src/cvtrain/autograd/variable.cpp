@@ -2,6 +2,8 @@
 
 #include <unordered_set>
 
+#include "cvtrain/backend/cuda/kernels.h"
+
 namespace cvtrain {
 
 Variable::Variable(Tensor data, bool requires_grad) : impl_(std::make_shared<VarImpl>()) {
@@ -31,6 +33,10 @@ void accumulate_grad(VarImpl& v, const Tensor& g) {
     return;
   }
   Tensor gc = g.contiguous();
+  if (v.grad.is_cuda()) {
+    cuda::add_inplace(v.grad.cuda_runtime(), v.grad.data<float>(), gc.to_device_of(v.grad).data<float>(), g.numel());
+    return;
+  }
   float* dst = v.grad.data<float>();
   const float* src = gc.data<float>();
   const int64_t n = g.numel();
@@ -40,7 +46,7 @@ void accumulate_grad(VarImpl& v, const Tensor& g) {
 
 void Variable::backward() const {
   CHECK(numel() == 1, "backward() without a gradient needs a one-element variable, got ", data().describe());
-  backward(Tensor::full(shape(), 1.0f));
+  backward(Tensor::full(shape(), 1.0f).to_device_of(data()));
 }
 
 void Variable::backward(const Tensor& dout) const {

@@ -13,10 +13,15 @@
 #include "cvtrain/cli/config.h"
 #include "cvtrain/cli/progress.h"
 #include "cvtrain/data/loader.h"
+#include "cvtrain/dist/communicator.h"
+#if CVTRAIN_HAVE_MPI
+#include "cvtrain/dist/mpi/mpi_communicator.h"
+#endif
 #include "cvtrain/train/checkpoint.h"
 #include "cvtrain/train/diagnostics.h"
 #include "cvtrain/train/model_file.h"
 #include "cvtrain/train/trainer.h"
+#include "cvtrain/train/transfer.h"
 
 namespace cvtrain::cli {
 namespace fs = std::filesystem;
@@ -53,7 +58,8 @@ void prepare_out_dir(const std::string& dir, bool overwrite) {
 
 }  // namespace
 
-int cmd_train(const TrainArgs& a) {
+// The run itself; under MPI every rank runs it, and only rank 0 prints or writes.
+static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& comm) {
   const auto t_start = std::chrono::steady_clock::now();
   RunConfig cfg;
   std::optional<CheckpointContents> ck;
@@ -76,7 +82,19 @@ int cmd_train(const TrainArgs& a) {
     out = a.out.empty() ? default_out_dir(a.config) : a.out;
   }
   apply_threads(cfg);
+  if (dist::launched_by_mpi()) {
+#if CVTRAIN_HAVE_MPI
+    comm = dist::make_mpi_communicator(cfg.train_dist_timeout_s);
+#else
+    fail_input("train: started by an MPI launcher, but this cvtrain was built without MPI (install libopenmpi-dev "
+               "and rebuild; CMake option CVTRAIN_MPI)");
+#endif
+  } else if (ck && ck->state.world > 0) {
+    comm = std::make_unique<dist::LocalCommunicator>();  // a data-parallel run continued by one process
+  }
+  const bool lead = !comm || comm->rank() == 0;  // prints and writes
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
+  if (cfg.device == "cuda") ctx.cuda = cuda::Runtime::create();  // docs/cuda.md
   Dataset train = load_dataset(dataset_options(cfg, Split::train), Split::train);
   Dataset test = load_dataset(dataset_options(cfg, Split::test), Split::test);
   Normalization norm = ck ? normalization_from_metadata(ck->metadata, ck_path) : fit_normalization(train);
@@ -84,38 +102,56 @@ int cmd_train(const TrainArgs& a) {
                               : fit_preprocess(train, cfg.data_preprocess, cfg.data_preprocess_components,
                                                cfg.data_whiten_epsilon);
   std::shared_ptr<nn::Module> model = make_model(cfg, train, ctx.rng, &fitted);
+  const std::string transfer_report = ck ? std::string() : apply_transfer(cfg, *model);  // model.init_from (transfer.h)
   auto metadata = model_metadata(cfg, norm);
   add_preprocess_metadata(metadata, fitted);
 
-  if (!ck) {
+  if (!ck && lead) {
     prepare_out_dir(out, a.overwrite);
     write_text_atomic(out + "/config.yaml", dump_config(cfg));
   }
 
-  std::printf("cvtrain: %s on %s (%lld train, %lld test images), %lld epochs, batch %lld, %s, %lld threads -> %s\n",
+  const int64_t global_batch = cfg.train_batch_size * (comm ? comm->size() : 1);
+  const int64_t batches = cfg.data_drop_last ? train.size() / global_batch  // the loader's (sampler's) count
+                                             : (train.size() + global_batch - 1) / global_batch;
+  const std::string length = cfg.train_max_steps > 0 ? std::to_string(cfg.train_max_steps) + " steps"
+                                                     : std::to_string(cfg.train_epochs) + " epochs";
+  if (!lead && !std::freopen("/dev/null", "w", stdout)) fail_input("/dev/null: cannot open");  // rank 0 speaks
+  if (comm)
+    std::printf("data-parallel: %s, global batch %lld\n", comm->describe().c_str(),
+                static_cast<long long>(cfg.train_batch_size * comm->size()));
+  std::printf("cvtrain: %s on %s (%lld train, %lld test images), %s, batch %lld, %s, %lld threads -> %s\n",
               cfg.model_name.c_str(), cfg.data_dataset.c_str(), static_cast<long long>(train.labels.size(0)),
-              static_cast<long long>(test.labels.size(0)), static_cast<long long>(cfg.train_epochs),
+              static_cast<long long>(test.labels.size(0)), length.c_str(),
               static_cast<long long>(cfg.train_batch_size), cfg.optim_name.c_str(),
               static_cast<long long>(cfg.threads), out.c_str());
   if (ck)
     std::printf("resuming from %s (epoch %lld, batch %lld, step %lld)\n", ck_path.c_str(),
                 static_cast<long long>(ck->state.epoch), static_cast<long long>(ck->state.batches_done),
                 static_cast<long long>(ck->state.step));
+  if (!transfer_report.empty() && lead) {
+    std::printf("%s", transfer_report.c_str());
+    write_text_atomic(out + "/transfer.txt", transfer_report);
+  }
   std::fflush(stdout);
 
-  Progress progress(cfg.train_progress);
+  Progress progress(cfg.train_progress && lead);
   TrainHooks hooks;
   hooks.on_step = [&](const StepInfo& s) {
-    const double left_images = static_cast<double>((cfg.train_epochs - s.epoch) * s.steps_per_epoch +
-                                                   (s.steps_per_epoch - s.step_in_epoch)) *
-                               static_cast<double>(cfg.train_batch_size);
-    progress.update(s.epoch, cfg.train_epochs, s.step_in_epoch, s.steps_per_epoch, s.loss, s.accuracy, s.images_per_s,
+    const int64_t epochs = planned_epochs(cfg, s.steps_per_epoch);
+    const double left_batches =
+        cfg.train_max_steps > 0
+            ? static_cast<double>((cfg.train_max_steps - s.step) * cfg.train_accumulate_steps)
+            : static_cast<double>((epochs - s.epoch) * s.steps_per_epoch + (s.steps_per_epoch - s.step_in_epoch));
+    const double left_images = left_batches * static_cast<double>(global_batch);
+    progress.update(s.epoch, epochs, s.step_in_epoch, s.steps_per_epoch, s.loss, s.accuracy, s.images_per_s,
                     s.images_per_s > 0 ? left_images / s.images_per_s : 0);
   };
   hooks.on_epoch = [&](const EpochMetrics& m) {
     progress.clear();
-    std::printf("epoch %lld/%lld  train_loss %.4f  train_acc %.2f%%", static_cast<long long>(m.epoch),
-                static_cast<long long>(cfg.train_epochs), m.train_loss, 100 * m.train_acc);
+    std::printf("epoch %lld/%lld  step %lld  train_loss %.4f  train_acc %.2f%%", static_cast<long long>(m.epoch),
+                static_cast<long long>(planned_epochs(cfg, batches)), static_cast<long long>(m.step), m.train_loss,
+                100 * m.train_acc);
     if (m.evaluated) std::printf("  test_loss %.4f  test_acc %.2f%%", m.test_loss, 100 * m.test_acc);
     if (m.evaluated && m.has_ema) std::printf("  ema_test_acc %.2f%%", 100 * m.ema_test_acc);
     std::printf("  lr %.5f  %.0f img/s  %.1fs\n", m.lr, m.images_per_s, m.seconds);
@@ -125,7 +161,7 @@ int cmd_train(const TrainArgs& a) {
   // order), so the lines are comparable along the run; diagnose() leaves the model and RNG as it found them.
   std::unique_ptr<LineAppender> diag_log;
   Batch probe;
-  if (cfg.train_diagnostics_every > 0) {
+  if (cfg.train_diagnostics_every > 0 && lead) {
     diag_log = std::make_unique<LineAppender>(out + "/diagnostics.jsonl", /*append=*/ck.has_value());
     BatchLoader first(train, norm, cfg.train_batch_size, /*shuffle=*/false);
     first.start_epoch(ctx.rng);
@@ -136,9 +172,10 @@ int cmd_train(const TrainArgs& a) {
       diag_log->append(diagnostics_line(diagnose(ctx, m, {{probe.x, probe.y}}, diagnostics_options(cfg)), step));
     };
   }
-  RunOutput ro{out, metadata, ck ? &*ck : nullptr, fitted.is_channel() ? nullptr : &fitted};
+  RunOutput ro{out, metadata, ck ? &*ck : nullptr, fitted.is_channel() ? nullptr : &fitted, comm.get()};
   FitResult r = fit(ctx, *model, cfg, train, test, norm, hooks, ro);
 
+  if (!lead) return 0;
   save_model_file(out + "/model.safetensors", *model, metadata);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   if (r.early_stopped)
@@ -147,6 +184,20 @@ int cmd_train(const TrainArgs& a) {
   std::printf("test accuracy %.2f%% after %lld epochs (%.1f s wall) -> %s/model.safetensors\n",
               100 * r.history.back().test_acc, static_cast<long long>(r.history.back().epoch), wall, out.c_str());
   return 0;
+}
+
+int cmd_train(const TrainArgs& a) {
+  std::unique_ptr<dist::Communicator> comm;
+  try {
+    return train_ranks(a, comm);
+  } catch (const std::exception& e) {
+    if (!comm || comm->size() == 1) throw;
+    // one rank's error would leave the others waiting in a collective: say it, then end them all
+    std::fprintf(stderr, "cvtrain: rank %d of %d: %s\n", comm->rank(), comm->size(), e.what());
+    std::fflush(stderr);
+    comm->abort(dynamic_cast<const InputError*>(&e) ? 2 : 1);
+    throw;
+  }
 }
 
 }  // namespace cvtrain::cli

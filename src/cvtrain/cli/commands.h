@@ -12,6 +12,7 @@
 #include "cvtrain/nn/module.h"
 #include "cvtrain/train/run_config.h"
 #include "cvtrain/train/trainer.h"
+#include "cvtrain/interop/weights.h"  // predict, export
 
 namespace cvtrain::cli {
 
@@ -61,7 +62,46 @@ struct PreviewArgs {
   int64_t scale = 3;   // pixel magnification
 };
 
+// issue 7: ensembles and hyperparameter search
+struct EnsembleArgs {
+  std::vector<std::string> members;  // run folders or model files
+  std::vector<std::string> overrides;
+  std::string tta = "none";
+  bool logits = false;     // average logits instead of probabilities
+  bool snapshots = false;  // members: each run's snapshots/epoch-*.safetensors
+  bool json = false;
+};
+struct SearchArgs {
+  std::string config;
+  std::string space;  // SPACE.yaml
+  int64_t trials = 16;
+  int64_t jobs = 1;
+  std::vector<std::string> overrides;
+  std::string out;
+  int64_t stages = 1;   // 2: a second stage narrowed around the best trials
+  int64_t halving = 0;  // successive halving with this reduction factor eta (0: off)
+  uint64_t seed = 0;
+};
+
+// issue 8: predict and export
+struct PredictArgs {
+  std::string run;                  // a run folder, model file or checkpoint
+  std::vector<std::string> inputs;  // PNG/JPEG files, or IDX / CIFAR binary files with ":0-99,120" indices
+  std::vector<std::string> overrides;
+  int64_t topk = 3;
+  bool json = false;
+};
+struct ExportArgs {
+  std::string run;
+  std::string format = "onnx";  // onnx | safetensors
+  std::string out;
+  bool fold_bn = false;
+  std::vector<std::string> overrides;
+};
+
 int cmd_train(const TrainArgs& a);
+int cmd_ensemble(const EnsembleArgs& a);
+int cmd_search(const SearchArgs& a, const std::string& self);
 int cmd_preview(const PreviewArgs& a);
 int cmd_augmentations();
 int cmd_eval(const EvalArgs& a);
@@ -70,6 +110,8 @@ int cmd_config(const ConfigArgs& a);
 int cmd_models();
 int cmd_schedule(const ScheduleArgs& a);
 int cmd_diagnose(const DiagnoseArgs& a);
+int cmd_predict(const PredictArgs& a);
+int cmd_export(const ExportArgs& a);
 
 // Shared setup.
 void apply_threads(const RunConfig& cfg);  // OpenMP's thread count, once per process
@@ -83,6 +125,18 @@ DatasetOptions dataset_options(const RunConfig& cfg, Split split);
 // The fitted data.preprocess transform travels as the "preprocess_fit" entry (absent for "channel").
 void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted);
 Preprocess preprocess_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin);
+// A trained model ready for inference (cmd_predict.cpp): weights read (interop/weights.h), config
+// parsed, the dataset's first test image read for the input shape and class names, eval mode.
+struct InferenceModel {
+  interop::WeightsFile weights;
+  RunConfig cfg;
+  Normalization norm;
+  Preprocess fitted;
+  std::vector<std::string> class_names;
+  int64_t C = 0, H = 0, W = 0;  // the images the model takes, before data.preprocess
+  std::shared_ptr<nn::Module> model;
+};
+InferenceModel load_inference_model(const std::string& run_or_file, const std::vector<std::string>& overrides, Rng& rng);
 // Test-time augmentation (eval_tta.cpp): probabilities averaged over the views of data/tta.h.
 EvalResult evaluate_tta(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
                         const Preprocess& fitted, int64_t batch_size, const std::string& mode, int64_t pad);

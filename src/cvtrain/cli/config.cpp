@@ -4,6 +4,7 @@
 #include "cvtrain/cli/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -32,6 +33,7 @@ const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
       {"seed", &RunConfig::seed, "Seed of every random draw (init, shuffling, dropout). Same seed and threads: same run."},
       {"threads", &RunConfig::threads, "CPU threads for compute (OpenMP and oneDNN). 0: all cores."},
+      {"device", &RunConfig::device, "cpu, or cuda: train and evaluate on the first NVIDIA GPU (a build with -DCVTRAIN_CUDA=ON; optimizer sgd; no EMA, gradient clipping or accumulation yet; docs/cuda.md)."},
       {"data.dataset", &RunConfig::data_dataset, "Dataset: fashion_mnist, mnist, cifar10, cifar100 (binary files), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests)."},
       {"data.root", &RunConfig::data_root, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder."},
       {"data.limit_train", &RunConfig::data_limit_train, "Use only the first N training images (0: all)."},
@@ -45,7 +47,9 @@ const std::vector<Key>& keys() {
       {"data.drop_last", &RunConfig::data_drop_last, "Drop the last training batch of an epoch when it is smaller than train.batch_size."},
       {"data.mixup_alpha", &RunConfig::data_mixup_alpha, "Mixup (Zhang et al. 2018): lambda ~ Beta(a, a) per batch, soft targets (0: off)."},
       {"data.cutmix_alpha", &RunConfig::data_cutmix_alpha, "CutMix (Yun et al. 2019): lambda ~ Beta(a, a) per batch (0: off; with mixup, one of the two per batch)."},
-      {"model.name", &RunConfig::model_name, "Model from the zoo: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, resnet110, preact_resnet20, wrn_16_4, lenet5, vgg, resnet_stack (`cvtrain models` lists them)."},
+      {"data.classes", &RunConfig::data_classes, "Keep only these classes, relabelled 0..k-1 in the order given, e.g. [5, 6, 7, 8, 9] (empty: all). Applied after data.limit_*; docs/transfer.md."},
+      {"data.per_class", &RunConfig::data_per_class, "At most N training images per class, the first N of each (0: all); the test split is not limited."},
+      {"model.name", &RunConfig::model_name, "Model from the zoo: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, resnet110, preact_resnet20, wrn_16_4, wrn_28_10, resnet18, lenet5, vgg, resnet_stack (`cvtrain models` lists them)."},
       {"model.dropout", &RunConfig::model_dropout, "Dropout probability of the model's dropout layers (-1: the model's default)."},
       {"model.dropout_mode", &RunConfig::model_dropout_mode, "inverted: scale kept units by 1/(1-p) in training; original: no scaling in training, multiply by 1-p at evaluation (same expected output)."},
       {"model.activation", &RunConfig::model_activation, "Nonlinearity of the model: relu, sigmoid, tanh, leaky_relu, prelu, prelu_channel, elu, selu, gelu, gelu_tanh, silu."},
@@ -60,9 +64,20 @@ const std::vector<Key>& keys() {
       {"model.width", &RunConfig::model_width, "deep_mlp: units per hidden layer."},
       {"model.channels", &RunConfig::model_channels, "vgg: the width of each stage, comma-separated; each stage ends in a 2x2 max pooling."},
       {"model.stage_convs", &RunConfig::model_stage_convs, "vgg: conv3x3-BN-activation layers per stage."},
-      {"model.zero_init_residual", &RunConfig::model_zero_init_residual, "Post-activation residual models (resnet20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
-      {"model.drop_path", &RunConfig::model_drop_path, "Stochastic depth (Huang et al. 2016) for resnet20/32/56/110 and resnet_stack: in training each sample's residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
-      {"train.epochs", &RunConfig::train_epochs, "Passes over the training set."},
+      {"model.zero_init_residual", &RunConfig::model_zero_init_residual, "Post-activation residual models (resnet18/20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
+      {"model.init_from", &RunConfig::model_init_from, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
+      {"model.freeze", &RunConfig::model_freeze, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
+      {"model.reset_head", &RunConfig::model_reset_head, "New number of classes: the final linear layer is freshly initialized, not taken from model.init_from (must equal the data's classes; 0: off)."},
+      {"model.freeze_bn", &RunConfig::model_freeze_bn, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
+      {"model.drop_path", &RunConfig::model_drop_path, "Stochastic depth (Huang et al. 2016) for the residual models (resnet*, preact_resnet20, wrn_*, resnet_stack): in training each sample's (or batch's, model.drop_path_mode) residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
+      {"model.drop_path_mode", &RunConfig::model_drop_path_mode, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed)."},
+      {"model.dropconnect", &RunConfig::model_dropconnect, "DropConnect (Wan et al. 2013) rate p on the hidden fully connected layers (all but the last): in training weights masked with keep 1-p and scaled by 1/(1-p), one mask per step; full weights at evaluation. 0: off."},
+      {"model.pool", &RunConfig::model_pool, "cnn, vgg, lenet5: max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio)."},
+      {"model.fmp_ratio", &RunConfig::model_fmp_ratio, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha))."},
+      {"model.fmp_overlapping", &RunConfig::model_fmp_overlapping, "Fractional max pooling: overlapping regions (neighbours share a row/column) or disjoint ones."},
+      {"model.fmp_sequence", &RunConfig::model_fmp_sequence, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u)))."},
+      {"model.fmp_test_samples", &RunConfig::model_fmp_test_samples, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions."},      {"train.epochs", &RunConfig::train_epochs, "Passes over the training set."},
+      {"model.batch_norm", &RunConfig::model_batch_norm, "cnn, vgg: false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation."},
       {"train.batch_size", &RunConfig::train_batch_size, "Training batch size."},
       {"train.eval_batch_size", &RunConfig::train_eval_batch_size, "Batch size for evaluation (results do not depend on it; 128 measured fastest for the CNN)."},
       {"train.label_smoothing", &RunConfig::train_label_smoothing, "Label smoothing of the cross-entropy loss, in [0, 1)."},
@@ -79,9 +94,14 @@ const std::vector<Key>& keys() {
       {"train.skip_nonfinite", &RunConfig::train_skip_nonfinite, "Skip up to N batches whose loss is NaN or infinite before stopping the run."},
       {"train.log_every_steps", &RunConfig::train_log_every_steps, "Write a line to steps.jsonl (and TensorBoard) every N steps (0: off)."},
       {"train.diagnostics_every", &RunConfig::train_diagnostics_every, "Append per-layer statistics of a fixed training batch (as cvtrain diagnose) to diagnostics.jsonl every N steps (0: off)."},
+      {"train.max_steps", &RunConfig::train_max_steps, "Train for this many optimizer steps instead of train.epochs (0: train.epochs decides); the schedule spans these steps and the last, partial epoch is evaluated."},
+      {"train.sync_bn", &RunConfig::train_sync_bn, "With several MPI ranks: batch-norm statistics over the global batch instead of each rank's (docs/distributed.md)."},
+      {"train.dist_timeout_s", &RunConfig::train_dist_timeout_s, "With several MPI ranks: seconds a rank waits for the others in one collective before it reports a dead or hung rank and stops the job."},
       {"train.tensorboard", &RunConfig::train_tensorboard, "Write TensorBoard event files to RUN/tensorboard."},
       {"train.histograms", &RunConfig::train_histograms, "TensorBoard histograms of weights and gradients after each epoch."},
       {"train.plots", &RunConfig::train_plots, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
+      {"train.precision", &RunConfig::train_precision, "fp32, or bf16: convolutions and matrix products read bf16 copies of their inputs and weights and accumulate in f32; master weights, batch norm, loss and optimizer stay f32 (docs/perf.md)."},
+      {"train.snapshots", &RunConfig::train_snapshots, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
       {"optim.name", &RunConfig::optim_name, "Optimizer: sgd, adam, adamw, rmsprop, adagrad (torch.optim's updates)."},
       {"optim.lr", &RunConfig::optim_lr, "Peak learning rate (the schedule's maximum)."},
       {"optim.momentum", &RunConfig::optim_momentum, "Momentum of sgd and rmsprop (onecycle cycles it between 0.85 and 0.95 as PyTorch's OneCycleLR does; for adam/adamw it cycles beta1)."},
@@ -112,6 +132,7 @@ const std::vector<Key>& keys() {
       {"optim.warmup_start_factor", &RunConfig::optim_warmup_start_factor, "The lr factor at step 0 of the warmup, rising linearly to 1."},
       {"optim.scale_lr", &RunConfig::optim_scale_lr, "none, or linear: lr *= batch_size * accumulate_steps / base_batch_size (Goyal et al. 2017)."},
       {"optim.base_batch_size", &RunConfig::optim_base_batch_size, "The batch size that optim.lr is given for, with scale_lr: linear."},
+      {"optim.lr_mult", &RunConfig::optim_lr_mult, "Per-layer learning-rate multipliers by parameter-name prefix, e.g. {net.0: 0.1, net.12: 1.0} (the longest matching prefix wins; 0 keeps a layer fixed)."},
   };
   return table;
 }
@@ -156,8 +177,27 @@ std::string type_name(const Field& f) {
   }
 }
 
+// A mapping's key as text. YAML allows lists and mappings as keys (`? [a, b] : 1`); as<std::string>
+// would throw a YAML::Exception past the InputError handling (found by tests/fuzz/fuzz_config).
+std::string key_text(const YAML::Node& key, const std::string& where) {
+  if (!key.IsScalar()) fail_input(where, ": a key must be a plain word, got a ", key.IsMap() ? "mapping" : "list");
+  return key.Scalar();
+}
+
 // Converts a YAML scalar into the field; `where` names the key (and the file) in errors.
 void assign(RunConfig& cfg, const Key& key, const YAML::Node& node, const std::string& where) {
+  // A string key may be written as a list of scalars ("a,b") or a mapping of scalars ("k=v,k=v").
+  if (std::holds_alternative<std::string RunConfig::*>(key.field) && (node.IsSequence() || node.IsMap())) {
+    std::string text;
+    for (const auto& item : node) {
+      const YAML::Node v = node.IsMap() ? YAML::Node(item.second) : YAML::Node(item);
+      if (!v.IsScalar() || (node.IsMap() && !item.first.IsScalar()))
+        fail_input(where, ": expected a list or mapping of plain values");
+      text += (text.empty() ? "" : ",") + (node.IsMap() ? item.first.Scalar() + "=" : std::string()) + v.Scalar();
+    }
+    cfg.*std::get<std::string RunConfig::*>(key.field) = text;
+    return;
+  }
   if (!node.IsScalar())
     fail_input(where, ": expected ", type_name(key.field), ", got a ", node.IsMap() ? "mapping" : "list");
   const std::string text = node.Scalar();
@@ -169,6 +209,8 @@ void assign(RunConfig& cfg, const Key& key, const YAML::Node& node, const std::s
             cfg.*member = text;
           } else {
             cfg.*member = node.as<T>();
+            if constexpr (std::is_same_v<T, double>)  // .nan and .inf parse as doubles
+              if (!std::isfinite(cfg.*member)) fail_input(where, ": expected a finite number, got '", text, "'");
           }
         },
         key.field);
@@ -204,7 +246,7 @@ std::vector<AugmentSpec> parse_augment(const YAML::Node& node, const std::string
       }
     };
     for (const auto& kv : entry) {
-      const std::string key = kv.first.as<std::string>();
+      const std::string key = key_text(kv.first, at);
       if (key == "name") {
         if (!kv.second.IsScalar()) fail_input(at, ".name: expected a string");
         spec.name = kv.second.Scalar();
@@ -215,7 +257,7 @@ std::vector<AugmentSpec> parse_augment(const YAML::Node& node, const std::string
           fail_input(at, ".p: expected a number in [0, 1]");
         }
       } else if (key == "params" && kv.second.IsMap()) {
-        for (const auto& pv : kv.second) param(pv.first.as<std::string>(), pv.second);
+        for (const auto& pv : kv.second) param(key_text(pv.first, at + ".params"), pv.second);
       } else {
         param(key, kv.second);
       }
@@ -229,7 +271,7 @@ std::vector<AugmentSpec> parse_augment(const YAML::Node& node, const std::string
 
 void walk(RunConfig& cfg, const YAML::Node& node, const std::string& prefix, const std::string& origin) {
   for (const auto& kv : node) {
-    const std::string name = kv.first.as<std::string>();
+    const std::string name = key_text(kv.first, prefix.empty() ? origin : origin + ": " + prefix);
     const std::string path = prefix.empty() ? name : prefix + "." + name;
     if (path == "data.augment") {
       cfg.data_augment = parse_augment(kv.second, origin + ": data.augment");
@@ -251,6 +293,7 @@ void validate(const RunConfig& c, const std::string& origin) {
     if (!ok) fail_input(origin, ": ", key, ": ", what);
   };
   need(c.threads >= 0, "threads", "must be >= 0, got " + std::to_string(c.threads));
+  need(c.device == "cpu" || c.device == "cuda", "device", "must be cpu or cuda, got '" + c.device + "'");
   need(c.data_limit_train >= 0, "data.limit_train", "must be >= 0");
   need(c.data_limit_test >= 0, "data.limit_test", "must be >= 0");
   need(c.data_val_fraction >= 0 && c.data_val_fraction < 1, "data.val_fraction", "must be in [0, 1)");
@@ -270,6 +313,16 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.model_dropout == -1.0 || (c.model_dropout >= 0 && c.model_dropout < 1), "model.dropout",
        "must be in [0, 1) or -1 for the model's default");
   need(c.model_drop_path >= 0 && c.model_drop_path < 1, "model.drop_path", "must be in [0, 1)");
+  need(c.model_drop_path_mode == "sample" || c.model_drop_path_mode == "batch", "model.drop_path_mode",
+       "must be sample or batch, got '" + c.model_drop_path_mode + "'");
+  need(c.model_dropconnect >= 0 && c.model_dropconnect < 1, "model.dropconnect", "must be in [0, 1)");
+  need(c.model_pool == "max" || c.model_pool == "fractional", "model.pool",
+       "must be max or fractional, got '" + c.model_pool + "'");
+  need(c.model_fmp_ratio > 1 && c.model_fmp_ratio < 2, "model.fmp_ratio", "must be in (1, 2)");
+  need(c.model_fmp_sequence == "random" || c.model_fmp_sequence == "pseudo_random", "model.fmp_sequence",
+       "must be random or pseudo_random, got '" + c.model_fmp_sequence + "'");
+  need(c.model_fmp_test_samples >= 1 && c.model_fmp_test_samples <= 1000, "model.fmp_test_samples",
+       "must be in [1, 1000]");
   need(c.model_dropout_mode == "inverted" || c.model_dropout_mode == "original", "model.dropout_mode",
        "must be inverted or original");
   need(c.optim_lr > 0, "optim.lr", "must be > 0");
@@ -305,6 +358,12 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.train_skip_nonfinite >= 0, "train.skip_nonfinite", "must be >= 0");
   need(c.train_log_every_steps >= 0, "train.log_every_steps", "must be >= 0");
   need(c.train_diagnostics_every >= 0, "train.diagnostics_every", "must be >= 0");
+  need(c.data_per_class >= 0, "data.per_class", "must be >= 0");
+  need(c.model_reset_head >= 0, "model.reset_head", "must be >= 0 (0: off)");
+  need(c.train_max_steps >= 0, "train.max_steps", "must be >= 0");
+  need(c.train_dist_timeout_s > 0, "train.dist_timeout_s", "must be > 0");
+  need(c.train_precision == "fp32" || c.train_precision == "bf16", "train.precision",
+       "must be fp32 or bf16, got '" + c.train_precision + "'");
 }
 
 void apply_overrides(RunConfig& cfg, const std::vector<std::string>& overrides) {

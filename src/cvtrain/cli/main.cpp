@@ -75,6 +75,43 @@ int main(int argc, char** argv) {
 
   auto* aug = app.add_subcommand("augmentations", "List the augmentations data.augment accepts, with their parameters");
 
+  PredictArgs predict;
+  auto* pr = app.add_subcommand("predict", "Class probabilities for images (PNG/JPEG, or IDX/CIFAR files with :indices)");
+  pr->add_option("run", predict.run, "Run folder, model.safetensors or checkpoint")->required();
+  pr->add_option("inputs", predict.inputs, "Image files, or FILE:0-99,120 for IDX / CIFAR binary files")->required();
+  pr->add_option("--topk", predict.topk, "Classes shown per image (default 3)");
+  pr->add_flag("--json", predict.json, "Print one JSON object (with the logits)");
+  pr->add_option("--set", predict.overrides, "Override a key of the run's config (e.g. data.root)");
+
+  ExportArgs exp;
+  auto* ex = app.add_subcommand("export", "Write a trained model as ONNX or as a plain safetensors model file");
+  ex->add_option("run", exp.run, "Run folder, model.safetensors or checkpoint")->required();
+  ex->add_option("--format", exp.format, "onnx (inference graph, opset 13) or safetensors (PyTorch state_dict names)");
+  ex->add_option("--out", exp.out, "File to write")->required();
+  ex->add_flag("--fold-bn", exp.fold_bn, "ONNX: fold each BatchNorm into the convolution before it");
+  ex->add_option("--set", exp.overrides, "Override a key of the run's config (e.g. data.root)");
+
+  EnsembleArgs ens;
+  auto* en = app.add_subcommand("ensemble", "Average the predictions of several models (or a run's snapshots) and compare them");
+  en->add_option("members", ens.members, "Run folders or model files")->required();
+  en->add_option("--set", ens.overrides, "Override a key of the members' configs (e.g. data.root)");
+  en->add_option("--tta", ens.tta, "Test-time augmentation of each member: none, flip, 5crop, 10crop");
+  en->add_flag("--logits", ens.logits, "Average logits instead of probabilities");
+  en->add_flag("--snapshots", ens.snapshots, "Members: each run's snapshots/ (train.snapshots: true)");
+  en->add_flag("--json", ens.json, "Print one JSON object");
+
+  SearchArgs search;
+  auto* se = app.add_subcommand("search", "Hyperparameter search: random, grid, coarse-to-fine, successive halving");
+  se->add_option("config", search.config, "Base YAML config")->required();
+  se->add_option("--space", search.space, "SPACE.yaml: config keys -> {uniform|loguniform|int|choice|grid: [...]}")->required();
+  se->add_option("--trials", search.trials, "Trials per stage (grid-only spaces: the grid's size)")->check(CLI::PositiveNumber);
+  se->add_option("--jobs", search.jobs, "Trials run at the same time (child processes)")->check(CLI::PositiveNumber);
+  se->add_option("--set", search.overrides, "Override a key of every trial (repeatable)");
+  se->add_option("--out", search.out, "Output folder (default runs/search-<config name>); rerun to resume");
+  se->add_option("--stages", search.stages, "2: a second stage narrowed around the best trials")->check(CLI::Range(1, 2));
+  se->add_option("--halving", search.halving, "Successive halving with reduction factor ETA over train.epochs (0: off)")->check(CLI::NonNegativeNumber);
+  se->add_option("--seed", search.seed, "Seed of the sampled trials");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& err) {
@@ -89,6 +126,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (t->parsed()) return cmd_train(train);
+    if (en->parsed()) return cmd_ensemble(ens);
+    if (se->parsed()) return cmd_search(search, argv[0]);
     if (pv->parsed()) return cmd_preview(preview);
     if (aug->parsed()) return cmd_augmentations();
     if (e->parsed()) return cmd_eval(eval);
@@ -97,6 +136,8 @@ int main(int argc, char** argv) {
     if (m->parsed()) return cmd_models();
     if (sc->parsed()) return cmd_schedule(sched);
     if (dg->parsed()) return cmd_diagnose(diag);
+    if (pr->parsed()) return cmd_predict(predict);
+    if (ex->parsed()) return cmd_export(exp);
   } catch (const cvtrain::InputError& err) {
     std::fprintf(stderr, "cvtrain: error: %s\n", err.what());
     return 2;

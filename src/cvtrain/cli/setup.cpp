@@ -39,6 +39,14 @@ std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like
   spec.drop_path = static_cast<float>(cfg.model_drop_path);
   spec.channels = cfg.model_channels;
   spec.stage_convs = cfg.model_stage_convs;
+  spec.drop_path_mode = cfg.model_drop_path_mode;
+  spec.dropconnect = static_cast<float>(cfg.model_dropconnect);
+  spec.pool = cfg.model_pool;
+  spec.fmp_ratio = cfg.model_fmp_ratio;
+  spec.fmp_overlapping = cfg.model_fmp_overlapping;
+  spec.fmp_sequence = cfg.model_fmp_sequence;
+  spec.fmp_test_samples = cfg.model_fmp_test_samples;
+  spec.batch_norm = cfg.model_batch_norm;
   return nn::build_model(spec, rng);
 }
 
@@ -65,8 +73,13 @@ Normalization normalization_from_metadata(const std::map<std::string, std::strin
 }
 
 DatasetOptions dataset_options(const RunConfig& cfg, Split split) {
-  return {cfg.data_dataset, cfg.data_root, split == Split::train ? cfg.data_limit_train : cfg.data_limit_test,
-          cfg.data_val_fraction, static_cast<uint64_t>(cfg.seed), cfg.data_on_bad_file};
+  DatasetOptions o;
+  o.name = cfg.data_dataset, o.root = cfg.data_root;
+  o.limit = split == Split::train ? cfg.data_limit_train : cfg.data_limit_test;
+  o.val_fraction = cfg.data_val_fraction, o.split_seed = static_cast<uint64_t>(cfg.seed);
+  o.on_bad_file = cfg.data_on_bad_file;
+  o.classes = cfg.data_classes, o.per_class = cfg.data_per_class;  // issue 7 (data/subset.h)
+  return o;
 }
 
 void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted) {

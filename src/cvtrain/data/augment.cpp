@@ -495,7 +495,7 @@ AugmentPipeline::AugmentPipeline(const std::vector<AugmentSpec>& specs, const st
     if (!(s.p >= 0 && s.p <= 1)) fail_input(at, ".p: must be in [0, 1], got ", s.p);
     AugmentStep step{def, s.p, {}};
     for (const auto& [key, text] : s.params) {
-      auto it = std::find_if(def->params.begin(), def->params.end(), [&](const ParamDef& d) { return key == d.name; });
+      auto it = std::find_if(def->params.begin(), def->params.end(), [&key = key](const ParamDef& d) { return key == d.name; });
       if (it == def->params.end()) {
         std::string known;
         for (const ParamDef& d : def->params) known += (known.empty() ? "" : ", ") + std::string(d.name);

@@ -51,7 +51,9 @@ Dataset load_cifar(const std::string& root, bool cifar100, Split split, int64_t 
 
   const int64_t label_bytes = cifar100 ? 2 : 1, record = label_bytes + 3072, K = cifar100 ? 100 : 10;
   std::vector<uint8_t> bytes;
+  std::vector<int64_t> file_start;  // the index of each file's first record, to name it in errors
   for (const std::string& f : files) {
+    file_start.push_back(static_cast<int64_t>(bytes.size()) / record);
     std::ifstream in(f, std::ios::binary);
     if (!in) fail_input(f, ": cannot open the ", name, " file: ", std::strerror(errno));
     std::vector<uint8_t> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -70,7 +72,11 @@ Dataset load_cifar(const std::string& root, bool cifar100, Split split, int64_t 
   for (int64_t i = 0; i < n; ++i) {
     const uint8_t* r = bytes.data() + i * record;
     const int64_t label = r[label_bytes - 1];  // CIFAR-100: (coarse, fine)
-    if (label >= K) fail_input(files[0], ": label ", label, " of record ", i, " is out of range for ", name);
+    if (label >= K) {  // NOTE: name the file that holds record i, not the first one (bad_input_files.sh)
+      size_t k = files.size() - 1;
+      while (file_start[k] > i) --k;
+      fail_input(files[k], ": label ", label, " of record ", i - file_start[k], " is out of range for ", name);
+    }
     lab[i] = label;
     std::memcpy(img + i * 3072, r + label_bytes, 3072);
   }

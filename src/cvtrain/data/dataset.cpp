@@ -13,6 +13,7 @@
 #include "cvtrain/data/cifar.h"
 #include "cvtrain/data/idx.h"
 #include "cvtrain/data/image_folder.h"
+#include "cvtrain/data/subset.h"
 #include "cvtrain/tensor/rng.h"
 
 namespace cvtrain {
@@ -152,6 +153,13 @@ std::pair<Dataset, Dataset> split_dataset(const Dataset& data, double fraction, 
 }
 
 Dataset load_dataset(const DatasetOptions& o, Split split) {
+  if (!o.classes.empty() || o.per_class > 0) {  // data.classes, data.per_class: after the limits
+    DatasetOptions all = o;
+    all.classes.clear(), all.per_class = 0;
+    Dataset full = load_dataset(all, split);
+    return select_classes(full, parse_class_list(o.classes, full.num_classes(), "data.classes"),
+                          split == Split::train ? o.per_class : 0);
+  }
   const BadFile policy = parse_bad_file(o.on_bad_file);
   auto limited = [&](Dataset ds) {
     if (o.limit > 0 && o.limit < ds.size()) {

@@ -168,6 +168,13 @@ Tensor read_idx(const std::string& path) {
   }
   const std::string declared_str =
       overflow ? std::string("more than 2^64") : std::to_string(declared);
+  // NOTE: with a zero dimension the product is 0, but the others still become strides (int64):
+  // (0, 2^32-1, 2^32-1, 2^32-1) would overflow them (found by tests/fuzz/fuzz_idx).
+  uint64_t nonzero = 1;
+  for (int i = 0; i < nd && declared == 0; ++i)
+    if (dims[i] != 0 && (__builtin_mul_overflow(nonzero, static_cast<uint64_t>(dims[i]), &nonzero) ||
+                         nonzero > static_cast<uint64_t>(INT64_MAX)))
+      fail_input(path, ": IDX header declares dimensions ", dims_str(dims), " too large for any file");
 
   if (!gzip) {
     // The file size bounds the data before anything is allocated.

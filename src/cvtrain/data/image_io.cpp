@@ -3,6 +3,7 @@
 // bytes, then transpose to planar (C,H,W).
 #include "cvtrain/data/image_io.h"
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <memory>
 
 #include <jpeglib.h>
+#include <jerror.h>  // JWRN_JPEG_EOF
 #include <png.h>
 
 #include "cvtrain/base/error.h"
@@ -21,6 +23,25 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail_input(path, ": cannot open the image: ", std::strerror(errno));
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Declared sizes never drive allocation past what the file can hold (found by tests/fuzz/fuzz_image:
+// a 60-byte PNG header declaring 60000x60000 pixels made a 2 GiB buffer): at most kMaxPixels, and
+// at most as many pixels as the format can pack into the file's bytes.
+constexpr int64_t kMaxPixels = int64_t{1} << 26;  // 8192x8192
+// PNG: deflate expands at most 1032:1 and a 1-bit pixel is 1/8 byte.
+constexpr int64_t kPngPixelsPerByte = 1032 * 8;
+// JPEG: Huffman coding needs about a bit per 8x8 block (<= 512 pixels per byte); arithmetic coding
+// can do better, hence the margin.
+constexpr int64_t kJpegPixelsPerByte = 4096;
+
+void check_pixels(const std::string& path, const char* format, int64_t H, int64_t W, size_t bytes,
+                  int64_t per_byte) {
+  if (H <= 0 || W <= 0) fail_input(path, ": ", format, " header declares an empty ", W, "x", H, " image");
+  const int64_t limit = std::min<int64_t>(kMaxPixels, per_byte * static_cast<int64_t>(bytes));
+  if (H > kMaxPixels || W > kMaxPixels || H * W > limit)
+    fail_input(path, ": ", format, " header declares ", W, "x", H, " pixels, more than ",
+               limit == kMaxPixels ? "the 2^26 pixels this reader accepts" : "the file's " + std::to_string(bytes) + " bytes can hold");
 }
 
 U8Image planar(const uint8_t* hwc, int64_t C, int64_t H, int64_t W) {
@@ -39,7 +60,13 @@ U8Image decode_png(const std::string& path, const std::vector<uint8_t>& bytes) {
   const bool color = (png.format & PNG_FORMAT_FLAG_COLOR) != 0;
   png.format = color ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
   const int64_t C = color ? 3 : 1, H = png.height, W = png.width;
-  std::vector<uint8_t> hwc(PNG_IMAGE_SIZE(png));
+  try {
+    check_pixels(path, "PNG", H, W, bytes.size(), kPngPixelsPerByte);
+  } catch (const InputError&) {
+    png_image_free(&png);
+    throw;
+  }
+  std::vector<uint8_t> hwc(static_cast<size_t>(C * H * W));
   if (!png_image_finish_read(&png, nullptr, hwc.data(), 0, nullptr)) {
     const std::string msg = png.message;
     png_image_free(&png);
@@ -67,7 +94,11 @@ U8Image decode_jpeg(const std::string& path, const std::vector<uint8_t>& bytes) 
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_error_exit;
-  err.mgr.output_message = [](j_common_ptr) {};  // warnings (e.g. premature end) are not printed
+  err.mgr.output_message = [](j_common_ptr) {};  // warnings are not printed
+  // ... but a file that ends early is an error: libjpeg would fill the rest with gray.
+  err.mgr.emit_message = [](j_common_ptr c, int level) {
+    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) c->err->error_exit(c);
+  };
   std::vector<uint8_t> hwc;
   int64_t C = 0, H = 0, W = 0;
   if (setjmp(err.jump)) {
@@ -77,6 +108,14 @@ U8Image decode_jpeg(const std::string& path, const std::vector<uint8_t>& bytes) 
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
+  // Before jpeg_start_decompress, which allocates (progressive files: the whole coefficient buffer).
+  if (static_cast<int64_t>(cinfo.image_width) * cinfo.image_height > kMaxPixels ||
+      static_cast<int64_t>(cinfo.image_width) * cinfo.image_height >
+          kJpegPixelsPerByte * static_cast<int64_t>(bytes.size())) {
+    snprintf(err.message, sizeof err.message, "header declares %ux%u pixels, more than the %zu-byte file can hold",
+             static_cast<unsigned>(cinfo.image_width), static_cast<unsigned>(cinfo.image_height), bytes.size());
+    std::longjmp(err.jump, 1);
+  }
   cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
   C = cinfo.output_components, H = cinfo.output_height, W = cinfo.output_width;

@@ -263,7 +263,7 @@ const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 
 std::string b64_floats(const std::vector<float>& v) {
   std::string bytes(v.size() * 4, '\0');
-  std::memcpy(bytes.data(), v.data(), bytes.size());  // NOTE: little-endian hosts only (x86, arm64)
+  if (!v.empty()) std::memcpy(bytes.data(), v.data(), bytes.size());  // NOTE: little-endian hosts only (x86, arm64); v.data() may be null when empty (UBSan)
   std::string out;
   for (size_t i = 0; i < bytes.size(); i += 3) {
     uint32_t n = static_cast<uint8_t>(bytes[i]) << 16;
@@ -291,7 +291,7 @@ std::vector<float> floats_b64(const std::string& s, const std::string& origin) {
   }
   if (bytes.size() % 4 != 0) fail_input(origin, ": preprocess_fit: float data of ", bytes.size(), " bytes");
   std::vector<float> v(bytes.size() / 4);
-  std::memcpy(v.data(), bytes.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(v.data(), bytes.data(), bytes.size());  // NOTE: memcpy(nullptr, ..., 0) is UB (fuzz_model_file)
   return v;
 }
 
@@ -314,6 +314,12 @@ Preprocess preprocess_from_json(const std::string& text, const std::string& orig
     const auto shape = j.at("shape").get<std::vector<int64_t>>();
     if (shape.size() != 3) fail_input(origin, ": preprocess_fit: shape needs 3 numbers");
     p.C = shape[0], p.H = shape[1], p.W = shape[2];
+    // Bounded before in_dim() multiplies them (int64 overflow: fuzz_model_file).
+    for (int64_t d : shape)
+      if (d < 1 || d > 65536) fail_input(origin, ": preprocess_fit: shape dimension ", d, " is outside [1, 65536]");
+    if (p.C * p.H * p.W > (int64_t{1} << 31)) fail_input(origin, ": preprocess_fit: shape ", p.C, "x", p.H, "x", p.W, " is too large");
+    if (p.components < 0 || p.components > p.C * p.H * p.W)
+      fail_input(origin, ": preprocess_fit: components ", p.components, " is outside [0, C*H*W]");
     p.mean = floats_b64(j.at("mean").get<std::string>(), origin);
     p.scale = floats_b64(j.at("scale").get<std::string>(), origin);
     p.matrix = floats_b64(j.at("matrix").get<std::string>(), origin);

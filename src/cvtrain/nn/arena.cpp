@@ -15,11 +15,21 @@ ParameterArena::ParameterArena(Module& model) {
     size_ = offset + v->numel();
   }
   size_t nbytes = static_cast<size_t>(size_) * sizeof(float);
-  data_ = Storage::allocate(nbytes);
-  grad_ = Storage::allocate(nbytes);
+  if (!params.empty() && params[0].second->data().is_cuda()) {  // the blocks on the GPU, a host mirror
+    const auto& rt = params[0].second->data().storage()->cuda_runtime();
+    data_ = Storage::allocate_cuda(nbytes, rt);
+    grad_ = Storage::allocate_cuda(nbytes, rt);
+    rt->memset_zero(data_->data(), nbytes);
+    rt->memset_zero(grad_->data(), nbytes);
+    host_data_ = Storage::allocate(nbytes);
+    host_grad_ = Storage::allocate(nbytes);
+  } else {
+    data_ = Storage::allocate(nbytes);
+    grad_ = Storage::allocate(nbytes);
+  }
   if (nbytes) {
-    std::memset(data_->data(), 0, nbytes);
-    std::memset(grad_->data(), 0, nbytes);
+    std::memset(data(), 0, nbytes);  // the host block or mirror
+    std::memset(grad(), 0, nbytes);
   }
   for (size_t i = 0; i < params.size(); ++i) {
     Variable& v = *params[i].second;
@@ -32,7 +42,23 @@ ParameterArena::ParameterArena(Module& model) {
 }
 
 void ParameterArena::zero_grad() {
-  if (size_) std::memset(grad_->data(), 0, static_cast<size_t>(size_) * sizeof(float));
+  if (!size_) return;
+  if (on_cuda())
+    cuda_runtime()->memset_zero(grad_->data(), static_cast<size_t>(size_) * sizeof(float));
+  else
+    std::memset(grad_->data(), 0, static_cast<size_t>(size_) * sizeof(float));
+}
+
+void ParameterArena::sync_to_host() {
+  if (!on_cuda() || !size_) return;
+  const size_t nbytes = static_cast<size_t>(size_) * sizeof(float);
+  cuda_runtime()->copy_to_host(host_data_->data(), data_->data(), nbytes);
+  cuda_runtime()->copy_to_host(host_grad_->data(), grad_->data(), nbytes);
+}
+
+void ParameterArena::sync_to_device() {
+  if (!on_cuda() || !size_) return;
+  cuda_runtime()->copy_to_device(data_->data(), host_data_->data(), static_cast<size_t>(size_) * sizeof(float));
 }
 
 }  // namespace cvtrain::nn

@@ -30,14 +30,24 @@ class ParameterArena {
   // not in it.
   explicit ParameterArena(Module& model);
 
-  float* data() const { return static_cast<float*>(data_->data()); }
-  float* grad() const { return static_cast<float*>(grad_->data()); }
+  // NOTE: with the parameters on a GPU (cuda) when the arena was built, the blocks live there
+  // (device_data/device_grad: what the parameters view and the optimizer updates) and data()/grad()
+  // are a host mirror, current only after sync_to_host() (logs, checkpoints and EMA read it).
+  float* data() const { return static_cast<float*>((host_data_ ? host_data_ : data_)->data()); }
+  float* grad() const { return static_cast<float*>((host_grad_ ? host_grad_ : grad_)->data()); }
+  bool on_cuda() const { return data_ && data_->device() == Device::cuda; }
+  float* device_data() const { return static_cast<float*>(data_->data()); }
+  float* device_grad() const { return static_cast<float*>(grad_->data()); }
+  const std::shared_ptr<cuda::Runtime>& cuda_runtime() const { return data_->cuda_runtime(); }
+  void sync_to_host();    // device blocks -> host mirror (no-op on the CPU)
+  void sync_to_device();  // host mirror of the values -> device (after writing data())
   int64_t size() const { return size_; }  // floats in each block, padding included
   const std::vector<Entry>& entries() const { return entries_; }
   void zero_grad();
 
  private:
   std::shared_ptr<Storage> data_, grad_;
+  std::shared_ptr<Storage> host_data_, host_grad_;  // the host mirror on cuda, else null
   int64_t size_ = 0;
   std::vector<Entry> entries_;
 };

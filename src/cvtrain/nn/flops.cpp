@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "cvtrain/nn/fractional_pool.h"
 #include "cvtrain/nn/layers.h"
 #include "cvtrain/nn/resnet.h"
 
@@ -44,6 +45,7 @@ Shape walk(Module& m, Shape s, int64_t& macs) {
     int64_t k = repr_value(r, "kernel_size", 1), st = repr_value(r, "stride", k), pad = repr_value(r, "padding", 0);
     return {s[0], out_size(s[1], k, st, pad, 1), out_size(s[2], k, st, pad, 1)};
   }
+  if (auto* fmp = dynamic_cast<FractionalMaxPool2d*>(&m)) return {s[0], fmp->out_size(s[1]), fmp->out_size(s[2])};
   if (dynamic_cast<Flatten*>(&m)) return {shape_numel(s)};
   if (dynamic_cast<GlobalAvgPool*>(&m)) return {s[0]};
   if (auto* block = dynamic_cast<BasicBlock*>(&m)) {

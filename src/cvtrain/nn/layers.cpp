@@ -5,6 +5,7 @@
 
 #include "cvtrain/nn/init.h"
 #include "cvtrain/ops/conv.h"
+#include "cvtrain/ops/dropconnect.h"
 #include "cvtrain/ops/dropout.h"
 #include "cvtrain/ops/elementwise.h"
 #include "cvtrain/ops/linalg.h"
@@ -34,10 +35,14 @@ Linear::Linear(Rng& rng, int64_t in_features, int64_t out_features, bool with_bi
   reset_weight_and_bias(weight, bias, rng);
 }
 
-Variable Linear::forward(Context& ctx, const Variable& x) { return ops::linear(ctx, x, weight, bias); }
+Variable Linear::forward(Context& ctx, const Variable& x) {
+  if (dropconnect > 0.0f) return ops::dropconnect_linear(ctx, x, weight, bias, dropconnect, training());
+  return ops::linear(ctx, x, weight, bias);
+}
 
 std::string Linear::describe() const {
-  return detail::concat("Linear(in_features=", in_, ", out_features=", out_, ", bias=", py_bool(bias.defined()), ")");
+  return detail::concat("Linear(in_features=", in_, ", out_features=", out_, ", bias=", py_bool(bias.defined()),
+                        dropconnect > 0.0f ? detail::concat(", dropconnect=", dropconnect) : std::string(), ")");
 }
 
 Conv2d::Conv2d(Rng& rng, int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,

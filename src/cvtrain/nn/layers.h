@@ -9,6 +9,7 @@
 namespace cvtrain::nn {
 
 // y = x W^T + b. weight: (out,in), bias: (out). Init: W, b ~ U(-1/sqrt(in), 1/sqrt(in)).
+// dropconnect > 0: in training the weights are masked (ops::dropconnect_linear), full at evaluation.
 class Linear : public Module {
  public:
   Linear(Rng& rng, int64_t in_features, int64_t out_features, bool bias = true);
@@ -16,6 +17,7 @@ class Linear : public Module {
   std::string describe() const override;
 
   Variable weight, bias;  // bias undefined when built without one
+  float dropconnect = 0.0f;  // DropConnect rate p in [0, 1); 0 computes exactly the plain layer
 
  private:
   int64_t in_, out_;

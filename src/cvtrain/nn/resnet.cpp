@@ -12,18 +12,18 @@ namespace cvtrain::nn {
 
 using std::make_shared;
 
-BasicBlock::BasicBlock(Rng& rng, int64_t cin, int64_t cout, int64_t s, const ActivationSpec& act)
-    : Module("Block"), in_channels(cin), out_channels(cout), stride(s) {
+BasicBlock::BasicBlock(Rng& rng, int64_t cin, int64_t cout, int64_t s, const ActivationSpec& act, bool tv)
+    : Module(tv ? "BasicBlock" : "Block"), in_channels(cin), out_channels(cout), stride(s) {
   CHECK(cin > 0 && cout > 0 && s > 0, "BasicBlock: bad channels or stride");
-  c1 = register_module("c1", make_shared<Conv2d>(rng, cin, cout, 3, s, 1, 1, 1, false));
-  b1 = register_module("b1", make_shared<BatchNorm2d>(cout));
-  c2 = register_module("c2", make_shared<Conv2d>(rng, cout, cout, 3, 1, 1, 1, 1, false));
-  b2 = register_module("b2", make_shared<BatchNorm2d>(cout));
+  c1 = register_module(tv ? "conv1" : "c1", make_shared<Conv2d>(rng, cin, cout, 3, s, 1, 1, 1, false));
+  b1 = register_module(tv ? "bn1" : "b1", make_shared<BatchNorm2d>(cout));
+  c2 = register_module(tv ? "conv2" : "c2", make_shared<Conv2d>(rng, cout, cout, 3, 1, 1, 1, 1, false));
+  b2 = register_module(tv ? "bn2" : "b2", make_shared<BatchNorm2d>(cout));
   if (s != 1 || cin != cout) {
     sc = make_shared<Sequential>();
     sc->add(make_shared<Conv2d>(rng, cin, cout, 1, s, 0, 1, 1, false));
     sc->add(make_shared<BatchNorm2d>(cout));
-    register_module("sc", sc);
+    register_module(tv ? "downsample" : "sc", sc);
   }
   act1_ = make_activation(act, cout);
   act2_ = make_activation(act, cout);
@@ -33,20 +33,38 @@ BasicBlock::BasicBlock(Rng& rng, int64_t cin, int64_t cout, int64_t s, const Act
   }
 }
 
+namespace {
+
+// Stochastic depth of a residual branch (Huang et al. 2016), shared by both blocks. Per batch: one
+// draw u from counter 0 of a fresh stream, the branch kept when u >= rate (false: dropped).
+bool batch_keeps_branch(Context& ctx, float rate) {
+  CHECK(rate >= 0.0f && rate < 1.0f, "drop_path = ", rate, " must be in [0, 1)");
+  return philox_uniform(ctx.rng.seed(), ctx.rng.next_stream(), 0) >= rate;
+}
+
+// branch: (N,C,H,W) -> branch_n * keep_n / (1 - rate), keep_n ~ Bernoulli(1 - rate) per sample n from
+// counter n of a fresh stream; per batch (the branch already kept), branch / (1 - rate).
+Variable scale_branch(Context& ctx, const Variable& branch, float rate, bool per_batch) {
+  CHECK(rate >= 0.0f && rate < 1.0f, "drop_path = ", rate, " must be in [0, 1)");
+  if (per_batch) return ops::mul_scalar(ctx, branch, 1.0f / (1.0f - rate));
+  const int64_t n = branch.shape()[0];
+  const uint64_t stream = ctx.rng.next_stream();
+  Tensor mask = Tensor::empty({n, 1, 1, 1});  // (N,1,1,1), broadcast over (N,C,H,W)
+  float* m = mask.data<float>();
+  for (int64_t i = 0; i < n; ++i)
+    m[i] = philox_uniform(ctx.rng.seed(), stream, static_cast<uint64_t>(i)) >= rate ? 1.0f / (1.0f - rate) : 0.0f;
+  return ops::mul(ctx, branch, Variable(mask));
+}
+
+}  // namespace
+
 Variable BasicBlock::forward(Context& ctx, const Variable& x) {
+  const bool stochastic = training() && drop_path > 0.0f;
+  if (stochastic && drop_path_per_batch && !batch_keeps_branch(ctx, drop_path))
+    return act2_->forward(ctx, sc ? sc->forward(ctx, x) : x);  // the branch dropped for the whole batch
   Variable y = act1_->forward(ctx, b1->forward(ctx, c1->forward(ctx, x)));
   y = b2->forward(ctx, c2->forward(ctx, y));
-  if (training() && drop_path > 0.0f) {
-    // keep_n ~ Bernoulli(1 - drop_path) per sample n from counter n of a fresh stream; y_n * keep_n / (1 - p)
-    CHECK(drop_path < 1.0f, "BasicBlock: drop_path = ", drop_path, " must be in [0, 1)");
-    const int64_t n = y.shape()[0];
-    const uint64_t stream = ctx.rng.next_stream();
-    Tensor mask = Tensor::empty({n, 1, 1, 1});  // (N,1,1,1), broadcast over (N,C,H,W)
-    float* m = mask.data<float>();
-    for (int64_t i = 0; i < n; ++i)
-      m[i] = philox_uniform(ctx.rng.seed(), stream, static_cast<uint64_t>(i)) >= drop_path ? 1.0f / (1.0f - drop_path) : 0.0f;
-    y = ops::mul(ctx, y, Variable(mask));
-  }
+  if (stochastic) y = scale_branch(ctx, y, drop_path, drop_path_per_batch);
   return act2_->forward(ctx, ops::add(ctx, y, sc ? sc->forward(ctx, x) : x));
 }
 
@@ -72,10 +90,13 @@ PreActBlock::PreActBlock(Rng& rng, int64_t cin, int64_t cout, int64_t s, const A
 }
 
 Variable PreActBlock::forward(Context& ctx, const Variable& x) {
+  const bool stochastic = training() && drop_path > 0.0f;
   Variable o = act1_->forward(ctx, bn1->forward(ctx, x));
+  if (stochastic && drop_path_per_batch && !batch_keeps_branch(ctx, drop_path)) return sc ? sc->forward(ctx, o) : x;
   Variable y = conv1->forward(ctx, o);
   if (drop) y = drop->forward(ctx, y);
   y = conv2->forward(ctx, act2_->forward(ctx, bn2->forward(ctx, y)));
+  if (stochastic) y = scale_branch(ctx, y, drop_path, drop_path_per_batch);
   return ops::add(ctx, y, sc ? sc->forward(ctx, o) : x);
 }
 
@@ -146,6 +167,39 @@ class PreActResNet : public Module {
   std::shared_ptr<Linear> fc_;
 };
 
+// torchvision's ResNet forward without the max pool: fc(flatten(avgpool(layer4(...(relu(bn1(conv1(x)))))))).
+class SmallResNet18 : public Module {
+ public:
+  SmallResNet18(Rng& rng, int64_t in_channels, int64_t num_classes, const ActivationSpec& act) : Module("ResNet") {
+    conv1_ = register_module("conv1", make_shared<Conv2d>(rng, in_channels, 64, 3, 1, 1, 1, 1, false));
+    bn1_ = register_module("bn1", make_shared<BatchNorm2d>(64));
+    act_ = make_activation(act, 64);
+    if (!act_->named_parameters().empty()) register_module("act", act_);
+    int64_t cin = 64;
+    int index = 1;
+    for (auto [cout, stride] : {std::pair<int64_t, int64_t>{64, 1}, {128, 2}, {256, 2}, {512, 2}}) {
+      auto layer = make_shared<Sequential>();
+      layer->add(make_shared<BasicBlock>(rng, cin, cout, stride, act, true));
+      layer->add(make_shared<BasicBlock>(rng, cout, cout, 1, act, true));
+      layers_.push_back(register_module("layer" + std::to_string(index++), layer));
+      cin = cout;
+    }
+    fc_ = register_module("fc", make_shared<Linear>(rng, 512, num_classes));
+  }
+  Variable forward(Context& ctx, const Variable& x) override {  // (N,C,H,W) -> (N,classes)
+    Variable h = act_->forward(ctx, bn1_->forward(ctx, conv1_->forward(ctx, x)));
+    for (auto& layer : layers_) h = layer->forward(ctx, h);
+    return fc_->forward(ctx, ops::global_avg_pool2d(ctx, h));
+  }
+
+ private:
+  std::shared_ptr<Conv2d> conv1_;
+  std::shared_ptr<BatchNorm2d> bn1_;
+  std::shared_ptr<Module> act_;
+  std::vector<std::shared_ptr<Sequential>> layers_;
+  std::shared_ptr<Linear> fc_;
+};
+
 class StackModel : public Module {
  public:
   explicit StackModel(std::shared_ptr<Sequential> net) : Module("ResidualStack") {
@@ -180,6 +234,11 @@ std::shared_ptr<Module> make_preact_resnet(Rng& rng, int64_t n, int64_t widen, i
   return make_shared<PreActResNet>(rng, n, widen, in_channels, num_classes, act, dropout, type);
 }
 
+std::shared_ptr<Module> make_small_resnet18(Rng& rng, int64_t in_channels, int64_t num_classes,
+                                            const ActivationSpec& act) {
+  return make_shared<SmallResNet18>(rng, in_channels, num_classes, act);
+}
+
 std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t width, int64_t in_channels,
                                             int64_t num_classes, const ActivationSpec& act) {
   auto net = make_shared<Sequential>();
@@ -193,19 +252,23 @@ std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t wi
 }
 
 namespace {
-void collect_blocks(Module& m, std::vector<BasicBlock*>& blocks) {
-  if (auto* b = dynamic_cast<BasicBlock*>(&m)) blocks.push_back(b);
+void collect_blocks(Module& m, std::vector<Module*>& blocks) {
+  if (dynamic_cast<BasicBlock*>(&m) || dynamic_cast<PreActBlock*>(&m)) blocks.push_back(&m);
   for (const auto& [name, child] : m.children()) collect_blocks(*child, blocks);
 }
 }  // namespace
 
-int64_t set_drop_path(Module& model, float max_rate) {
+int64_t set_drop_path(Module& model, float max_rate, bool per_batch) {
   CHECK(max_rate >= 0.0f && max_rate < 1.0f, "set_drop_path: rate ", max_rate, " must be in [0, 1)");
-  std::vector<BasicBlock*> blocks;
+  std::vector<Module*> blocks;
   collect_blocks(model, blocks);
   const auto L = static_cast<int64_t>(blocks.size());
-  for (int64_t l = 1; l <= L; ++l)
-    blocks[static_cast<size_t>(l - 1)]->drop_path = max_rate * static_cast<float>(l) / static_cast<float>(L);
+  for (int64_t l = 1; l <= L; ++l) {
+    const float rate = max_rate * static_cast<float>(l) / static_cast<float>(L);
+    Module* m = blocks[static_cast<size_t>(l - 1)];
+    if (auto* b = dynamic_cast<BasicBlock*>(m)) b->drop_path = rate, b->drop_path_per_batch = per_batch;
+    if (auto* b = dynamic_cast<PreActBlock*>(m)) b->drop_path = rate, b->drop_path_per_batch = per_batch;
+  }
   return L;
 }
 

@@ -1,8 +1,8 @@
 // Residual networks for small images (He et al. 2016, "Deep Residual Learning for Image Recognition",
 // section 4.2: CIFAR-style, 3 stages of n basic blocks at 16/32/64 channels, depth 6n+2), built at
 // run time; the pre-activation variant and Wide ResNet; the lecture's plain residual stack. State_dict
-// names and repr() equal the anchor classes Block and ResNet20 of shared/anchors/torch_fmnist.py.
-// Not the ImageNet (bottleneck) ResNets.
+// names and repr() equal the anchor classes Block and ResNet20 of shared/anchors/torch_fmnist.py;
+// ResNet-18 for small images with torchvision's names. Not the ImageNet (bottleneck) ResNets.
 #pragma once
 #include <memory>
 #include <string>
@@ -16,9 +16,11 @@ namespace cvtrain::nn {
 // the stride or width changes, Conv1x1(stride)-BN in `sc` (PyTorch class Block, option B of the paper).
 // Parameter-free activations are held off the module tree (the anchor calls F.relu), so the
 // state_dict and repr are the anchor's; an activation with parameters (prelu) registers as act1/act2.
+// torchvision_names: the same block named as torchvision's BasicBlock (conv1, bn1, conv2, bn2, downsample).
 class BasicBlock : public Module {
  public:
-  BasicBlock(Rng& rng, int64_t in_channels, int64_t out_channels, int64_t stride, const ActivationSpec& act);
+  BasicBlock(Rng& rng, int64_t in_channels, int64_t out_channels, int64_t stride, const ActivationSpec& act,
+             bool torchvision_names = false);
   Variable forward(Context& ctx, const Variable& x) override;  // (N,Cin,H,W) -> (N,Cout,H/stride,W/stride)
 
   std::shared_ptr<Conv2d> c1, c2;
@@ -29,7 +31,9 @@ class BasicBlock : public Module {
   // residual branch of each sample is dropped with probability drop_path and scaled by
   // 1/(1-drop_path) when kept (per-sample mask from a Philox stream of ctx.rng); identity of the
   // scaling at evaluation. 0 (the default) draws nothing and computes exactly the plain block.
+  // drop_path_per_batch: one draw for the whole batch; a dropped branch is not computed at all.
   float drop_path = 0.0f;
+  bool drop_path_per_batch = false;
 
  private:
   std::shared_ptr<Module> act1_, act2_;
@@ -49,6 +53,8 @@ class PreActBlock : public Module {
   std::shared_ptr<Conv2d> conv1, conv2;
   std::shared_ptr<Dropout> drop;       // null for p = 0
   std::shared_ptr<Sequential> sc;      // null for the identity shortcut
+  float drop_path = 0.0f;              // stochastic depth of the residual branch, as BasicBlock's
+  bool drop_path_per_batch = false;
 
  private:
   std::shared_ptr<Module> act1_, act2_;
@@ -73,15 +79,22 @@ std::shared_ptr<Module> make_preact_resnet(Rng& rng, int64_t n, int64_t widen, i
                                            int64_t num_classes, const ActivationSpec& act, float dropout,
                                            const std::string& type);
 
+// ResNet-18 (He et al. 2016, 4 stages x 2 basic blocks at 64/128/256/512) adapted to small images:
+// a 3x3 stride-1 stem and no max pooling. Names as torchvision's resnet18: conv1, bn1, layer1..layer4
+// (blocks conv1, bn1, conv2, bn2, downsample.0/1), fc.
+std::shared_ptr<Module> make_small_resnet18(Rng& rng, int64_t in_channels, int64_t num_classes,
+                                            const ActivationSpec& act);
+
 // The lecture's residual stack: net = [Conv3x3 (in->width), BN, act, `blocks` x BasicBlock(width),
 // GlobalAvgPool, Linear(width, classes)], one Sequential so `cvtrain diagnose` reports each block.
 std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t width, int64_t in_channels,
                                             int64_t num_classes, const ActivationSpec& act);
 
-// Stochastic depth over the model's BasicBlocks (in module order, l = 1..L): drop_path of block l is
-// max_rate * l / L, the linear decay of the survival probability of Huang et al. 2016 (max_rate = 1 - p_L).
-// Returns L (0: the model has no BasicBlock).
-int64_t set_drop_path(Module& model, float max_rate);
+// Stochastic depth over the model's residual blocks (BasicBlock and PreActBlock, in module order,
+// l = 1..L): drop_path of block l is max_rate * l / L, the linear decay of the survival probability of
+// Huang et al. 2016 (max_rate = 1 - p_L); per_batch: one draw per batch instead of per sample.
+// Returns L (0: the model has no residual block).
+int64_t set_drop_path(Module& model, float max_rate, bool per_batch = false);
 
 // Zeroes the weight of each BasicBlock's last BatchNorm (b2), so every block starts as the identity
 // (Goyal et al. 2017, "Accurate, Large Minibatch SGD"). Returns the number of blocks.

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 
+#include "cvtrain/nn/fractional_pool.h"
 #include "cvtrain/nn/layers.h"
 #include "cvtrain/nn/resnet.h"
 
@@ -13,16 +14,35 @@ namespace {
 using std::make_shared;
 
 // The anchors keep their layers in a Sequential attribute `net`: names come out "net.<i>.<param>".
+// With fractional max pooling, evaluation averages the logits over spec.fmp_test_samples samplings.
 class NetModel : public Module {
  public:
-  NetModel(std::string type, std::shared_ptr<Sequential> net) : Module(std::move(type)) {
+  NetModel(std::string type, std::shared_ptr<Sequential> net, int64_t fmp_samples = 1)
+      : Module(std::move(type)), fmp_samples_(fmp_samples) {
     net_ = register_module("net", std::move(net));
   }
-  Variable forward(Context& ctx, const Variable& x) override { return net_->forward(ctx, x); }
+  Variable forward(Context& ctx, const Variable& x) override {
+    return average_over_samplings(ctx, *net_, x, fmp_samples_);
+  }
 
  private:
   std::shared_ptr<Sequential> net_;
+  int64_t fmp_samples_;
 };
+
+// model.pool: MaxPool2d(2), or fractional max pooling (Graham 2014) by model.fmp_ratio; h and w
+// become the pooled size. index: the FMP layer's number within the model.
+std::shared_ptr<Module> pool_layer(const ModelSpec& spec, int64_t& h, int64_t& w, int64_t index) {
+  if (spec.pool == "max") {
+    h /= 2, w /= 2;
+    return make_shared<MaxPool2d>(2);
+  }
+  if (h < 2 || w < 2) fail_input("model.pool: fractional pooling needs at least 2x2 maps, got ", h, "x", w);
+  FmpOptions opt{spec.fmp_ratio, spec.fmp_overlapping, ops::fmp_sequence_from_name(spec.fmp_sequence)};
+  auto fmp = make_shared<FractionalMaxPool2d>(opt, index);
+  h = fmp->out_size(h), w = fmp->out_size(w);
+  return fmp;
+}
 
 float dropout_or(const ModelSpec& spec, float fallback) { return spec.dropout < 0.0f ? fallback : spec.dropout; }
 
@@ -50,21 +70,23 @@ std::shared_ptr<Module> build_cnn(const ModelSpec& spec, Rng& rng) {
     fail_input("model.height/model.width: cnn needs images of at least 4x4, got ", spec.height, "x", spec.width);
   float p = dropout_or(spec, 0.5f);
   auto net = make_shared<Sequential>();
-  net->add(make_shared<Conv2d>(rng, spec.in_channels, 32, 3, 1, 1, 1, 1, false));
-  net->add(make_shared<BatchNorm2d>(32));
+  int64_t h = spec.height, w = spec.width;
+  // model.batch_norm false: the convs get a bias instead of the BatchNorm after them
+  net->add(make_shared<Conv2d>(rng, spec.in_channels, 32, 3, 1, 1, 1, 1, !spec.batch_norm));
+  if (spec.batch_norm) net->add(make_shared<BatchNorm2d>(32));
   net->add(act(spec, 32));
-  net->add(make_shared<MaxPool2d>(2));
-  net->add(make_shared<Conv2d>(rng, 32, 64, 3, 1, 1, 1, 1, false));
-  net->add(make_shared<BatchNorm2d>(64));
+  net->add(pool_layer(spec, h, w, 0));
+  net->add(make_shared<Conv2d>(rng, 32, 64, 3, 1, 1, 1, 1, !spec.batch_norm));
+  if (spec.batch_norm) net->add(make_shared<BatchNorm2d>(64));
   net->add(act(spec, 64));
-  net->add(make_shared<MaxPool2d>(2));
+  net->add(pool_layer(spec, h, w, 1));
   net->add(make_shared<Flatten>());
-  // each MaxPool2d(2) floors: 28 -> 14 -> 7
-  net->add(make_shared<Linear>(rng, 64 * (spec.height / 2 / 2) * (spec.width / 2 / 2), 128));
+  // each MaxPool2d(2) floors: 28 -> 14 -> 7 (fractional by sqrt(2): 28 -> 19 -> 13)
+  net->add(make_shared<Linear>(rng, 64 * h * w, 128));
   net->add(act(spec, 128));
   net->add(make_shared<Dropout>(p));
   net->add(make_shared<Linear>(rng, 128, spec.num_classes));
-  return make_shared<NetModel>("CNN", net);
+  return make_shared<NetModel>("CNN", net, spec.fmp_test_samples);
 }
 
 // The lecture's deep perceptron for watching activations through depth: Flatten, then model.depth
@@ -102,26 +124,37 @@ std::shared_ptr<Module> build_wrn_16_4(const ModelSpec& spec, Rng& rng) {
                             "WideResNet");
 }
 
+// Zagoruyko & Komodakis 2016: WRN-28-10, n = (28-4)/6 = 4 blocks per stage, widths 160/320/640.
+std::shared_ptr<Module> build_wrn_28_10(const ModelSpec& spec, Rng& rng) {
+  return make_preact_resnet(rng, 4, 10, spec.in_channels, spec.num_classes, spec.activation, dropout_or(spec, 0.0f),
+                            "WideResNet");
+}
+
+std::shared_ptr<Module> build_resnet18(const ModelSpec& spec, Rng& rng) {
+  return make_small_resnet18(rng, spec.in_channels, spec.num_classes, spec.activation);
+}
+
 // LeCun et al. 1998's LeNet-5 with max pooling (as common re-implementations): Conv5x5(6, pad 2),
 // act, pool, Conv5x5(16), act, pool, fc 120, act, fc 84, act, fc classes. 28x28 -> 14 -> 10 -> 5.
 std::shared_ptr<Module> build_lenet5(const ModelSpec& spec, Rng& rng) {
-  int64_t h = (spec.height / 2 - 4) / 2, w = (spec.width / 2 - 4) / 2;
   if (spec.height < 12 || spec.width < 12)
     fail_input("model.height/model.width: lenet5 needs images of at least 12x12, got ", spec.height, "x", spec.width);
+  int64_t h = spec.height, w = spec.width;
   auto net = make_shared<Sequential>();
   net->add(make_shared<Conv2d>(rng, spec.in_channels, 6, 5, 1, 2));
   net->add(act(spec, 6));
-  net->add(make_shared<MaxPool2d>(2));
+  net->add(pool_layer(spec, h, w, 0));
+  h -= 4, w -= 4;  // the unpadded conv5x5
   net->add(make_shared<Conv2d>(rng, 6, 16, 5));
   net->add(act(spec, 16));
-  net->add(make_shared<MaxPool2d>(2));
+  net->add(pool_layer(spec, h, w, 1));
   net->add(make_shared<Flatten>());
   net->add(make_shared<Linear>(rng, 16 * h * w, 120));
   net->add(act(spec, 120));
   net->add(make_shared<Linear>(rng, 120, 84));
   net->add(act(spec, 84));
   net->add(make_shared<Linear>(rng, 84, spec.num_classes));
-  return make_shared<NetModel>("LeNet5", net);
+  return make_shared<NetModel>("LeNet5", net, spec.fmp_test_samples);
 }
 
 // VGG-style (Simonyan & Zisserman 2015, with BatchNorm as torchvision's vgg*_bn): for each width c of
@@ -144,16 +177,15 @@ std::shared_ptr<Module> build_vgg(const ModelSpec& spec, Rng& rng) {
   }
   if (spec.stage_convs < 1 || spec.stage_convs > 16)
     fail_input("model.stage_convs must be in [1, 16], got ", spec.stage_convs);
-  int64_t h = spec.height, w = spec.width, cin = spec.in_channels;
+  int64_t h = spec.height, w = spec.width, cin = spec.in_channels, pools = 0;
   auto net = make_shared<Sequential>();
   for (int64_t c : widths) {
     for (int64_t i = 0; i < spec.stage_convs; ++i, cin = c) {
       net->add(make_shared<Conv2d>(rng, cin, c, 3, 1, 1));
-      net->add(make_shared<BatchNorm2d>(c));
+      if (spec.batch_norm) net->add(make_shared<BatchNorm2d>(c));
       net->add(act(spec, c));
     }
-    net->add(make_shared<MaxPool2d>(2));
-    h /= 2, w /= 2;
+    net->add(pool_layer(spec, h, w, pools++));
   }
   if (h < 1 || w < 1)
     fail_input("model.channels: ", widths.size(), " stages halve ", spec.height, "x", spec.width, " to nothing");
@@ -162,7 +194,7 @@ std::shared_ptr<Module> build_vgg(const ModelSpec& spec, Rng& rng) {
   net->add(act(spec, 512));
   net->add(make_shared<Dropout>(dropout_or(spec, 0.5f)));
   net->add(make_shared<Linear>(rng, 512, spec.num_classes));
-  return make_shared<NetModel>("VGG", net);
+  return make_shared<NetModel>("VGG", net, spec.fmp_test_samples);
 }
 
 // The lecture's deep residual stack: model.depth blocks of 16 channels at full resolution.
@@ -187,6 +219,10 @@ const std::vector<ModelEntry>& model_registry() {
        build_preact_resnet20},
       {"wrn_16_4", "Wide ResNet 16-4: 3 stages x 2 pre-activation blocks (64, 128, 256), model.dropout inside",
        build_wrn_16_4},
+      {"wrn_28_10", "Wide ResNet 28-10: 3 stages x 4 pre-activation blocks (160, 320, 640), model.dropout inside",
+       build_wrn_28_10},
+      {"resnet18", "ResNet-18 for small images: conv3x3 stem (no max pool), 4 stages x 2 blocks (64..512); torchvision names",
+       build_resnet18},
       {"lenet5", "LeNet-5 with max pooling: conv5x5 6, pool, conv5x5 16, pool, fc 120, fc 84", build_lenet5},
       {"vgg", "VGG-style: stages of model.stage_convs conv3x3-BN-act at the widths model.channels, maxpool, fc 512",
        build_vgg},
@@ -202,7 +238,20 @@ void set_dropout_mode(Module& m, ops::DropoutMode mode) {
   if (auto* d = dynamic_cast<Dropout*>(&m)) d->set_mode(mode);
   for (const auto& [name, child] : m.children()) set_dropout_mode(*child, mode);
 }
+
+void collect_linear(Module& m, std::vector<Linear*>& out) {
+  if (auto* l = dynamic_cast<Linear*>(&m)) out.push_back(l);
+  for (const auto& [name, child] : m.children()) collect_linear(*child, out);
+}
 }  // namespace
+
+int64_t set_dropconnect(Module& model, float p) {
+  std::vector<Linear*> layers;
+  collect_linear(model, layers);
+  if (layers.size() < 2) return 0;
+  for (size_t i = 0; i + 1 < layers.size(); ++i) layers[i]->dropconnect = p;
+  return static_cast<int64_t>(layers.size()) - 1;
+}
 
 std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   const ModelEntry* entry = nullptr;
@@ -221,6 +270,21 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   if (spec.depth < 1 || spec.depth > 1000) fail_input("model.depth must be in [1, 1000], got ", spec.depth);
   if (spec.hidden_width < 1 || spec.hidden_width > 65536)
     fail_input("model.width must be in [1, 65536], got ", spec.hidden_width);
+  if (spec.pool != "max" && spec.pool != "fractional")
+    fail_input("model.pool: unknown pooling '", spec.pool, "' (known: max, fractional)");
+  if (spec.pool == "fractional" && spec.name != "cnn" && spec.name != "vgg" && spec.name != "lenet5")
+    fail_input("model.pool: fractional pooling is for cnn, vgg and lenet5, not '", spec.name, "'");
+  if (!(spec.fmp_ratio > 1.0 && spec.fmp_ratio < 2.0))
+    fail_input("model.fmp_ratio must be in (1, 2), got ", spec.fmp_ratio);
+  ops::fmp_sequence_from_name(spec.fmp_sequence);
+  if (spec.fmp_test_samples < 1 || spec.fmp_test_samples > 1000)
+    fail_input("model.fmp_test_samples must be in [1, 1000], got ", spec.fmp_test_samples);
+  if (!spec.batch_norm && spec.name != "cnn" && spec.name != "vgg")
+    fail_input("model.batch_norm: only cnn and vgg can leave their BatchNorm layers out, not '", spec.name, "'");
+  if (spec.drop_path_mode != "sample" && spec.drop_path_mode != "batch")
+    fail_input("model.drop_path_mode: unknown mode '", spec.drop_path_mode, "' (known: sample, batch)");
+  if (!(spec.dropconnect >= 0.0f && spec.dropconnect < 1.0f))
+    fail_input("model.dropconnect must be in [0, 1), got ", spec.dropconnect);
   validate_activation(spec.activation);
   init::InitSpec init = spec.init;
   init.activation = spec.activation.name;
@@ -230,12 +294,14 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   set_dropout_mode(*model, ops::dropout_mode_from_name(spec.dropout_mode));
   if (!(spec.drop_path >= 0.0f && spec.drop_path < 1.0f))
     fail_input("model.drop_path must be in [0, 1), got ", spec.drop_path);
-  if (spec.drop_path > 0.0f && set_drop_path(*model, spec.drop_path) == 0)
-    fail_input("model.drop_path: model '", spec.name, "' has no post-activation residual block (resnet20/32/56/110, resnet_stack)");
+  if (spec.drop_path > 0.0f && set_drop_path(*model, spec.drop_path, spec.drop_path_mode == "batch") == 0)
+    fail_input("model.drop_path: model '", spec.name, "' has no residual block (resnet*, preact_resnet20, wrn_*, resnet_stack)");
+  if (spec.dropconnect > 0.0f && set_dropconnect(*model, spec.dropconnect) == 0)
+    fail_input("model.dropconnect: model '", spec.name, "' has no hidden fully connected layer (mlp, cnn, deep_mlp, lenet5, vgg)");
   init::init_model(*model, init, rng);
   if (spec.zero_init_residual && zero_init_residual(*model) == 0)
     fail_input("model.zero_init_residual: model '", spec.name,
-               "' has no residual block ending in a BatchNorm (resnet20/32/56/110, resnet_stack)");
+               "' has no residual block ending in a BatchNorm (resnet18/20/32/56/110, resnet_stack)");
   return model;
 }
 

@@ -22,10 +22,18 @@ struct ModelSpec {
   init::InitSpec init = {};   // model.init*: "pytorch" keeps PyTorch's default initialization
   int64_t depth = 6;          // deep_mlp: hidden layers (model.depth)
   int64_t hidden_width = 4096;  // deep_mlp: units per hidden layer (model.width; `width` is the image's)
-  bool zero_init_residual = false;
-  float drop_path = 0.0f;  // model.drop_path: stochastic depth, the deepest block's drop rate (resnet*, resnet_stack)
+  bool zero_init_residual = false;  // model.zero_init_residual: residual models start each block as identity
+  float drop_path = 0.0f;  // model.drop_path: stochastic depth, the deepest block's drop rate (residual models)
   std::string channels = "64,128,256";  // vgg: width of each stage (model.channels)
-  int64_t stage_convs = 2;              // vgg: conv layers per stage (model.stage_convs)  // model.zero_init_residual: residual models start each block as identity
+  int64_t stage_convs = 2;              // vgg: conv layers per stage (model.stage_convs)
+  std::string drop_path_mode = "sample";  // model.drop_path_mode: sample | batch
+  float dropconnect = 0.0f;               // model.dropconnect: DropConnect rate of the hidden fc layers
+  std::string pool = "max";               // model.pool: max | fractional (cnn, vgg, lenet5)
+  double fmp_ratio = 1.4142135623730951;  // model.fmp_ratio
+  bool fmp_overlapping = true;            // model.fmp_overlapping
+  std::string fmp_sequence = "random";    // model.fmp_sequence: random | pseudo_random
+  int64_t fmp_test_samples = 4;           // model.fmp_test_samples: samplings averaged at evaluation
+  bool batch_norm = true;                 // model.batch_norm: false leaves out cnn's and vgg's BatchNorm layers
 };
 
 struct ModelEntry {
@@ -42,5 +50,9 @@ const std::vector<ModelEntry>& model_registry();
 std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng);
 
 int64_t parameter_count(Module& model);  // learnable values, as sum(p.numel() for p in parameters())
+
+// DropConnect (ops/dropconnect.h) at rate p on every Linear layer of the model but the last (the
+// classifier's hidden fc layers). Returns how many layers got it (0: fewer than two Linear layers).
+int64_t set_dropconnect(Module& model, float p);
 
 }  // namespace cvtrain::nn

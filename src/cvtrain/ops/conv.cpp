@@ -3,6 +3,7 @@
 #include "cvtrain/ops/conv.h"
 
 #include "cvtrain/backend/cpu/conv.h"
+#include "cvtrain/backend/cuda/kernels.h"
 
 namespace cvtrain::ops {
 
@@ -24,9 +25,15 @@ Variable conv2d(Context& ctx, const Variable& x, const Variable& weight, const V
                                           opt.dilation_h, opt.dilation_w, opt.groups);
   Tensor xc = xt.contiguous(), wc = wt.contiguous();
   Tensor bc = bias.defined() ? bias.data().contiguous() : Tensor();
-  Tensor y = Tensor::empty({s.N, s.OC, s.OH, s.OW});
-  cpu::conv2d_forward(ctx.dnnl, xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
-                      y.data<float>(), s);
+  Tensor y = xc.new_empty({s.N, s.OC, s.OH, s.OW});
+  const bool on_cuda = xc.is_cuda();
+  CHECK(wc.device() == xc.device(), "conv2d: input ", xc.describe(), " and weight ", wc.describe(), " on different devices");
+  if (on_cuda)
+    cuda::conv2d_forward(xc.cuda_runtime(), xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
+                         y.data<float>(), s);
+  else
+    cpu::conv2d_forward(ctx.dnnl, xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
+                        y.data<float>(), s);
 
   // backward: dx needs the weight, dw needs the input, db only dy; each is captured only when wanted.
   // NOTE: the closure holds the Context's oneDNN runtime; a graph must not outlive its Context.
@@ -37,19 +44,30 @@ Variable conv2d(Context& ctx, const Variable& x, const Variable& weight, const V
   auto backward = [=](const Tensor& dy) -> Grads {
     Tensor dyc = dy.contiguous();  // (N,OC,OH,OW)
     Tensor dx, dw, db;
-    if (want_dx) {
-      dx = Tensor::empty({s.N, s.C, s.H, s.W});
-      cpu::conv2d_backward_data(*rt, w_saved.data<float>(), dyc.data<float>(), dx.data<float>(), s);
+    if (on_cuda) {
+      cuda::Runtime& crt = dyc.cuda_runtime();
+      if (want_dx) {
+        dx = dyc.new_empty({s.N, s.C, s.H, s.W});
+        cuda::conv2d_backward_data(crt, w_saved.data<float>(), dyc.data<float>(), dx.data<float>(), s);
+      }
+      if (want_dw) dw = dyc.new_empty({s.OC, s.C / s.groups, s.KH, s.KW});
+      if (want_db) db = dyc.new_empty({s.OC});
+      if (want_dw)
+        cuda::conv2d_backward_weights(crt, x_saved.data<float>(), dyc.data<float>(), dw.data<float>(),
+                                      want_db ? db.data<float>() : nullptr, s);
+      else if (want_db)
+        cuda::bias_backward(crt, dyc.data<float>(), db.data<float>(), s.N, s.OC, s.OH * s.OW);
+      if (has_bias) return {dx, dw, db};
+      return {dx, dw};
     }
-    if (want_dw) {
-      dw = Tensor::empty({s.OC, s.C / s.groups, s.KH, s.KW});
-      if (want_db) db = Tensor::empty({s.OC});
-      cpu::conv2d_backward_weights(*rt, x_saved.data<float>(), dyc.data<float>(), dw.data<float>(),
-                                   want_db ? db.data<float>() : nullptr, s);
-    } else if (want_db) {  // frozen weights, trained bias
-      db = Tensor::empty({s.OC});
-      cpu::conv2d_backward_bias(dyc.data<float>(), db.data<float>(), s);
-    }
+    // one call for both directions: dy is reordered once (backend/cpu/conv.h); with frozen weights
+    // and a trained bias, db is a plain sum
+    if (want_dx) dx = Tensor::empty({s.N, s.C, s.H, s.W});
+    if (want_dw) dw = Tensor::empty({s.OC, s.C / s.groups, s.KH, s.KW});
+    if (want_db) db = Tensor::empty({s.OC});
+    cpu::conv2d_backward(*rt, want_dw ? x_saved.data<float>() : nullptr, want_dx ? w_saved.data<float>() : nullptr,
+                         dyc.data<float>(), want_dx ? dx.data<float>() : nullptr,
+                         want_dw ? dw.data<float>() : nullptr, want_db ? db.data<float>() : nullptr, s);
     if (has_bias) return {dx, dw, db};
     return {dx, dw};
   };

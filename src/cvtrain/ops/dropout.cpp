@@ -22,6 +22,7 @@ Variable dropout(Context& ctx, const Variable& x, float p, bool training, Dropou
   if (!training) return mode == DropoutMode::original ? mul_scalar(ctx, x, 1.0f - p) : x;  // E[m] = 1-p
   Tensor xc = x.data().contiguous();  // x: any shape
   CHECK(xc.dtype() == DType::f32, "dropout: expects f32, got ", xc.describe());
+  CHECK(!xc.is_cuda(), "dropout: not on cuda yet (docs/cuda.md lists the ops that are)");
   Tensor y = Tensor::empty(xc.shape()), mask = Tensor::empty(xc.shape());
   const uint64_t stream = ctx.rng.next_stream();
   const float keep_scale = mode == DropoutMode::original ? 1.0f : 1.0f / (1.0f - p);

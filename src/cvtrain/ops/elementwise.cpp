@@ -8,6 +8,7 @@
 #include "cvtrain/backend/cpu/activation.h"
 #include "cvtrain/backend/cpu/binary.h"
 #include "cvtrain/backend/cpu/reduce.h"
+#include "cvtrain/backend/cuda/kernels.h"
 
 namespace cvtrain::ops {
 
@@ -32,7 +33,12 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
   std::vector<uint8_t> reduce(g.dim());
   for (int64_t d = 0; d < g.dim(); ++d) reduce[d] = d < lead || (shape[d - lead] == 1 && g.shape()[d] != 1);
   Tensor gc = g.contiguous();
-  Tensor out = Tensor::empty(shape);  // the kept dims in order, packed
+  Tensor out = gc.new_empty(shape);  // the kept dims in order, packed
+  if (gc.is_cuda()) {
+    cuda::sum_forward(gc.cuda_runtime(), gc.data<float>(), gc.shape().data(), reduce.data(), gc.dim(), 1.0f,
+                      out.data<float>());
+    return out;
+  }
   cpu::sum_forward(gc.data<float>(), gc.shape().data(), reduce.data(), gc.dim(), 1.0f, out.data<float>());
   return out;
 }
@@ -45,10 +51,17 @@ void check_f32(const char* op, const Variable& a, const Variable& b) {
 }
 
 // y = a op b over the broadcast shape; a and b are read in place through their (expanded) strides.
-Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
+  // A CPU operand next to a CUDA one (a mask, a constant) is copied to the GPU.
+  const Tensor a = a_in.is_cuda() ? a_in : a_in.to_device_of(b_in), b = b_in.to_device_of(a);
   const Shape shape = broadcast_shape(a.shape(), b.shape());
   const Tensor ae = a.expand(shape), be = b.expand(shape);
-  Tensor y = Tensor::empty(shape);
+  Tensor y = a.new_empty(shape);
+  if (a.is_cuda()) {
+    cuda::binary_forward(a.cuda_runtime(), op, ae.data<float>(), ae.strides().data(), be.data<float>(),
+                         be.strides().data(), y.data<float>(), shape.data(), y.dim());
+    return y;
+  }
   cpu::binary_forward(op, ae.data<float>(), ae.strides().data(), be.data<float>(), be.strides().data(),
                       y.data<float>(), shape.data(), y.dim());
   return y;
@@ -56,20 +69,31 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 // The gradients of a and b (undefined where not needed) for y = a op b given dy: per-element
 // products, then summed over the dimensions each operand was broadcast along.
-Grads binary_grads(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& dy, bool need_a, bool need_b) {
+Grads binary_grads(BinaryOp op, const Tensor& a_in, const Tensor& b_in, const Tensor& dy, bool need_a, bool need_b) {
   const Shape& shape = dy.shape();
+  const Tensor a = a_in.to_device_of(dy), b = b_in.to_device_of(dy);
   const Tensor ae = a.expand(shape), be = b.expand(shape), dyc = dy.contiguous();
-  Tensor da = need_a ? Tensor::empty(shape) : Tensor(), db = need_b ? Tensor::empty(shape) : Tensor();
-  cpu::binary_backward(op, ae.data<float>(), ae.strides().data(), be.data<float>(), be.strides().data(),
-                       dyc.data<float>(), need_a ? da.data<float>() : nullptr, need_b ? db.data<float>() : nullptr,
-                       shape.data(), dyc.dim());
+  Tensor da = need_a ? dy.new_empty(shape) : Tensor(), db = need_b ? dy.new_empty(shape) : Tensor();
+  if (dy.is_cuda())
+    cuda::binary_backward(dy.cuda_runtime(), op, ae.data<float>(), ae.strides().data(), be.data<float>(),
+                          be.strides().data(), dyc.data<float>(), need_a ? da.data<float>() : nullptr,
+                          need_b ? db.data<float>() : nullptr, shape.data(), dyc.dim());
+  else
+    cpu::binary_backward(op, ae.data<float>(), ae.strides().data(), be.data<float>(), be.strides().data(),
+                         dyc.data<float>(), need_a ? da.data<float>() : nullptr, need_b ? db.data<float>() : nullptr,
+                         shape.data(), dyc.dim());
   return {need_a ? sum_to_shape(da, a.shape()) : Tensor(), need_b ? sum_to_shape(db, b.shape()) : Tensor()};
 }
 
 // x op s for a scalar s: the scalar-operand fast path of the binary kernel.
 Tensor with_scalar(BinaryOp op, const Tensor& x, float s) {
   const Shape zeros(x.dim(), 0);
-  Tensor y = Tensor::empty(x.shape());
+  Tensor y = x.new_empty(x.shape());
+  if (x.is_cuda()) {
+    const Tensor xc = x.contiguous();
+    cuda::scalar_forward(x.cuda_runtime(), op, xc.data<float>(), s, y.data<float>(), y.numel());
+    return y;
+  }
   cpu::binary_forward(op, x.data<float>(), x.strides().data(), &s, zeros.data(), y.data<float>(), x.shape().data(),
                       x.dim());
   return y;
@@ -138,12 +162,19 @@ Variable mul_scalar(Context& ctx, const Variable& x, float s) {
 
 Variable relu(Context& ctx, const Variable& x) {
   Tensor xc = x.data().contiguous();  // x: any shape
-  Tensor y = Tensor::empty(xc.shape());
-  cpu::relu_forward(xc.data<float>(), y.data<float>(), y.numel());
+  Tensor y = xc.new_empty(xc.shape());
+  if (xc.is_cuda())
+    cuda::relu_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), y.numel());
+  else
+    cpu::relu_forward(xc.data<float>(), y.data<float>(), y.numel());
   // backward needs only the output: dx = dy where y > 0
   return record(ctx, "relu", y, {x}, [y](const Tensor& dy) -> Grads {
     Tensor dyc = dy.contiguous();
-    Tensor dx = Tensor::empty(y.shape());
+    Tensor dx = y.new_empty(y.shape());
+    if (y.is_cuda()) {
+      cuda::relu_backward(y.cuda_runtime(), y.data<float>(), dyc.data<float>(), dx.data<float>(), y.numel());
+      return {dx};
+    }
     cpu::relu_backward(y.data<float>(), dyc.data<float>(), dx.data<float>(), y.numel());
     return {dx};
   });

@@ -3,6 +3,7 @@
 #include "cvtrain/ops/linalg.h"
 
 #include "cvtrain/backend/cpu/gemm.h"
+#include "cvtrain/backend/cuda/kernels.h"
 
 namespace cvtrain::ops {
 
@@ -14,8 +15,14 @@ Variable matmul(Context& ctx, const Variable& a, const Variable& b) {
   CHECK(at.size(1) == bt.size(0), "matmul: inner sizes differ: ", at.describe(), " @ ", bt.describe());
   const int64_t M = at.size(0), K = at.size(1), N = bt.size(1);
   Tensor ac = at.contiguous(), bc = bt.contiguous();
-  Tensor c = Tensor::empty({M, N});
-  cpu::gemm(ctx.dnnl, false, false, M, N, K, 1.0f, ac.data<float>(), K, bc.data<float>(), N, 0.0f, c.data<float>(), N);
+  Tensor c = ac.new_empty({M, N});
+  const bool on_cuda = ac.is_cuda();
+  CHECK(bc.device() == ac.device(), "matmul: operands on different devices: ", ac.describe(), ", ", bc.describe());
+  if (on_cuda)
+    cuda::gemm(ac.cuda_runtime(), false, false, M, N, K, 1.0f, ac.data<float>(), K, bc.data<float>(), N, 0.0f,
+               c.data<float>(), N);
+  else
+    cpu::gemm(ctx.dnnl, false, false, M, N, K, 1.0f, ac.data<float>(), K, bc.data<float>(), N, 0.0f, c.data<float>(), N);
 
   // backward: da = dc b^T needs b, db = a^T dc needs a; each is captured only when wanted.
   // NOTE: the closure holds the Context's oneDNN runtime; a graph must not outlive its Context.
@@ -25,6 +32,19 @@ Variable matmul(Context& ctx, const Variable& a, const Variable& b) {
   return record(ctx, "matmul", c, {a, b}, [=](const Tensor& dc) -> Grads {
     Tensor dcc = dc.contiguous();  // (M,N)
     Tensor da, db;
+    if (on_cuda) {
+      if (want_da) {
+        da = dcc.new_empty({M, K});
+        cuda::gemm(dcc.cuda_runtime(), false, true, M, K, N, 1.0f, dcc.data<float>(), N, b_saved.data<float>(), N, 0.0f,
+                   da.data<float>(), K);
+      }
+      if (want_db) {
+        db = dcc.new_empty({K, N});
+        cuda::gemm(dcc.cuda_runtime(), true, false, K, N, M, 1.0f, a_saved.data<float>(), K, dcc.data<float>(), N, 0.0f,
+                   db.data<float>(), N);
+      }
+      return {da, db};
+    }
     if (want_da) {
       da = Tensor::empty({M, K});
       cpu::gemm(*rt, false, true, M, K, N, 1.0f, dcc.data<float>(), N, b_saved.data<float>(), N, 0.0f,
@@ -54,9 +74,15 @@ Variable linear(Context& ctx, const Variable& x, const Variable& weight, const V
   const int64_t N = xt.size(0), IN = xt.size(1), OUT = wt.size(0);
   Tensor xc = xt.contiguous(), wc = wt.contiguous();
   Tensor bc = bias.defined() ? bias.data().contiguous() : Tensor();
-  Tensor y = Tensor::empty({N, OUT});
-  cpu::linear_forward(ctx.dnnl, xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
-                      y.data<float>(), N, IN, OUT);
+  Tensor y = xc.new_empty({N, OUT});
+  const bool on_cuda = xc.is_cuda();
+  CHECK(wc.device() == xc.device(), "linear: input ", xc.describe(), " and weight ", wc.describe(), " on different devices");
+  if (on_cuda)
+    cuda::linear_forward(xc.cuda_runtime(), xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
+                         y.data<float>(), N, IN, OUT);
+  else
+    cpu::linear_forward(ctx.dnnl, xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
+                        y.data<float>(), N, IN, OUT);
 
   // backward: dx = dy w needs the weight, dw = dy^T x needs the input, db = column sums of dy.
   // NOTE: the closure holds the Context's oneDNN runtime; a graph must not outlive its Context.
@@ -67,6 +93,23 @@ Variable linear(Context& ctx, const Variable& x, const Variable& weight, const V
   auto backward = [=](const Tensor& dy) -> Grads {
     Tensor dyc = dy.contiguous();  // (N,OUT)
     Tensor dx, dw, db;
+    if (on_cuda) {
+      cuda::Runtime& crt = dyc.cuda_runtime();
+      if (want_dx) {
+        dx = dyc.new_empty({N, IN});
+        cuda::linear_backward_data(crt, dyc.data<float>(), w_saved.data<float>(), dx.data<float>(), N, IN, OUT);
+      }
+      if (want_db) db = dyc.new_empty({OUT});
+      if (want_dw) {
+        dw = dyc.new_empty({OUT, IN});
+        cuda::linear_backward_weights(crt, x_saved.data<float>(), dyc.data<float>(), dw.data<float>(),
+                                      want_db ? db.data<float>() : nullptr, N, IN, OUT);
+      } else if (want_db) {
+        cuda::bias_backward(crt, dyc.data<float>(), db.data<float>(), N, OUT, 1);
+      }
+      if (has_bias) return {dx, dw, db};
+      return {dx, dw};
+    }
     if (want_dx) {
       dx = Tensor::empty({N, IN});
       cpu::linear_backward_data(*rt, dyc.data<float>(), w_saved.data<float>(), dx.data<float>(), N, IN, OUT);

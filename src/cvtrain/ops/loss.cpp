@@ -4,6 +4,7 @@
 #include "cvtrain/ops/loss.h"
 
 #include "cvtrain/backend/cpu/softmax.h"
+#include "cvtrain/backend/cuda/kernels.h"
 
 namespace cvtrain::ops {
 
@@ -17,6 +18,7 @@ void check_logits(const char* op, const Tensor& x) {
 Variable softmax(Context& ctx, const Variable& x) {
   Tensor xc = x.data().contiguous();  // (N,K)
   check_logits("softmax", xc);
+  CHECK(!xc.is_cuda(), "softmax: not on cuda yet (docs/cuda.md lists the ops that are)");
   const int64_t N = xc.size(0), K = xc.size(1);
   Tensor y = Tensor::empty(xc.shape());
   cpu::softmax_forward(xc.data<float>(), y.data<float>(), N, K);
@@ -32,6 +34,7 @@ Variable softmax(Context& ctx, const Variable& x) {
 Variable log_softmax(Context& ctx, const Variable& x) {
   Tensor xc = x.data().contiguous();  // (N,K)
   check_logits("log_softmax", xc);
+  CHECK(!xc.is_cuda(), "log_softmax: not on cuda yet (docs/cuda.md lists the ops that are)");
   const int64_t N = xc.size(0), K = xc.size(1);
   Tensor y = Tensor::empty(xc.shape());
   cpu::log_softmax_forward(xc.data<float>(), y.data<float>(), N, K);
@@ -53,6 +56,23 @@ Variable cross_entropy(Context& ctx, const Variable& logits, const Tensor& label
         "cross_entropy: labels must be i64 (", N, ") for logits ", xc.describe(), ", got ", labels.describe());
   CHECK(label_smoothing >= 0.0f && label_smoothing <= 1.0f, "cross_entropy: label_smoothing = ", label_smoothing,
         " must be in [0, 1]");
+  if (xc.is_cuda()) {
+    // NOTE: labels are not range-checked on the GPU (that would wait for it); the loaders check them.
+    Tensor lcu = labels.contiguous().to_device_of(xc);  // (N)
+    cuda::Runtime& crt = xc.cuda_runtime();
+    Tensor prob = xc.new_empty({N, K}), row_loss = xc.new_empty({N}), loss = xc.new_empty({});
+    cuda::cross_entropy_forward(crt, xc.data<float>(), lcu.data<int64_t>(), label_smoothing, prob.data<float>(),
+                                row_loss.data<float>(), loss.data<float>(), N, K);
+    // backward as below, with dloss read on the GPU
+    return record(ctx, "cross_entropy", loss, {logits},
+                  [prob, lcu, label_smoothing, N, K](const Tensor& dloss) -> Grads {
+                    Tensor dx = prob.new_empty({N, K});
+                    Tensor dl = dloss.to_device_of(prob);
+                    cuda::cross_entropy_backward(prob.cuda_runtime(), prob.data<float>(), lcu.data<int64_t>(),
+                                                 label_smoothing, dl.data<float>(), dx.data<float>(), N, K);
+                    return {dx};
+                  });
+  }
   Tensor lc = labels.contiguous();  // (N)
   const int64_t* lab = lc.data<int64_t>();
   for (int64_t n = 0; n < N; ++n)
@@ -73,6 +93,7 @@ Variable cross_entropy(Context& ctx, const Variable& logits, const Tensor& label
 Variable cross_entropy_soft(Context& ctx, const Variable& logits, const Tensor& targets) {
   Tensor xc = logits.data().contiguous();  // (N,K)
   check_logits("cross_entropy_soft", xc);
+  CHECK(!xc.is_cuda(), "cross_entropy_soft (mixup, cutmix): not on cuda yet (docs/cuda.md lists the ops that are)");
   const int64_t N = xc.size(0), K = xc.size(1);
   CHECK(N > 0, "cross_entropy_soft: empty batch ", xc.describe());
   CHECK(targets.dtype() == DType::f32 && targets.shape() == xc.shape(), "cross_entropy_soft: targets must be f32 ",

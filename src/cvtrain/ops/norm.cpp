@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "cvtrain/backend/cpu/batchnorm.h"
+#include "cvtrain/backend/cuda/kernels.h"
 
 namespace cvtrain::ops {
 
@@ -40,9 +41,27 @@ Variable batch_norm(Context& ctx, const Variable& x, const Variable& weight, con
         xt.describe());
 
   Tensor xc = xt.contiguous();  // (N,C,HW)
-  Tensor y = Tensor::empty(xc.shape());
-  Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
-  if (opt.training) {
+  Tensor y = xc.new_empty(xc.shape());
+  Tensor mean = xc.new_empty({C}), invstd = xc.new_empty({C});
+  const bool on_cuda = xc.is_cuda();
+  if (on_cuda) {
+    CHECK((!w.defined() || w.is_cuda()) && (!b.defined() || b.is_cuda()) &&
+              (!running_mean.defined() || (running_mean.is_cuda() && running_var.is_cuda())),
+          "batch_norm: input ", xc.describe(), " on cuda, its parameters or running statistics are not");
+    cuda::Runtime& crt = xc.cuda_runtime();
+    if (opt.training) {
+      cuda::batch_norm_forward_train(crt, xc.data<float>(), ptr_or_null(w), ptr_or_null(b), y.data<float>(),
+                                     mean.data<float>(), invstd.data<float>(),
+                                     running_mean.defined() ? running_mean.data<float>() : nullptr,
+                                     running_var.defined() ? running_var.data<float>() : nullptr, opt.momentum, opt.eps,
+                                     N, C, HW);
+    } else {
+      cuda::batch_norm_forward_eval(crt, xc.data<float>(), ptr_or_null(w), ptr_or_null(b), running_mean.data<float>(),
+                                    running_var.data<float>(), opt.eps, y.data<float>(), N, C, HW);
+      mean.copy_(running_mean);
+      cuda::invstd_from_var(crt, running_var.data<float>(), opt.eps, invstd.data<float>(), C);
+    }
+  } else if (opt.training) {
     float* rm = running_mean.defined() ? running_mean.data<float>() : nullptr;
     float* rv = running_var.defined() ? running_var.data<float>() : nullptr;
     cpu::batch_norm_forward_train(xc.data<float>(), ptr_or_null(w), ptr_or_null(b), y.data<float>(),
@@ -64,9 +83,17 @@ Variable batch_norm(Context& ctx, const Variable& x, const Variable& weight, con
   return record(ctx, "batch_norm", y, {x, weight, bias},
                 [xc, w, mean, invstd, training, want_dx, want_dw, want_db, N, C, HW](const Tensor& dy) -> Grads {
                   Tensor dyc = dy.contiguous();
-                  Tensor dx = want_dx ? Tensor::empty(xc.shape()) : Tensor();
-                  Tensor dw = want_dw ? Tensor::empty({C}) : Tensor();
-                  Tensor db = want_db ? Tensor::empty({C}) : Tensor();
+                  Tensor dx = want_dx ? xc.new_empty(xc.shape()) : Tensor();
+                  Tensor dw = want_dw ? xc.new_empty({C}) : Tensor();
+                  Tensor db = want_db ? xc.new_empty({C}) : Tensor();
+                  if (xc.is_cuda()) {
+                    cuda::batch_norm_backward(xc.cuda_runtime(), xc.data<float>(), dyc.data<float>(), ptr_or_null(w),
+                                              mean.data<float>(), invstd.data<float>(), training,
+                                              want_dx ? dx.data<float>() : nullptr,
+                                              want_dw ? dw.data<float>() : nullptr,
+                                              want_db ? db.data<float>() : nullptr, N, C, HW);
+                    return {dx, dw, db};
+                  }
                   cpu::batch_norm_backward(xc.data<float>(), dyc.data<float>(), ptr_or_null(w), mean.data<float>(),
                                            invstd.data<float>(), training, want_dx ? dx.data<float>() : nullptr,
                                            want_dw ? dw.data<float>() : nullptr,

@@ -3,6 +3,7 @@
 #include "cvtrain/ops/pool.h"
 
 #include "cvtrain/backend/cpu/pool.h"
+#include "cvtrain/backend/cuda/kernels.h"
 
 namespace cvtrain::ops {
 
@@ -17,13 +18,20 @@ Pool2dShape pool_shape(const char* op, const Tensor& x, const Pool2dOptions& o) 
 Variable max_pool2d(Context& ctx, const Variable& x, const Pool2dOptions& opt) {
   Tensor xc = x.data().contiguous();  // (N,C,H,W)
   const Pool2dShape s = pool_shape("max_pool2d", xc, opt);
-  Tensor y = Tensor::empty({s.N, s.C, s.OH, s.OW});
-  Tensor argmax = Tensor::empty(y.shape(), DType::i32);
-  cpu::max_pool2d_forward(xc.data<float>(), y.data<float>(), argmax.data<int32_t>(), s);
+  Tensor y = xc.new_empty({s.N, s.C, s.OH, s.OW});
+  Tensor argmax = xc.new_empty(y.shape(), DType::i32);
+  if (xc.is_cuda())
+    cuda::max_pool2d_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), argmax.data<int32_t>(), s);
+  else
+    cpu::max_pool2d_forward(xc.data<float>(), y.data<float>(), argmax.data<int32_t>(), s);
   // backward needs only where each maximum was: dx[argmax] += dy
   return record(ctx, "max_pool2d", y, {x}, [argmax, s](const Tensor& dy) -> Grads {
     Tensor dyc = dy.contiguous();
-    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W});
+    Tensor dx = argmax.new_empty({s.N, s.C, s.H, s.W});
+    if (argmax.is_cuda()) {
+      cuda::max_pool2d_backward(argmax.cuda_runtime(), dyc.data<float>(), argmax.data<int32_t>(), dx.data<float>(), s);
+      return {dx};
+    }
     cpu::max_pool2d_backward(dyc.data<float>(), argmax.data<int32_t>(), dx.data<float>(), s);
     return {dx};
   });
@@ -32,12 +40,19 @@ Variable max_pool2d(Context& ctx, const Variable& x, const Pool2dOptions& opt) {
 Variable avg_pool2d(Context& ctx, const Variable& x, const Pool2dOptions& opt) {
   Tensor xc = x.data().contiguous();  // (N,C,H,W)
   const Pool2dShape s = pool_shape("avg_pool2d", xc, opt);
-  Tensor y = Tensor::empty({s.N, s.C, s.OH, s.OW});
-  cpu::avg_pool2d_forward(xc.data<float>(), y.data<float>(), s);
+  Tensor y = xc.new_empty({s.N, s.C, s.OH, s.OW});
+  if (xc.is_cuda())
+    cuda::avg_pool2d_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), s);
+  else
+    cpu::avg_pool2d_forward(xc.data<float>(), y.data<float>(), s);
   // backward needs only the geometry: each window spreads dy/(KH*KW) over its in-bounds elements
   return record(ctx, "avg_pool2d", y, {x}, [s](const Tensor& dy) -> Grads {
     Tensor dyc = dy.contiguous();
-    Tensor dx = Tensor::empty({s.N, s.C, s.H, s.W});
+    Tensor dx = dyc.new_empty({s.N, s.C, s.H, s.W});
+    if (dyc.is_cuda()) {
+      cuda::avg_pool2d_backward(dyc.cuda_runtime(), dyc.data<float>(), dx.data<float>(), s);
+      return {dx};
+    }
     cpu::avg_pool2d_backward(dyc.data<float>(), dx.data<float>(), s);
     return {dx};
   });
@@ -50,12 +65,19 @@ Variable global_avg_pool2d(Context& ctx, const Variable& x) {
   CHECK(xc.size(2) * xc.size(3) > 0, "global_avg_pool2d: empty planes in ", xc.describe());
   const Shape in_shape = xc.shape();
   const int64_t P = in_shape[0] * in_shape[1], HW = in_shape[2] * in_shape[3];
-  Tensor y = Tensor::empty({in_shape[0], in_shape[1]});
-  cpu::global_avg_pool2d_forward(xc.data<float>(), y.data<float>(), P, HW);
+  Tensor y = xc.new_empty({in_shape[0], in_shape[1]});
+  if (xc.is_cuda())
+    cuda::global_avg_pool2d_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), P, HW);
+  else
+    cpu::global_avg_pool2d_forward(xc.data<float>(), y.data<float>(), P, HW);
   // backward needs only the input shape: dx = dy / (H*W) over each plane
   return record(ctx, "global_avg_pool2d", y, {x}, [in_shape, P, HW](const Tensor& dy) -> Grads {
     Tensor dyc = dy.contiguous();
-    Tensor dx = Tensor::empty(in_shape);
+    Tensor dx = dyc.new_empty(in_shape);
+    if (dyc.is_cuda()) {
+      cuda::global_avg_pool2d_backward(dyc.cuda_runtime(), dyc.data<float>(), dx.data<float>(), P, HW);
+      return {dx};
+    }
     cpu::global_avg_pool2d_backward(dyc.data<float>(), dx.data<float>(), P, HW);
     return {dx};
   });

@@ -45,6 +45,7 @@ Variable scaled_sum(Context& ctx, const char* op, const Variable& x, const std::
                     bool average) {
   CHECK(x.data().dtype() == DType::f32, op, ": f32 only, got ", x.data().describe());
   Reduction r = plan(op, x.data(), dims, keepdim);
+  CHECK(!x.data().is_cuda(), op, ": not on cuda yet (docs/cuda.md lists the ops that are)");
   const float scale = average ? 1.0f / static_cast<float>(r.count) : 1.0f;
   Tensor xc = x.data().contiguous();
   Tensor y = Tensor::empty(r.out_shape);
@@ -72,6 +73,7 @@ Variable max(Context& ctx, const Variable& x, int64_t dim, bool keepdim) {
   CHECK(x.data().dtype() == DType::f32, "max: f32 only, got ", x.data().describe());
   const int64_t d = normalize_dim("max", dim, x.data());
   Tensor xc = x.data().contiguous();
+  CHECK(!xc.is_cuda(), "max: not on cuda yet (docs/cuda.md lists the ops that are)");
   const Shape& s = xc.shape();
   const int64_t n = xc.dim() ? s[d] : 1;
   CHECK(n > 0, "max: dim ", dim, " of ", xc.describe(), " is empty");

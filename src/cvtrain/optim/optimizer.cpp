@@ -7,14 +7,37 @@
 
 namespace cvtrain::optim {
 
+bool matches_prefix(const std::string& name, const std::string& prefix) {
+  if (prefix.empty() || name.compare(0, prefix.size(), prefix) != 0) return false;
+  return name.size() == prefix.size() || name[prefix.size()] == '.' || prefix.back() == '.';
+}
+
 std::vector<ParamGroup> param_groups(const nn::ParameterArena& arena, const OptimOptions& o) {
   std::vector<ParamGroup> groups;
   const auto& entries = arena.entries();
+  const std::string example = entries.empty() ? std::string() : entries.front().name;
+  for (const std::string& p : o.freeze) {
+    bool used = false;
+    for (const auto& e : entries) used = used || matches_prefix(e.name, p);
+    if (!used) fail_input("model.freeze: '", p, "' names no parameter (names such as '", example, "')");
+  }
+  for (const auto& [p, f] : o.lr_mults) {
+    bool used = false;
+    for (const auto& e : entries) used = used || matches_prefix(e.name, p);
+    if (!used) fail_input("optim.lr_mult: '", p, "' names no parameter (names such as '", example, "')");
+    if (!(f >= 0.0f)) fail_input("optim.lr_mult: ", p, ": the factor must be >= 0, got ", f);
+  }
   for (size_t i = 0; i < entries.size(); ++i) {
     const bool bias = entries[i].is_bias_or_norm;
-    const float lambda = (o.decay_bias_and_norm || !bias) ? o.weight_decay : 0.0f;
-    const float lambda1 = (o.decay_bias_and_norm || !bias) ? o.l1 : 0.0f;
-    const float mult = bias ? o.bias_lr_mult : 1.0f;
+    bool frozen = false;
+    for (const std::string& p : o.freeze) frozen = frozen || matches_prefix(entries[i].name, p);
+    float layer_mult = 1.0f;
+    size_t longest = 0;
+    for (const auto& [p, f] : o.lr_mults)
+      if (p.size() >= longest && matches_prefix(entries[i].name, p)) layer_mult = f, longest = p.size();
+    const float lambda = frozen ? 0.0f : (o.decay_bias_and_norm || !bias) ? o.weight_decay : 0.0f;
+    const float lambda1 = frozen ? 0.0f : (o.decay_bias_and_norm || !bias) ? o.l1 : 0.0f;
+    const float mult = frozen ? 0.0f : (bias ? o.bias_lr_mult : 1.0f) * layer_mult;
     const int64_t end = i + 1 < entries.size() ? entries[i + 1].offset : arena.size();
     if (!groups.empty() && groups.back().weight_decay == lambda && groups.back().lr_mult == mult &&
         groups.back().l1 == lambda1)
@@ -36,6 +59,8 @@ std::unique_ptr<Optimizer> make_sgd(nn::ParameterArena& arena, const OptimOption
   s.nesterov = o.nesterov;
   s.decay_bias_and_norm = o.decay_bias_and_norm;
   s.bias_lr_mult = o.bias_lr_mult;
+  s.freeze = o.freeze;
+  s.lr_mults = o.lr_mults;
   return std::make_unique<SGD>(arena, s);
 }
 

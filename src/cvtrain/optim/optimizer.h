@@ -36,6 +36,11 @@ struct OptimOptions {
   // Parameter groups: false withholds weight decay and L1 from arena entries flagged is_bias_or_norm.
   bool decay_bias_and_norm = true;
   float bias_lr_mult = 1.0f;  // the lr of the bias/norm entries is lr * bias_lr_mult
+  // Transfer learning (issue 7): entries whose name starts with a frozen prefix get lr multiplier 0
+  // and no weight decay or L1; otherwise the longest matching lr_mults prefix multiplies their lr
+  // (times bias_lr_mult). A prefix matches a name equal to it or followed by '.'.
+  std::vector<std::string> freeze;
+  std::vector<std::pair<std::string, float>> lr_mults;
 };
 
 // A run of arena floats that share one weight decay, one L1 strength and one lr multiplier. The padding after an
@@ -48,6 +53,9 @@ struct ParamGroup {
 };
 
 // d|theta|/dtheta as the L1 penalty uses it: sign(theta), with sign(0) = 0.
+// True when `prefix` names `name` or a module above it ("net.1" matches "net.1.weight", not "net.10.weight").
+bool matches_prefix(const std::string& name, const std::string& prefix);
+
 inline float l1_sign(float theta) { return theta > 0.0f ? 1.0f : (theta < 0.0f ? -1.0f : 0.0f); }
 std::vector<ParamGroup> param_groups(const nn::ParameterArena& arena, const OptimOptions& o);
 

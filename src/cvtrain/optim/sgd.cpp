@@ -2,6 +2,8 @@
 // gamma lr, mu momentum, tau dampening, lambda weight decay, theta parameters, g gradient, b buffer.
 #include "cvtrain/optim/sgd.h"
 
+#include "cvtrain/backend/cuda/kernels.h"
+
 namespace cvtrain::optim {
 
 SGD::SGD(nn::ParameterArena& arena, const SgdOptions& options) : arena_(arena), options_(options) {
@@ -15,13 +17,34 @@ SGD::SGD(nn::ParameterArena& arena, const SgdOptions& options) : arena_(arena), 
   o.l1 = options_.l1;
   o.decay_bias_and_norm = options_.decay_bias_and_norm;
   o.bias_lr_mult = options_.bias_lr_mult;
+  o.freeze = options_.freeze;
+  o.lr_mults = options_.lr_mults;
   groups_ = param_groups(arena_, o);
+}
+
+OptimState SGD::state() {
+  if (momentum_device_.defined()) momentum_buffer = momentum_device_.to_vector();
+  return {{{"momentum_buffer", &momentum_buffer}}, {}};
 }
 
 void SGD::step(float lr, float momentum) {
   const float mu = momentum, tau = options_.dampening;
   const bool nesterov = options_.nesterov;
   if (nesterov && mu <= 0.0f) fail_input("optim.momentum: Nesterov momentum requires momentum > 0, got ", mu);
+  if (arena_.on_cuda()) {  // the same update on the GPU (backend/cuda/kernels.h: sgd_step)
+    cuda::Runtime& rt = *arena_.cuda_runtime();
+    const bool first_gpu = !momentum_device_.defined() && momentum_buffer.empty();
+    if (mu != 0.0f && !momentum_device_.defined()) {  // a resumed buffer goes up once
+      std::vector<float> b0 = momentum_buffer;
+      b0.resize(static_cast<size_t>(arena_.size()), 0.0f);
+      momentum_device_ = Tensor::from_vector(b0, {arena_.size()}).to_cuda(arena_.cuda_runtime());
+    }
+    float* b = mu != 0.0f ? momentum_device_.data<float>() : nullptr;
+    for (const ParamGroup& s : groups_)
+      cuda::sgd_step(rt, arena_.device_data() + s.begin, arena_.device_grad() + s.begin, b ? b + s.begin : nullptr,
+                     s.end - s.begin, lr * s.lr_mult, s.weight_decay, s.l1, mu, tau, nesterov, first_gpu);
+    return;
+  }
   float* theta = arena_.data();       // (size)
   const float* grad = arena_.grad();  // (size)
   const bool first = momentum_buffer.empty();

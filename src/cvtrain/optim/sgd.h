@@ -19,6 +19,8 @@ struct SgdOptions {
   // parameters unless they are put in a separate group with weight_decay=0, which this mirrors).
   bool decay_bias_and_norm = true;
   float bias_lr_mult = 1.0f;  // the bias/norm group's lr is lr * bias_lr_mult
+  std::vector<std::string> freeze;                          // OptimOptions::freeze
+  std::vector<std::pair<std::string, float>> lr_mults;      // OptimOptions::lr_mults
 };
 
 class SGD : public Optimizer {
@@ -30,7 +32,7 @@ class SGD : public Optimizer {
   // entirely (as torch does), leaving it as it was.
   void step(float lr, float momentum) override;
   void step(float lr) { step(lr, options_.momentum); }
-  OptimState state() override { return {{{"momentum_buffer", &momentum_buffer}}, {}}; }
+  OptimState state() override;  // on a GPU, copies the device buffer into momentum_buffer first
   float base_momentum() const override { return options_.momentum; }
 
   const SgdOptions& options() const { return options_; }
@@ -43,6 +45,7 @@ class SGD : public Optimizer {
   nn::ParameterArena& arena_;
   SgdOptions options_;
   std::vector<ParamGroup> groups_;
+  Tensor momentum_device_;  // b on the GPU when the arena is there (momentum_buffer mirrors it for checkpoints)
 };
 
 }  // namespace cvtrain::optim

@@ -9,8 +9,8 @@ namespace cvtrain {
 
 enum class DType : uint8_t { f32, bf16, i32, i64, u8 };
 
-// Only the CPU exists; CUDA is declared when its backend works.
-enum class Device : uint8_t { cpu };
+// cuda: memory of a GPU, reached through the cuda::Runtime its Storage holds (backend/cuda).
+enum class Device : uint8_t { cpu, cuda };
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);

@@ -72,14 +72,19 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
 
   const nlohmann::ordered_json& shape = j["shape"];
   if (!shape.is_array()) bad("shape is not an array");
-  uint64_t numel = 1;
-  bool overflow = false;
+  uint64_t numel = 1, nonzero = 1;  // nonzero: the strides of an empty tensor must fit int64 too
+  bool overflow = false, nonzero_overflow = false;
   for (const nlohmann::ordered_json& d : shape) {
     if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
       bad("shape ", shape.dump(), " holds something other than a non-negative integer");
     e.shape.push_back(d.get<int64_t>());
     overflow = overflow || __builtin_mul_overflow(numel, d.get<uint64_t>(), &numel);
+    if (d.get<uint64_t>() != 0)
+      nonzero_overflow = nonzero_overflow || __builtin_mul_overflow(nonzero, d.get<uint64_t>(), &nonzero) ||
+                         nonzero > static_cast<uint64_t>(INT64_MAX);
   }
+  if (!overflow && numel == 0 && nonzero_overflow)  // found by tests/fuzz (the IDX twin of this check)
+    bad("shape ", shape.dump(), " is too large for any file");
   overflow = overflow || __builtin_mul_overflow(numel, dtype_size(e.dtype), &numel);
 
   const nlohmann::ordered_json& off = j["data_offsets"];
@@ -116,7 +121,7 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
     CHECK(!name.empty() && name != kMetadataKey && seen.insert(name).second, "write_safetensors: ", path,
           ": tensor name '", name, "' is empty, reserved or repeated");
     CHECK(t.defined(), "write_safetensors: ", path, ": tensor '", name, "' is undefined");
-    packed.push_back(t.contiguous());
+    packed.push_back(t.to_cpu().contiguous());  // a GPU tensor is written from a host copy
     const uint64_t nbytes = static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype());
     header[name] = {{"dtype", st_dtype_name(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;

@@ -1,5 +1,7 @@
 #include "cvtrain/tensor/tensor.h"
 
+#include "cvtrain/backend/cuda/kernels.h"
+
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -124,7 +126,7 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
-  Tensor out = empty(shape_, dtype_);
+  Tensor out = new_empty(shape_, dtype_);
   out.copy_(*this);
   return out;
 }
@@ -133,6 +135,25 @@ void Tensor::copy_(const Tensor& src) {
   CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy_: ", src.describe(), " into ", describe());
   const size_t es = dtype_size(dtype_);
   if (numel() == 0) return;
+  if (is_cuda() || src.is_cuda()) {  // within the GPU, or between it and the CPU
+    const size_t nbytes = static_cast<size_t>(numel()) * es;
+    if (is_cuda() && src.is_cuda()) {
+      CHECK(is_contiguous(), "copy_ into a non-contiguous CUDA view ", describe(), " is not supported");
+      if (src.is_contiguous())
+        cuda_runtime().copy_device(raw_data(), src.raw_data(), nbytes);
+      else
+        cuda::strided_copy(cuda_runtime(), static_cast<const char*>(src.storage_->data()) + src.offset_ * es,
+                           src.shape_.data(), src.strides_.data(), src.dim(), static_cast<int64_t>(es), raw_data());
+      return;
+    }
+    const Tensor s2 = src.contiguous();
+    CHECK(is_contiguous(), "copy_ into a non-contiguous view ", describe(), " from another device");
+    if (is_cuda())
+      cuda_runtime().copy_to_device(raw_data(), s2.raw_data(), nbytes);
+    else
+      s2.cuda_runtime().copy_to_host(raw_data(), s2.raw_data(), nbytes);
+    return;
+  }
   if (is_contiguous() && src.is_contiguous()) {
     std::memmove(raw_data(), src.raw_data(), static_cast<size_t>(numel()) * es);
     return;
@@ -241,6 +262,7 @@ void store_from_float(void* p, DType t, float v) {
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return clone();
+  if (is_cuda()) return to_cpu().to(dtype).to_device_of(*this);  // conversions run on the CPU
   Tensor src = contiguous();
   Tensor out = empty(shape_, dtype);
   const char* s = static_cast<const char*>(src.raw_data());
@@ -257,6 +279,11 @@ Tensor Tensor::to(DType dtype) const {
 
 void Tensor::fill_(float value) {
   CHECK(dtype_ == DType::f32, "fill_ on ", describe());
+  if (is_cuda()) {
+    CHECK(is_contiguous(), "fill_ on a non-contiguous CUDA view ", describe());
+    cuda::fill(cuda_runtime(), data<float>(), value, numel());
+    return;
+  }
   if (is_contiguous()) {
     std::fill_n(data<float>(), numel(), value);
     return;
@@ -266,6 +293,7 @@ void Tensor::fill_(float value) {
 }
 
 std::vector<float> Tensor::to_vector() const {
+  if (is_cuda()) return to_cpu().to_vector();
   Tensor c = dtype_ == DType::f32 ? contiguous() : to(DType::f32);
   const float* p = c.data<float>();
   return std::vector<float>(p, p + c.numel());
@@ -278,7 +306,48 @@ float Tensor::item() const {
 
 std::string Tensor::describe() const {
   if (!defined()) return "undefined";
-  return std::string(dtype_name(dtype_)) + shape_str(shape_);
+  return std::string(dtype_name(dtype_)) + shape_str(shape_) + (is_cuda() ? " on cuda" : "");
+}
+
+cuda::Runtime& Tensor::cuda_runtime() const {
+  CHECK(is_cuda(), "cuda_runtime() of a tensor on the CPU: ", describe());
+  return *storage_->cuda_runtime();
+}
+
+Tensor Tensor::new_empty(const Shape& shape, DType dtype) const {
+  if (!is_cuda()) return empty(shape, dtype);
+  for (int64_t d : shape) CHECK(d >= 0, "negative dimension in ", shape_str(shape));
+  Tensor t;
+  t.storage_ = Storage::allocate_cuda(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype),
+                                      storage_->cuda_runtime());
+  t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  t.dtype_ = dtype;
+  return t;
+}
+
+Tensor Tensor::to_cuda(const std::shared_ptr<cuda::Runtime>& runtime) const {
+  CHECK(defined(), "to_cuda() of an undefined tensor");
+  Tensor t;
+  t.storage_ = Storage::allocate_cuda(static_cast<size_t>(numel()) * dtype_size(dtype_), runtime);
+  t.shape_ = shape_;
+  t.strides_ = contiguous_strides(shape_);
+  t.dtype_ = dtype_;
+  t.copy_(*this);
+  return t;
+}
+
+Tensor Tensor::to_cpu() const {
+  if (!is_cuda()) return *this;
+  Tensor t = empty(shape_, dtype_);
+  t.copy_(*this);
+  return t;
+}
+
+Tensor Tensor::to_device_of(const Tensor& like) const {
+  if (like.is_cuda() == is_cuda() && (!is_cuda() || storage_->cuda_runtime() == like.storage_->cuda_runtime()))
+    return *this;
+  return like.is_cuda() ? to_cuda(like.storage_->cuda_runtime()) : to_cpu();
 }
 
 }  // namespace cvtrain

@@ -64,6 +64,15 @@ class Tensor {
   Tensor expand(const Shape& shape) const;  // size-1 dims broadcast with stride 0
   Tensor to(DType dtype) const;             // converting copy (f32 <-> bf16 and the integer types)
 
+  // Devices (backend/cuda). A CUDA tensor's Storage holds the cuda::Runtime that made it; new tensors
+  // "on the same device" come from that runtime, so ops and their backward need no other handle.
+  Tensor to_cuda(const std::shared_ptr<cuda::Runtime>& runtime) const;  // packed copy on the GPU
+  Tensor to_cpu() const;                            // packed copy on the CPU (itself if already there)
+  Tensor to_device_of(const Tensor& like) const;    // on like's device (itself if already there)
+  Tensor new_empty(const Shape& shape, DType dtype = DType::f32) const;  // on this tensor's device
+  bool is_cuda() const { return device() == Device::cuda; }
+  cuda::Runtime& cuda_runtime() const;  // CHECKs is_cuda()
+
   void fill_(float value);           // f32 only
   void copy_(const Tensor& src);     // same shape and dtype, any strides
   std::vector<float> to_vector() const;  // f32 or bf16, logical order

@@ -56,6 +56,8 @@ Rng::State rng_from(const nlohmann::json& j) {
 std::string state_json(const TrainState& s) {
   nlohmann::json j = {{"epoch", s.epoch},
                       {"batches_done", s.batches_done},
+                      {"images_done", s.images_done},
+                      {"world", s.world},
                       {"step", s.step},
                       {"rng_epoch_start", rng_json(s.rng_epoch_start)},
                       {"rng_now", rng_json(s.rng_now)},
@@ -75,6 +77,8 @@ TrainState state_from(const std::string& text) {
   TrainState s;
   s.epoch = j.at("epoch");
   s.batches_done = j.at("batches_done");
+  s.images_done = j.value("images_done", int64_t{0});  // absent before data-parallel training
+  s.world = j.value("world", int64_t{0});
   s.step = j.at("step");
   s.rng_epoch_start = rng_from(j.at("rng_epoch_start"));
   s.rng_now = rng_from(j.at("rng_now"));
@@ -117,7 +121,7 @@ void write_checkpoint(const std::string& path, nn::Module& model, optim::Optimiz
                       const std::vector<float>& ema, const TrainState& state,
                       const std::map<std::string, std::string>& metadata) {
   std::vector<std::pair<std::string, Tensor>> tensors;
-  for (auto& [name, t] : model.state_dict()) tensors.emplace_back("model." + name, t);
+  for (auto& [name, t] : model.state_dict()) tensors.emplace_back("model." + name, t.to_cpu());  // device: cuda too
   optim::OptimState os = optimizer.state();
   nlohmann::json counters = nlohmann::json::object();
   for (auto& [name, buf] : os.buffers)
@@ -191,7 +195,7 @@ void restore_checkpoint(const CheckpointContents& ck, nn::Module& model, optim::
   if (!ema.empty() || !ck.ema.empty()) {
     if (ck.ema.size() != ema.size())
       fail_input("checkpoint: EMA weights of ", ck.ema.size(), " floats, the run expects ", ema.size(),
-                 " (was train.ema_decay changed?)");
+                 " (was train.ema_decay changed, or the checkpoint written before the EMA held batch-norm statistics?)");
     ema = ck.ema;
   }
 }

@@ -23,6 +23,8 @@ uint32_t crc32c(const void* data, size_t n, uint32_t crc = 0);
 struct TrainState {
   int64_t epoch = 1;         // the epoch in progress, from 1
   int64_t batches_done = 0;  // batches of `epoch` already consumed (the loader's position)
+  int64_t images_done = 0;   // examples of `epoch` consumed over all ranks (a data-parallel run's position)
+  int64_t world = 0;         // ranks of the data-parallel run that wrote it (0: one process, no sampler)
   int64_t step = 0;          // optimizer steps taken (the schedule's position)
   Rng::State rng_epoch_start{};  // before loader.start_epoch of `epoch`: regenerates the shuffle
   Rng::State rng_now{};          // now (dropout and other draws continue from here)

@@ -2,6 +2,7 @@
 // finished row; a resumed run first rewrites them up to its checkpoint.
 #include "cvtrain/train/metrics_log.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -10,6 +11,7 @@
 
 #include "cvtrain/base/error.h"
 #include "cvtrain/base/files.h"
+#include "cvtrain/data/augment.h"
 #include "cvtrain/train/tensorboard.h"
 #include "cvtrain/viz/plot.h"
 
@@ -41,6 +43,13 @@ void append_line(const std::string& path, const std::string& line) {
   out << line << '\n';
   out.flush();
   if (!out) fail_input(path, ": write failed");
+}
+
+// Tags written once per epoch, at the epoch's last step (the others, train/*, once per logged step).
+bool is_epoch_tag(const std::string& tag) {
+  for (const char* p : {"epoch/", "weights/", "grads/", "images/filters"})
+    if (tag.rfind(p, 0) == 0) return true;
+  return false;
 }
 
 nlohmann::json to_json(const EpochMetrics& m) {
@@ -116,7 +125,18 @@ TrainLog::TrainLog(const std::string& dir, const RunConfig& cfg, const std::vect
     }
   }
   write_text_atomic(dir + "/steps.jsonl", kept);
-  if (cfg.train_tensorboard) tb_ = std::make_unique<EventWriter>(dir + "/tensorboard");
+  if (!cfg.train_tensorboard) return;
+  if (step > 0) {
+    // Events logged before the checkpoint stay: per-step ones up to `step`, per-epoch ones at
+    // `step` only when that epoch finished before the checkpoint (a checkpoint taken at an epoch's
+    // last batch but before its end replays the epoch's end).
+    const bool epoch_done_at_step = !history.empty() && history.back().step == step;
+    prune_events(dir + "/tensorboard", [&](int64_t s, const std::string& tag) {
+      return s < step || (s == step && (!is_epoch_tag(tag) || epoch_done_at_step));
+    });
+  }
+  tb_ = std::make_unique<EventWriter>(dir + "/tensorboard");
+  if (step > 0) tb_->session_start(step + 1);  // a TensorBoard already watching drops its later steps
 }
 
 TrainLog::~TrainLog() = default;
@@ -161,6 +181,82 @@ void TrainLog::on_epoch(const EpochMetrics& m, const nn::ParameterArena& arena) 
       tb_->histogram("grads/" + e.name, s, arena.grad() + e.offset, e.numel);
     }
   }
+  const U8Image filters = first_conv_filters(arena);
+  if (filters.C > 0) tb_->image("images/filters", s, filters);
+}
+
+void TrainLog::augmentation_preview(const Dataset& train, int64_t rows, int64_t views) {
+  if (!tb_ || cfg_.data_augment.empty() || train.size() == 0) return;
+  AugmentPipeline pipeline(cfg_.data_augment);
+  if (pipeline.needs_color_pca()) pipeline.set_color_pca(fit_color_pca(train.images));
+  const int64_t C = train.images.size(1), H = train.images.size(2), W = train.images.size(3);
+  int64_t OH = H, OW = W;
+  pipeline.out_size(OH, OW);
+  const int64_t cell_h = std::max(H, OH), cell_w = std::max(W, OW), gap = 2;
+  rows = std::min(rows, train.size());
+  U8Image grid{C, rows * (cell_h + gap) + gap, (1 + views) * (cell_w + gap) + gap, {}};
+  grid.data.assign(static_cast<size_t>(grid.C * grid.H * grid.W), 128);
+  auto paste = [&](const Image& img, int64_t row, int64_t col) {
+    std::vector<uint8_t> u8(img.data.size());
+    to_u8(img, u8.data());
+    const int64_t y0 = gap + row * (cell_h + gap) + (cell_h - img.H) / 2;
+    const int64_t x0 = gap + col * (cell_w + gap) + (cell_w - img.W) / 2;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t y = 0; y < img.H; ++y)
+        for (int64_t x = 0; x < img.W; ++x)
+          grid.data[static_cast<size_t>((c * grid.H + y0 + y) * grid.W + x0 + x)] =
+              u8[static_cast<size_t>((c * img.H + y) * img.W + x)];
+  };
+  const uint8_t* src = train.images.data<uint8_t>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t index = r * (train.size() / rows);  // spread over the set
+    const Image original = from_u8(src + index * C * H * W, C, H, W);
+    paste(original, r, 0);
+    for (int64_t v = 0; v < views; ++v)
+      paste(pipeline.run(original, static_cast<uint64_t>(cfg_.seed), static_cast<uint64_t>(v),
+                         static_cast<uint64_t>(index)),
+            r, 1 + v);
+  }
+  tb_->image("images/augmentation", 0, grid);
+}
+
+U8Image first_conv_filters(const nn::ParameterArena& arena, int64_t scale) {
+  const nn::ParameterArena::Entry* conv = nullptr;
+  for (const auto& e : arena.entries())
+    if (e.shape.size() == 4) {
+      conv = &e;
+      break;
+    }
+  if (!conv) return {};
+  const int64_t OC = conv->shape[0], IC = conv->shape[1], KH = conv->shape[2], KW = conv->shape[3];
+  const int64_t C = IC == 3 ? 3 : 1, cols = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(OC))));
+  const int64_t rows = (OC + cols - 1) / cols, th = KH * scale, tw = KW * scale, gap = 1;
+  U8Image grid{C, rows * (th + gap) + gap, cols * (tw + gap) + gap, {}};
+  grid.data.assign(static_cast<size_t>(C * grid.H * grid.W), 0);
+  const float* w = arena.data() + conv->offset;  // (OC,IC,KH,KW)
+  std::vector<float> tile(static_cast<size_t>(C * KH * KW));
+  for (int64_t oc = 0; oc < OC; ++oc) {
+    const float* f = w + oc * IC * KH * KW;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t k = 0; k < KH * KW; ++k) {
+        double v = 0;
+        if (C == 3) v = f[c * KH * KW + k];
+        else
+          for (int64_t ic = 0; ic < IC; ++ic) v += f[ic * KH * KW + k] / static_cast<double>(IC);
+        tile[static_cast<size_t>(c * KH * KW + k)] = static_cast<float>(v);
+      }
+    const auto [lo, hi] = std::minmax_element(tile.begin(), tile.end());
+    const float range = *hi > *lo ? *hi - *lo : 1.0f;
+    const int64_t y0 = gap + (oc / cols) * (th + gap), x0 = gap + (oc % cols) * (tw + gap);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t y = 0; y < th; ++y)
+        for (int64_t x = 0; x < tw; ++x) {
+          const float v = (tile[static_cast<size_t>(c * KH * KW + (y / scale) * KW + x / scale)] - *lo) / range;
+          grid.data[static_cast<size_t>((c * grid.H + y0 + y) * grid.W + x0 + x)] =
+              static_cast<uint8_t>(std::lround(v * 255.0f));
+        }
+  }
+  return grid;
 }
 
 void TrainLog::draw_plots() const {

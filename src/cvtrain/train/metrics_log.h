@@ -1,6 +1,7 @@
 // What a run writes for people to read while and after it trains: metrics.jsonl and metrics.csv
 // (a row per epoch), steps.jsonl (a row every train.log_every_steps steps), TensorBoard events
-// (scalars per step and epoch, weight and gradient histograms per epoch), and PNG curves drawn with
+// (scalars per step and epoch, weight and gradient histograms per epoch, images: an augmentation
+// preview at step 0 and the first convolution's filters per epoch), and PNG curves drawn with
 // viz/plot.h (loss.png, accuracy.png: train against test; lr.png). Also the per-epoch
 // metrics themselves and their JSON form, which checkpoints carry. Not the progress bar (cli/).
 #pragma once
@@ -9,12 +10,19 @@
 #include <string>
 #include <vector>
 
+#include "cvtrain/data/dataset.h"
+#include "cvtrain/data/image_io.h"
 #include "cvtrain/nn/arena.h"
 #include "cvtrain/train/run_config.h"
 
 namespace cvtrain {
 
 class EventWriter;
+
+// A grid of the first 4-D parameter's filters (OC,IC,KH,KW): one tile per output channel, RGB when
+// IC is 3, else the mean over input channels in gray, each tile stretched to [0,255] and upscaled.
+// C == 0 when the arena has no 4-D parameter.
+U8Image first_conv_filters(const nn::ParameterArena& arena, int64_t scale = 4);
 
 struct EpochMetrics {
   int64_t epoch = 0;
@@ -46,11 +54,16 @@ std::vector<EpochMetrics> history_from_json(const std::string& text);
 class TrainLog {
  public:
   // Opens the files in `dir`. `history` holds the epochs already finished (a resumed run): the
-  // epoch files are rewritten with them, and steps.jsonl keeps only its rows up to `step`.
+  // epoch files are rewritten with them, and steps.jsonl keeps only its rows up to `step`. The
+  // dead run's TensorBoard files lose their events after the checkpoint (the resumed run writes them
+  // again), and the resumed run starts a new event file at `step`: each step appears once.
   TrainLog(const std::string& dir, const RunConfig& cfg, const std::vector<EpochMetrics>& history, int64_t step);
   ~TrainLog();
   void on_step(const StepRecord& r);
   void on_epoch(const EpochMetrics& m, const nn::ParameterArena& arena);
+  // TensorBoard image "images/augmentation" at step 0: rows of training images, each the original
+  // then `views` augmentations as epochs 0..views-1 draw them. Nothing without data.augment.
+  void augmentation_preview(const Dataset& train, int64_t rows = 8, int64_t views = 4);
 
  private:
   void draw_plots() const;

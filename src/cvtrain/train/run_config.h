@@ -13,6 +13,7 @@ namespace cvtrain {
 struct RunConfig {
   int64_t seed = 0;
   int64_t threads = 2;
+  std::string device = "cpu";  // issue 10: cpu | cuda (docs/cuda.md)
 
   std::string data_dataset = "fashion_mnist";
   std::string data_root = "/usr/share/datasets/fashion-mnist";
@@ -28,6 +29,8 @@ struct RunConfig {
   bool data_drop_last = false;
   double data_mixup_alpha = 0.0;
   double data_cutmix_alpha = 0.0;
+  std::string data_classes;    // issue 7: "5,6,7,8,9" (a YAML list in the file), relabelled 0..k-1
+  int64_t data_per_class = 0;  // issue 7: training images per class (0: all)
 
   std::string model_name = "cnn";
   double model_dropout = -1.0;
@@ -46,6 +49,20 @@ struct RunConfig {
   double model_drop_path = 0.0;  // issue 5: stochastic depth, the deepest block's drop rate
   std::string model_channels = "64,128,256";
   int64_t model_stage_convs = 2;
+  // issue 5: stochastic depth mode, DropConnect, fractional max pooling
+  std::string model_drop_path_mode = "sample";
+  double model_dropconnect = 0.0;
+  std::string model_pool = "max";
+  double model_fmp_ratio = 1.4142135623730951;
+  bool model_fmp_overlapping = true;
+  std::string model_fmp_sequence = "random";
+  int64_t model_fmp_test_samples = 4;
+  bool model_batch_norm = true;
+  // transfer learning (issue 7, train/transfer.h)
+  std::string model_init_from;  // a model file, run folder or PyTorch safetensors state_dict
+  std::string model_freeze;     // "prefix,prefix" or "backbone" (a YAML list in the file)
+  int64_t model_reset_head = 0;  // the new number of classes: the final linear starts fresh
+  bool model_freeze_bn = false;
 
   int64_t train_epochs = 3;
   int64_t train_batch_size = 128;
@@ -65,9 +82,14 @@ struct RunConfig {
   int64_t train_skip_nonfinite = 0;
   int64_t train_log_every_steps = 50;
   int64_t train_diagnostics_every = 0;
+  int64_t train_max_steps = 0;  // issue 6: train by optimizer steps instead of epochs (0: train.epochs)
+  bool train_sync_bn = false;   // issue 11: batch-norm statistics over all ranks
+  double train_dist_timeout_s = 300;  // issue 11: a collective waiting longer stops the job
   bool train_tensorboard = true;
   bool train_histograms = true;
   bool train_plots = true;
+  bool train_snapshots = false;  // issue 7: a model file at the end of each schedule cycle
+  std::string train_precision = "fp32";  // issue 9: fp32 | bf16 (convolutions and matmuls in bf16)
 
   std::string optim_name = "sgd";
   double optim_lr = 0.1;
@@ -100,6 +122,7 @@ struct RunConfig {
   double optim_warmup_start_factor = 0.01;
   std::string optim_scale_lr = "none";
   int64_t optim_base_batch_size = 256;
+  std::string optim_lr_mult;  // issue 7: "prefix=factor,..." (a YAML mapping in the file)
 };
 
 }  // namespace cvtrain

@@ -1,14 +1,18 @@
 // Protobuf by hand: a field is a varint key (number << 3 | wire type) then its value: varint (0),
 // 64-bit little-endian (1), length-delimited (2), 32-bit little-endian (5). Written here:
-//   Event { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5; }
+//   Event { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5;
+//           SessionLog session_log = 7; }  (6 is the deprecated LogMessage)
+//   SessionLog { SessionStatus status = 1; }  (START = 1)
 //   Summary { repeated Value value = 1; }
-//   Summary.Value { string tag = 1; float simple_value = 2; HistogramProto histo = 5; }
+//   Summary.Value { string tag = 1; float simple_value = 2; Image image = 4; HistogramProto histo = 5; }
+//   Summary.Image { int32 height = 1; int32 width = 2; int32 colorspace = 3; bytes encoded_image_string = 4; }
 //   HistogramProto { double min = 1, max = 2, num = 3, sum = 4, sum_squares = 5;
 //                    repeated double bucket_limit = 6 [packed]; repeated double bucket = 7 [packed]; }
 // NOTE: hand encoding keeps the build free of protoc for ~60 lines; the field numbers are the whole
 // contract with TensorBoard, and the test decodes them back.
 #include "cvtrain/train/tensorboard.h"
 
+#include <png.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +20,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "cvtrain/base/error.h"
 #include "cvtrain/train/checkpoint.h"
@@ -123,11 +128,30 @@ EventRecord::Histo parse_histo(Cursor c) {
   return h;
 }
 
+EventRecord::Image parse_image(Cursor c) {
+  EventRecord::Image im;
+  while (c.p < c.end) {
+    const uint64_t key = c.varint();
+    const int field = static_cast<int>(key >> 3), wire = static_cast<int>(key & 7);
+    if (field >= 1 && field <= 3 && wire == 0) {
+      int64_t* dst[] = {&im.height, &im.width, &im.colorspace};
+      *dst[field - 1] = static_cast<int64_t>(c.varint());
+    } else if (field == 4 && wire == 2) {
+      Cursor b = c.sub();
+      im.png.assign(reinterpret_cast<const char*>(b.p), static_cast<size_t>(b.end - b.p));
+    } else {
+      c.skip(wire);
+    }
+  }
+  return im;
+}
+
 void parse_value(Cursor c, EventRecord& r) {
   std::string tag;
-  bool has_scalar = false, has_histo = false;
+  bool has_scalar = false, has_histo = false, has_image = false;
   float scalar = 0;
   EventRecord::Histo histo;
+  EventRecord::Image image;
   while (c.p < c.end) {
     const uint64_t key = c.varint();
     const int field = static_cast<int>(key >> 3), wire = static_cast<int>(key & 7);
@@ -138,12 +162,82 @@ void parse_value(Cursor c, EventRecord& r) {
       scalar = c.fixed<float>(), has_scalar = true;
     } else if (field == 5 && wire == 2) {
       histo = parse_histo(c.sub()), has_histo = true;
+    } else if (field == 4 && wire == 2) {
+      image = parse_image(c.sub()), has_image = true;
     } else {
       c.skip(wire);
     }
   }
   if (has_scalar) r.scalars.emplace_back(tag, scalar);
   if (has_histo) histo.tag = tag, r.histograms.push_back(histo);
+  if (has_image) image.tag = tag, r.images.push_back(std::move(image));
+}
+
+EventRecord parse_event(const char* data, uint64_t n, const std::string& where) {
+  Cursor c{reinterpret_cast<const unsigned char*>(data), reinterpret_cast<const unsigned char*>(data) + n, where};
+  EventRecord r;
+  while (c.p < c.end) {
+    const uint64_t key = c.varint();
+    const int field = static_cast<int>(key >> 3), wire = static_cast<int>(key & 7);
+    if (field == 1 && wire == 1) {
+      r.wall_time = c.fixed<double>();
+    } else if (field == 2 && wire == 0) {
+      r.step = static_cast<int64_t>(c.varint());
+    } else if (field == 3 && wire == 2) {
+      Cursor s = c.sub();
+      r.file_version.assign(reinterpret_cast<const char*>(s.p), static_cast<size_t>(s.end - s.p));
+    } else if (field == 5 && wire == 2) {
+      Cursor s = c.sub();
+      while (s.p < s.end) {
+        const uint64_t k = s.varint();
+        if ((k >> 3) == 1 && (k & 7) == 2) parse_value(s.sub(), r);
+        else s.skip(static_cast<int>(k & 7));
+      }
+    } else if (field == 7 && wire == 2) {
+      Cursor s = c.sub();
+      while (s.p < s.end) {
+        const uint64_t k = s.varint();
+        if ((k >> 3) == 1 && (k & 7) == 0) r.session_status = static_cast<int64_t>(s.varint());
+        else s.skip(static_cast<int>(k & 7));
+      }
+    } else {
+      c.skip(wire);
+    }
+  }
+  return r;
+}
+
+std::string read_all(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail_input(path, ": cannot open: ", std::strerror(errno));
+  std::string bytes;
+  char buf[65536];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.append(buf, got);
+  std::fclose(f);
+  return bytes;
+}
+
+// The next record of `bytes` at `pos`: its data's offset and length. False at the end; with
+// `tolerant`, also at a torn or damaged record (else InputError naming `path` and record `index`).
+bool next_record(const std::string& bytes, size_t pos, const std::string& path, size_t index, bool tolerant,
+                 size_t& data_at, uint64_t& n) {
+  if (pos >= bytes.size()) return false;
+  const std::string where = path + ": record " + std::to_string(index);
+  auto bad = [&](const char* what) {
+    if (!tolerant) fail_input(where, what);
+    return false;
+  };
+  if (bytes.size() - pos < 12) return bad(": truncated header");
+  uint32_t len_crc, data_crc;
+  std::memcpy(&n, bytes.data() + pos, 8);
+  std::memcpy(&len_crc, bytes.data() + pos + 8, 4);
+  if (masked_crc(bytes.data() + pos, 8) != len_crc) return bad(": length CRC mismatch");
+  if (bytes.size() - pos - 12 < n + 4) return bad(": truncated data");
+  std::memcpy(&data_crc, bytes.data() + pos + 12 + n, 4);
+  if (masked_crc(bytes.data() + pos + 12, n) != data_crc) return bad(": data CRC mismatch");
+  data_at = pos + 12;
+  return true;
 }
 
 }  // namespace
@@ -156,6 +250,10 @@ EventWriter::EventWriter(const std::string& dir) {
   gethostname(host, sizeof host - 1);
   const long long secs = static_cast<long long>(std::time(nullptr));
   path_ = dir + "/events.out.tfevents." + std::to_string(secs) + "." + host + "." + std::to_string(getpid());
+  // NOTE: a run resumed within the same second by the same process (tests) must not overwrite
+  for (int k = 1; std::filesystem::exists(path_, ec); ++k)
+    path_ = dir + "/events.out.tfevents." + std::to_string(secs) + "." + host + "." + std::to_string(getpid()) + "." +
+            std::to_string(k);
   f_ = std::fopen(path_.c_str(), "wb");
   if (!f_) fail_input(path_, ": cannot open for writing: ", std::strerror(errno));
   std::string ev;
@@ -222,54 +320,99 @@ void EventWriter::histogram(const std::string& tag, int64_t step, const float* v
 }
 
 std::vector<EventRecord> read_events(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail_input(path, ": cannot open: ", std::strerror(errno));
-  std::string bytes;
-  char buf[65536];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.append(buf, got);
-  std::fclose(f);
+  const std::string bytes = read_all(path);
   std::vector<EventRecord> out;
-  size_t pos = 0;
-  while (pos < bytes.size()) {
-    const std::string where = path + ": record " + std::to_string(out.size());
-    if (bytes.size() - pos < 12) fail_input(where, ": truncated header");
-    uint64_t n;
-    uint32_t len_crc, data_crc;
-    std::memcpy(&n, bytes.data() + pos, 8);
-    std::memcpy(&len_crc, bytes.data() + pos + 8, 4);
-    if (masked_crc(bytes.data() + pos, 8) != len_crc) fail_input(where, ": length CRC mismatch");
-    if (bytes.size() - pos - 12 < n + 4) fail_input(where, ": truncated data");
-    const char* data = bytes.data() + pos + 12;
-    std::memcpy(&data_crc, data + n, 4);
-    if (masked_crc(data, n) != data_crc) fail_input(where, ": data CRC mismatch");
-    pos += 12 + n + 4;
-    Cursor c{reinterpret_cast<const unsigned char*>(data), reinterpret_cast<const unsigned char*>(data) + n, where};
-    EventRecord r;
-    while (c.p < c.end) {
-      const uint64_t key = c.varint();
-      const int field = static_cast<int>(key >> 3), wire = static_cast<int>(key & 7);
-      if (field == 1 && wire == 1) {
-        r.wall_time = c.fixed<double>();
-      } else if (field == 2 && wire == 0) {
-        r.step = static_cast<int64_t>(c.varint());
-      } else if (field == 3 && wire == 2) {
-        Cursor s = c.sub();
-        r.file_version.assign(reinterpret_cast<const char*>(s.p), static_cast<size_t>(s.end - s.p));
-      } else if (field == 5 && wire == 2) {
-        Cursor s = c.sub();
-        while (s.p < s.end) {
-          const uint64_t k = s.varint();
-          if ((k >> 3) == 1 && (k & 7) == 2) parse_value(s.sub(), r);
-          else s.skip(static_cast<int>(k & 7));
-        }
-      } else {
-        c.skip(wire);
-      }
-    }
-    out.push_back(std::move(r));
+  size_t pos = 0, at = 0;
+  uint64_t n = 0;
+  while (next_record(bytes, pos, path, out.size(), /*tolerant=*/false, at, n)) {
+    out.push_back(parse_event(bytes.data() + at, n, path + ": record " + std::to_string(out.size())));
+    pos = at + n + 4;
   }
   return out;
+}
+
+void EventWriter::image(const std::string& tag, int64_t step, const U8Image& img) {
+  CHECK((img.C == 1 || img.C == 3) && img.H > 0 && img.W > 0 &&
+            img.data.size() == static_cast<size_t>(img.C * img.H * img.W),
+        "EventWriter::image: need (C,H,W) u8 with C 1 or 3, got ", img.C, "x", img.H, "x", img.W);
+  std::vector<uint8_t> hwc(img.data.size());
+  for (int64_t c = 0; c < img.C; ++c)
+    for (int64_t k = 0; k < img.H * img.W; ++k) hwc[static_cast<size_t>(k * img.C + c)] = img.data[static_cast<size_t>(c * img.H * img.W + k)];
+  png_image png;
+  std::memset(&png, 0, sizeof(png));
+  png.version = PNG_IMAGE_VERSION;
+  png.width = static_cast<png_uint_32>(img.W);
+  png.height = static_cast<png_uint_32>(img.H);
+  png.format = img.C == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  png_alloc_size_t size = 0;  // first call: the size; second: the bytes
+  CHECK(png_image_write_to_memory(&png, nullptr, &size, 0, hwc.data(), 0, nullptr), "PNG encoding: ", png.message);
+  std::string encoded(size, '\0');
+  CHECK(png_image_write_to_memory(&png, encoded.data(), &size, 0, hwc.data(), 0, nullptr), "PNG encoding: ",
+        png.message);
+  encoded.resize(size);
+  std::string im;
+  put_key(im, 1, 0), put_varint(im, static_cast<uint64_t>(img.H));
+  put_key(im, 2, 0), put_varint(im, static_cast<uint64_t>(img.W));
+  put_key(im, 3, 0), put_varint(im, static_cast<uint64_t>(img.C));  // 1 grayscale, 3 RGB
+  put_bytes(im, 4, encoded);
+  std::string v;
+  put_bytes(v, 1, tag);
+  put_bytes(v, 4, im);
+  write_event(event_bytes(step, v));
+}
+
+void EventWriter::session_start(int64_t step) {
+  const double wall = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::string ev, session;
+  put_double(ev, 1, wall);
+  put_key(ev, 2, 0);
+  put_varint(ev, static_cast<uint64_t>(step));
+  put_key(session, 1, 0);
+  put_varint(session, 1);  // SessionLog.START
+  put_bytes(ev, 7, session);
+  write_event(ev);
+}
+
+int64_t prune_events(const std::string& dir, const std::function<bool(int64_t step, const std::string& tag)>& keep) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return 0;
+  int64_t dropped = 0;
+  std::vector<std::string> files;  // listed first: the loop below creates and renames files
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find("tfevents") != std::string::npos && entry.path().extension() != ".tmp")
+      files.push_back(entry.path().string());
+  }
+  for (const std::string& path : files) {
+    const std::string bytes = read_all(path);
+    std::string kept;
+    size_t pos = 0, at = 0, index = 0;
+    uint64_t n = 0;
+    bool changed = false;
+    while (next_record(bytes, pos, path, index, /*tolerant=*/true, at, n)) {
+      const EventRecord r = parse_event(bytes.data() + at, n, path + ": record " + std::to_string(index));
+      std::string tag;
+      if (!r.scalars.empty()) tag = r.scalars[0].first;
+      else if (!r.histograms.empty()) tag = r.histograms[0].tag;
+      else if (!r.images.empty()) tag = r.images[0].tag;
+      if (tag.empty() || keep(r.step, tag)) kept.append(bytes, pos, at + n + 4 - pos);
+      else ++dropped, changed = true;
+      pos = at + n + 4, ++index;
+    }
+    if (pos < bytes.size()) changed = true;  // a torn tail
+    if (!changed) continue;
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out.write(kept.data(), static_cast<std::streamsize>(kept.size()));
+      out.flush();
+      if (!out) fail_input(tmp, ": write failed");
+    }
+    fs::rename(tmp, path, ec);
+    if (ec) fail_input(path, ": cannot replace: ", ec.message());
+  }
+  return dropped;
 }
 
 }  // namespace cvtrain

@@ -11,8 +11,13 @@
 #include <cstdio>
 
 #include "cvtrain/data/loader.h"
+#include "cvtrain/dist/data_parallel.h"
+#include "cvtrain/dist/sampler.h"
+#include "cvtrain/ops/elementwise.h"
 #include "cvtrain/ops/loss.h"
+#include "cvtrain/train/ensemble.h"
 #include "cvtrain/train/model_file.h"
+#include "cvtrain/train/transfer.h"
 
 namespace cvtrain {
 namespace {
@@ -26,7 +31,7 @@ double seconds_since(Clock::time_point t0) {
 // Number of rows of logits (N,K) whose argmax equals the label.
 int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   const int64_t n = logits.size(0), k = logits.size(1);
-  Tensor lc = logits.contiguous();
+  Tensor lc = logits.to_cpu().contiguous();  // device: cuda: (N,K) comes back, a few KB
   const float* p = lc.data<float>();
   const int64_t* y = labels.data<int64_t>();
   int64_t correct = 0;
@@ -53,6 +58,25 @@ void scale_grads(nn::ParameterArena& arena, float s) {
   const int64_t n = arena.size();
 #pragma omp parallel for simd if (n > 65536)
   for (int64_t i = 0; i < n; ++i) g[i] *= s;
+}
+
+// The batch on the run's device (device: cuda copies it to the GPU; the CPU keeps it as it is).
+Tensor on_device(Context& ctx, const Tensor& t) { return ctx.cuda && t.defined() ? t.to_cuda(ctx.cuda) : t; }
+
+// device: cuda (docs/cuda.md): the model's parameters and f32 buffers move to the GPU before the
+// arena is built (which then lives there too); what does not run there yet fails naming its key.
+void model_to_device(Context& ctx, nn::Module& model, const RunConfig& cfg) {
+  if (!ctx.cuda) return;
+  if (cfg.optim_name != "sgd") fail_input("optim.name: only sgd runs with device: cuda so far, got ", cfg.optim_name);
+  if (cfg.train_ema_decay > 0) fail_input("train.ema_decay: not supported with device: cuda yet");
+  if (cfg.train_clip_grad_norm > 0 || cfg.train_clip_grad_value > 0)
+    fail_input("train.clip_grad_norm / train.clip_grad_value: not supported with device: cuda yet");
+  if (cfg.train_accumulate_steps > 1) fail_input("train.accumulate_steps: not supported with device: cuda yet");
+  if (cfg.train_precision != "fp32") fail_input("train.precision: only fp32 (TF32 tensor cores) with device: cuda so far");
+  for (auto& [name, v] : model.named_parameters())
+    if (!v->data().is_cuda()) v->data() = v->data().to_cuda(ctx.cuda);
+  for (auto& [name, t] : model.named_buffers())  // num_batches_tracked (i64) stays a host counter
+    if (t->dtype() == DType::f32 && !t->is_cuda()) *t = t->to_cuda(ctx.cuda);
 }
 
 AugmentOptions augment_options(const RunConfig& cfg) {
@@ -86,16 +110,17 @@ int64_t optimizer_steps_per_epoch(const RunConfig& cfg, int64_t batches_per_epoc
   return (batches_per_epoch + cfg.train_accumulate_steps - 1) / cfg.train_accumulate_steps;
 }
 
-optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoch) {
+optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoch, int64_t world) {
   const int64_t spe = optimizer_steps_per_epoch(cfg, batches_per_epoch);
   optim::ScheduleSpec s;
   s.name = cfg.optim_schedule;
-  s.base_lr = optim::scaled_lr(cfg.optim_lr, cfg.optim_scale_lr, cfg.train_batch_size * cfg.train_accumulate_steps,
-                               cfg.optim_base_batch_size);
+  // the global batch: every rank's batch, accumulated
+  s.base_lr = optim::scaled_lr(cfg.optim_lr, cfg.optim_scale_lr,
+                               cfg.train_batch_size * cfg.train_accumulate_steps * world, cfg.optim_base_batch_size);
   // Schedules that move the momentum move Adam's beta1 (as torch's OneCycleLR does).
   const bool betas = cfg.optim_name == "adam" || cfg.optim_name == "adamw";
   s.base_momentum = betas ? cfg.optim_beta1 : cfg.optim_momentum;
-  s.total_steps = cfg.train_epochs * spe;
+  s.total_steps = cfg.train_max_steps > 0 ? cfg.train_max_steps : cfg.train_epochs * spe;
   s.pct_start = cfg.optim_pct_start;
   s.min_lr = cfg.optim_min_lr;
   // the config counts in epochs, the schedule in steps
@@ -111,6 +136,43 @@ optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoc
   return s;
 }
 
+int64_t planned_epochs(const RunConfig& cfg, int64_t batches_per_epoch) {
+  const int64_t spe = optimizer_steps_per_epoch(cfg, batches_per_epoch);
+  return cfg.train_max_steps > 0 ? (cfg.train_max_steps + spe - 1) / spe : cfg.train_epochs;
+}
+
+ModelEma::ModelEma(nn::Module& model, const nn::ParameterArena& arena, float decay) : arena_(arena), decay_(decay) {
+  if (decay <= 0) return;
+  values_.assign(arena.data(), arena.data() + arena.size());
+  for (auto& [name, t] : model.named_buffers()) {
+    if (t->dtype() != DType::f32) continue;  // num_batches_tracked: a counter, not a statistic
+    CHECK(t->is_contiguous(), "ModelEma: buffer ", name, " is not contiguous");
+    buffers_.push_back(t);
+    values_.insert(values_.end(), t->data<float>(), t->data<float>() + t->numel());
+  }
+}
+
+void ModelEma::update() {
+  if (values_.empty()) return;
+  const float d = decay_;
+  auto blend = [d](float* ema, const float* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) ema[i] = d * ema[i] + (1.0f - d) * x[i];
+  };
+  blend(values_.data(), arena_.data(), arena_.size());
+  int64_t at = arena_.size();
+  for (Tensor* t : buffers_) blend(values_.data() + at, t->data<float>(), t->numel()), at += t->numel();
+}
+
+void ModelEma::swap() {
+  if (values_.empty()) return;
+  std::swap_ranges(values_.data(), values_.data() + arena_.size(), arena_.data());
+  int64_t at = arena_.size();
+  for (Tensor* t : buffers_) {
+    std::swap_ranges(values_.data() + at, values_.data() + at + t->numel(), t->data<float>());
+    at += t->numel();
+  }
+}
+
 EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
                     int64_t batch_size, const Preprocess* preprocess) {
   NoGradGuard no_grad(ctx);
@@ -124,7 +186,7 @@ EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const 
   int64_t correct = 0;
   const auto t0 = Clock::now();
   while (loader.next(batch)) {
-    Variable logits = model.forward(ctx, Variable(batch.x));
+    Variable logits = model.forward(ctx, Variable(on_device(ctx, batch.x)));
     const int64_t n = batch.y.size(0);
     loss_sum += ops::cross_entropy(ctx, logits, batch.y).item() * static_cast<double>(n);
     correct += count_correct(logits.data(), batch.y);
@@ -138,24 +200,31 @@ EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const 
 
 FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
               const Normalization& norm, const TrainHooks& hooks, const RunOutput& out) {
+  ctx.dnnl.set_bf16(cfg.train_precision == "bf16");  // issue 9: mixed precision (backend/cpu/dnnl_runtime.h)
+  model_to_device(ctx, model, cfg);                   // device: cuda
   nn::ParameterArena arena(model);
-  std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, optim_options(cfg));
+  // transfer_optim_options: optim_options plus model.freeze and optim.lr_mult (transfer.h)
+  std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, transfer_optim_options(cfg, arena));
   BatchLoader loader(train, norm, cfg.train_batch_size, /*shuffle=*/true, augment_options(cfg));
   if (out.preprocess) loader.set_preprocess(*out.preprocess);
-  const int64_t batches = loader.num_batches();
-  if (batches == 0) fail_input("train.batch_size: ", cfg.train_batch_size, " is more than the ", loader.size(),
-                               " training images with data.drop_last");
+  // Data-parallel (out.comm): each rank reads its shard of every epoch (dist/sampler.h); a step's
+  // gradient is the mean over the global batch of batch_size x ranks; rank 0 alone writes.
+  dist::Communicator* comm = out.comm;
+  const int world = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
+  const int64_t batches = comm ? dist::global_batches(train.size(), cfg.train_batch_size * world, cfg.data_drop_last)
+                               : loader.num_batches();
+  if (batches == 0) fail_input("train.batch_size: ", cfg.train_batch_size, " x ", world, " ranks is more than the ",
+                               loader.size(), " training images with data.drop_last");
   const int64_t accumulate = cfg.train_accumulate_steps;
-  const auto schedule = optim::make_schedule(schedule_spec(cfg, batches));
+  const auto schedule = optim::make_schedule(schedule_spec(cfg, batches, world));
   const float smoothing = static_cast<float>(cfg.train_label_smoothing);
   const float ema_decay = static_cast<float>(cfg.train_ema_decay);
-  const bool writes = !out.dir.empty();
+  const bool writes = !out.dir.empty() && rank == 0;
 
-  // EMA of the weights (Polyak & Juditsky 1992; the exponential form of TF's ExponentialMovingAverage):
-  // theta_ema <- d theta_ema + (1 - d) theta, after every optimizer step. NOTE: only parameters are
-  // averaged; the EMA model is evaluated with the raw model's batch-norm statistics.
-  std::vector<float> ema;
-  if (ema_decay > 0) ema.assign(arena.data(), arena.data() + arena.size());
+  // EMA of the weights and batch-norm statistics (trainer.h), after every optimizer step
+  ModelEma model_ema(model, arena, ema_decay);
+  std::vector<float>& ema = model_ema.values();
+  const int64_t max_steps = cfg.train_max_steps;  // 0: train.epochs decides
 
   FitResult result;
   TrainState st;
@@ -166,13 +235,31 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
     ctx.rng.set_state(st.rng_now);
     result.last_checkpoint = checkpoint_path(out.dir, st.step);
   }
+  if (comm && world > 1 && ctx.cuda)
+    fail_input("device: cuda: data-parallel training over MPI runs on the CPU only so far (no NCCL yet; "
+               "docs/distributed.md)");
+  if (comm && world > 1 && cfg.train_sync_bn) {
+    for (auto& [name, t] : model.named_buffers())
+      if (name.size() >= 12 && name.compare(name.size() - 12, 12, "running_mean") == 0)
+        fail_input("train.sync_bn: not available yet for models with batch norm (", name,
+                   "); train with per-rank statistics (train.sync_bn: false) or a model without batch norm "
+                   "(docs/distributed.md)");
+  }
+  if (comm && world > 1) {
+    dist::broadcast_model(*comm, model, arena);  // every rank starts from rank 0's weights
+    Rng::State r = ctx.rng.state();               // dropout masks differ per rank
+    r.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank);
+    ctx.rng.set_state(r);
+  }
   std::unique_ptr<TrainLog> log;
   if (writes) log = std::make_unique<TrainLog>(out.dir, cfg, result.history, st.step);
+  if (log && !out.resume) log->augmentation_preview(train);
 
   auto save_checkpoint = [&] {
     if (!writes) return;
     st.history_json = history_to_json(result.history);
     st.rng_now = ctx.rng.state();
+    st.world = world > 1 || comm ? world : 0;
     const std::string path = checkpoint_path(out.dir, st.step);
     write_checkpoint(path, model, *optimizer, ema, st, out.metadata);
     prune_checkpoints(out.dir, cfg.train_keep_last);
@@ -181,34 +268,80 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
 
   bool stop = st.evals_since_best >= cfg.train_early_stop_patience && cfg.train_early_stop_patience > 0;
   optim::ScheduleValue sv = schedule(st.step);
-  for (; st.epoch <= cfg.train_epochs && !stop;) {
+  for (; (max_steps > 0 ? st.step < max_steps : st.epoch <= cfg.train_epochs) && !stop;) {
     const int64_t epoch = st.epoch;
     model.train();
+    if (cfg.model_freeze_bn) freeze_batchnorm(model);  // transfer.h
     // The shuffle depends only on the RNG state at start_epoch; a resumed epoch replays it and
     // skips the batches already consumed, then takes up the RNG where the checkpoint left it.
-    const bool resumed_mid_epoch = st.batches_done > 0;
-    if (resumed_mid_epoch) ctx.rng.set_state(st.rng_epoch_start);
-    else st.rng_epoch_start = ctx.rng.state();
-    loader.set_epoch(epoch - 1);
-    loader.start_epoch(ctx.rng);
+    // Data-parallel: the epoch's shard after the examples already consumed (any number of ranks).
     Batch batch;
-    for (int64_t b = 0; b < st.batches_done; ++b) CHECK(loader.next(batch), "resume: batch ", b, " of ", batches);
-    if (resumed_mid_epoch) ctx.rng.set_state(st.rng_now);
+    dist::Shard shard;
+    Dataset shard_data;
+    std::unique_ptr<BatchLoader> shard_loader;
+    BatchLoader* cur = &loader;
+    if (comm) {
+      shard = dist::shard_epoch(train.size(), static_cast<uint64_t>(cfg.seed), epoch - 1, st.images_done, rank, world,
+                                cfg.train_batch_size, cfg.data_drop_last);
+      shard_data = dist::gather(train, shard.indices);
+      AugmentOptions ao = augment_options(cfg);
+      ao.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank);  // the ranks' streams differ
+      shard_loader = std::make_unique<BatchLoader>(shard_data, norm, cfg.train_batch_size, /*shuffle=*/false, ao);
+      if (out.preprocess) shard_loader->set_preprocess(*out.preprocess);
+      shard_loader->set_epoch(epoch - 1);
+      shard_loader->start_epoch(ctx.rng);
+      cur = shard_loader.get();
+    } else {
+      const bool resumed_mid_epoch = st.batches_done > 0;
+      if (resumed_mid_epoch) ctx.rng.set_state(st.rng_epoch_start);
+      else st.rng_epoch_start = ctx.rng.state();
+      loader.set_epoch(epoch - 1);
+      loader.start_epoch(ctx.rng);
+      for (int64_t b = 0; b < st.batches_done; ++b) CHECK(loader.next(batch), "resume: batch ", b, " of ", batches);
+      if (resumed_mid_epoch) ctx.rng.set_state(st.rng_now);
+    }
+    const int64_t epoch_batches = comm ? st.batches_done + static_cast<int64_t>(shard.global_sizes.size()) : batches;
+    size_t global_k = 0;  // data-parallel: global batches of the shard taken
+    auto next_batch = [&](Batch& b) {
+      if (!comm) return cur->next(b);
+      if (global_k >= shard.global_sizes.size()) return false;
+      if (shard.local_sizes[global_k++] > 0) CHECK(cur->next(b), "shard: batch ", global_k, " missing");
+      else b = Batch{};  // no example of the last global batch is this rank's
+      return true;
+    };
 
     int64_t used_in_group = 0, seen_now = 0;
     double group_loss = 0;
-    loader.reset_wait();
+    cur->reset_wait();
     const auto t0 = Clock::now();
-    while (loader.next(batch)) {
+    while (next_batch(batch)) {
       ++st.batches_done;
       sv = schedule(st.step);
-      Variable logits = model.forward(ctx, Variable(batch.x));
-      Variable loss = batch.y_soft.defined() ? ops::cross_entropy_soft(ctx, logits, batch.y_soft)
-                                             : ops::cross_entropy(ctx, logits, batch.y, smoothing);
-      const float loss_value = loss.item();
-      const int64_t n = batch.y.size(0);
-      if (!std::isfinite(loss_value)) {
-        const char* what = std::isnan(loss_value) ? "NaN" : "infinite";
+      const int64_t n = batch.y.defined() ? batch.y.size(0) : 0;
+      Variable logits, loss;
+      float loss_value = 0;
+      int64_t correct = 0;
+      if (n > 0) {
+        logits = model.forward(ctx, Variable(on_device(ctx, batch.x)));
+        loss = batch.y_soft.defined() ? ops::cross_entropy_soft(ctx, logits, on_device(ctx, batch.y_soft))
+                                      : ops::cross_entropy(ctx, logits, batch.y, smoothing);
+        loss_value = loss.item();
+        if (std::isfinite(loss_value)) correct = count_correct(logits.data(), batch.y);
+      }
+      // this batch over all ranks (one process: itself)
+      double images = static_cast<double>(n), loss_sum = static_cast<double>(loss_value) * static_cast<double>(n),
+             mean_loss = loss_value, correct_all = static_cast<double>(correct);
+      bool finite = std::isfinite(loss_value);
+      if (comm) {
+        const dist::BatchTotals t = dist::reduce_batch(*comm, n, loss_value, correct, !finite);
+        images = t.images, loss_sum = t.loss_sum, correct_all = t.correct, finite = t.nonfinite == 0;
+        mean_loss = images > 0 ? loss_sum / images : 0.0;
+      }
+      st.images_done += static_cast<int64_t>(images);
+      if (!finite) {
+        const char* what = std::isfinite(loss_value) ? "non-finite on another rank"
+                           : std::isnan(loss_value)  ? "NaN"
+                                                     : "infinite";
         if (st.nonfinite_skipped >= cfg.train_skip_nonfinite)
           fail_input("step ", st.step + 1, " (epoch ", epoch, ", batch ", st.batches_done, "): the loss is ", what,
                      "; training stopped. ",
@@ -223,20 +356,26 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
                      static_cast<long long>(cfg.train_skip_nonfinite));
       } else {
         if (used_in_group == 0) arena.zero_grad();
-        loss.backward();  // accumulates into the arena's gradients
+        // accumulates into the arena's gradients; data-parallel: each rank's mean loss weighted by
+        // its share of the global batch times the ranks (the all-reduce divides by the ranks)
+        if (n > 0 && (!comm || n * world == static_cast<int64_t>(images))) loss.backward();
+        else if (n > 0) ops::mul_scalar(ctx, loss, static_cast<float>(static_cast<double>(n * world) / images)).backward();
         ++used_in_group;
-        group_loss += loss_value;
-        st.loss_sum += static_cast<double>(loss_value) * static_cast<double>(n);
-        st.correct += count_correct(logits.data(), batch.y);
-        st.seen += n;
+        group_loss += mean_loss;
+        st.loss_sum += loss_sum;
+        st.correct += static_cast<int64_t>(correct_all);
+        st.seen += static_cast<int64_t>(images);
       }
-      seen_now += n;
-      const bool group_end = st.batches_done % accumulate == 0 || st.batches_done == batches;
+      seen_now += static_cast<int64_t>(images);
+      const bool group_end = st.batches_done % accumulate == 0 || st.batches_done == epoch_batches;
       if (group_end && used_in_group > 0) {
-        // The mean of the batches' mean gradients (an effective batch of accumulate x batch_size).
-        if (used_in_group > 1) scale_grads(arena, 1.0f / static_cast<float>(used_in_group));
+        // The mean of the batches' mean gradients (an effective batch of accumulate x batch_size),
+        // summed over the ranks and divided by their number: the global batch's mean gradient.
+        if (comm && world > 1) dist::allreduce_gradients(*comm, arena);
+        if (used_in_group * world > 1) scale_grads(arena, 1.0f / static_cast<float>(used_in_group * world));
         const bool log_now = log && cfg.train_log_every_steps > 0 && (st.step + 1) % cfg.train_log_every_steps == 0;
         double norm = -1;
+        if (log_now) arena.sync_to_host();  // device: cuda: the norm is taken on the host mirror
         if (cfg.train_clip_grad_norm > 0 || log_now) norm = grad_norm(arena);
         // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1
         if (cfg.train_clip_grad_norm > 0 && norm > cfg.train_clip_grad_norm)
@@ -247,23 +386,21 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
           for (int64_t i = 0; i < arena.size(); ++i) g[i] = std::clamp(g[i], -v, v);
         }
         optimizer->step(sv.lr, sv.momentum);
-        if (!ema.empty()) {
-          const float* theta = arena.data();
-          for (size_t i = 0; i < ema.size(); ++i) ema[i] = ema_decay * ema[i] + (1.0f - ema_decay) * theta[i];
-        }
+        model_ema.update();
         ++st.step;
         if (log_now)
           log->on_step({st.step, epoch, group_loss / static_cast<double>(used_in_group), sv.lr, norm,
                         static_cast<double>(seen_now) / seconds_since(t0)});
         if (hooks.on_every_steps && hooks.every_steps > 0 && st.step % hooks.every_steps == 0)
-          hooks.on_every_steps(st.step, model, arena);
+          arena.sync_to_host(), hooks.on_every_steps(st.step, model, arena);
         if (cfg.train_checkpoint_every_steps > 0 && st.step % cfg.train_checkpoint_every_steps == 0) save_checkpoint();
       }
       if (group_end) used_in_group = 0, group_loss = 0;
       if (hooks.on_step)
-        hooks.on_step({epoch, st.batches_done, batches, loss_value, sv.lr,
+        hooks.on_step({epoch, st.batches_done, epoch_batches, static_cast<float>(mean_loss), sv.lr,
                        static_cast<double>(seen_now) / seconds_since(t0),
-                       st.seen ? static_cast<double>(st.correct) / static_cast<double>(st.seen) : 0.0});
+                       st.seen ? static_cast<double>(st.correct) / static_cast<double>(st.seen) : 0.0, st.step});
+      if (max_steps > 0 && st.step >= max_steps) break;  // train.max_steps: the last epoch ends here
     }
 
     EpochMetrics m;
@@ -273,17 +410,23 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
     m.train_loss = st.seen ? st.loss_sum / static_cast<double>(st.seen) : NAN;
     m.train_acc = st.seen ? static_cast<double>(st.correct) / static_cast<double>(st.seen) : NAN;
     m.images_per_s = static_cast<double>(seen_now) / m.seconds;
-    m.data_wait_s = loader.wait_seconds();
+    m.data_wait_s = cur->wait_seconds();
     m.lr = sv.lr;
-    if (epoch % cfg.train_eval_every == 0 || epoch == cfg.train_epochs) {
+    const bool last = max_steps > 0 ? st.step >= max_steps : epoch == cfg.train_epochs;
+    // per-rank batch-norm statistics: rank 0's everywhere (as DDP's broadcast_buffers), so every
+    // rank measures the same accuracy and takes the same early-stopping decision
+    if (comm && world > 1 && dist::sync_model(*comm, model, arena) && rank == 0)
+      std::fprintf(stderr, "cvtrain: epoch %lld: the ranks' weights differed (all-reduce rounding); rank 0's were "
+                           "sent to all\n", static_cast<long long>(epoch));
+    if (epoch % cfg.train_eval_every == 0 || last) {
       m.evaluated = true;
       EvalResult ev = evaluate(ctx, model, test, norm, cfg.train_eval_batch_size, out.preprocess);
       m.test_loss = ev.loss;
       m.test_acc = ev.accuracy;
       if (!ema.empty()) {
-        std::swap_ranges(ema.begin(), ema.end(), arena.data());
+        model_ema.swap();
         EvalResult ee = evaluate(ctx, model, test, norm, cfg.train_eval_batch_size, out.preprocess);
-        std::swap_ranges(ema.begin(), ema.end(), arena.data());
+        model_ema.swap();
         m.has_ema = true;
         m.ema_test_loss = ee.loss;
         m.ema_test_acc = ee.accuracy;
@@ -305,10 +448,12 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
         stop = result.early_stopped = true;
     }
     result.history.push_back(m);
+    arena.sync_to_host();  // device: cuda: logs and checkpoints read the host mirror
     if (log) log->on_epoch(m, arena);
     if (hooks.on_epoch) hooks.on_epoch(m);
+    if (writes && cfg.train_snapshots) save_snapshot_if_cycle_end(out.dir, cfg, epoch, model, out.metadata);  // ensemble.h
     st.epoch += 1;
-    st.batches_done = 0;
+    st.batches_done = 0, st.images_done = 0;
     st.loss_sum = 0, st.correct = 0, st.seen = 0;
     save_checkpoint();
   }
@@ -316,7 +461,9 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
 }
 
 double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig& cfg, const Shape& image_shape,
-                                int64_t num_classes, int64_t warmup, int64_t steps) {
+                                int64_t num_classes, int64_t warmup, int64_t steps, int64_t* allocations) {
+  ctx.dnnl.set_bf16(cfg.train_precision == "bf16");
+  model_to_device(ctx, model, cfg);  // device: cuda
   nn::ParameterArena arena(model);
   std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, optim_options(cfg));
   const int64_t b = cfg.train_batch_size;
@@ -327,6 +474,7 @@ double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig
   for (int64_t i = 0; i < x.numel(); ++i) px[i] = ctx.rng.normal();
   int64_t* py = y.data<int64_t>();
   for (int64_t i = 0; i < b; ++i) py[i] = static_cast<int64_t>(ctx.rng.below(static_cast<uint64_t>(num_classes)));
+  x = on_device(ctx, x), y = on_device(ctx, y);
   model.train();
   auto one_step = [&] {
     Variable loss = ops::cross_entropy(ctx, model.forward(ctx, Variable(x)), y);
@@ -335,9 +483,14 @@ double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig
     optimizer->step(static_cast<float>(cfg.optim_lr) * 0.01f, static_cast<float>(cfg.optim_momentum));
   };
   for (int64_t i = 0; i < warmup; ++i) one_step();
+  const int64_t misses = ctx.storage.cache().stats().misses;
+  if (ctx.cuda) ctx.cuda->synchronize(), ctx.cuda->profile_reset();  // the GPU runs behind the host: time whole steps
   const auto t0 = Clock::now();
   for (int64_t i = 0; i < steps; ++i) one_step();
-  return static_cast<double>(steps * b) / seconds_since(t0);
+  if (ctx.cuda) ctx.cuda->synchronize();
+  const double seconds = seconds_since(t0);
+  if (allocations) *allocations = ctx.storage.cache().stats().misses - misses;
+  return static_cast<double>(steps * b) / seconds;
 }
 
 }  // namespace cvtrain

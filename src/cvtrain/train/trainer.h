@@ -12,6 +12,7 @@
 #include "cvtrain/autograd/context.h"
 #include "cvtrain/data/dataset.h"
 #include "cvtrain/data/preprocess.h"
+#include "cvtrain/dist/communicator.h"
 #include "cvtrain/nn/arena.h"
 #include "cvtrain/nn/module.h"
 #include "cvtrain/optim/optimizer.h"
@@ -33,6 +34,7 @@ struct StepInfo {
   int64_t epoch, step_in_epoch, steps_per_epoch;  // batches
   double loss, lr, images_per_s;
   double accuracy;  // running training accuracy of the epoch so far
+  int64_t step = 0;  // optimizer steps taken so far (for train.max_steps runs)
 };
 
 struct TrainHooks {
@@ -51,6 +53,7 @@ struct RunOutput {
                                                 // stored in checkpoints and best.safetensors
   const CheckpointContents* resume = nullptr;   // continue from this checkpoint
   const Preprocess* preprocess = nullptr;       // a fitted data.preprocess other than "channel"
+  dist::Communicator* comm = nullptr;           // data-parallel ranks (null: one process, no sampler)
 };
 
 // How the loop stopped.
@@ -69,15 +72,40 @@ EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const 
 // command shares them with the loop. batches_per_epoch: the loader's batches.
 optim::OptimOptions optim_options(const RunConfig& cfg);
 int64_t optimizer_steps_per_epoch(const RunConfig& cfg, int64_t batches_per_epoch);
-optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoch);
+// world: data-parallel ranks (the global batch is batch_size x accumulate_steps x world).
+optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoch, int64_t world = 1);
+// The epochs the run will start: train.epochs, or with train.max_steps the epochs those steps
+// reach (the last one partial).
+int64_t planned_epochs(const RunConfig& cfg, int64_t batches_per_epoch);
+
+// Exponential moving average of a model's state (Polyak & Juditsky 1992; the exponential form of
+// TF's ExponentialMovingAverage): s_ema <- d s_ema + (1 - d) s after every optimizer step, over the
+// parameters AND the f32 buffers (batch-norm running mean and variance), as timm's ModelEmaV2
+// averages the whole state_dict: EMA weights are evaluated with statistics averaged alongside
+// them, not with the raw model's. decay 0: off (no values, update and swap do nothing).
+class ModelEma {
+ public:
+  ModelEma(nn::Module& model, const nn::ParameterArena& arena, float decay);  // starts at the model's state
+  void update();
+  void swap();  // exchanges the EMA state with the model's; a second call restores the model
+  // [the arena's floats, then each f32 buffer in named_buffers order]: what checkpoints hold
+  std::vector<float>& values() { return values_; }
+
+ private:
+  const nn::ParameterArena& arena_;
+  std::vector<Tensor*> buffers_;
+  float decay_;
+  std::vector<float> values_;
+};
 
 // Trains `model` in place as `cfg` says.
 FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
               const Normalization& norm, const TrainHooks& hooks, const RunOutput& out = {});
 
 // One training step's throughput without data loading or evaluation: `steps` steps on a fixed
-// random batch after `warmup` steps. Returns images per second.
+// random batch after `warmup` steps. Returns images per second; `allocations`, when given, receives
+// the system allocations of the timed steps (misses of ctx.storage's cache; 0 in the steady state).
 double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig& cfg, const Shape& image_shape,
-                                int64_t num_classes, int64_t warmup, int64_t steps);
+                                int64_t num_classes, int64_t warmup, int64_t steps, int64_t* allocations = nullptr);
 
 }  // namespace cvtrain

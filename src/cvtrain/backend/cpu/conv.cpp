@@ -5,6 +5,7 @@
 // Which kernel each direction uses was measured; see preferred_*() below.
 #include "cvtrain/backend/cpu/conv.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -44,6 +45,8 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 constexpr auto f32 = memory::data_type::f32;
+constexpr auto bf16 = memory::data_type::bf16;
+using dt = memory::data_type;
 
 // How a primitive computes: oneDNN's gemm-based kernels on the caller's plain NCHW/OIHW, its direct
 // jit kernels on blocked nChw16c layouts, or Winograd F(4x4,3x3) on blocked layouts.
@@ -103,9 +106,10 @@ Geometry geometry(const Conv2dShape& s) {
   return g;
 }
 
-std::string cache_key(const char* direction, const Conv2dShape& s, bool bias, ConvImpl impl) {
+std::string cache_key(const char* direction, const Conv2dShape& s, bool bias, ConvImpl impl, bool low) {
   static constexpr const char* names[] = {" auto", " plain", " blocked", " winograd"};
   std::string k = direction;
+  if (low) k += " bf16";
   k += names[static_cast<int>(impl)];
   for (int64_t v : {s.N, s.C, s.H, s.W, s.OC, s.KH, s.KW, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h,
                     s.dilation_w, s.groups})
@@ -221,13 +225,38 @@ auto choose(ConvImpl impl, Kind preferred, Make&& make) {
   return pd;
 }
 
-// Binds the caller's pointers (in operand order), runs reorders in, the primitive, reorders out.
-void run(DnnlState& st, Entry& e, std::initializer_list<const void*> pointers) {
+// An input two consecutive calls reorder alike (dy in backward-data and backward-weights): its
+// reordered copy sits at the start of the workspace, written by the first call, read by the second.
+struct Shared {
+  int arg;       // DNNL_ARG_* of the operand in both entries
+  size_t bytes;  // its reordered size, rounded
+  bool fill;     // the first call reorders into it; the second finds it there
+};
+
+const Operand* find_operand(const Entry& e, int arg) {
+  for (const Operand& o : e.operands)
+    if (o.arg == arg) return &o;
+  return nullptr;
+}
+
+// Workspace bytes a call needs besides a shared operand (scratchpad and its other reordered copies).
+size_t private_bytes(const Entry& e, int shared_arg) {
   size_t need = round64(e.scratchpad_bytes);
   for (const Operand& o : e.operands)
-    if (o.reordered) need += round64(o.inner.get_desc().get_size());
-  Workspace& ws = *st.cached<std::shared_ptr<Workspace>>("conv workspace", [] { return std::make_shared<Workspace>(); });
-  char* at = ws.reserve(need);
+    if (o.reordered && o.arg != shared_arg) need += round64(o.inner.get_desc().get_size());
+  return need;
+}
+
+Workspace& workspace(DnnlState& st) {
+  return *st.cached<std::shared_ptr<Workspace>>("conv workspace", [] { return std::make_shared<Workspace>(); });
+}
+
+// Binds the caller's pointers (in operand order), runs reorders in, the primitive, reorders out.
+void run(DnnlState& st, Entry& e, std::initializer_list<const void*> pointers, const Shared* shared = nullptr) {
+  const int shared_arg = shared ? shared->arg : 0;
+  const size_t shared_bytes = shared ? shared->bytes : 0;
+  char* base = workspace(st).reserve(shared_bytes + private_bytes(e, shared_arg));
+  char* at = base + shared_bytes;
   if (e.scratchpad_bytes > 0) {
     e.scratchpad.set_data_handle(at);
     at += round64(e.scratchpad_bytes);
@@ -235,13 +264,16 @@ void run(DnnlState& st, Entry& e, std::initializer_list<const void*> pointers) {
   auto p = pointers.begin();
   for (Operand& o : e.operands) {
     o.user.set_data_handle(const_cast<void*>(*p++));  // inputs are only read
-    if (o.reordered) {
+    if (!o.reordered) continue;
+    if (o.arg == shared_arg) {
+      o.inner.set_data_handle(base);
+    } else {
       o.inner.set_data_handle(at);
       at += round64(o.inner.get_desc().get_size());
     }
   }
   for (Operand& o : e.operands)
-    if (o.reordered && !o.output) o.reorder.execute(st.stream, o.user, o.inner);
+    if (o.reordered && !o.output && (o.arg != shared_arg || shared->fill)) o.reorder.execute(st.stream, o.user, o.inner);
   e.primitive.execute(st.stream, e.args);
   for (Operand& o : e.operands)
     if (o.reordered && o.output) o.reorder.execute(st.stream, o.inner, o.user);
@@ -252,31 +284,43 @@ struct Descs {
   memory::desc src, weights, bias, dst;
 };
 
+// The data types a primitive computes in: all f32, or with bf16 (mixed precision) the operands
+// it reads in bf16 and what it writes in f32 (oneDNN accumulates in f32 either way).
+struct Types {
+  dt src = f32, weights = f32, dst = f32;
+};
+constexpr Types kF32{};
+constexpr Types kBf16Forward{bf16, bf16, f32};       // reads src, weights; writes dst
+constexpr Types kBf16BackwardData{f32, bf16, bf16};  // reads weights, diff_dst; writes diff_src
+constexpr Types kBf16BackwardWeights{bf16, f32, bf16};  // reads src, diff_dst; writes diff_weights
+
 // Plain layouts are the caller's; `any` lets oneDNN pick (blocked for its jit kernels). Bias is
-// always plain; an empty desc means no bias.
-Descs descs(const Geometry& g, Kind kind, bool bias) {
+// always plain f32; an empty desc means no bias.
+Descs descs(const Geometry& g, Kind kind, bool bias, Types t = kF32) {
   const bool plain = kind == Kind::plain;
-  return {memory::desc(g.src, f32, plain ? tag::nchw : tag::any),
-          memory::desc(g.weights, f32, plain ? g.weights_tag : tag::any),
+  return {memory::desc(g.src, t.src, plain ? tag::nchw : tag::any),
+          memory::desc(g.weights, t.weights, plain ? g.weights_tag : tag::any),
           bias ? memory::desc(g.bias, f32, tag::x) : memory::desc(),
-          memory::desc(g.dst, f32, plain ? tag::nchw : tag::any)};
+          memory::desc(g.dst, t.dst, plain ? tag::nchw : tag::any)};
 }
 
 dnnl::algorithm algorithm_of(Kind kind) {
   return kind == Kind::winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
 }
 
-dnnl::convolution_forward::primitive_desc forward_pd(DnnlState& st, const Geometry& g, Kind kind, bool bias) {
-  Descs d = descs(g, kind, bias);
+dnnl::convolution_forward::primitive_desc forward_pd(DnnlState& st, const Geometry& g, Kind kind, bool bias,
+                                                      Types t = kF32) {
+  Descs d = descs(g, kind, bias, t);
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, algorithm_of(kind), d.src,
                                        d.weights, d.bias, d.dst, g.strides, g.dilates, g.pad_l, g.pad_r);
   return {desc, user_scratchpad(), st.engine};
 }
 
-Entry& forward_entry(DnnlState& st, const Conv2dShape& s, bool bias, ConvImpl impl) {
-  return st.cached<Entry>(cache_key("conv fwd", s, bias, impl), [&] {
+Entry& forward_entry(DnnlState& st, const Conv2dShape& s, bool bias, ConvImpl impl, bool low) {
+  return st.cached<Entry>(cache_key("conv fwd", s, bias, impl, low), [&] {
     Geometry g = geometry(s);
-    auto pd = choose(impl, preferred_forward(s), [&](Kind kind) { return forward_pd(st, g, kind, bias); });
+    const Types t = low ? kBf16Forward : kF32;
+    auto pd = choose(impl, preferred_forward(s), [&](Kind kind) { return forward_pd(st, g, kind, bias, t); });
     Descs user = descs(g, Kind::plain, bias);
     std::vector<Operand> ops{make_operand(DNNL_ARG_SRC, false, user.src, pd.src_desc(), st.engine),
                              make_operand(DNNL_ARG_WEIGHTS, false, user.weights, pd.weights_desc(), st.engine)};
@@ -287,15 +331,16 @@ Entry& forward_entry(DnnlState& st, const Conv2dShape& s, bool bias, ConvImpl im
   });
 }
 
-Entry& backward_data_entry(DnnlState& st, const Conv2dShape& s, ConvImpl impl) {
-  return st.cached<Entry>(cache_key("conv bwd_data", s, false, impl), [&] {
+Entry& backward_data_entry(DnnlState& st, const Conv2dShape& s, ConvImpl impl, bool low) {
+  return st.cached<Entry>(cache_key("conv bwd_data", s, false, impl, low), [&] {
     Geometry g = geometry(s);
+    const Types t = low ? kBf16BackwardData : kF32;
     auto pd = choose(impl, preferred_backward_data(s), [&](Kind kind) {
-      Descs d = descs(g, kind, false);
+      Descs d = descs(g, kind, false, t);
       dnnl::convolution_backward_data::desc desc(algorithm_of(kind), d.src, d.weights, d.dst, g.strides, g.dilates,
                                                  g.pad_l, g.pad_r);
       return dnnl::convolution_backward_data::primitive_desc(desc, user_scratchpad(), st.engine,
-                                                             forward_pd(st, g, kind, false));
+                                                             forward_pd(st, g, kind, false, low ? kBf16Forward : kF32));
     });
     Descs user = descs(g, Kind::plain, false);
     std::vector<Operand> ops{make_operand(DNNL_ARG_WEIGHTS, false, user.weights, pd.weights_desc(), st.engine),
@@ -306,15 +351,16 @@ Entry& backward_data_entry(DnnlState& st, const Conv2dShape& s, ConvImpl impl) {
   });
 }
 
-Entry& backward_weights_entry(DnnlState& st, const Conv2dShape& s, bool bias, ConvImpl impl) {
-  return st.cached<Entry>(cache_key("conv bwd_weights", s, bias, impl), [&] {
+Entry& backward_weights_entry(DnnlState& st, const Conv2dShape& s, bool bias, ConvImpl impl, bool low) {
+  return st.cached<Entry>(cache_key("conv bwd_weights", s, bias, impl, low), [&] {
     Geometry g = geometry(s);
+    const Types t = low ? kBf16BackwardWeights : kF32;
     auto pd = choose(impl, preferred_backward_weights(s), [&](Kind kind) {
-      Descs d = descs(g, kind, bias);
+      Descs d = descs(g, kind, bias, t);
       dnnl::convolution_backward_weights::desc desc(algorithm_of(kind), d.src, d.weights, d.bias, d.dst, g.strides,
                                                     g.dilates, g.pad_l, g.pad_r);
       return dnnl::convolution_backward_weights::primitive_desc(desc, user_scratchpad(), st.engine,
-                                                                forward_pd(st, g, kind, bias));
+                                                                forward_pd(st, g, kind, bias, low ? kBf16Forward : kF32));
     });
     Descs user = descs(g, Kind::plain, bias);
     std::vector<Operand> ops{make_operand(DNNL_ARG_SRC, false, user.src, pd.src_desc(), st.engine),
@@ -326,6 +372,12 @@ Entry& backward_weights_entry(DnnlState& st, const Conv2dShape& s, bool bias, Co
                         pd.scratchpad_desc(), st.engine);
   });
 }
+
+// Whether a call computes in bf16 (mixed precision on): only with at least 16 input channels per
+// group. NOTE: with fewer (a network's first layer: 1 or 3 channels) a bf16 call is no faster, since
+// converting the input costs as much as the products (CNN conv1 1->32 forward, bench_conv: f32 gemm
+// on the caller's buffers vs bf16 with a reorder: 2x slower), and the first layer sees raw pixels.
+bool use_bf16(const DnnlRuntime& rt, const Conv2dShape& s) { return rt.bf16() && s.C / s.groups >= 16; }
 
 // oneDNN reports failures as dnnl::error; ours name the direction and the shape.
 template <class F>
@@ -346,7 +398,7 @@ void conv2d_forward(DnnlRuntime& rt, const float* x, const float* w, const float
                     ConvImpl impl) {
   guarded("forward", s, [&] {
     DnnlState& st = rt.state();
-    Entry& e = forward_entry(st, s, b != nullptr, impl);
+    Entry& e = forward_entry(st, s, b != nullptr, impl, use_bf16(rt, s));
     if (b)
       run(st, e, {x, w, b, y});
     else
@@ -358,7 +410,7 @@ void conv2d_backward_data(DnnlRuntime& rt, const float* w, const float* dy, floa
                           ConvImpl impl) {
   guarded("backward-data", s, [&] {
     DnnlState& st = rt.state();
-    run(st, backward_data_entry(st, s, impl), {w, dy, dx});
+    run(st, backward_data_entry(st, s, impl, use_bf16(rt, s)), {w, dy, dx});
   });
 }
 
@@ -366,11 +418,43 @@ void conv2d_backward_weights(DnnlRuntime& rt, const float* x, const float* dy, f
                              const Conv2dShape& s, ConvImpl impl) {
   guarded("backward-weights", s, [&] {
     DnnlState& st = rt.state();
-    Entry& e = backward_weights_entry(st, s, db != nullptr, impl);
+    Entry& e = backward_weights_entry(st, s, db != nullptr, impl, use_bf16(rt, s));
     if (db)
       run(st, e, {x, dy, dw, db});
     else
       run(st, e, {x, dy, dw});
+  });
+}
+
+void conv2d_backward(DnnlRuntime& rt, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, const Conv2dShape& s, ConvImpl impl) {
+  if (!dx || !dw) {
+    if (dx) conv2d_backward_data(rt, w, dy, dx, s, impl);
+    if (dw) conv2d_backward_weights(rt, x, dy, dw, db, s, impl);
+    else if (db) conv2d_backward_bias(dy, db, s);
+    return;
+  }
+  guarded("backward", s, [&] {
+    DnnlState& st = rt.state();
+    const bool low = use_bf16(rt, s);
+    Entry& d = backward_data_entry(st, s, impl, low);
+    Entry& g = backward_weights_entry(st, s, db != nullptr, impl, low);
+    const Operand* od = find_operand(d, DNNL_ARG_DIFF_DST);
+    const Operand* og = find_operand(g, DNNL_ARG_DIFF_DST);
+    const bool share = od && og && od->reordered && og->reordered && od->inner.get_desc() == og->inner.get_desc();
+    if (!share) {
+      run(st, d, {w, dy, dx});
+      if (db) run(st, g, {x, dy, dw, db});
+      else run(st, g, {x, dy, dw});
+      return;
+    }
+    const size_t bytes = round64(od->inner.get_desc().get_size());
+    // reserve for both calls first: a workspace grown between them would lose the shared copy
+    workspace(st).reserve(bytes + std::max(private_bytes(d, DNNL_ARG_DIFF_DST), private_bytes(g, DNNL_ARG_DIFF_DST)));
+    const Shared first{DNNL_ARG_DIFF_DST, bytes, true}, second{DNNL_ARG_DIFF_DST, bytes, false};
+    run(st, d, {w, dy, dx}, &first);
+    if (db) run(st, g, {x, dy, dw, db}, &second);
+    else run(st, g, {x, dy, dw}, &second);
   });
 }
 
@@ -389,9 +473,9 @@ void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s) {
 
 Conv2dImplInfo conv2d_impl_info(DnnlRuntime& rt, const Conv2dShape& s, bool bias, ConvImpl impl) {
   DnnlState& st = rt.state();
-  Entry& f = forward_entry(st, s, bias, impl);
-  Entry& d = backward_data_entry(st, s, impl);
-  Entry& w = backward_weights_entry(st, s, bias, impl);
+  Entry& f = forward_entry(st, s, bias, impl, use_bf16(rt, s));
+  Entry& d = backward_data_entry(st, s, impl, use_bf16(rt, s));
+  Entry& w = backward_weights_entry(st, s, bias, impl, use_bf16(rt, s));
   return {f.impl.c_str(), d.impl.c_str(), w.impl.c_str(), f.plain(), d.plain(), w.plain()};
 }
 

@@ -1,7 +1,9 @@
 // 2-D convolution kernels on oneDNN: NCHW activations and OIHW weights in the caller's buffers,
 // whatever layout and algorithm oneDNN computes with (direct or Winograd on blocked nChw16c for most
 // shapes; see conv.cpp for the choice and its measurements). Primitives, reorders and scratch memory are created once per shape and
-// cached in the DnnlRuntime. No autograd here; reference twins: backend/ref/conv.h.
+// cached in the DnnlRuntime. With DnnlRuntime::bf16() on, convolutions with at least 16 input
+// channels read bf16 copies (made by the same reorders) and accumulate and write f32.
+// No autograd here; reference twins: backend/ref/conv.h.
 #pragma once
 #include <cstdint>
 
@@ -44,6 +46,11 @@ void conv2d_backward_data(DnnlRuntime& rt, const float* w, const float* dy, floa
 // x: (N,C,H,W), dy: (N,OC,OH,OW) -> dw: (OC,C/groups,KH,KW), db: (OC) or null (fully written)
 void conv2d_backward_weights(DnnlRuntime& rt, const float* x, const float* dy, float* dw, float* db,
                              const Conv2dShape& s, ConvImpl impl = ConvImpl::automatic);
+// Both backward directions: dx as conv2d_backward_data, dw and db as conv2d_backward_weights (any
+// of dx, dw, db may be null: not computed). With both, dy is reordered to the kernels' layout once
+// instead of twice (the same results, bitwise).
+void conv2d_backward(DnnlRuntime& rt, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, const Conv2dShape& s, ConvImpl impl = ConvImpl::automatic);
 // dy: (N,OC,OH,OW) -> db: (OC), the sum over N, OH, OW (for a trained bias on frozen weights;
 // conv2d_backward_weights computes db along with dw otherwise). Plain loop, deterministic.
 void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s);

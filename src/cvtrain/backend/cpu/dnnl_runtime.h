@@ -15,8 +15,15 @@ class DnnlRuntime {
   DnnlRuntime& operator=(const DnnlRuntime&) = delete;
   DnnlState& state() { return *state_; }
 
+  // Mixed precision (train.precision: bf16): convolutions and matrix products read bf16 copies of
+  // their inputs and weights (converted per call, in the reorders they run anyway), accumulate and
+  // write in f32. The callers' buffers, master weights included, stay f32.
+  void set_bf16(bool on) { bf16_ = on; }
+  bool bf16() const { return bf16_; }
+
  private:
   std::unique_ptr<DnnlState> state_;
+  bool bf16_ = false;
 };
 
 }  // namespace cvtrain::cpu

@@ -19,9 +19,14 @@ namespace {
 using dnnl::memory;
 
 // A matmul primitive for one shape, its memory objects re-bound to the caller's buffers per call.
+// In bf16 (mixed precision) the primitive reads bf16 copies of A and B, owned by the entry and
+// filled by the two reorders on each call; C stays f32.
 struct Matmul {
   dnnl::matmul primitive;
   memory a, b, bias, c, scratchpad;
+  bool low = false;
+  memory a_low, b_low;
+  dnnl::reorder to_a_low, to_b_low;
   std::unordered_map<int, memory> args;
 };
 
@@ -32,8 +37,8 @@ memory::desc matrix_desc(int64_t rows, int64_t cols, bool trans, int64_t ld) {
 }
 
 Matmul& matmul_entry(DnnlState& st, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, int64_t lda,
-                     int64_t ldb, int64_t ldc, bool bias) {
-  std::string key = "matmul";
+                     int64_t ldb, int64_t ldc, bool bias, bool low) {
+  std::string key = low ? "matmul bf16" : "matmul";
   for (int64_t v : {int64_t(trans_a), int64_t(trans_b), M, N, K, lda, ldb, ldc, int64_t(bias)})
     key += ' ' + std::to_string(v);
   return st.cached<Matmul>(key, [&] {
@@ -42,13 +47,23 @@ Matmul& matmul_entry(DnnlState& st, bool trans_a, bool trans_b, int64_t M, int64
     const memory::desc bias_md = bias ? matrix_desc(1, N, false, N) : memory::desc();
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, bias_md, c_md), attr, st.engine);
     Matmul m;
-    m.primitive = dnnl::matmul(pd);
+    m.low = low;
     m.a = memory(a_md, st.engine, DNNL_MEMORY_NONE);
     m.b = memory(b_md, st.engine, DNNL_MEMORY_NONE);
     m.c = memory(c_md, st.engine, DNNL_MEMORY_NONE);
-    m.args = {{DNNL_ARG_SRC, m.a}, {DNNL_ARG_WEIGHTS, m.b}, {DNNL_ARG_DST, m.c}};
+    memory::desc a_in = a_md, b_in = b_md;
+    if (low) {
+      a_in = memory::desc({M, K}, memory::data_type::bf16, memory::format_tag::ab);
+      b_in = memory::desc({K, N}, memory::data_type::bf16, memory::format_tag::ab);
+      m.a_low = memory(a_in, st.engine);  // owned by the entry, allocated once
+      m.b_low = memory(b_in, st.engine);
+      m.to_a_low = dnnl::reorder(m.a, m.a_low);
+      m.to_b_low = dnnl::reorder(m.b, m.b_low);
+    }
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_in, b_in, bias_md, c_md), attr, st.engine);
+    m.primitive = dnnl::matmul(pd);
+    m.args = {{DNNL_ARG_SRC, low ? m.a_low : m.a}, {DNNL_ARG_WEIGHTS, low ? m.b_low : m.b}, {DNNL_ARG_DST, m.c}};
     if (bias) {
       m.bias = memory(bias_md, st.engine, DNNL_MEMORY_NONE);
       m.args[DNNL_ARG_BIAS] = m.bias;
@@ -62,14 +77,19 @@ Matmul& matmul_entry(DnnlState& st, bool trans_a, bool trans_b, int64_t M, int64
 }
 
 // C = op(A) op(B) (+ bias broadcast over the rows), on the cached primitive.
-void run_matmul(DnnlState& st, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+void run_matmul(DnnlRuntime& rt, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                 int64_t lda, const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
   try {
-    Matmul& m = matmul_entry(st, trans_a, trans_b, M, N, K, lda, ldb, ldc, bias != nullptr);
+    DnnlState& st = rt.state();
+    Matmul& m = matmul_entry(st, trans_a, trans_b, M, N, K, lda, ldb, ldc, bias != nullptr, rt.bf16());
     m.a.set_data_handle(const_cast<float*>(A));  // inputs are only read
     m.b.set_data_handle(const_cast<float*>(B));
     if (bias) m.bias.set_data_handle(const_cast<float*>(bias));
     m.c.set_data_handle(C);
+    if (m.low) {
+      m.to_a_low.execute(st.stream, m.a, m.a_low);
+      m.to_b_low.execute(st.stream, m.b, m.b_low);
+    }
     m.primitive.execute(st.stream, m.args);
     st.stream.wait();
   } catch (const dnnl::error& e) {
@@ -89,7 +109,7 @@ void gemm(DnnlRuntime& rt, bool trans_a, bool trans_b, int64_t M, int64_t N, int
     return;
   }
   if (alpha == 1.0f && beta == 0.0f) {
-    run_matmul(rt.state(), trans_a, trans_b, M, N, K, A, lda, B, ldb, nullptr, C, ldc);
+    run_matmul(rt, trans_a, trans_b, M, N, K, A, lda, B, ldb, nullptr, C, ldc);
     return;
   }
   dnnl::status st = dnnl::sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -105,7 +125,7 @@ void linear_forward(DnnlRuntime& rt, const float* x, const float* w, const float
       for (int64_t o = 0; o < OUT; ++o) y[n * OUT + o] = b ? b[o] : 0.0f;
     return;
   }
-  run_matmul(rt.state(), false, true, N, OUT, IN, x, IN, w, IN, b, y, OUT);
+  run_matmul(rt, false, true, N, OUT, IN, x, IN, w, IN, b, y, OUT);
 }
 
 void linear_backward_data(DnnlRuntime& rt, const float* dy, const float* w, float* dx, int64_t N, int64_t IN,

@@ -1,6 +1,8 @@
 // Matrix products for matmul and linear on row-major f32 buffers, through oneDNN's matmul primitive
 // (cached per shape in the DnnlRuntime; chosen over dnnl_sgemm and OpenBLAS by bench/bench_gemm.cpp,
-// figures in gemm.cpp). No autograd here; reference twin: backend/ref/gemm.h.
+// figures in gemm.cpp). With DnnlRuntime::bf16() on, the matmul primitive reads bf16 copies of A
+// and B and accumulates and writes f32 (the dnnl_sgemm path stays f32). No autograd here; reference
+// twin: backend/ref/gemm.h.
 #pragma once
 #include <cstdint>
 

@@ -1,0 +1,43 @@
+// `cvtrain export RUN_OR_CHECKPOINT --format onnx|safetensors --out FILE [--fold-bn]`: the model of a
+// run folder, model file or checkpoint as an ONNX inference graph (interop/onnx_export.h) or as a
+// plain model file under PyTorch's state_dict names (a checkpoint's optimizer state dropped).
+#include <cstdio>
+#include <filesystem>
+
+#include "cvtrain/cli/commands.h"
+#include "cvtrain/interop/onnx_export.h"
+#include "cvtrain/train/model_file.h"
+
+namespace cvtrain::cli {
+
+int cmd_export(const ExportArgs& a) {
+  if (a.format != "onnx" && a.format != "safetensors")
+    fail_input("--format: expected onnx or safetensors, got '", a.format, "'");
+  if (a.fold_bn && a.format != "onnx") fail_input("--fold-bn applies to --format onnx only");
+  Context ctx(0, 0);
+  InferenceModel m = load_inference_model(a.run, a.overrides, ctx.rng);
+  if (a.format == "onnx") {
+    interop::OnnxExportOptions o;
+    o.C = m.C, o.H = m.H, o.W = m.W;
+    o.norm = m.norm;
+    o.preprocess = m.fitted;
+    o.activation = {m.cfg.model_activation, m.cfg.model_activation_slope, m.cfg.model_activation_alpha};
+    o.fold_batchnorm = a.fold_bn;
+    o.graph_name = m.cfg.model_name;
+    o.doc = "cvtrain " + m.cfg.model_name + " exported from " + m.weights.path +
+            "; input (N," + std::to_string(m.C) + "," + std::to_string(m.H) + "," + std::to_string(m.W) +
+            ") pixels v/255 in [0,1]; output logits";
+    interop::write_onnx(a.out, *m.model, o);
+  } else {
+    auto meta = model_metadata(m.cfg, m.norm);
+    add_preprocess_metadata(meta, m.fitted);
+    save_model_file(a.out, *m.model, meta);
+  }
+  std::printf("%s: %s model %s, input (N,%lld,%lld,%lld), %zu classes, %lld bytes\n", a.out.c_str(), a.format.c_str(),
+              m.cfg.model_name.c_str(), static_cast<long long>(m.C), static_cast<long long>(m.H),
+              static_cast<long long>(m.W), m.class_names.size(),
+              static_cast<long long>(std::filesystem::file_size(a.out)));
+  return 0;
+}
+
+}  // namespace cvtrain::cli

@@ -1,0 +1,209 @@
+// `cvtrain predict RUN_OR_CHECKPOINT INPUT... [--topk K] [--json]`: class probabilities for PNG/JPEG
+// files or images of an IDX / CIFAR binary file ("t10k-images-idx3-ubyte.gz:0-99"), preprocessed as
+// in training (the per-channel normalization or fitted data.preprocess from the model file's
+// metadata, through the same BatchLoader). Also the loading shared with `cvtrain export`. No resizing.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cvtrain/cli/commands.h"
+#include "cvtrain/cli/config.h"
+#include "cvtrain/data/idx.h"
+#include "cvtrain/data/image_io.h"
+#include "cvtrain/data/loader.h"
+
+namespace cvtrain::cli {
+
+namespace fs = std::filesystem;
+
+InferenceModel load_inference_model(const std::string& run_or_file, const std::vector<std::string>& overrides,
+                                    Rng& rng) {
+  InferenceModel m;
+  m.weights = interop::read_weights(run_or_file);
+  const std::string& path = m.weights.path;
+  m.cfg = parse_config_text(m.weights.metadata.at("config"), path + " (metadata config)", overrides);
+  m.norm = normalization_from_metadata(m.weights.metadata, path);
+  m.fitted = preprocess_from_metadata(m.weights.metadata, path);
+  // The model's input shape and class names are the dataset's: one test image tells them.
+  DatasetOptions opt = dataset_options(m.cfg, Split::test);
+  opt.limit = 1;
+  Dataset like;
+  try {
+    like = load_dataset(opt, Split::test);
+  } catch (const InputError& e) {
+    fail_input(path, ": the input shape and class names come from data.dataset '", m.cfg.data_dataset,
+               "', which did not load (--set data.root=FOLDER to point at it): ", e.what());
+  }
+  m.class_names = like.class_names;
+  m.C = like.images.size(1), m.H = like.images.size(2), m.W = like.images.size(3);
+  // NOTE: the loader indexes mean/std by channel: a file whose normalization has fewer would read past it.
+  if (static_cast<int64_t>(m.norm.mean.size()) != m.C)
+    fail_input(path, ": preprocess: ", m.norm.mean.size(), " channel means for ", m.C, "-channel images");
+  if (!m.fitted.is_channel() && (m.fitted.C != m.C || m.fitted.H != m.H || m.fitted.W != m.W))
+    fail_input(path, ": preprocess_fit: fitted on ", m.fitted.C, "x", m.fitted.H, "x", m.fitted.W, " images, the data are ",
+               m.C, "x", m.H, "x", m.W);
+  m.model = make_model(m.cfg, like, rng, &m.fitted);
+  interop::load_weights(*m.model, m.weights);
+  m.model->eval();
+  return m;
+}
+
+namespace {
+
+struct Images {
+  std::vector<std::string> names;  // "shirt.png", "t10k-images-idx3-ubyte.gz:17"
+  std::vector<uint8_t> pixels;     // (N,C,H,W) at the model's C,H,W
+};
+
+// Converts one (c,h,w) image to the model's channels: gray -> RGB by copying, RGB -> gray by
+// ITU-R 601-2 luma (PIL's convert("L")). Sizes must match: predict does not resize.
+void add_image(Images& out, const InferenceModel& m, const std::string& name, const uint8_t* src, int64_t c,
+               int64_t h, int64_t w) {
+  if (h != m.H || w != m.W)
+    fail_input(name, ": the image is ", h, "x", w, ", the model takes ", m.H, "x", m.W, " (predict does not resize)");
+  if (c != 1 && c != 3) fail_input(name, ": ", c, " channels; 1 (gray) or 3 (RGB) expected");
+  const int64_t hw = h * w;
+  for (int64_t oc = 0; oc < m.C; ++oc) {
+    for (int64_t i = 0; i < hw; ++i) {
+      uint8_t v;
+      if (c == m.C) v = src[oc * hw + i];
+      else if (c == 1) v = src[i];
+      else v = static_cast<uint8_t>((src[i] * 299 + src[hw + i] * 587 + src[2 * hw + i] * 114 + 500) / 1000);
+      out.pixels.push_back(v);
+    }
+  }
+  out.names.push_back(name);
+}
+
+// "0-99,120" -> {0..99, 120}; "" -> all n.
+std::vector<int64_t> parse_indices(const std::string& file, const std::string& spec, int64_t n) {
+  std::vector<int64_t> out;
+  if (spec.empty()) {
+    for (int64_t i = 0; i < n; ++i) out.push_back(i);
+    return out;
+  }
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t comma = spec.find(',', pos);
+    if (comma == std::string::npos) comma = spec.size();
+    const std::string item = spec.substr(pos, comma - pos);
+    const size_t dash = item.find('-');
+    const auto number = [&](const std::string& s) {
+      char* end = nullptr;
+      const long long v = std::strtoll(s.c_str(), &end, 10);
+      if (s.empty() || *end != '\0' || v < 0) fail_input(file, ": bad index '", s, "' in '", spec, "' (want e.g. 0-99,120)");
+      if (v >= n) fail_input(file, ": index ", v, " is out of range (the file holds ", n, " images)");
+      return static_cast<int64_t>(v);
+    };
+    const int64_t a = number(dash == std::string::npos ? item : item.substr(0, dash));
+    const int64_t b = dash == std::string::npos ? a : number(item.substr(dash + 1));
+    if (b < a) fail_input(file, ": empty range '", item, "'");
+    for (int64_t i = a; i <= b; ++i) out.push_back(i);
+    pos = comma + 1;
+  }
+  return out;
+}
+
+// Collects every input: an image file, or FILE[:INDICES] of an IDX or CIFAR binary file.
+Images read_inputs(const std::vector<std::string>& args, const InferenceModel& m) {
+  Images out;
+  for (const std::string& arg : args) {
+    std::string file = arg, spec;
+    const size_t colon = arg.rfind(':');
+    if (!fs::exists(arg) && colon != std::string::npos) file = arg.substr(0, colon), spec = arg.substr(colon + 1);
+    if (!fs::is_regular_file(file)) fail_input(file, ": no such file");
+    unsigned char magic[4] = {0, 0, 0, 0};
+    std::ifstream(file, std::ios::binary).read(reinterpret_cast<char*>(magic), 4);
+    const bool png = magic[0] == 0x89 && magic[1] == 'P', jpeg = magic[0] == 0xFF && magic[1] == 0xD8;
+    const bool idx = (magic[0] == 0x1F && magic[1] == 0x8B) || (magic[0] == 0 && magic[1] == 0 && magic[2] == 0x08);
+    if (png || jpeg) {
+      if (!spec.empty()) fail_input(arg, ": indices are for IDX and CIFAR files, not images");
+      U8Image img = read_image(file);
+      add_image(out, m, file, img.data.data(), img.C, img.H, img.W);
+    } else if (idx) {
+      Tensor t = read_idx(file);  // (N,H,W) or (N,C,H,W)
+      if (t.dim() != 3 && t.dim() != 4) fail_input(file, ": an IDX image file has 3 or 4 dimensions, this one ", t.dim());
+      const int64_t n = t.size(0), c = t.dim() == 4 ? t.size(1) : 1, h = t.size(-2), w = t.size(-1);
+      for (int64_t i : parse_indices(file, spec, n))
+        add_image(out, m, file + ":" + std::to_string(i), t.data<uint8_t>() + i * c * h * w, c, h, w);
+    } else {
+      // CIFAR binary: records of label byte(s) then 3x32x32 (cifar.h); CIFAR-100 has two label bytes.
+      const int64_t label_bytes = m.cfg.data_dataset == "cifar100" ? 2 : 1, record = label_bytes + 3072;
+      const auto size = static_cast<int64_t>(fs::file_size(file));
+      if (size == 0 || size % record != 0)
+        fail_input(file, ": not a PNG, JPEG, IDX or CIFAR binary file (", size, " bytes is not a whole number of ",
+                   record, "-byte CIFAR records)");
+      std::vector<uint8_t> bytes(static_cast<size_t>(size));
+      std::ifstream in(file, std::ios::binary);
+      if (!in.read(reinterpret_cast<char*>(bytes.data()), size)) fail_input(file, ": read failed");
+      for (int64_t i : parse_indices(file, spec, size / record))
+        add_image(out, m, file + ":" + std::to_string(i), bytes.data() + i * record + label_bytes, 3, 32, 32);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int cmd_predict(const PredictArgs& a) {
+  if (a.topk < 1) fail_input("--topk must be at least 1, got ", a.topk);
+  Context ctx(0, 0);
+  InferenceModel m = load_inference_model(a.run, a.overrides, ctx.rng);
+  apply_threads(m.cfg);
+  const Images in = read_inputs(a.inputs, m);
+  const auto N = static_cast<int64_t>(in.names.size());
+  if (N == 0) fail_input("predict: no images given");
+
+  // The images as a dataset, through the evaluation loader: exactly the training preprocessing.
+  Dataset data;
+  data.images = Tensor::empty({N, m.C, m.H, m.W}, DType::u8);
+  std::memcpy(data.images.data<uint8_t>(), in.pixels.data(), in.pixels.size());
+  data.labels = Tensor::zeros({N}, DType::i64);
+  data.class_names = m.class_names;
+  BatchLoader loader(data, m.norm, 256, /*shuffle=*/false);
+  if (!m.fitted.is_channel()) loader.set_preprocess(m.fitted);
+  loader.start_epoch(ctx.rng);
+  NoGradGuard no_grad(ctx);
+  std::vector<std::vector<float>> logits;
+  Batch batch;
+  while (loader.next(batch)) {
+    Tensor y = m.model->forward(ctx, Variable(batch.x)).data().contiguous();  // (B,K)
+    for (int64_t i = 0; i < y.size(0); ++i)
+      logits.emplace_back(y.data<float>() + i * y.size(1), y.data<float>() + (i + 1) * y.size(1));
+  }
+
+  nlohmann::json preds = nlohmann::json::array();
+  for (int64_t i = 0; i < N; ++i) {
+    const std::vector<float>& z = logits[static_cast<size_t>(i)];
+    const double zmax = *std::max_element(z.begin(), z.end());
+    std::vector<double> p(z.size());
+    double sum = 0;
+    for (size_t k = 0; k < z.size(); ++k) sum += p[k] = std::exp(z[k] - zmax);
+    std::vector<size_t> order(z.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    const size_t top = std::min(order.size(), static_cast<size_t>(a.topk));
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(),
+                      [&](size_t x, size_t y) { return p[x] > p[y] || (p[x] == p[y] && x < y); });
+    nlohmann::json tops = nlohmann::json::array();
+    std::string line = in.names[static_cast<size_t>(i)];
+    for (size_t r = 0; r < top; ++r) {
+      const size_t k = order[r];
+      const std::string name = k < m.class_names.size() ? m.class_names[k] : "class_" + std::to_string(k);
+      tops.push_back({{"class", k}, {"name", name}, {"prob", p[k] / sum}});
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "  %.4f", p[k] / sum);
+      line += "  " + name + buf;
+    }
+    if (a.json) preds.push_back({{"input", in.names[static_cast<size_t>(i)]}, {"top", tops}, {"logits", z}});
+    else std::printf("%s\n", line.c_str());
+  }
+  if (a.json) std::printf("%s\n", nlohmann::json({{"model", m.weights.path}, {"predictions", preds}}).dump().c_str());
+  return 0;
+}
+
+}  // namespace cvtrain::cli

@@ -1,0 +1,275 @@
+// `cvtrain search CONFIG.yaml --space SPACE.yaml --trials N [--jobs J] [--stages 2] [--halving ETA]
+// [--set k=v]... [--out DIR]`: every trial is a `cvtrain train` child process with --set overrides
+// in its own run folder under DIR; results.csv, best.yaml and plots/ at the end. Rerunning the same
+// command resumes: trials whose folder holds a finished (or failed) run with the same values are
+// read back, not rerun. The sampling, narrowing, halving and process pool are in train/search.h.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "cvtrain/base/files.h"
+#include "cvtrain/cli/commands.h"
+#include "cvtrain/cli/config.h"
+#include "cvtrain/train/search.h"
+
+namespace cvtrain::cli {
+namespace fs = std::filesystem;
+using search::Assignment;
+using search::Dist;
+using search::Param;
+using search::TrialResult;
+
+namespace {
+
+// SPACE.yaml: `key: {dist: [...]}`, keys written flat (optim.lr) or nested (optim: {lr: ...}).
+void parse_space_node(const YAML::Node& node, const std::string& prefix, const std::string& origin,
+                      std::vector<Param>& out) {
+  static const std::vector<std::pair<std::string, Dist>> dists = {{"uniform", Dist::uniform},
+                                                                  {"loguniform", Dist::loguniform},
+                                                                  {"int", Dist::integer},
+                                                                  {"choice", Dist::choice},
+                                                                  {"grid", Dist::grid}};
+  if (!node.IsMap()) fail_input(origin, ": ", prefix.empty() ? "the top level" : prefix, ": expected a mapping");
+  for (const auto& kv : node) {
+    const std::string key = (prefix.empty() ? "" : prefix + ".") + kv.first.as<std::string>();
+    const YAML::Node& v = kv.second;
+    if (!v.IsMap()) fail_input(origin, ": ", key, ": expected {uniform|loguniform|int|choice|grid: [...]}");
+    const std::string first = v.begin()->first.as<std::string>();
+    auto d = std::find_if(dists.begin(), dists.end(), [&](const auto& e) { return e.first == first; });
+    if (d == dists.end()) {
+      parse_space_node(v, key, origin, out);  // a section such as optim:
+      continue;
+    }
+    if (v.size() != 1) fail_input(origin, ": ", key, ": one distribution per key");
+    const YAML::Node list = v.begin()->second;
+    if (!list.IsSequence()) fail_input(origin, ": ", key, ": ", first, ": expected a list");
+    Param p;
+    p.key = key;
+    p.dist = d->second;
+    if (p.dist == Dist::choice || p.dist == Dist::grid) {
+      for (const auto& item : list) {
+        if (!item.IsScalar()) fail_input(origin, ": ", key, ": ", first, ": values must be plain scalars");
+        p.values.push_back(item.Scalar());
+      }
+    } else {
+      if (list.size() != 2) fail_input(origin, ": ", key, ": ", first, ": expected [low, high]");
+      try {
+        p.lo = list[0].as<double>(), p.hi = list[1].as<double>();
+      } catch (const YAML::Exception&) {
+        fail_input(origin, ": ", key, ": ", first, ": expected two numbers");
+      }
+    }
+    search::check_param(p, origin);
+    out.push_back(std::move(p));
+  }
+}
+
+std::vector<Param> load_space(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    fail_input(path, ": cannot open the space file");
+  } catch (const YAML::Exception& e) {
+    fail_input(path, ":", e.mark.line + 1, ": invalid YAML: ", e.msg);
+  }
+  std::vector<Param> space;
+  parse_space_node(root, "", path, space);
+  if (space.empty()) fail_input(path, ": no keys to search");
+  return space;
+}
+
+std::string params_json(const Assignment& a) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : a) j[k] = v;
+  return j.dump();
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The last error line a failed child printed.
+std::string last_error(const fs::path& log) {
+  std::ifstream in(log);
+  std::string line, found;
+  while (std::getline(in, line))
+    if (line.find("error") != std::string::npos) found = line;
+  return found.empty() ? "no error message (see " + log.string() + ")" : found;
+}
+
+bool has_key(const std::vector<std::string>& overrides, const std::vector<Param>& space, const std::string& key) {
+  for (const auto& o : overrides)
+    if (o.rfind(key + "=", 0) == 0) return true;
+  for (const auto& p : space)
+    if (p.key == key) return true;
+  return false;
+}
+
+}  // namespace
+
+int cmd_search(const SearchArgs& a, const std::string& self) {
+  const RunConfig base = load_config(a.config, a.overrides);
+  std::vector<Param> space = load_space(a.space);
+  const std::string out = a.out.empty() ? "runs/search-" + fs::path(a.config).stem().string() : a.out;
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) fail_input(out, ": cannot create the output folder: ", ec.message());
+  std::string exe = fs::read_symlink("/proc/self/exe", ec).string();
+  if (ec || exe.empty()) exe = fs::absolute(self).string();
+
+  std::vector<std::string> common = a.overrides;
+  common.push_back("train.progress=false");
+  if (a.jobs > 1 && !has_key(a.overrides, space, "threads")) {
+    const int64_t all = base.threads > 0 ? base.threads : static_cast<int64_t>(std::thread::hardware_concurrency());
+    common.push_back("threads=" + std::to_string(std::max<int64_t>(1, all / a.jobs)));
+  }
+  const int64_t epochs = base.train_epochs;
+  const std::vector<int64_t> budgets = search::halving_budgets(epochs, a.halving);
+  if (a.halving >= 2 && budgets.size() == 1)
+    std::printf("search: --halving %lld needs train.epochs >= %lld; running every trial to the end\n",
+                static_cast<long long>(a.halving), static_cast<long long>(a.halving));
+
+  std::vector<TrialResult> all;
+  for (int64_t stage = 1; stage <= a.stages; ++stage) {
+    const bool grid_only = std::all_of(space.begin(), space.end(), [](const Param& p) { return p.dist == Dist::grid; });
+    const int64_t n = grid_only ? search::grid_size(space) : a.trials;
+    const std::vector<Assignment> assignments = search::make_assignments(space, n, a.seed, stage);
+    std::vector<TrialResult> stage_results(static_cast<size_t>(n));
+    auto overrides_of = [&](size_t i, int64_t budget) {
+      std::vector<std::string> o = common;
+      for (const auto& [k, v] : assignments[i]) o.push_back(k + "=" + v);
+      if (budget != epochs) o.push_back("train.epochs=" + std::to_string(budget));
+      return o;
+    };
+    for (size_t i = 0; i < assignments.size(); ++i) {  // a bad key or value stops the search before any run
+      stage_results[i].stage = stage, stage_results[i].index = static_cast<int64_t>(i);
+      stage_results[i].params = assignments[i];
+      load_config(a.config, overrides_of(i, epochs));
+    }
+    std::printf("search: stage %lld, %lld trials over", static_cast<long long>(stage), static_cast<long long>(n));
+    for (const Param& p : space) {
+      std::printf(" %s~%s", p.key.c_str(), search::dist_name(p.dist));
+      if (p.dist == Dist::choice || p.dist == Dist::grid) std::printf("(%zu values)", p.values.size());
+      else std::printf("[%g, %g]", p.lo, p.hi);
+    }
+    std::printf(", %lld at a time -> %s\n", static_cast<long long>(a.jobs), out.c_str());
+    std::fflush(stdout);
+
+    std::vector<size_t> alive(assignments.size());
+    for (size_t i = 0; i < alive.size(); ++i) alive[i] = i;
+    for (size_t r = 0; r < budgets.size(); ++r) {
+      const int64_t budget = budgets[r];
+      std::vector<search::Job> jobs;
+      std::vector<size_t> job_trial;
+      int64_t reused = 0;
+      for (size_t i : alive) {
+        char name[64];
+        std::snprintf(name, sizeof name, "s%lld-t%03zu", static_cast<long long>(stage), i);
+        std::string dir = (fs::path(out) / name).string();
+        if (budget != epochs) dir += "-e" + std::to_string(budget);
+        TrialResult& res = stage_results[i];
+        res.dir = dir;
+        res.epochs = budget;
+        const fs::path info = fs::path(dir) / "trial.json";
+        const bool same = fs::exists(info) && read_text(info) == params_json(assignments[i]) + "\n";
+        if (same && fs::exists(fs::path(dir) / "failed.txt")) {  // resume: a recorded failure stays failed
+          res.status = "failed", res.error = read_text(fs::path(dir) / "failed.txt");
+          ++reused;
+          continue;
+        }
+        if (same && search::read_trial(dir, res)) {
+          res.status = "ok", res.epochs = budget;
+          ++reused;
+          continue;
+        }
+        fs::create_directories(dir, ec);
+        if (ec) fail_input(dir, ": cannot create the trial folder: ", ec.message());
+        fs::remove(fs::path(dir) / "failed.txt", ec);
+        write_text_atomic(info.string(), params_json(assignments[i]) + "\n");
+        search::Job job;
+        job.argv = {exe, "train", a.config};
+        for (const std::string& o : overrides_of(i, budget)) job.argv.insert(job.argv.end(), {"--set", o});
+        job.argv.insert(job.argv.end(), {"--out", dir, "--overwrite"});
+        job.log = (fs::path(dir) / "train.log").string();
+        jobs.push_back(std::move(job));
+        job_trial.push_back(i);
+      }
+      if (budgets.size() > 1)
+        std::printf("search: stage %lld rung %zu: %zu trials at %lld epochs (%lld already done)\n",
+                    static_cast<long long>(stage), r + 1, alive.size(), static_cast<long long>(budget),
+                    static_cast<long long>(reused));
+      else if (reused > 0)
+        std::printf("search: %lld trials already done in %s, %zu to run\n", static_cast<long long>(reused),
+                    out.c_str(), jobs.size());
+      std::fflush(stdout);
+      const std::vector<int> status = search::run_jobs(jobs, a.jobs);
+      for (size_t j = 0; j < jobs.size(); ++j) {
+        TrialResult& res = stage_results[job_trial[j]];
+        if (status[j] == 0 && search::read_trial(res.dir, res)) {
+          res.status = "ok", res.epochs = budget, res.error.clear();
+        } else {
+          res.status = "failed";
+          if (status[j] != 0) res.error = "exit " + std::to_string(status[j]) + ": " + last_error(jobs[j].log);
+          write_text_atomic((fs::path(res.dir) / "failed.txt").string(), res.error);
+        }
+        std::printf("  trial s%lld-t%03lld: %s", static_cast<long long>(stage), static_cast<long long>(res.index),
+                    res.status.c_str());
+        if (res.status == "ok") std::printf("  test_acc %.2f%%", 100 * res.metric);
+        else std::printf("  (%s)", res.error.c_str());
+        std::printf("  %s\n", params_json(res.params).c_str());
+        std::fflush(stdout);
+      }
+      if (r + 1 < budgets.size()) {  // successive halving: the best 1/eta go on, the others stop here
+        std::vector<size_t> ok;
+        for (size_t i : alive)
+          if (stage_results[i].status == "ok") ok.push_back(i);
+        std::stable_sort(ok.begin(), ok.end(),
+                         [&](size_t x, size_t y) { return stage_results[x].metric > stage_results[y].metric; });
+        const auto keep = static_cast<size_t>(search::halving_keep(static_cast<int64_t>(ok.size()), a.halving));
+        for (size_t q = keep; q < ok.size(); ++q) stage_results[ok[q]].status = "stopped";
+        ok.resize(std::min(keep, ok.size()));
+        alive = ok;
+      }
+    }
+    all.insert(all.end(), stage_results.begin(), stage_results.end());
+    if (stage < a.stages) {  // coarse to fine: narrow around the best quarter of this stage
+      std::vector<TrialResult> sorted = stage_results;
+      search::sort_results(sorted);
+      std::vector<Assignment> best;
+      const size_t k = std::max<size_t>(2, sorted.size() / 4);
+      for (const TrialResult& r : sorted)
+        if (r.status == "ok" && best.size() < k) best.push_back(r.params);
+      space = search::narrow_space(space, best);
+    }
+  }
+
+  search::sort_results(all);
+  write_text_atomic((fs::path(out) / "results.csv").string(), search::results_csv(all, space));
+  std::printf("\n%s", search::results_table(all, space, 40).c_str());
+  const auto plots = search::scatter_plots(out, space, all);
+  int64_t failed = 0;
+  for (const auto& r : all) failed += r.status == "failed";
+  if (all.front().status == "failed") {
+    std::printf("search: every trial failed; see %s/results.csv and each trial's train.log\n", out.c_str());
+    return 1;
+  }
+  const TrialResult& best = all.front();
+  write_text_atomic((fs::path(out) / "best.yaml").string(), read_text(fs::path(best.dir) / "config.yaml"));
+  std::printf("best: test_acc %.2f%% (%s) -> %s/best.yaml, results.csv, %zu plots in %s/plots; %lld failed\n",
+              100 * best.metric, best.dir.c_str(), out.c_str(), plots.size(), out.c_str(),
+              static_cast<long long>(failed));
+  return 0;
+}
+
+}  // namespace cvtrain::cli

@@ -1,0 +1,213 @@
+// Transfer learning: name-and-shape matching of state dicts, the head, freezing and lr multipliers.
+#include "cvtrain/train/transfer.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "cvtrain/base/error.h"
+#include "cvtrain/tensor/safetensors.h"
+#include "cvtrain/train/trainer.h"
+
+namespace cvtrain {
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t[]{}'\""), e = s.find_last_not_of(" \t[]{}'\"");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+
+// The source's names mapped to the model's: checkpoint and DataParallel prefixes removed.
+nn::StateDict normalize_names(const nn::StateDict& source, std::vector<std::pair<std::string, std::string>>& skipped) {
+  bool checkpoint = false, data_parallel = !source.empty();
+  for (const auto& [name, t] : source) {
+    checkpoint = checkpoint || starts_with(name, "model.") || name == "ema";
+    data_parallel = data_parallel && starts_with(name, "module.");
+  }
+  bool any_optim = false;
+  for (const auto& [name, t] : source) any_optim = any_optim || starts_with(name, "optim.") || name == "ema";
+  checkpoint = checkpoint && any_optim;  // a model whose own names start with "model." stays as it is
+  nn::StateDict out;
+  for (const auto& [name, t] : source) {
+    if (checkpoint) {
+      if (starts_with(name, "model.")) out.emplace_back(name.substr(6), t);
+      else skipped.emplace_back(name, "checkpoint state, not model weights");
+    } else if (data_parallel) {
+      out.emplace_back(name.substr(7), t);
+    } else {
+      out.emplace_back(name, t);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string TransferReport::text() const {
+  std::ostringstream o;
+  o << "model.init_from " << source << ": " << loaded.size() << " loaded, " << skipped.size() << " skipped, "
+    << initialized.size() << " newly initialized\n";
+  for (const auto& s : loaded) o << "  loaded       " << s << "\n";
+  for (const auto& [name, why] : skipped) o << "  skipped      " << name << ": " << why << "\n";
+  for (const auto& s : initialized) o << "  initialized  " << s << "\n";
+  return o.str();
+}
+
+std::string resolve_model_path(const std::string& path, const std::string& key) {
+  namespace fs = std::filesystem;
+  std::string p = path;
+  if (fs::is_directory(p)) p = (fs::path(p) / "model.safetensors").string();
+  if (!fs::is_regular_file(p)) fail_input(key, ": ", p, ": no such model file (a .safetensors file or a run folder)");
+  return p;
+}
+
+std::string head_prefix(const std::vector<std::pair<std::string, Shape>>& names_shapes) {
+  const std::string suffix = ".weight";
+  for (auto it = names_shapes.rbegin(); it != names_shapes.rend(); ++it) {
+    const std::string& n = it->first;
+    if (it->second.size() == 2 && n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return n.substr(0, n.size() - suffix.size());
+  }
+  return "";
+}
+
+std::string head_prefix(nn::Module& model) {
+  std::vector<std::pair<std::string, Shape>> ns;
+  for (auto& [name, v] : model.named_parameters()) ns.emplace_back(name, v->data().shape());
+  return head_prefix(ns);
+}
+
+TransferReport load_matching(nn::Module& model, const nn::StateDict& source, const std::string& source_name,
+                             const std::vector<std::string>& keep_fresh) {
+  TransferReport r;
+  r.source = source_name;
+  const nn::StateDict mapped = normalize_names(source, r.skipped);
+  nn::StateDict own = model.state_dict();
+  nn::StateDict take;
+  std::vector<bool> got(own.size(), false);
+  for (const auto& [name, t] : mapped) {
+    size_t j = 0;
+    while (j < own.size() && own[j].first != name) ++j;
+    if (j == own.size()) {
+      r.skipped.emplace_back(name, "not in the model");
+      continue;
+    }
+    const Tensor& mine = own[j].second;
+    bool fresh = false;
+    for (const std::string& p : keep_fresh) fresh = fresh || optim::matches_prefix(name, p);
+    if (fresh) {
+      r.skipped.emplace_back(name, "model.reset_head: the head starts fresh");
+    } else if (t.shape() != mine.shape()) {
+      r.skipped.emplace_back(name, "shape " + shape_str(t.shape()) + " in the file, " + shape_str(mine.shape()) +
+                                       " in the model");
+    } else if (t.dtype() != mine.dtype()) {
+      r.skipped.emplace_back(name, "dtype differs from the model's");
+    } else {
+      take.emplace_back(name, t);
+      got[j] = true;
+      r.loaded.push_back(name + " " + shape_str(t.shape()));
+    }
+  }
+  for (size_t j = 0; j < own.size(); ++j)
+    if (!got[j]) r.initialized.push_back(own[j].first + " " + shape_str(own[j].second.shape()));
+  model.load_state_dict(take, /*strict=*/false);
+  return r;
+}
+
+std::string apply_transfer(const RunConfig& cfg, nn::Module& model) {
+  // model.freeze and optim.lr_mult checked now, before the run writes anything
+  auto check_prefix = [&](const std::string& p, const char* key) {
+    for (auto& [name, v] : model.named_parameters())
+      if (optim::matches_prefix(name, p)) return;
+    fail_input(key, ": '", p, "' names no parameter of ", cfg.model_name, " (names such as '",
+               model.named_parameters().front().first, "')");
+  };
+  for (const std::string& p : split_list(cfg.model_freeze))
+    if (p != "backbone") check_prefix(p, "model.freeze");
+  for (const auto& [p, f] : parse_lr_mults(cfg.optim_lr_mult, "optim.lr_mult")) check_prefix(p, "optim.lr_mult");
+  std::vector<std::string> fresh;
+  if (cfg.model_reset_head > 0) {
+    const std::string head = head_prefix(model);
+    if (head.empty()) fail_input("model.reset_head: the model '", cfg.model_name, "' has no final linear layer");
+    int64_t classes = 0;
+    for (auto& [name, v] : model.named_parameters())
+      if (name == head + ".weight") classes = v->data().size(0);
+    if (classes != cfg.model_reset_head)
+      fail_input("model.reset_head: ", cfg.model_reset_head, " classes, but the training data has ", classes,
+                 " (data.classes selects the classes)");
+    fresh.push_back(head);
+  }
+  if (cfg.model_init_from.empty()) return "";
+  const std::string path = resolve_model_path(cfg.model_init_from, "model.init_from");
+  SafetensorsFile file = read_safetensors(path);
+  return load_matching(model, file.tensors, path, fresh).text();
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item = trim(item);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, float>> parse_lr_mults(const std::string& text, const std::string& key) {
+  std::vector<std::pair<std::string, float>> out;
+  for (const std::string& item : split_list(text)) {
+    const auto eq = item.find_first_of("=:");
+    if (eq == std::string::npos) fail_input(key, ": expected prefix=factor, got '", item, "'");
+    const std::string prefix = trim(item.substr(0, eq)), value = trim(item.substr(eq + 1));
+    size_t used = 0;
+    double f = -1;
+    try {
+      f = std::stod(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (prefix.empty() || used != value.size() || !(f >= 0))
+      fail_input(key, ": expected prefix=factor with a factor >= 0, got '", item, "'");
+    out.emplace_back(prefix, static_cast<float>(f));
+  }
+  return out;
+}
+
+std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::ParameterArena& arena) {
+  std::vector<std::string> out;
+  for (const std::string& p : split_list(cfg.model_freeze)) {
+    if (p != "backbone") {
+      out.push_back(p);
+      continue;
+    }
+    std::vector<std::pair<std::string, Shape>> ns;
+    for (const auto& e : arena.entries()) ns.emplace_back(e.name, e.shape);
+    const std::string head = head_prefix(ns);
+    if (head.empty()) fail_input("model.freeze: backbone: the model has no final linear layer to keep training");
+    for (const auto& e : arena.entries())
+      if (!optim::matches_prefix(e.name, head)) out.push_back(e.name);
+  }
+  return out;
+}
+
+optim::OptimOptions transfer_optim_options(const RunConfig& cfg, const nn::ParameterArena& arena) {
+  optim::OptimOptions o = optim_options(cfg);
+  o.freeze = freeze_prefixes(cfg, arena);
+  o.lr_mults = parse_lr_mults(cfg.optim_lr_mult, "optim.lr_mult");
+  return o;
+}
+
+int64_t freeze_batchnorm(nn::Module& model) {
+  int64_t n = 0;
+  if (model.type().rfind("BatchNorm", 0) == 0) {
+    model.eval();
+    ++n;
+  }
+  for (const auto& [name, child] : model.children()) n += freeze_batchnorm(*child);
+  return n;
+}
+
+}  // namespace cvtrain

@@ -1,0 +1,27 @@
+// libFuzzer target: what `cvtrain eval`, `predict` and `export` do with a model file before they touch
+// a dataset: the metadata (config YAML, normalization, fitted preprocessing), and a strict weight load
+// into the default mlp through both readers (train/model_file.h and interop/weights.h, which also
+// takes checkpoints); a mismatch must be an InputError, not a crash.
+#include "cvtrain/cli/commands.h"
+#include "cvtrain/cli/config.h"
+#include "cvtrain/interop/weights.h"
+#include "cvtrain/nn/zoo.h"
+#include "cvtrain/train/model_file.h"
+#include "fuzz_common.h"
+
+using namespace cvtrain;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string path = fuzz::write_file("model.safetensors", data, size);
+  static Rng rng(1);
+  static auto model = nn::build_model(nn::ModelSpec{"mlp"}, rng);
+  fuzz::expect_input_error_only([&] {
+    const auto meta = read_model_metadata(path);
+    if (auto it = meta.find("config"); it != meta.end()) cli::parse_config_text(it->second, path);
+    if (meta.count("preprocess")) cli::normalization_from_metadata(meta, path);
+    cli::preprocess_from_metadata(meta, path);
+    load_model_file(path, *model);
+  });
+  fuzz::expect_input_error_only([&] { interop::load_weights(*model, interop::read_weights(path)); });
+  return 0;
+}

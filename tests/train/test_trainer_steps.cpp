@@ -1,0 +1,173 @@
+// The trainer's later options: train.max_steps (a run of N optimizer steps equals the same steps
+// counted in epochs, and a partial last epoch is evaluated); the EMA averages batch-norm running
+// statistics beside the weights (ModelEma); a run resumed from an earlier checkpoint in the same
+// folder leaves each TensorBoard (tag, step) exactly once across its event files.
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "common/testing.h"
+#include "cvtrain/nn/zoo.h"
+#include "cvtrain/train/tensorboard.h"
+#include "cvtrain/train/trainer.h"
+
+using namespace cvtrain;
+using namespace cvtrain::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Setup {
+  Dataset train = load_dataset("synthetic", "", Split::train, 256);
+  Dataset test = load_dataset("synthetic", "", Split::test, 64);
+  Normalization norm = fit_normalization(train);
+};
+const Setup& data() {
+  static const Setup s;
+  return s;
+}
+
+RunConfig base_config() {
+  RunConfig c;
+  c.model_name = "mlp";
+  c.model_dropout = 0.0;
+  c.train_epochs = 1;
+  c.train_batch_size = 64;  // 4 batches per epoch
+  c.train_progress = false;
+  c.optim_schedule = "constant";
+  c.optim_lr = 0.05;
+  c.optim_weight_decay = 0.0;
+  return c;
+}
+
+std::shared_ptr<nn::Module> model_for(Rng& rng, const std::string& name = "mlp") {
+  nn::ModelSpec spec{name};
+  spec.dropout = 0.0f;
+  return nn::build_model(spec, rng);
+}
+
+std::vector<float> flat_state(nn::Module& m) {
+  std::vector<float> out;
+  for (auto& [name, t] : m.state_dict()) {
+    if (t.dtype() != DType::f32) continue;
+    std::vector<float> v = t.to_vector();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+std::vector<float> train_weights(const RunConfig& cfg, FitResult* result = nullptr) {
+  Context ctx(7, 2);
+  auto model = model_for(ctx.rng);
+  FitResult r = fit(ctx, *model, cfg, data().train, data().test, data().norm, {});
+  if (result) *result = r;
+  return flat_state(*model);
+}
+
+std::string temp_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("cvtrain_test_steps_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
+
+// (tag, step) -> how many times it appears over every event file of `dir`.
+std::map<std::pair<std::string, int64_t>, int> scalar_counts(const std::string& dir) {
+  std::map<std::pair<std::string, int64_t>, int> counts;
+  for (const auto& e : fs::directory_iterator(dir))
+    for (const EventRecord& r : read_events(e.path().string()))
+      for (const auto& [tag, v] : r.scalars) ++counts[{tag, r.step}];
+  return counts;
+}
+
+}  // namespace
+
+TEST(TrainerSteps, MaxStepsEqualsTheSameStepsInEpochs) {
+  RunConfig by_epochs = base_config();
+  by_epochs.train_epochs = 2;
+  RunConfig by_steps = base_config();
+  by_steps.train_epochs = 7;  // ignored
+  by_steps.train_max_steps = 8;
+  EXPECT_EQ(train_weights(by_epochs), train_weights(by_steps));
+  by_steps.train_max_steps = 6;  // 1.5 epochs
+  FitResult r;
+  const auto w6 = train_weights(by_steps, &r);
+  ASSERT_EQ(r.history.size(), 2u);
+  EXPECT_EQ(r.history[1].step, 6);
+  EXPECT_TRUE(r.history[1].evaluated);  // the partial last epoch is evaluated
+  EXPECT_NE(w6, train_weights(by_epochs));
+  EXPECT_EQ(planned_epochs(by_steps, 4), 2);
+  EXPECT_EQ(schedule_spec(by_steps, 4).total_steps, 6);
+  by_steps.train_max_steps = 0;
+  EXPECT_EQ(planned_epochs(by_steps, 4), 7);
+}
+
+TEST(TrainerSteps, EmaAveragesBatchNormStatistics) {
+  Context ctx(3, 2);
+  auto model = model_for(ctx.rng, "cnn");
+  nn::ParameterArena arena(*model);
+  ModelEma ema(*model, arena, 0.75f);
+  std::vector<std::pair<std::string, Tensor*>> stats;
+  for (auto& [name, t] : model->named_buffers())
+    if (t->dtype() == DType::f32) stats.emplace_back(name, t);
+  ASSERT_GE(stats.size(), 4u);  // two BatchNorm2d: running_mean, running_var each
+  EXPECT_EQ(static_cast<int64_t>(ema.values().size()), arena.size() + stats[0].second->numel() * 2 +
+                                                           stats[2].second->numel() * 2);
+  const std::vector<float> before = flat_state(*model);
+  model->train();
+  Tensor x = random_tensor({8, 1, 28, 28}, 11);
+  model->forward(ctx, Variable(x));  // moves the running statistics
+  arena.data()[0] += 1.0f;
+  const std::vector<float> after = flat_state(*model);
+  ASSERT_NE(before, after);
+  ema.update();
+  ema.swap();  // the model now holds the EMA state: 0.75 before + 0.25 after, buffers included
+  const std::vector<float> averaged = flat_state(*model);
+  ASSERT_EQ(averaged.size(), before.size());
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_NEAR(averaged[i], 0.75f * before[i] + 0.25f * after[i], 1e-6) << i;
+  ema.swap();
+  EXPECT_EQ(flat_state(*model), after);
+}
+
+TEST(TrainerSteps, ResumedRunLogsEachStepOnce) {
+  const std::string dir = temp_dir("tb");
+  RunConfig c = base_config();
+  c.train_epochs = 2;
+  c.train_checkpoint_every_steps = 3;
+  c.train_keep_last = 10;
+  c.train_log_every_steps = 1;
+  c.train_plots = false;
+  c.data_augment = {};
+  {
+    Context ctx(7, 2);
+    auto model = model_for(ctx.rng);
+    fit(ctx, *model, c, data().train, data().test, data().norm, {}, RunOutput{dir, {}, nullptr, nullptr});
+  }
+  const auto full = scalar_counts(dir + "/tensorboard");
+  // as if the run had died after step 5 with step 3 its last checkpoint: resume in the same folder
+  for (const char* step : {"3", "4"}) {
+    const int64_t s = std::stoll(step);
+    CheckpointContents ck = read_checkpoint(checkpoint_path(dir, s));
+    Context ctx(7, 2);
+    auto model = model_for(ctx.rng);
+    fit(ctx, *model, c, data().train, data().test, data().norm, {}, RunOutput{dir, {}, &ck, nullptr});
+    const auto resumed = scalar_counts(dir + "/tensorboard");
+    std::set<std::pair<std::string, int64_t>> keys_full, keys_resumed;
+    for (const auto& [k, n] : full) keys_full.insert(k);
+    for (const auto& [k, n] : resumed) {
+      keys_resumed.insert(k);
+      EXPECT_EQ(n, 1) << "resumed at " << s << ": " << k.first << " at step " << k.second;
+    }
+    EXPECT_EQ(keys_full, keys_resumed) << "resumed at " << s;
+    EXPECT_TRUE(keys_resumed.count({"train/loss_step", 8}));
+    EXPECT_TRUE(keys_resumed.count({"epoch/test_acc", 4}));
+  }
+  size_t files = 0, starts = 0;
+  for (const auto& e : fs::directory_iterator(dir + "/tensorboard")) {
+    ++files;
+    for (const EventRecord& r : read_events(e.path().string())) starts += r.session_status == 1;
+  }
+  EXPECT_EQ(files, 3u);  // one per run segment
+  EXPECT_EQ(starts, 2u);
+  fs::remove_all(dir);
+}
