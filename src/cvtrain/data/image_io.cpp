@@ -15,6 +15,7 @@
 #include <png.h>
 
 #include "cvtrain/base/error.h"
+#include "cvtrain/base/files.h"
 
 namespace cvtrain {
 namespace {
@@ -139,10 +140,10 @@ U8Image read_image(const std::string& path) {
   fail_input(path, ": neither a PNG nor a JPEG file (", bytes.size(), " bytes)");
 }
 
-void write_png(const std::string& path, const U8Image& img) {
+std::string encode_png(const U8Image& img) {
   CHECK((img.C == 1 || img.C == 3) && img.H > 0 && img.W > 0 &&
             img.data.size() == static_cast<size_t>(img.C * img.H * img.W),
-        "write_png: need (C,H,W) u8 with C 1 or 3, got ", img.C, "x", img.H, "x", img.W);
+        "encode_png: need (C,H,W) u8 with C 1 or 3, got ", img.C, "x", img.H, "x", img.W);
   std::vector<uint8_t> hwc(img.data.size());
   for (int64_t c = 0; c < img.C; ++c)
     for (int64_t k = 0; k < img.H * img.W; ++k) hwc[k * img.C + c] = img.data[c * img.H * img.W + k];
@@ -152,10 +153,18 @@ void write_png(const std::string& path, const U8Image& img) {
   png.width = static_cast<png_uint_32>(img.W);
   png.height = static_cast<png_uint_32>(img.H);
   png.format = img.C == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-  const std::string tmp = path + ".tmp";
-  if (!png_image_write_to_file(&png, tmp.c_str(), 0, hwc.data(), 0, nullptr))
-    fail_input(path, ": cannot write the PNG: ", png.message);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail_input(path, ": cannot write the PNG: ", std::strerror(errno));
+  png_alloc_size_t size = 0;  // first call: the size; second: the bytes
+  CHECK(png_image_write_to_memory(&png, nullptr, &size, 0, hwc.data(), 0, nullptr), "PNG encoding: ", png.message);
+  std::string encoded(size, '\0');
+  CHECK(png_image_write_to_memory(&png, encoded.data(), &size, 0, hwc.data(), 0, nullptr), "PNG encoding: ",
+        png.message);
+  encoded.resize(size);
+  return encoded;
+}
+
+void write_png(const std::string& path, const U8Image& img) {
+  const std::string encoded = encode_png(img);
+  write_file_atomic(path, [&](std::FILE* f) { return std::fwrite(encoded.data(), 1, encoded.size(), f) == encoded.size(); });
 }
 
 void write_jpeg(const std::string& path, const U8Image& img, int quality) {

@@ -16,6 +16,8 @@ struct U8Image {
 // Decodes by content (PNG or JPEG signature), not by extension. Gray and gray+alpha give C=1,
 // colour (with or without alpha, palette included) gives C=3; alpha is dropped.
 U8Image read_image(const std::string& path);
+// (C,H,W) u8 with C 1 or 3 encoded as an 8-bit PNG in memory (TensorBoard image summaries).
+std::string encode_png(const U8Image& img);
 // Writes (C,H,W) u8 with C 1 or 3 as an 8-bit PNG (atomically: a temporary file, then rename).
 void write_png(const std::string& path, const U8Image& img);
 // Writes (C,H,W) u8 with C 1 or 3 as a baseline JPEG of the given quality (tests, examples).

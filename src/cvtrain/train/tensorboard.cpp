@@ -12,7 +12,6 @@
 // contract with TensorBoard, and the test decodes them back.
 #include "cvtrain/train/tensorboard.h"
 
-#include <png.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -332,24 +331,7 @@ std::vector<EventRecord> read_events(const std::string& path) {
 }
 
 void EventWriter::image(const std::string& tag, int64_t step, const U8Image& img) {
-  CHECK((img.C == 1 || img.C == 3) && img.H > 0 && img.W > 0 &&
-            img.data.size() == static_cast<size_t>(img.C * img.H * img.W),
-        "EventWriter::image: need (C,H,W) u8 with C 1 or 3, got ", img.C, "x", img.H, "x", img.W);
-  std::vector<uint8_t> hwc(img.data.size());
-  for (int64_t c = 0; c < img.C; ++c)
-    for (int64_t k = 0; k < img.H * img.W; ++k) hwc[static_cast<size_t>(k * img.C + c)] = img.data[static_cast<size_t>(c * img.H * img.W + k)];
-  png_image png;
-  std::memset(&png, 0, sizeof(png));
-  png.version = PNG_IMAGE_VERSION;
-  png.width = static_cast<png_uint_32>(img.W);
-  png.height = static_cast<png_uint_32>(img.H);
-  png.format = img.C == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-  png_alloc_size_t size = 0;  // first call: the size; second: the bytes
-  CHECK(png_image_write_to_memory(&png, nullptr, &size, 0, hwc.data(), 0, nullptr), "PNG encoding: ", png.message);
-  std::string encoded(size, '\0');
-  CHECK(png_image_write_to_memory(&png, encoded.data(), &size, 0, hwc.data(), 0, nullptr), "PNG encoding: ",
-        png.message);
-  encoded.resize(size);
+  const std::string encoded = encode_png(img);  // checks the shape
   std::string im;
   put_key(im, 1, 0), put_varint(im, static_cast<uint64_t>(img.H));
   put_key(im, 2, 0), put_varint(im, static_cast<uint64_t>(img.W));
