@@ -25,6 +25,10 @@ train resnet20 resnet20
 
 # predict: 100 IDX images as JSON
 "$bin" predict "$tmp/cnn" "$idx:0-99" --json --topk 2 > "$tmp/cnn.json" || fail "predict cnn"
+# The model file carries its input shape and class names: predict needs no dataset (one that cannot load).
+"$bin" predict "$tmp/cnn" "$idx:0-99" --json --topk 2 --set data.dataset=cifar10 --set data.root="$tmp/nowhere" \
+  > "$tmp/cnn_nodata.json" || fail "predict without the dataset"
+cmp -s "$tmp/cnn.json" "$tmp/cnn_nodata.json" || fail "predict without the dataset gave other output"
 /usr/bin/env python3 - "$tmp/cnn.json" <<'PY' || fail "predict JSON"
 import json, math, sys
 j = json.load(open(sys.argv[1]))

@@ -20,6 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (auto it = meta.find("config"); it != meta.end()) cli::parse_config_text(it->second, path);
     if (meta.count("preprocess")) cli::normalization_from_metadata(meta, path);
     cli::preprocess_from_metadata(meta, path);
+    cli::input_like_from_metadata(meta, path);
     load_model_file(path, *model);
   });
   fuzz::expect_input_error_only([&] { interop::load_weights(*model, interop::read_weights(path)); });

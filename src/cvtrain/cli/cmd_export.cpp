@@ -31,6 +31,10 @@ int cmd_export(const ExportArgs& a) {
   } else {
     auto meta = model_metadata(m.cfg, m.norm);
     add_preprocess_metadata(meta, m.fitted);
+    Dataset shape_of;  // only the input's shape and class names are read
+    shape_of.images = Tensor::empty({1, m.C, m.H, m.W}, DType::u8);
+    shape_of.class_names = m.class_names;
+    add_input_metadata(meta, shape_of);
     save_model_file(a.out, *m.model, meta);
   }
   std::printf("%s: %s model %s, input (N,%lld,%lld,%lld), %zu classes, %lld bytes\n", a.out.c_str(), a.format.c_str(),

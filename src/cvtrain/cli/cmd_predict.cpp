@@ -29,15 +29,18 @@ InferenceModel load_inference_model(const std::string& run_or_file, const std::v
   m.cfg = parse_config_text(m.weights.metadata.at("config"), path + " (metadata config)", overrides);
   m.norm = normalization_from_metadata(m.weights.metadata, path);
   m.fitted = preprocess_from_metadata(m.weights.metadata, path);
-  // The model's input shape and class names are the dataset's: one test image tells them.
-  DatasetOptions opt = dataset_options(m.cfg, Split::test);
-  opt.limit = 1;
-  Dataset like;
-  try {
-    like = load_dataset(opt, Split::test);
-  } catch (const InputError& e) {
-    fail_input(path, ": the input shape and class names come from data.dataset '", m.cfg.data_dataset,
-               "', which did not load (--set data.root=FOLDER to point at it): ", e.what());
+  // The model's input shape and class names: the file's "input" entry, or (files written before it)
+  // one test image of the run's dataset.
+  Dataset like = input_like_from_metadata(m.weights.metadata, path);
+  if (!like.images.defined()) {
+    DatasetOptions opt = dataset_options(m.cfg, Split::test);
+    opt.limit = 1;
+    try {
+      like = load_dataset(opt, Split::test);
+    } catch (const InputError& e) {
+      fail_input(path, ": the input shape and class names come from data.dataset '", m.cfg.data_dataset,
+                 "', which did not load (--set data.root=FOLDER to point at it): ", e.what());
+    }
   }
   m.class_names = like.class_names;
   m.C = like.images.size(1), m.H = like.images.size(2), m.W = like.images.size(3);

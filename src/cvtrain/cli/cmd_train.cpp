@@ -105,6 +105,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   const std::string transfer_report = ck ? std::string() : apply_transfer(cfg, *model);  // model.init_from (transfer.h)
   auto metadata = model_metadata(cfg, norm);
   add_preprocess_metadata(metadata, fitted);
+  add_input_metadata(metadata, train);
 
   if (!ck && lead) {
     prepare_out_dir(out, a.overwrite);

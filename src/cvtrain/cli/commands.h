@@ -124,6 +124,11 @@ Normalization normalization_from_metadata(const std::map<std::string, std::strin
 DatasetOptions dataset_options(const RunConfig& cfg, Split split);
 // The fitted data.preprocess transform travels as the "preprocess_fit" entry (absent for "channel").
 void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted);
+// The model's input (C,H,W) and class names travel as the "input" entry, so that predict and export
+// need not load the dataset. input_like_from_metadata: a one-image stand-in Dataset with that shape
+// and those names (zero pixels), or an undefined one (no images) for files written before the entry.
+void add_input_metadata(std::map<std::string, std::string>& meta, const Dataset& like);
+Dataset input_like_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin);
 Preprocess preprocess_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin);
 // A trained model ready for inference (cmd_predict.cpp): weights read (interop/weights.h), config
 // parsed, the dataset's first test image read for the input shape and class names, eval mode.

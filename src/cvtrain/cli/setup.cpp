@@ -2,6 +2,8 @@
 // (the resolved config as YAML, the fitted preprocessing as JSON).
 #include <omp.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "cvtrain/cli/commands.h"
@@ -53,6 +55,36 @@ std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like
 std::map<std::string, std::string> model_metadata(const RunConfig& cfg, const Normalization& norm) {
   nlohmann::json pre = {{"mean", norm.mean}, {"std", norm.std}};
   return {{"format", "cvtrain-model-1"}, {"config", dump_config(cfg)}, {"preprocess", pre.dump()}};
+}
+
+void add_input_metadata(std::map<std::string, std::string>& meta, const Dataset& like) {
+  const nlohmann::json j = {{"shape", {like.images.size(1), like.images.size(2), like.images.size(3)}},
+                            {"classes", like.class_names}};
+  meta["input"] = j.dump();
+}
+
+Dataset input_like_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin) {
+  Dataset like;
+  auto it = meta.find("input");
+  if (it == meta.end()) return like;
+  std::vector<int64_t> shape;
+  try {
+    const auto j = nlohmann::json::parse(it->second);
+    shape = j.at("shape").get<std::vector<int64_t>>();
+    like.class_names = j.at("classes").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    fail_input(origin, ": metadata 'input': ", e.what());
+  }
+  // NOTE: the stand-in image is allocated, so the declared size is capped (2^26 values, as image_io caps pixels)
+  if (shape.size() != 3 || shape[0] < 1 || shape[0] > 4 || shape[1] < 1 || shape[1] > 65536 || shape[2] < 1 ||
+      shape[2] > 65536 || shape[0] * shape[1] * shape[2] > (int64_t{1} << 26) || like.class_names.empty())
+    fail_input(origin, ": metadata 'input': want a (C,H,W) shape with C in 1..4, C*H*W <= 2^26, and at least one "
+               "class name");
+  like.images = Tensor::empty({1, shape[0], shape[1], shape[2]}, DType::u8);
+  std::fill_n(like.images.data<uint8_t>(), like.images.numel(), uint8_t{0});
+  like.labels = Tensor::empty({1}, DType::i64);
+  like.labels.data<int64_t>()[0] = 0;
+  return like;
 }
 
 Normalization normalization_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin) {
