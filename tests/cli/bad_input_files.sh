@@ -169,7 +169,7 @@ fi
 
 # SIGKILL during checkpoint writes: a checkpoint every step, killed at 3 different moments (the first
 # as soon as a checkpoint's temporary file appears, i.e. inside a write). What is left must verify
-# (the resume skips nothing as damaged) and the run must finish from it.
+# (the resume skips nothing as damaged) and the run must finish from it, leaving no temporary files.
 ck=(train "$R" --set data.dataset=synthetic --set data.limit_train=384 --set train.epochs=1 --set train.progress=false
     --set train.batch_size=32 --set train.checkpoint_every_steps=1 --set train.keep_last=3)
 for delay in write 0.6 1.4; do
@@ -184,9 +184,13 @@ for delay in write 0.6 1.4; do
   kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
   if [[ -e "$run/model.safetensors" ]]; then echo "(kill at $delay: the run had finished)"; continue; fi
   echo "(kill at $delay: $(ls "$run/checkpoints" | grep -c 'safetensors$') checkpoints, $(ls "$run/checkpoints" | grep -c '\.tmp') partial writes left)"
+  # a killed write's temporary (pid above Linux's pid_max), in case the kill did not land inside one
+  : > "$run/checkpoints/step-00000001.safetensors.tmp.4194305"
   "$bin" train --resume "$run" >/dev/null 2>"$run.err"; rc=$?
   if [[ $rc -ne 0 ]] || grep -q "damaged" "$run.err" || [[ ! -e "$run/model.safetensors" ]]; then
     fail "resume after SIGKILL at $delay: exit $rc, $(cat "$run.err")"; else passes=$((passes+1)); fi
+  if compgen -G "$run/checkpoints/*.tmp.*" >/dev/null; then fail "the resumed run left the killed write's temporary file";
+  else passes=$((passes+1)); fi
 done
 
 echo "bad input (files): $passes passed, $fails failed"

@@ -3,6 +3,8 @@
 // "checksum": CRC32C over every tensor's name and bytes and every other metadata key and value.
 #include "cvtrain/train/checkpoint.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -238,6 +240,15 @@ void prune_checkpoints(const std::string& run_dir, int64_t keep) {
   std::vector<std::string> all = list_checkpoints(run_dir);
   std::error_code ec;
   for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove(all[i], ec);
+  // Temporaries of a process killed inside write_file_atomic ("NAME.tmp.PID", base/files.h) are never
+  // read; this process's own were renamed or removed before it gets here.
+  const std::string own = ".tmp." + std::to_string(getpid());
+  std::vector<fs::path> orphans;
+  for (const auto& e : fs::directory_iterator(fs::path(run_dir) / "checkpoints", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find(".safetensors.tmp.") != std::string::npos && !name.ends_with(own)) orphans.push_back(e.path());
+  }
+  for (const fs::path& p : orphans) fs::remove(p, ec);
 }
 
 }  // namespace cvtrain

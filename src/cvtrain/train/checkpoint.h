@@ -65,7 +65,7 @@ std::vector<std::string> list_checkpoints(const std::string& run_dir);
 // The newest checkpoint that reads back and verifies ("" when none); damaged newer ones are named
 // on stderr and skipped.
 std::string latest_good_checkpoint(const std::string& run_dir);
-// Deletes all but the newest `keep` checkpoints.
+// Deletes all but the newest `keep` checkpoints, and temporaries left by a killed writer.
 void prune_checkpoints(const std::string& run_dir, int64_t keep);
 
 }  // namespace cvtrain
