@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/testing.h"
+#include "train/trainer_setup.h"
 #include "cvtrain/nn/zoo.h"
 #include "cvtrain/train/trainer.h"
 
@@ -13,36 +14,16 @@ using namespace cvtrain::testing;
 
 namespace {
 
-struct Setup {
-  Dataset train = load_dataset("synthetic", "", Split::train, 256);
-  Dataset test = load_dataset("synthetic", "", Split::test, 64);
-  Normalization norm = fit_normalization(train);
-};
-const Setup& data() {
-  static const Setup s;
-  return s;
-}
+const TrainerData& data() { return trainer_data(); }
 
 RunConfig base_config() {
-  RunConfig c;
-  c.model_name = "mlp";
-  c.model_dropout = 0.0;
-  c.train_epochs = 1;
-  c.train_batch_size = 64;
-  c.train_progress = false;
-  c.optim_schedule = "constant";
-  c.optim_lr = 0.05;
+  RunConfig c = trainer_config();
   c.optim_momentum = 0.0;
   c.optim_nesterov = false;
-  c.optim_weight_decay = 0.0;
   return c;
 }
 
-std::shared_ptr<nn::Module> model_for(Rng& rng) {
-  nn::ModelSpec spec{"mlp"};
-  spec.dropout = 0.0f;
-  return nn::build_model(spec, rng);
-}
+std::shared_ptr<nn::Module> model_for(Rng& rng) { return trainer_model(rng); }
 
 std::vector<float> flat_weights(nn::Module& m) {
   std::vector<float> out;

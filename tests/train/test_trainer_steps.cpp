@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/testing.h"
+#include "train/trainer_setup.h"
 #include "cvtrain/nn/zoo.h"
 #include "cvtrain/train/tensorboard.h"
 #include "cvtrain/train/trainer.h"
@@ -17,34 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Setup {
-  Dataset train = load_dataset("synthetic", "", Split::train, 256);
-  Dataset test = load_dataset("synthetic", "", Split::test, 64);
-  Normalization norm = fit_normalization(train);
-};
-const Setup& data() {
-  static const Setup s;
-  return s;
-}
-
-RunConfig base_config() {
-  RunConfig c;
-  c.model_name = "mlp";
-  c.model_dropout = 0.0;
-  c.train_epochs = 1;
-  c.train_batch_size = 64;  // 4 batches per epoch
-  c.train_progress = false;
-  c.optim_schedule = "constant";
-  c.optim_lr = 0.05;
-  c.optim_weight_decay = 0.0;
-  return c;
-}
-
-std::shared_ptr<nn::Module> model_for(Rng& rng, const std::string& name = "mlp") {
-  nn::ModelSpec spec{name};
-  spec.dropout = 0.0f;
-  return nn::build_model(spec, rng);
-}
+const TrainerData& data() { return trainer_data(); }
+RunConfig base_config() { return trainer_config(); }
+std::shared_ptr<nn::Module> model_for(Rng& rng, const std::string& name = "mlp") { return trainer_model(rng, name); }
 
 std::vector<float> flat_state(nn::Module& m) {
   std::vector<float> out;

@@ -44,6 +44,15 @@ void linear_backward_weights(Runtime& rt, const float* x, const float* dy, float
 
 namespace {
 
+// perf: what cudnnFind*Algorithm returned (got entries) -> the first whose trial run succeeded
+template <class Perf>
+const Perf& first_success(const Perf* perf, int got, const char* pass) {
+  int k = 0;
+  while (k < got && perf[k].status != CUDNN_STATUS_SUCCESS) ++k;
+  CHECK(k < got, "cuDNN found no ", pass, " algorithm for this convolution");
+  return perf[k];
+}
+
 ConvPlan& plan_for(Runtime& rt, const Conv2dShape& s) {
   Runtime::Impl& im = rt.impl();
   const std::vector<int64_t> key{s.N,        s.C,        s.H,          s.W,          s.OC,    s.KH,
@@ -66,35 +75,21 @@ ConvPlan& plan_for(Runtime& rt, const Conv2dShape& s) {
                                               CUDNN_DATA_FLOAT));
   CUDNN_CHECK(cudnnSetConvolutionGroupCount(p.conv, i(s.groups)));
   CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, rt.options().allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  // cuDNN lists the algorithms fastest first; take the first that ran.
   constexpr int kMax = 8;
   int got = 0;
-  {
-    cudnnConvolutionFwdAlgoPerf_t perf[kMax];
-    CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(im.cudnn, p.x, p.w, p.conv, p.y, kMax, &got, perf));
-    int k = 0;
-    while (k < got && perf[k].status != CUDNN_STATUS_SUCCESS) ++k;
-    CHECK(k < got, "cuDNN found no forward algorithm for this convolution");
-    p.fwd = perf[k].algo;
-    p.ws_fwd = perf[k].memory;
-  }
-  {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
-    CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(im.cudnn, p.w, p.y, p.conv, p.x, kMax, &got, perf));
-    int k = 0;
-    while (k < got && perf[k].status != CUDNN_STATUS_SUCCESS) ++k;
-    CHECK(k < got, "cuDNN found no backward-data algorithm for this convolution");
-    p.bwd_data = perf[k].algo;
-    p.ws_bwd_data = perf[k].memory;
-  }
-  {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
-    CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(im.cudnn, p.x, p.y, p.conv, p.w, kMax, &got, perf));
-    int k = 0;
-    while (k < got && perf[k].status != CUDNN_STATUS_SUCCESS) ++k;
-    CHECK(k < got, "cuDNN found no backward-filter algorithm for this convolution");
-    p.bwd_filter = perf[k].algo;
-    p.ws_bwd_filter = perf[k].memory;
-  }
+  cudnnConvolutionFwdAlgoPerf_t fwd[kMax];
+  CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(im.cudnn, p.x, p.w, p.conv, p.y, kMax, &got, fwd));
+  const auto& f = first_success(fwd, got, "forward");
+  p.fwd = f.algo, p.ws_fwd = f.memory;
+  cudnnConvolutionBwdDataAlgoPerf_t bwd_data[kMax];
+  CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(im.cudnn, p.w, p.y, p.conv, p.x, kMax, &got, bwd_data));
+  const auto& d = first_success(bwd_data, got, "backward-data");
+  p.bwd_data = d.algo, p.ws_bwd_data = d.memory;
+  cudnnConvolutionBwdFilterAlgoPerf_t bwd_filter[kMax];
+  CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(im.cudnn, p.x, p.y, p.conv, p.w, kMax, &got, bwd_filter));
+  const auto& w = first_success(bwd_filter, got, "backward-filter");
+  p.bwd_filter = w.algo, p.ws_bwd_filter = w.memory;
   return im.conv_plans.emplace(key, p).first->second;
 }
 
