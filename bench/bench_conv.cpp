@@ -36,9 +36,11 @@ std::vector<float> random_vector(int64_t n, uint64_t seed) {
   return v;
 }
 
-// args: conv (1 to 5), direction (0 forward, 1 backward-data, 2 backward-weights), ConvImpl, bf16 (0/1)
+// args: conv (1 to 5), direction (0 forward, 1 backward-data, 2 backward-weights), ConvImpl, bf16 (0/1),
+// channels-last activations (0/1)
 void BM_conv(benchmark::State& state) {
-  const cvtrain::Conv2dShape s = shape_of(state.range(0));
+  cvtrain::Conv2dShape s = shape_of(state.range(0));
+  s.channels_last = state.range(4) != 0;
   const int direction = static_cast<int>(state.range(1));
   const auto impl = static_cast<ConvImpl>(state.range(2));
   std::vector<float> x = random_vector(s.N * s.C * s.H * s.W, 1), dx(x.size());
@@ -59,9 +61,9 @@ void BM_conv(benchmark::State& state) {
   const bool plain = direction == 0 ? info.forward_plain
                      : direction == 1 ? info.backward_data_plain
                                       : info.backward_weights_plain;
-  static constexpr const char* names[] = {"auto", "plain", "blocked", "winograd"};
+  static constexpr const char* names[] = {"auto", "plain", "blocked", "winograd", "nhwc"};
   const char* impl_name = names[state.range(2)];
-  state.SetLabel(std::string(state.range(3) ? "bf16 " : "") + (direction == 0 ? "fwd " : direction == 1 ? "bwd_data " : "bwd_weights ") + impl_name +
+  state.SetLabel(std::string(state.range(4) ? "cl " : "") + (state.range(3) ? "bf16 " : "") + (direction == 0 ? "fwd " : direction == 1 ? "bwd_data " : "bwd_weights ") + impl_name +
                  " " + kernel + (plain ? " (no reorder)" : " (reordered)"));
 }
 
@@ -71,17 +73,24 @@ void cases(benchmark::internal::Benchmark* b) {
   for (int64_t conv : {1, 2})
     for (int64_t direction : {0, 1, 2})
       for (ConvImpl impl : {ConvImpl::automatic, ConvImpl::plain, ConvImpl::blocked, ConvImpl::winograd})
-        b->Args({conv, direction, static_cast<int64_t>(impl), 0});
+        b->Args({conv, direction, static_cast<int64_t>(impl), 0, 0});
   // f32 against bf16 (mixed precision) with the automatic choice, on every shape
   for (int64_t conv : {1, 2, 3, 4, 5})
     for (int64_t direction : {0, 1, 2})
-      for (int64_t bf16 : {0, 1}) b->Args({conv, direction, 0, bf16});
+      for (int64_t bf16 : {0, 1}) b->Args({conv, direction, 0, bf16, 0});
+  // channels-last activations: direct on NHWC against blocked and Winograd with reorders from NHWC,
+  // against the NCHW automatic choice
+  for (int64_t conv : {1, 2, 3, 4, 5})
+    for (int64_t direction : {0, 1, 2})
+      for (int64_t bf16 : {0, 1})
+        for (ConvImpl impl : {ConvImpl::nhwc, ConvImpl::blocked, ConvImpl::winograd})
+          b->Args({conv, direction, static_cast<int64_t>(impl), bf16, 1});
 }
 
 }  // namespace
 
 // "min" alongside mean/median: the machine is shared, and the best repetition is the least disturbed
-BENCHMARK(BM_conv)->Apply(cases)->ArgNames({"conv", "dir", "impl", "bf16"})->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_conv)->Apply(cases)->ArgNames({"conv", "dir", "impl", "bf16", "cl"})->Unit(benchmark::kMillisecond)
     ->ComputeStatistics("min", min_of);
 
 BENCHMARK_MAIN();

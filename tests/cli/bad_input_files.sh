@@ -186,10 +186,12 @@ for delay in write 0.6 1.4; do
   echo "(kill at $delay: $(ls "$run/checkpoints" | grep -c 'safetensors$') checkpoints, $(ls "$run/checkpoints" | grep -c '\.tmp') partial writes left)"
   # a killed write's temporary (pid above Linux's pid_max), in case the kill did not land inside one
   : > "$run/checkpoints/step-00000001.safetensors.tmp.4194305"
+  : > "$run/best.safetensors.tmp.4194305"  # and a model file's, written in the run folder
   "$bin" train --resume "$run" >/dev/null 2>"$run.err"; rc=$?
   if [[ $rc -ne 0 ]] || grep -q "damaged" "$run.err" || [[ ! -e "$run/model.safetensors" ]]; then
     fail "resume after SIGKILL at $delay: exit $rc, $(cat "$run.err")"; else passes=$((passes+1)); fi
-  if compgen -G "$run/checkpoints/*.tmp.*" >/dev/null; then fail "the resumed run left the killed write's temporary file";
+  if compgen -G "$run/checkpoints/*.tmp.*" >/dev/null || compgen -G "$run/*.tmp.*" >/dev/null; then
+    fail "the resumed run left the killed write's temporary file";
   else passes=$((passes+1)); fi
 done
 

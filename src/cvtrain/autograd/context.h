@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "cvtrain/backend/cpu/dnnl_runtime.h"
+#include "cvtrain/base/batchnorm_sync.h"
 #include "cvtrain/backend/cuda/runtime.h"
 #include "cvtrain/tensor/rng.h"
 #include "cvtrain/tensor/storage.h"
@@ -22,6 +23,9 @@ struct Context {
   std::shared_ptr<cuda::Runtime> cuda;
   // Caching allocator for tensors allocated on the thread that made this Context (tensor/storage.h).
   StorageCacheScope storage;
+  // train.sync_bn (issue 11): training batch norm sums its statistics over all data-parallel ranks
+  // through this (base/batchnorm_sync.h; the trainer sets it for the run, dist/ implements it); null: local.
+  BatchNormSync* batchnorm_sync = nullptr;
 };
 
 // Ops run inside this scope record no graph (evaluation, optimizer updates).

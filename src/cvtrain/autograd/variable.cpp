@@ -1,5 +1,6 @@
 #include "cvtrain/autograd/variable.h"
 
+#include <unordered_map>
 #include <unordered_set>
 
 #include "cvtrain/backend/cuda/kernels.h"
@@ -28,11 +29,20 @@ Variable record(Context& ctx, const char* name, Tensor out, const std::vector<Va
 void accumulate_grad(VarImpl& v, const Tensor& g) {
   CHECK(g.shape() == v.data.shape(), "gradient ", g.describe(), " for a variable of ", v.data.describe());
   if (!v.grad.defined()) {
-    // Take the buffer as it is when it is packed and not a broadcast view; else copy it.
-    v.grad = g.is_contiguous() ? g : g.clone();
+    // Take the buffer as it is when it is packed (NCHW or channels-last) and not a broadcast view;
+    // else copy it.
+    v.grad = g.is_dense() ? g : g.contiguous();
     return;
   }
-  Tensor gc = g.contiguous();
+  Tensor gc;
+  if (v.grad.is_cuda()) {
+    gc = g.contiguous();
+  } else if (v.grad.strides() == g.strides()) {
+    gc = g;  // same shape and strides as the dense v.grad
+  } else {   // another memory format than the first gradient's (NCHW against channels-last)
+    gc = v.grad.new_empty_like();
+    gc.copy_(g);
+  }
   if (v.grad.is_cuda()) {
     cuda::add_inplace(v.grad.cuda_runtime(), v.grad.data<float>(), gc.to_device_of(v.grad).data<float>(), g.numel());
     return;
@@ -49,8 +59,17 @@ void Variable::backward() const {
   backward(Tensor::full(shape(), 1.0f).to_device_of(data()));
 }
 
-void Variable::backward(const Tensor& dout) const {
+void Variable::backward(const GradReadyFn& on_leaf_ready) const {
+  CHECK(numel() == 1, "backward() without a gradient needs a one-element variable, got ", data().describe());
+  backward(Tensor::full(shape(), 1.0f).to_device_of(data()), on_leaf_ready);
+}
+
+void Variable::backward(const Tensor& dout) const { backward(dout, GradReadyFn()); }
+
+void Variable::backward(const Tensor& dout, const GradReadyFn& on_leaf_ready) const {
   CHECK(requires_grad(), "backward() on a variable that does not require a gradient");
+  // on_leaf_ready: the edges still to run into each leaf; a leaf is ready when its count reaches 0
+  std::unordered_map<const VarImpl*, int> leaf_edges;
   // Reverse topological order by an iterative depth-first search over grad_fn edges.
   // Owning pointers: destroying a node drops its inputs, which may be their last reference.
   std::vector<std::shared_ptr<VarImpl>> order;
@@ -63,6 +82,7 @@ void Variable::backward(const Tensor& dout) const {
           " a second time: backward() frees the graph it walks; run the forward again");
     if (v->grad_fn && next < v->grad_fn->inputs.size()) {
       std::shared_ptr<VarImpl> in = v->grad_fn->inputs[next++];
+      if (on_leaf_ready && in && in->requires_grad && !in->grad_fn) ++leaf_edges[in.get()];  // each edge once
       if (in && in->requires_grad && seen.insert(in.get()).second) stack.push_back({std::move(in), 0});
       continue;
     }
@@ -94,6 +114,12 @@ void Variable::backward(const Tensor& dout) const {
         accumulate_grad(*node->inputs[i], grads[i]);
       }
     }
+    if (on_leaf_ready)  // after the accumulation above, whether or not this node passed a gradient on
+      for (const std::shared_ptr<VarImpl>& in : node->inputs)
+        if (in && in->requires_grad && !in->grad_fn) {
+          auto e = leaf_edges.find(in.get());
+          if (e != leaf_edges.end() && --e->second == 0) on_leaf_ready(*in);
+        }
     v->grad = Tensor();  // an intermediate's gradient is not needed once passed on
   }
 }

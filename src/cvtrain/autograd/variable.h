@@ -24,6 +24,10 @@ struct VarImpl {
 // Gradients of an op's inputs, in input order; an undefined Tensor means "none for this input".
 using Grads = std::vector<Tensor>;
 using BackwardFn = std::function<Grads(const Tensor& dout)>;
+// Called during backward() for each leaf (a parameter) as soon as its gradient is final: every
+// node of the graph that feeds it has run. Leaves the graph does not reach are not reported.
+// Data-parallel training starts a bucket's all-reduce from here (dist/data_parallel.h).
+using GradReadyFn = std::function<void(const VarImpl& leaf)>;
 
 struct Node {
   const char* name;                               // the op, for error messages
@@ -54,6 +58,9 @@ class Variable {
   // Backpropagate from this (one-element) variable with seed gradient 1, or from `dout`.
   void backward() const;
   void backward(const Tensor& dout) const;
+  // The same, calling `on_leaf_ready` for each leaf whose gradient is final (GradReadyFn).
+  void backward(const GradReadyFn& on_leaf_ready) const;
+  void backward(const Tensor& dout, const GradReadyFn& on_leaf_ready) const;
 
  private:
   std::shared_ptr<VarImpl> impl_;

@@ -2,6 +2,7 @@
 // and check everything that can be wrong (config, data, model name, checkpoint) before touching the
 // output folder; then train (trainer.h writes the logs, checkpoints and best.safetensors), and only
 // at the end write model.safetensors, which marks the run finished.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -16,6 +17,9 @@
 #include "cvtrain/dist/communicator.h"
 #if CVTRAIN_HAVE_MPI
 #include "cvtrain/dist/mpi/mpi_communicator.h"
+#endif
+#if CVTRAIN_HAVE_NCCL
+#include "cvtrain/dist/nccl/nccl_communicator.h"
 #endif
 #include "cvtrain/train/checkpoint.h"
 #include "cvtrain/train/diagnostics.h"
@@ -94,7 +98,14 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   }
   const bool lead = !comm || comm->rank() == 0;  // prints and writes
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
-  if (cfg.device == "cuda") ctx.cuda = cuda::Runtime::create();  // docs/cuda.md
+  if (cfg.device == "cuda") {  // docs/cuda.md; data-parallel: one GPU per rank of a machine, NCCL between them
+    cuda::RuntimeOptions copt;
+    if (comm && comm->size() > 1) copt.device = dist::local_rank() % std::max(1, cuda::Runtime::device_count());
+    ctx.cuda = cuda::Runtime::create(copt);
+#if CVTRAIN_HAVE_NCCL
+    if (comm && comm->size() > 1) comm = dist::make_nccl_communicator(std::move(comm), copt.device);
+#endif
+  }
   Dataset train = load_dataset(dataset_options(cfg, Split::train), Split::train);
   Dataset test = load_dataset(dataset_options(cfg, Split::test), Split::test);
   Normalization norm = ck ? normalization_from_metadata(ck->metadata, ck_path) : fit_normalization(train);

@@ -33,7 +33,7 @@ const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
       {"seed", &RunConfig::seed, "Seed of every random draw (init, shuffling, dropout). Same seed and threads: same run."},
       {"threads", &RunConfig::threads, "CPU threads for compute (OpenMP and oneDNN). 0: all cores."},
-      {"device", &RunConfig::device, "cpu, or cuda: train and evaluate on the first NVIDIA GPU (a build with -DCVTRAIN_CUDA=ON; optimizer sgd; no EMA, gradient clipping or accumulation yet; docs/cuda.md)."},
+      {"device", &RunConfig::device, "cpu, or cuda: train and evaluate on the first NVIDIA GPU (a build with -DCVTRAIN_CUDA=ON; optimizer sgd, adam or adamw; no EMA or gradient accumulation yet; docs/cuda.md)."},
       {"data.dataset", &RunConfig::data_dataset, "Dataset: fashion_mnist, mnist, cifar10, cifar100 (binary files), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests)."},
       {"data.root", &RunConfig::data_root, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder."},
       {"data.limit_train", &RunConfig::data_limit_train, "Use only the first N training images (0: all)."},
@@ -98,10 +98,13 @@ const std::vector<Key>& keys() {
       {"train.max_steps", &RunConfig::train_max_steps, "Train for this many optimizer steps instead of train.epochs (0: train.epochs decides); the schedule spans these steps and the last, partial epoch is evaluated."},
       {"train.sync_bn", &RunConfig::train_sync_bn, "With several MPI ranks: batch-norm statistics over the global batch instead of each rank's (docs/distributed.md)."},
       {"train.dist_timeout_s", &RunConfig::train_dist_timeout_s, "With several MPI ranks: seconds a rank waits for the others in one collective before it reports a dead or hung rank and stops the job."},
+      {"train.dist_overlap", &RunConfig::train_dist_overlap, "With several MPI ranks: start each gradient bucket's all-reduce during the backward pass, as soon as its gradients are final (false: all buckets after the backward; the same result bit for bit)."},
+      {"train.dist_bucket_mb", &RunConfig::train_dist_bucket_mb, "With several MPI ranks: size in MiB of the gradient all-reduce buckets (whole parameters, in reverse order)."},
       {"train.tensorboard", &RunConfig::train_tensorboard, "Write TensorBoard event files to RUN/tensorboard."},
       {"train.histograms", &RunConfig::train_histograms, "TensorBoard histograms of weights and gradients after each epoch."},
       {"train.plots", &RunConfig::train_plots, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
       {"train.precision", &RunConfig::train_precision, "fp32, or bf16: convolutions and matrix products read bf16 copies of their inputs and weights and accumulate in f32; master weights, batch norm, loss and optimizer stay f32 (docs/perf.md)."},
+      {"train.memory_format", &RunConfig::train_memory_format, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md)."},
       {"train.snapshots", &RunConfig::train_snapshots, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
       {"optim.name", &RunConfig::optim_name, "Optimizer: sgd, adam, adamw, rmsprop, adagrad (torch.optim's updates)."},
       {"optim.lr", &RunConfig::optim_lr, "Peak learning rate (the schedule's maximum)."},
@@ -363,8 +366,11 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.model_reset_head >= 0, "model.reset_head", "must be >= 0 (0: off)");
   need(c.train_max_steps >= 0, "train.max_steps", "must be >= 0");
   need(c.train_dist_timeout_s > 0, "train.dist_timeout_s", "must be > 0");
+  need(c.train_dist_bucket_mb > 0 && c.train_dist_bucket_mb <= 1024, "train.dist_bucket_mb", "must be in (0, 1024]");
   need(c.train_precision == "fp32" || c.train_precision == "bf16", "train.precision",
        "must be fp32 or bf16, got '" + c.train_precision + "'");
+  need(c.train_memory_format == "channels_last" || c.train_memory_format == "nchw", "train.memory_format",
+       "must be channels_last or nchw, got '" + c.train_memory_format + "'");
 }
 
 void apply_overrides(RunConfig& cfg, const std::vector<std::string>& overrides) {

@@ -7,11 +7,23 @@
 
 namespace cvtrain::dist {
 
-void broadcast_model(Communicator& comm, nn::Module& model, const nn::ParameterArena& arena) {
+namespace {
+// An f32 buffer to every rank from `root`; through a host copy when it lives on the GPU.
+void broadcast_buffer(Communicator& comm, Tensor& t, const char* what) {
+  if (!t.is_cuda()) return comm.broadcast(t.data<float>(), t.numel(), 0, what);
+  Tensor host = t.to_cpu();
+  comm.broadcast(host.data<float>(), host.numel(), 0, what);
+  t.copy_(host);
+}
+}  // namespace
+
+void broadcast_model(Communicator& comm, nn::Module& model, nn::ParameterArena& arena) {
   if (comm.size() == 1) return;
+  arena.sync_to_host();  // device: cuda: through the host mirror
   comm.broadcast(arena.data(), arena.size(), 0, "the initial weights");
+  arena.sync_to_device();
   for (auto& [name, t] : model.named_buffers())
-    if (t->dtype() == DType::f32) comm.broadcast(t->data<float>(), t->numel(), 0, "the initial buffers");
+    if (t->dtype() == DType::f32) broadcast_buffer(comm, *t, "the initial buffers");
 }
 
 BatchTotals reduce_batch(Communicator& comm, int64_t images, double loss, int64_t correct, bool nonfinite) {
@@ -21,8 +33,62 @@ BatchTotals reduce_batch(Communicator& comm, int64_t images, double loss, int64_
   return {v[0], v[1], v[2], v[3]};
 }
 
-void allreduce_gradients(Communicator& comm, const nn::ParameterArena& arena) {
-  comm.allreduce_sum(arena.grad(), arena.size(), "the gradient all-reduce");
+std::vector<GradBucket> make_grad_buckets(const nn::ParameterArena& arena, int64_t bucket_floats) {
+  std::vector<GradBucket> out;
+  const auto& e = arena.entries();
+  int64_t end = arena.size();
+  for (size_t i = e.size(); i-- > 0;) {
+    if (end - e[i].offset >= bucket_floats || i == 0) {
+      out.push_back({i == 0 ? 0 : e[i].offset, end, 0});
+      end = out.back().begin;
+    }
+  }
+  if (out.empty() && arena.size() > 0) out.push_back({0, arena.size(), 0});
+  return out;
+}
+
+GradientAllreduce::GradientAllreduce(Communicator& comm, nn::Module& model, const nn::ParameterArena& arena,
+                                     int64_t bucket_floats)
+    : comm_(comm), arena_(arena), buckets_(make_grad_buckets(arena, bucket_floats)) {
+  const auto& e = arena.entries();
+  auto params = model.named_parameters();
+  CHECK(params.size() == e.size(), "GradientAllreduce: the model has ", params.size(), " parameters, the arena ",
+        e.size());
+  bucket_of_.resize(e.size());
+  for (size_t i = 0; i < e.size(); ++i) {
+    entry_of_[params[i].second->impl().get()] = static_cast<int>(i);
+    for (size_t b = 0; b < buckets_.size(); ++b)
+      if (e[i].offset >= buckets_[b].begin && e[i].offset < buckets_[b].end) bucket_of_[i] = static_cast<int>(b);
+  }
+  reset();
+}
+
+void GradientAllreduce::reset() {
+  for (GradBucket& b : buckets_) b.pending = 0;
+  for (int b : bucket_of_) ++buckets_[static_cast<size_t>(b)].pending;
+  next_ = 0;
+}
+
+GradReadyFn GradientAllreduce::hook() {
+  return [this](const VarImpl& leaf) { on_ready(leaf); };
+}
+
+void GradientAllreduce::on_ready(const VarImpl& leaf) {
+  auto it = entry_of_.find(&leaf);
+  if (it == entry_of_.end()) return;  // a leaf that is not a parameter (an input that requires grad)
+  --buckets_[static_cast<size_t>(bucket_of_[static_cast<size_t>(it->second)])].pending;
+  for (; next_ < buckets_.size() && buckets_[next_].pending == 0; ++next_, ++started_in_backward_)
+    comm_.start_allreduce_sum(arena_.grad() + buckets_[next_].begin, buckets_[next_].end - buckets_[next_].begin,
+                              "the gradient all-reduce");
+  comm_.progress();  // let the started buckets move while the backward goes on
+}
+
+void GradientAllreduce::finish() {
+  for (; next_ < buckets_.size(); ++next_)  // parameters the backward did not reach, or no overlap
+    comm_.start_allreduce_sum(arena_.grad() + buckets_[next_].begin, buckets_[next_].end - buckets_[next_].begin,
+                              "the gradient all-reduce");
+  comm_.wait_started("the gradient all-reduce");
+  reset();
 }
 
 bool same_weights_everywhere(Communicator& comm, const nn::ParameterArena& arena) {
@@ -39,12 +105,13 @@ bool same_weights_everywhere(Communicator& comm, const nn::ParameterArena& arena
   return differ == 0;
 }
 
-bool sync_model(Communicator& comm, nn::Module& model, const nn::ParameterArena& arena) {
+bool sync_model(Communicator& comm, nn::Module& model, nn::ParameterArena& arena) {
   if (comm.size() == 1) return false;
+  arena.sync_to_host();  // device: cuda: the checksum and the broadcast read the host mirror
   const bool differ = !same_weights_everywhere(comm, arena);
-  if (differ) comm.broadcast(arena.data(), arena.size(), 0, "the weights");
+  if (differ) comm.broadcast(arena.data(), arena.size(), 0, "the weights"), arena.sync_to_device();
   for (auto& [name, t] : model.named_buffers())
-    if (t->dtype() == DType::f32) comm.broadcast(t->data<float>(), t->numel(), 0, "the batch-norm statistics");
+    if (t->dtype() == DType::f32) broadcast_buffer(comm, *t, "the batch-norm statistics");
   return differ;
 }
 

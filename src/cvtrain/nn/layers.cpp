@@ -106,6 +106,15 @@ Variable BatchNorm2d::forward(Context& ctx, const Variable& x) {
   return ops::batch_norm(ctx, x, weight, bias, running_mean, running_var, opt);
 }
 
+Variable BatchNorm2d::forward_fused(Context& ctx, const Variable& x, const Variable& residual, bool relu) {
+  ops::BatchNormOptions opt;
+  opt.training = training();
+  opt.momentum = momentum_;
+  opt.eps = eps_;
+  if (training()) num_batches_tracked.data<int64_t>()[0] += 1;
+  return ops::batch_norm_add_relu(ctx, x, weight, bias, running_mean, running_var, opt, residual, relu);
+}
+
 std::string BatchNorm2d::describe() const {
   return detail::concat("BatchNorm2d(", c_, ", eps=", eps_, ", momentum=", momentum_,
                         ", affine=True, track_running_stats=True)");
@@ -146,7 +155,17 @@ Variable ReLU::forward(Context& ctx, const Variable& x) { return ops::relu(ctx, 
 
 Variable Sequential::forward(Context& ctx, const Variable& x) {
   Variable y = x;
-  for (const auto& [name, child] : children()) y = child->forward(ctx, y);
+  const auto& kids = children();
+  for (size_t i = 0; i < kids.size(); ++i) {
+    // BatchNorm2d then ReLU: one fused op (the same values, one pass fewer each way)
+    auto* bn = dynamic_cast<BatchNorm2d*>(kids[i].second.get());
+    if (bn && i + 1 < kids.size() && dynamic_cast<ReLU*>(kids[i + 1].second.get())) {
+      y = bn->forward_fused(ctx, y, Variable(), true);
+      ++i;
+      continue;
+    }
+    y = kids[i].second->forward(ctx, y);
+  }
   return y;
 }
 

@@ -44,6 +44,9 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t num_features, float eps = 1e-5f, float momentum = 0.1f);
   Variable forward(Context& ctx, const Variable& x) override;  // x: (N,C,H,W)
+  // relu(this(x) + residual) in one op (ops::batch_norm_add_relu); residual may be undefined.
+  // Sequential runs BatchNorm2d then ReLU through it, and so do the residual blocks.
+  Variable forward_fused(Context& ctx, const Variable& x, const Variable& residual, bool relu);
   std::string describe() const override;
 
   Variable weight, bias;

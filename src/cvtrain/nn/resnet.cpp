@@ -62,7 +62,14 @@ Variable BasicBlock::forward(Context& ctx, const Variable& x) {
   const bool stochastic = training() && drop_path > 0.0f;
   if (stochastic && drop_path_per_batch && !batch_keeps_branch(ctx, drop_path))
     return act2_->forward(ctx, sc ? sc->forward(ctx, x) : x);  // the branch dropped for the whole batch
-  Variable y = act1_->forward(ctx, b1->forward(ctx, c1->forward(ctx, x)));
+  // ReLU: batch norm, residual add and ReLU fused (ops::batch_norm_add_relu); other activations unfused
+  const bool fuse = dynamic_cast<ReLU*>(act1_.get()) != nullptr;
+  Variable y = fuse ? b1->forward_fused(ctx, c1->forward(ctx, x), Variable(), true)
+                    : act1_->forward(ctx, b1->forward(ctx, c1->forward(ctx, x)));
+  if (fuse && !stochastic) {
+    const Variable branch = c2->forward(ctx, y);
+    return b2->forward_fused(ctx, branch, sc ? sc->forward(ctx, x) : x, true);
+  }
   y = b2->forward(ctx, c2->forward(ctx, y));
   if (stochastic) y = scale_branch(ctx, y, drop_path, drop_path_per_batch);
   return act2_->forward(ctx, ops::add(ctx, y, sc ? sc->forward(ctx, x) : x));

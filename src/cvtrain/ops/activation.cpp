@@ -9,16 +9,27 @@ namespace cvtrain::ops {
 
 namespace {
 
-Tensor input_of(const char* op, const Variable& x) {
+void check_input(const char* op, const Variable& x) {
   CHECK(x.defined() && x.data().dtype() == DType::f32, op, ": f32 input only, got ",
         x.defined() ? x.data().describe() : std::string("an undefined variable"));
+}
+Tensor input_of(const char* op, const Variable& x) {
+  check_input(op, x);
   return x.data().contiguous();  // x: any shape
+}
+// Pointwise ops keep a dense CPU input as it is (channels-last stays channels-last: the kernels run
+// over memory, output and gradients in the same layout); prelu, whose weight follows the channel,
+// takes input_of's NCHW.
+Tensor dense_input_of(const char* op, const Variable& x) {
+  check_input(op, x);
+  const Tensor& t = x.data();
+  return !t.is_cuda() && t.is_dense() ? t : t.contiguous();
 }
 
 // y = kernel(x) for a pointwise kernel; cuda_kernel (the twin, Runtime first) for a CUDA tensor.
 template <class Kernel, class CudaKernel>
 Tensor pointwise(const Tensor& xc, Kernel kernel, CudaKernel cuda_kernel) {
-  Tensor y = xc.new_empty(xc.shape());
+  Tensor y = xc.new_empty_like();
   if (xc.is_cuda())
     cuda_kernel(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), y.numel());
   else
@@ -29,8 +40,8 @@ Tensor pointwise(const Tensor& xc, Kernel kernel, CudaKernel cuda_kernel) {
 // dx = kernel(saved, dy) for a pointwise backward kernel.
 template <class Kernel, class CudaKernel>
 Tensor pointwise_grad(const Tensor& saved, const Tensor& dy, Kernel kernel, CudaKernel cuda_kernel) {
-  Tensor dyc = dy.contiguous();
-  Tensor dx = saved.new_empty(saved.shape());
+  Tensor dyc = saved.is_strictly_channels_last() ? dy.channels_last() : dy.contiguous();
+  Tensor dx = saved.new_empty_like();
   if (saved.is_cuda())
     cuda_kernel(saved.cuda_runtime(), saved.data<float>(), dyc.data<float>(), dx.data<float>(), saved.numel());
   else
@@ -41,21 +52,21 @@ Tensor pointwise_grad(const Tensor& saved, const Tensor& dy, Kernel kernel, Cuda
 }  // namespace
 
 Variable sigmoid(Context& ctx, const Variable& x) {
-  Tensor y = pointwise(input_of("sigmoid", x), cpu::sigmoid_forward, cuda::sigmoid_forward);
+  Tensor y = pointwise(dense_input_of("sigmoid", x), cpu::sigmoid_forward, cuda::sigmoid_forward);
   // backward needs only the output: dx = dy * y * (1 - y)
   return record(ctx, "sigmoid", y, {x},
                 [y](const Tensor& dy) -> Grads { return {pointwise_grad(y, dy, cpu::sigmoid_backward, cuda::sigmoid_backward)}; });
 }
 
 Variable tanh(Context& ctx, const Variable& x) {
-  Tensor y = pointwise(input_of("tanh", x), cpu::tanh_forward, cuda::tanh_forward);
+  Tensor y = pointwise(dense_input_of("tanh", x), cpu::tanh_forward, cuda::tanh_forward);
   // backward needs only the output: dx = dy * (1 - y^2)
   return record(ctx, "tanh", y, {x},
                 [y](const Tensor& dy) -> Grads { return {pointwise_grad(y, dy, cpu::tanh_backward, cuda::tanh_backward)}; });
 }
 
 Variable leaky_relu(Context& ctx, const Variable& x, float slope) {
-  Tensor xc = input_of("leaky_relu", x);
+  Tensor xc = dense_input_of("leaky_relu", x);
   Tensor y = pointwise(
       xc, [slope](const float* a, float* b, int64_t n) { cpu::leaky_relu_forward(a, b, n, slope); },
       [slope](cuda::Runtime& rt, const float* a, float* b, int64_t n) { cuda::leaky_relu_forward(rt, a, b, n, slope); });
@@ -92,7 +103,7 @@ Variable prelu(Context& ctx, const Variable& x, const Variable& weight) {
 
 namespace {
 Variable scaled_elu(Context& ctx, const char* op, const Variable& x, float alpha, float scale) {
-  Tensor xc = input_of(op, x);
+  Tensor xc = dense_input_of(op, x);
   Tensor y = pointwise(
       xc, [alpha, scale](const float* a, float* b, int64_t n) { cpu::elu_forward(a, b, n, alpha, scale); },
       [alpha, scale](cuda::Runtime& rt, const float* a, float* b, int64_t n) {
@@ -117,7 +128,7 @@ Variable selu(Context& ctx, const Variable& x) {
 }
 
 Variable gelu(Context& ctx, const Variable& x, bool approximate_tanh) {
-  Tensor xc = input_of("gelu", x);
+  Tensor xc = dense_input_of("gelu", x);
   Tensor y = pointwise(
       xc, [approximate_tanh](const float* a, float* b, int64_t n) { cpu::gelu_forward(a, b, n, approximate_tanh); },
       [approximate_tanh](cuda::Runtime& rt, const float* a, float* b, int64_t n) {
@@ -137,7 +148,7 @@ Variable gelu(Context& ctx, const Variable& x, bool approximate_tanh) {
 }
 
 Variable silu(Context& ctx, const Variable& x) {
-  Tensor xc = input_of("silu", x);
+  Tensor xc = dense_input_of("silu", x);
   Tensor y = pointwise(xc, cpu::silu_forward, cuda::silu_forward);
   // backward needs the input: dx = dy * s (1 + x (1 - s)), s = sigmoid(x)
   return record(ctx, "silu", y, {x},

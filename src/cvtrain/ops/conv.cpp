@@ -20,13 +20,16 @@ Variable conv2d(Context& ctx, const Variable& x, const Variable& weight, const V
     CHECK(bias.data().dim() == 1 && bias.data().size(0) == wt.size(0) && bias.data().dtype() == DType::f32,
           "conv2d: bias ", bias.data().describe(), " does not match the ", wt.size(0), " output channels of weight ",
           wt.describe());
-  const Conv2dShape s = make_conv2d_shape(xt.size(0), xt.size(1), xt.size(2), xt.size(3), wt.size(0), wt.size(2),
+  Conv2dShape s = make_conv2d_shape(xt.size(0), xt.size(1), xt.size(2), xt.size(3), wt.size(0), wt.size(2),
                                           wt.size(3), opt.stride_h, opt.stride_w, opt.pad_h, opt.pad_w,
                                           opt.dilation_h, opt.dilation_w, opt.groups);
-  Tensor xc = xt.contiguous(), wc = wt.contiguous();
+  // CPU: channels-last activations when the runtime asks for them or the input already is
+  const bool on_cuda = xt.is_cuda();
+  s.channels_last = !on_cuda && (ctx.dnnl.channels_last() || xt.is_strictly_channels_last());
+  Tensor xc = s.channels_last ? xt.channels_last() : xt.contiguous(), wc = wt.contiguous();
   Tensor bc = bias.defined() ? bias.data().contiguous() : Tensor();
-  Tensor y = xc.new_empty({s.N, s.OC, s.OH, s.OW});
-  const bool on_cuda = xc.is_cuda();
+  Tensor y = s.channels_last ? Tensor::empty_channels_last({s.N, s.OC, s.OH, s.OW})
+                             : xc.new_empty({s.N, s.OC, s.OH, s.OW});
   CHECK(wc.device() == xc.device(), "conv2d: input ", xc.describe(), " and weight ", wc.describe(), " on different devices");
   if (on_cuda)
     cuda::conv2d_forward(xc.cuda_runtime(), xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
@@ -42,27 +45,23 @@ Variable conv2d(Context& ctx, const Variable& x, const Variable& weight, const V
   cpu::DnnlRuntime* rt = &ctx.dnnl;
   Tensor x_saved = want_dw ? xc : Tensor(), w_saved = want_dx ? wc : Tensor();
   auto backward = [=](const Tensor& dy) -> Grads {
-    Tensor dyc = dy.contiguous();  // (N,OC,OH,OW)
+    Tensor dyc = s.channels_last ? dy.channels_last() : dy.contiguous();  // (N,OC,OH,OW)
     Tensor dx, dw, db;
     if (on_cuda) {
       cuda::Runtime& crt = dyc.cuda_runtime();
-      if (want_dx) {
-        dx = dyc.new_empty({s.N, s.C, s.H, s.W});
-        cuda::conv2d_backward_data(crt, w_saved.data<float>(), dyc.data<float>(), dx.data<float>(), s);
-      }
+      if (want_dx) dx = dyc.new_empty({s.N, s.C, s.H, s.W});
       if (want_dw) dw = dyc.new_empty({s.OC, s.C / s.groups, s.KH, s.KW});
       if (want_db) db = dyc.new_empty({s.OC});
-      if (want_dw)
-        cuda::conv2d_backward_weights(crt, x_saved.data<float>(), dyc.data<float>(), dw.data<float>(),
-                                      want_db ? db.data<float>() : nullptr, s);
-      else if (want_db)
-        cuda::bias_backward(crt, dyc.data<float>(), db.data<float>(), s.N, s.OC, s.OH * s.OW);
+      // one call for both directions: under bf16, dy is converted once
+      cuda::conv2d_backward(crt, want_dw ? x_saved.data<float>() : nullptr, want_dx ? w_saved.data<float>() : nullptr,
+                            dyc.data<float>(), want_dx ? dx.data<float>() : nullptr,
+                            want_dw ? dw.data<float>() : nullptr, want_db ? db.data<float>() : nullptr, s);
       if (has_bias) return {dx, dw, db};
       return {dx, dw};
     }
     // one call for both directions: dy is reordered once (backend/cpu/conv.h); with frozen weights
     // and a trained bias, db is a plain sum
-    if (want_dx) dx = Tensor::empty({s.N, s.C, s.H, s.W});
+    if (want_dx) dx = s.channels_last ? Tensor::empty_channels_last({s.N, s.C, s.H, s.W}) : Tensor::empty({s.N, s.C, s.H, s.W});
     if (want_dw) dw = Tensor::empty({s.OC, s.C / s.groups, s.KH, s.KW});
     if (want_db) db = Tensor::empty({s.OC});
     cpu::conv2d_backward(*rt, want_dw ? x_saved.data<float>() : nullptr, want_dx ? w_saved.data<float>() : nullptr,

@@ -3,6 +3,7 @@
 #include "cvtrain/ops/dropout.h"
 
 #include "cvtrain/backend/cpu/dropout.h"
+#include "cvtrain/backend/cuda/kernels.h"
 #include "cvtrain/base/error.h"
 #include "cvtrain/ops/elementwise.h"
 
@@ -22,7 +23,18 @@ Variable dropout(Context& ctx, const Variable& x, float p, bool training, Dropou
   if (!training) return mode == DropoutMode::original ? mul_scalar(ctx, x, 1.0f - p) : x;  // E[m] = 1-p
   Tensor xc = x.data().contiguous();  // x: any shape
   CHECK(xc.dtype() == DType::f32, "dropout: expects f32, got ", xc.describe());
-  CHECK(!xc.is_cuda(), "dropout: not on cuda yet (docs/cuda.md lists the ops that are)");
+  if (xc.is_cuda()) {  // the same Philox stream, so the same mask as the CPU (backend/cuda/extra.cu)
+    Tensor y = xc.new_empty(xc.shape()), mask = xc.new_empty(xc.shape());
+    const uint64_t stream = ctx.rng.next_stream();
+    const float keep_scale = mode == DropoutMode::original ? 1.0f : 1.0f / (1.0f - p);
+    cuda::dropout_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), mask.data<float>(), p, ctx.rng.seed(),
+                          stream, xc.numel(), keep_scale);
+    return record(ctx, "dropout", y, {x}, [mask](const Tensor& dy) -> Grads {
+      Tensor dyc = dy.contiguous(), dx = mask.new_empty(mask.shape());
+      cuda::dropout_backward(mask.cuda_runtime(), dyc.data<float>(), mask.data<float>(), dx.data<float>(), mask.numel());
+      return {dx};
+    });
+  }
   Tensor y = Tensor::empty(xc.shape()), mask = Tensor::empty(xc.shape());
   const uint64_t stream = ctx.rng.next_stream();
   const float keep_scale = mode == DropoutMode::original ? 1.0f : 1.0f / (1.0f - p);

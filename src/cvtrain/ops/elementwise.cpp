@@ -50,8 +50,22 @@ void check_f32(const char* op, const Variable& a, const Variable& b) {
         a.data().describe(), " and ", b.data().describe());
 }
 
+// Channels-last CPU tensors of one shape and the same strides: an elementwise op runs over their
+// memory as one flat array and writes its output channels-last too.
+bool flat_channels_last(const Tensor& a, const Tensor& b) {
+  return !a.is_cuda() && !b.is_cuda() && a.shape() == b.shape() && a.strides() == b.strides() &&
+         a.is_strictly_channels_last();
+}
+const int64_t kUnit = 1;
+
 // y = a op b over the broadcast shape; a and b are read in place through their (expanded) strides.
 Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
+  if (flat_channels_last(a_in, b_in)) {
+    Tensor y = a_in.new_empty_like();
+    const int64_t n = y.numel();
+    cpu::binary_forward(op, a_in.data<float>(), &kUnit, b_in.data<float>(), &kUnit, y.data<float>(), &n, 1);
+    return y;
+  }
   // A CPU operand next to a CUDA one (a mask, a constant) is copied to the GPU.
   const Tensor a = a_in.is_cuda() ? a_in : a_in.to_device_of(b_in), b = b_in.to_device_of(a);
   const Shape shape = broadcast_shape(a.shape(), b.shape());
@@ -70,6 +84,13 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
 // The gradients of a and b (undefined where not needed) for y = a op b given dy: per-element
 // products, then summed over the dimensions each operand was broadcast along.
 Grads binary_grads(BinaryOp op, const Tensor& a_in, const Tensor& b_in, const Tensor& dy, bool need_a, bool need_b) {
+  if (flat_channels_last(a_in, b_in) && flat_channels_last(a_in, dy)) {
+    Tensor da = need_a ? dy.new_empty_like() : Tensor(), db = need_b ? dy.new_empty_like() : Tensor();
+    const int64_t n = dy.numel();
+    cpu::binary_backward(op, a_in.data<float>(), &kUnit, b_in.data<float>(), &kUnit, dy.data<float>(),
+                         need_a ? da.data<float>() : nullptr, need_b ? db.data<float>() : nullptr, &n, 1);
+    return {da, db};
+  }
   const Shape& shape = dy.shape();
   const Tensor a = a_in.to_device_of(dy), b = b_in.to_device_of(dy);
   const Tensor ae = a.expand(shape), be = b.expand(shape), dyc = dy.contiguous();
@@ -88,6 +109,12 @@ Grads binary_grads(BinaryOp op, const Tensor& a_in, const Tensor& b_in, const Te
 // x op s for a scalar s: the scalar-operand fast path of the binary kernel.
 Tensor with_scalar(BinaryOp op, const Tensor& x, float s) {
   const Shape zeros(x.dim(), 0);
+  if (flat_channels_last(x, x)) {
+    Tensor y = x.new_empty_like();
+    const int64_t n = y.numel(), zero = 0;
+    cpu::binary_forward(op, x.data<float>(), &kUnit, &s, &zero, y.data<float>(), &n, 1);
+    return y;
+  }
   Tensor y = x.new_empty(x.shape());
   if (x.is_cuda()) {
     const Tensor xc = x.contiguous();
@@ -161,16 +188,17 @@ Variable mul_scalar(Context& ctx, const Variable& x, float s) {
 }
 
 Variable relu(Context& ctx, const Variable& x) {
-  Tensor xc = x.data().contiguous();  // x: any shape
-  Tensor y = xc.new_empty(xc.shape());
+  // x: any shape; channels-last stays so (a flat loop over its memory)
+  Tensor xc = !x.data().is_cuda() && x.data().is_dense() ? x.data() : x.data().contiguous();
+  Tensor y = xc.new_empty_like();
   if (xc.is_cuda())
     cuda::relu_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), y.numel());
   else
     cpu::relu_forward(xc.data<float>(), y.data<float>(), y.numel());
   // backward needs only the output: dx = dy where y > 0
   return record(ctx, "relu", y, {x}, [y](const Tensor& dy) -> Grads {
-    Tensor dyc = dy.contiguous();
-    Tensor dx = y.new_empty(y.shape());
+    Tensor dyc = y.is_strictly_channels_last() ? dy.channels_last() : dy.contiguous();
+    Tensor dx = y.new_empty_like();
     if (y.is_cuda()) {
       cuda::relu_backward(y.cuda_runtime(), y.data<float>(), dyc.data<float>(), dx.data<float>(), y.numel());
       return {dx};

@@ -18,8 +18,16 @@ void check_logits(const char* op, const Tensor& x) {
 Variable softmax(Context& ctx, const Variable& x) {
   Tensor xc = x.data().contiguous();  // (N,K)
   check_logits("softmax", xc);
-  CHECK(!xc.is_cuda(), "softmax: not on cuda yet (docs/cuda.md lists the ops that are)");
   const int64_t N = xc.size(0), K = xc.size(1);
+  if (xc.is_cuda()) {  // backend/cuda/extra.cu, the same backward as below
+    Tensor y = xc.new_empty(xc.shape());
+    cuda::softmax_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), N, K, false);
+    return record(ctx, "softmax", y, {x}, [y, N, K](const Tensor& dy) -> Grads {
+      Tensor dyc = dy.contiguous(), dx = y.new_empty(y.shape());
+      cuda::softmax_backward(y.cuda_runtime(), y.data<float>(), dyc.data<float>(), dx.data<float>(), N, K, false);
+      return {dx};
+    });
+  }
   Tensor y = Tensor::empty(xc.shape());
   cpu::softmax_forward(xc.data<float>(), y.data<float>(), N, K);
   // backward needs only the output: dx = y * (dy - sum(dy * y))
@@ -34,8 +42,16 @@ Variable softmax(Context& ctx, const Variable& x) {
 Variable log_softmax(Context& ctx, const Variable& x) {
   Tensor xc = x.data().contiguous();  // (N,K)
   check_logits("log_softmax", xc);
-  CHECK(!xc.is_cuda(), "log_softmax: not on cuda yet (docs/cuda.md lists the ops that are)");
   const int64_t N = xc.size(0), K = xc.size(1);
+  if (xc.is_cuda()) {  // backend/cuda/extra.cu, the same backward as below
+    Tensor y = xc.new_empty(xc.shape());
+    cuda::softmax_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), N, K, true);
+    return record(ctx, "log_softmax", y, {x}, [y, N, K](const Tensor& dy) -> Grads {
+      Tensor dyc = dy.contiguous(), dx = y.new_empty(y.shape());
+      cuda::softmax_backward(y.cuda_runtime(), y.data<float>(), dyc.data<float>(), dx.data<float>(), N, K, true);
+      return {dx};
+    });
+  }
   Tensor y = Tensor::empty(xc.shape());
   cpu::log_softmax_forward(xc.data<float>(), y.data<float>(), N, K);
   // backward needs only the output: dx = dy - exp(y) * sum(dy)
@@ -93,12 +109,23 @@ Variable cross_entropy(Context& ctx, const Variable& logits, const Tensor& label
 Variable cross_entropy_soft(Context& ctx, const Variable& logits, const Tensor& targets) {
   Tensor xc = logits.data().contiguous();  // (N,K)
   check_logits("cross_entropy_soft", xc);
-  CHECK(!xc.is_cuda(), "cross_entropy_soft (mixup, cutmix): not on cuda yet (docs/cuda.md lists the ops that are)");
   const int64_t N = xc.size(0), K = xc.size(1);
   CHECK(N > 0, "cross_entropy_soft: empty batch ", xc.describe());
   CHECK(targets.dtype() == DType::f32 && targets.shape() == xc.shape(), "cross_entropy_soft: targets must be f32 ",
         xc.describe(), " like the logits, got ", targets.describe());
   Tensor tc = targets.contiguous();  // (N,K)
+  if (xc.is_cuda()) {  // backend/cuda/extra.cu: the loss stays on the device, dloss is read there
+    tc = tc.to_device_of(xc);
+    Tensor prob = xc.new_empty({N, K}), row_loss = xc.new_empty({N}), loss = xc.new_empty({});
+    cuda::cross_entropy_soft_forward(xc.cuda_runtime(), xc.data<float>(), tc.data<float>(), prob.data<float>(),
+                                     row_loss.data<float>(), loss.data<float>(), N, K);
+    return record(ctx, "cross_entropy_soft", loss, {logits}, [prob, tc, N, K](const Tensor& dloss) -> Grads {
+      Tensor dx = prob.new_empty({N, K}), dl = dloss.to_device_of(prob);
+      cuda::cross_entropy_soft_backward(prob.cuda_runtime(), prob.data<float>(), tc.data<float>(), dl.data<float>(),
+                                        dx.data<float>(), N, K);
+      return {dx};
+    });
+  }
   Tensor prob = Tensor::empty({N, K}), row_loss = Tensor::empty({N});
   const float loss = cpu::cross_entropy_soft_forward(xc.data<float>(), tc.data<float>(), prob.data<float>(),
                                                      row_loss.data<float>(), N, K);

@@ -3,6 +3,7 @@
 #include "cvtrain/ops/pool.h"
 
 #include "cvtrain/backend/cpu/pool.h"
+#include "cvtrain/backend/cpu/pool_nhwc.h"
 #include "cvtrain/backend/cuda/kernels.h"
 
 namespace cvtrain::ops {
@@ -16,8 +17,20 @@ Pool2dShape pool_shape(const char* op, const Tensor& x, const Pool2dOptions& o) 
 }  // namespace
 
 Variable max_pool2d(Context& ctx, const Variable& x, const Pool2dOptions& opt) {
-  Tensor xc = x.data().contiguous();  // (N,C,H,W)
+  const bool cl = !x.data().is_cuda() && x.data().is_strictly_channels_last();  // NHWC kernels, NHWC output
+  Tensor xc = cl ? x.data() : x.data().contiguous();  // (N,C,H,W)
   const Pool2dShape s = pool_shape("max_pool2d", xc, opt);
+  if (cl) {
+    Tensor y = Tensor::empty_channels_last({s.N, s.C, s.OH, s.OW});
+    Tensor argmax = Tensor::empty_channels_last(y.shape(), DType::i32);
+    cpu::max_pool2d_forward_nhwc(xc.data<float>(), y.data<float>(), argmax.data<int32_t>(), s);
+    return record(ctx, "max_pool2d", y, {x}, [argmax, s](const Tensor& dy) -> Grads {
+      Tensor dyc = dy.channels_last();
+      Tensor dx = Tensor::empty_channels_last({s.N, s.C, s.H, s.W});
+      cpu::max_pool2d_backward_nhwc(dyc.data<float>(), argmax.data<int32_t>(), dx.data<float>(), s);
+      return {dx};
+    });
+  }
   Tensor y = xc.new_empty({s.N, s.C, s.OH, s.OW});
   Tensor argmax = xc.new_empty(y.shape(), DType::i32);
   if (xc.is_cuda())
@@ -59,12 +72,24 @@ Variable avg_pool2d(Context& ctx, const Variable& x, const Pool2dOptions& opt) {
 }
 
 Variable global_avg_pool2d(Context& ctx, const Variable& x) {
-  Tensor xc = x.data().contiguous();  // (N,C,H,W)
+  const bool cl = !x.data().is_cuda() && x.data().is_strictly_channels_last();  // NHWC kernels
+  Tensor xc = cl ? x.data() : x.data().contiguous();  // (N,C,H,W)
   CHECK(xc.dim() == 4 && xc.dtype() == DType::f32, "global_avg_pool2d: expects an f32 (N,C,H,W) input, got ",
         xc.describe());
   CHECK(xc.size(2) * xc.size(3) > 0, "global_avg_pool2d: empty planes in ", xc.describe());
   const Shape in_shape = xc.shape();
   const int64_t P = in_shape[0] * in_shape[1], HW = in_shape[2] * in_shape[3];
+  if (cl) {
+    const int64_t N = in_shape[0], C = in_shape[1];
+    Tensor y = Tensor::empty({N, C});
+    cpu::global_avg_pool2d_forward_nhwc(xc.data<float>(), y.data<float>(), N, C, HW);
+    return record(ctx, "global_avg_pool2d", y, {x}, [in_shape, N, C, HW](const Tensor& dy) -> Grads {
+      Tensor dyc = dy.contiguous();  // (N,C)
+      Tensor dx = Tensor::empty_channels_last(in_shape);
+      cpu::global_avg_pool2d_backward_nhwc(dyc.data<float>(), dx.data<float>(), N, C, HW);
+      return {dx};
+    });
+  }
   Tensor y = xc.new_empty({in_shape[0], in_shape[1]});
   if (xc.is_cuda())
     cuda::global_avg_pool2d_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), P, HW);

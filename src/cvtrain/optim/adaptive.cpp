@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "cvtrain/backend/cuda/kernels.h"
 #include "cvtrain/base/error.h"
 
 namespace cvtrain::optim {
@@ -29,11 +30,20 @@ Adam::Adam(nn::ParameterArena& arena, const OptimOptions& o, bool decoupled)
   if (!(eps_ > 0.0f)) fail_input("optim.eps must be > 0 (it also keeps the arena padding at 0), got ", eps_);
 }
 
+OptimState Adam::state() {
+  if (m_device_.defined()) m = m_device_.to_vector(), v = v_device_.to_vector();
+  return {{{"m", &m}, {"v", &v}}, {{"t", &t}}};
+}
+
 void Adam::step(float lr, float beta1) {
   const int64_t n = arena_.size();
   allocate(m, n);
   allocate(v, n);
   t += 1;
+  if (arena_.on_cuda() && !m_device_.defined()) {  // the state goes up once (zeros, or a resumed state)
+    m_device_ = Tensor::from_vector(m, {n}).to_cuda(arena_.cuda_runtime());
+    v_device_ = Tensor::from_vector(v, {n}).to_cuda(arena_.cuda_runtime());
+  }
   const float beta2 = beta2_, epsilon = eps_;
   const double bias_correction1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t));
   const float bias_correction2_sqrt =
@@ -48,6 +58,12 @@ void Adam::step(float lr, float beta1) {
     const float decay = static_cast<float>(1.0 - gamma * lambda);        // AdamW's factor
     const float step_size = static_cast<float>(gamma / bias_correction1);  // gamma / (1 - beta1^t)
     const bool coupled_decay = !decoupled_ && lambda != 0.0f, decoupled_decay = decoupled_ && lambda != 0.0f;
+    if (arena_.on_cuda()) {  // the same loop on the GPU (backend/cuda/extra.cu: adam_step)
+      cuda::adam_step(*arena_.cuda_runtime(), arena_.device_data() + s.begin, arena_.device_grad() + s.begin,
+                      m_device_.data<float>() + s.begin, v_device_.data<float>() + s.begin, s.end - s.begin, beta1,
+                      beta2, epsilon, step_size, bias_correction2_sqrt, lambda, lambda1, decay, decoupled_);
+      continue;
+    }
 #pragma omp parallel for simd if (s.end - s.begin > kParallelMin)
     for (int64_t i = s.begin; i < s.end; ++i) {
       float g = grad[i];                                      // g_t <- grad f(theta_{t-1})

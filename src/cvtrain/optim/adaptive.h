@@ -14,7 +14,7 @@ class Adam : public Optimizer {
  public:
   Adam(nn::ParameterArena& arena, const OptimOptions& o, bool decoupled);
   void step(float lr, float beta1) override;
-  OptimState state() override { return {{{"m", &m}, {"v", &v}}, {{"t", &t}}}; }
+  OptimState state() override;  // device: cuda: m and v copied back from the GPU first
   float base_momentum() const override { return beta1_; }
 
   std::vector<float> m;  // first moment estimate m_t
@@ -26,6 +26,7 @@ class Adam : public Optimizer {
   float beta1_, beta2_, eps_;
   bool decoupled_;
   std::vector<ParamGroup> groups_;
+  Tensor m_device_, v_device_;  // m and v on the GPU when the arena is there (m, v mirror them for checkpoints)
 };
 
 // RMSprop (Hinton, Lecture 6e; centered: Graves 2013, eq. 38-45) as torch.optim.RMSprop.

@@ -122,14 +122,76 @@ void for_each_strided(const Shape& shape, const Shape& strides, int64_t base, F&
 
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
-  return clone();
-}
-
-Tensor Tensor::clone() const {
   Tensor out = new_empty(shape_, dtype_);
   out.copy_(*this);
   return out;
 }
+
+Tensor Tensor::clone() const {
+  Tensor out = new_empty_like();
+  out.copy_(*this);
+  return out;
+}
+
+Tensor Tensor::empty_channels_last(const Shape& shape, DType dtype) {
+  CHECK(shape.size() == 4, "empty_channels_last: a 4-D shape (N,C,H,W), got ", shape_str(shape));
+  Tensor t = empty(shape, dtype);
+  const int64_t C = shape[1], H = shape[2], W = shape[3];
+  t.strides_ = {H * W * C, 1, W * C, C};
+  return t;
+}
+
+bool Tensor::is_channels_last() const {
+  if (dim() != 4) return false;
+  int64_t expected = 1;
+  for (int64_t d : {1, 3, 2, 0}) {
+    if (shape_[d] != 1 && strides_[d] != expected) return false;
+    expected *= shape_[d];
+  }
+  return true;
+}
+
+Tensor Tensor::channels_last() const {
+  if (is_channels_last()) return *this;
+  CHECK(!is_cuda(), "channels_last() of a CUDA tensor ", describe());
+  Tensor out = empty_channels_last(shape_, dtype_);
+  out.copy_(*this);
+  return out;
+}
+
+Tensor Tensor::new_empty_like() const {
+  if (!is_cuda() && is_strictly_channels_last()) return empty_channels_last(shape_, dtype_);
+  return new_empty(shape_, dtype_);
+}
+
+namespace {
+// dst (rows, cols) = transpose of src (cols, rows), both packed, in tiles of 16 for the caches
+template <class T>
+void transpose_plane(const T* __restrict src, T* __restrict dst, int64_t rows, int64_t cols) {
+  constexpr int64_t B = 16;
+  for (int64_t r0 = 0; r0 < rows; r0 += B)
+    for (int64_t c0 = 0; c0 < cols; c0 += B)
+      for (int64_t r = r0; r < std::min(rows, r0 + B); ++r)
+        for (int64_t c = c0; c < std::min(cols, c0 + B); ++c) dst[r * cols + c] = src[c * rows + r];
+}
+
+// NCHW <-> NHWC between packed 4-byte or 2-byte tensors: per image, (C,HW) <-> (HW,C); false when
+// the dtype has another size
+bool transpose_images(const void* src, void* dst, int64_t N, int64_t rows, int64_t cols, size_t es) {
+  if (es != 4 && es != 2) return false;
+  const int64_t plane = rows * cols;
+#pragma omp parallel for schedule(static) if (N * plane > 65536)
+  for (int64_t n = 0; n < N; ++n) {
+    if (es == 4)
+      transpose_plane(static_cast<const uint32_t*>(src) + n * plane, static_cast<uint32_t*>(dst) + n * plane, rows,
+                      cols);
+    else
+      transpose_plane(static_cast<const uint16_t*>(src) + n * plane, static_cast<uint16_t*>(dst) + n * plane, rows,
+                      cols);
+  }
+  return true;
+}
+}  // namespace
 
 void Tensor::copy_(const Tensor& src) {
   CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy_: ", src.describe(), " into ", describe());
@@ -154,9 +216,16 @@ void Tensor::copy_(const Tensor& src) {
       s2.cuda_runtime().copy_to_host(raw_data(), s2.raw_data(), nbytes);
     return;
   }
-  if (is_contiguous() && src.is_contiguous()) {
+  if ((is_contiguous() && src.is_contiguous()) || (is_dense() && strides_ == src.strides_)) {
     std::memmove(raw_data(), src.raw_data(), static_cast<size_t>(numel()) * es);
     return;
+  }
+  if (dim() == 4) {  // NCHW <-> channels-last, the layout change of activations, without allocating
+    const int64_t N = shape_[0], C = shape_[1], HW = shape_[2] * shape_[3];
+    if (is_channels_last() && src.is_contiguous() && transpose_images(src.raw_data(), raw_data(), N, HW, C, es))
+      return;
+    if (is_contiguous() && src.is_channels_last() && transpose_images(src.raw_data(), raw_data(), N, C, HW, es))
+      return;
   }
   const char* s = static_cast<const char*>(src.storage_->data());
   char* d = static_cast<char*>(storage_->data());

@@ -55,7 +55,19 @@ class Tensor {
 
   bool is_contiguous() const;
   Tensor contiguous() const;  // this if already contiguous, else a packed copy
-  Tensor clone() const;       // always a packed copy
+  Tensor clone() const;       // always a packed copy, channels-last kept (see below)
+
+  // Channels-last memory format (PyTorch's): a 4-D tensor keeps its logical shape (N,C,H,W) with
+  // strides (H*W*C, 1, W*C, C), so memory runs N,H,W,C. contiguous() turns it back into NCHW.
+  static Tensor empty_channels_last(const Shape& shape, DType dtype = DType::f32);  // CPU, 4-D
+  bool is_channels_last() const;  // 4-D with channels-last strides (size-1 dims ignored)
+  bool is_dense() const { return is_contiguous() || is_channels_last(); }  // each element once, no gaps
+  // channels-last and not also contiguous (which (N,1,H,W) or (N,C,1,1) tensors are): the layout
+  // kernels must follow
+  bool is_strictly_channels_last() const { return is_channels_last() && !is_contiguous(); }
+  Tensor channels_last() const;  // this if already channels-last, else a channels-last copy (4-D)
+  // Same shape, dtype and device; channels-last when this is strictly channels-last (CPU).
+  Tensor new_empty_like() const;
 
   Tensor view(const Shape& shape) const;     // requires contiguous; one dim may be -1
   Tensor reshape(const Shape& shape) const;  // view when possible, else contiguous().view()

@@ -241,12 +241,15 @@ void prune_checkpoints(const std::string& run_dir, int64_t keep) {
   std::error_code ec;
   for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove(all[i], ec);
   // Temporaries of a process killed inside write_file_atomic ("NAME.tmp.PID", base/files.h) are never
-  // read; this process's own were renamed or removed before it gets here.
+  // read; this process's own were renamed or removed before it gets here. Checkpoints are written in
+  // checkpoints/, the model files (best, final) in the run folder itself: both are swept.
   const std::string own = ".tmp." + std::to_string(getpid());
   std::vector<fs::path> orphans;
-  for (const auto& e : fs::directory_iterator(fs::path(run_dir) / "checkpoints", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.find(".safetensors.tmp.") != std::string::npos && !name.ends_with(own)) orphans.push_back(e.path());
+  for (const fs::path& dir : {fs::path(run_dir) / "checkpoints", fs::path(run_dir)}) {
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.find(".safetensors.tmp.") != std::string::npos && !name.ends_with(own)) orphans.push_back(e.path());
+    }
   }
   for (const fs::path& p : orphans) fs::remove(p, ec);
 }

@@ -85,11 +85,14 @@ struct RunConfig {
   int64_t train_max_steps = 0;  // issue 6: train by optimizer steps instead of epochs (0: train.epochs)
   bool train_sync_bn = false;   // issue 11: batch-norm statistics over all ranks
   double train_dist_timeout_s = 300;  // issue 11: a collective waiting longer stops the job
+  bool train_dist_overlap = true;     // issue 11: gradient all-reduce overlapped with the backward pass
+  double train_dist_bucket_mb = 1.0;  // issue 11: gradient all-reduce bucket size
   bool train_tensorboard = true;
   bool train_histograms = true;
   bool train_plots = true;
   bool train_snapshots = false;  // issue 7: a model file at the end of each schedule cycle
   std::string train_precision = "fp32";  // issue 9: fp32 | bf16 (convolutions and matmuls in bf16)
+  std::string train_memory_format = "channels_last";  // issue 9: channels_last | nchw (CPU activations)
 
   std::string optim_name = "sgd";
   double optim_lr = 0.1;

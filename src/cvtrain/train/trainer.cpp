@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "cvtrain/backend/cuda/kernels.h"  // device: cuda: gradient scaling and clipping on the GPU
 #include "cvtrain/data/loader.h"
 #include "cvtrain/dist/data_parallel.h"
 #include "cvtrain/dist/sampler.h"
@@ -54,8 +55,10 @@ double grad_norm(const nn::ParameterArena& arena) {
 }
 
 void scale_grads(nn::ParameterArena& arena, float s) {
-  float* g = arena.grad();
   const int64_t n = arena.size();
+  if (arena.on_cuda())  // device: cuda: on the GPU's gradients (in place)
+    return cuda::scalar_forward(*arena.cuda_runtime(), BinaryOp::mul, arena.device_grad(), s, arena.device_grad(), n);
+  float* g = arena.grad();
 #pragma omp parallel for simd if (n > 65536)
   for (int64_t i = 0; i < n; ++i) g[i] *= s;
 }
@@ -67,12 +70,13 @@ Tensor on_device(Context& ctx, const Tensor& t) { return ctx.cuda && t.defined()
 // arena is built (which then lives there too); what does not run there yet fails naming its key.
 void model_to_device(Context& ctx, nn::Module& model, const RunConfig& cfg) {
   if (!ctx.cuda) return;
-  if (cfg.optim_name != "sgd") fail_input("optim.name: only sgd runs with device: cuda so far, got ", cfg.optim_name);
+  if (cfg.optim_name != "sgd" && cfg.optim_name != "adam" && cfg.optim_name != "adamw")
+    fail_input("optim.name: only sgd, adam and adamw run with device: cuda so far, got ", cfg.optim_name);
   if (cfg.train_ema_decay > 0) fail_input("train.ema_decay: not supported with device: cuda yet");
-  if (cfg.train_clip_grad_norm > 0 || cfg.train_clip_grad_value > 0)
-    fail_input("train.clip_grad_norm / train.clip_grad_value: not supported with device: cuda yet");
+  // NOTE: accumulation compiles on the GPU (scale_grads) but its losses differed from the CPU's by 13%
+  // after 8 steps on an H200 (2026-11-26), against < 1% for the other options: off until understood.
   if (cfg.train_accumulate_steps > 1) fail_input("train.accumulate_steps: not supported with device: cuda yet");
-  if (cfg.train_precision != "fp32") fail_input("train.precision: only fp32 (TF32 tensor cores) with device: cuda so far");
+  ctx.cuda->set_bf16(cfg.train_precision == "bf16");  // bf16 convolutions and matmuls on tensor cores (docs/cuda.md)
   for (auto& [name, v] : model.named_parameters())
     if (!v->data().is_cuda()) v->data() = v->data().to_cuda(ctx.cuda);
   for (auto& [name, t] : model.named_buffers())  // num_batches_tracked (i64) stays a host counter
@@ -201,6 +205,7 @@ EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const 
 FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
               const Normalization& norm, const TrainHooks& hooks, const RunOutput& out) {
   ctx.dnnl.set_bf16(cfg.train_precision == "bf16");  // issue 9: mixed precision (backend/cpu/dnnl_runtime.h)
+  ctx.dnnl.set_channels_last(cfg.train_memory_format == "channels_last");  // issue 9: NHWC activations (CPU)
   model_to_device(ctx, model, cfg);                   // device: cuda
   nn::ParameterArena arena(model);
   // transfer_optim_options: optim_options plus model.freeze and optim.lr_mult (transfer.h)
@@ -235,16 +240,29 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
     ctx.rng.set_state(st.rng_now);
     result.last_checkpoint = checkpoint_path(out.dir, st.step);
   }
-  if (comm && world > 1 && ctx.cuda)
-    fail_input("device: cuda: data-parallel training over MPI runs on the CPU only so far (no NCCL yet; "
-               "docs/distributed.md)");
+  if (comm && world > 1 && ctx.cuda && !comm->has_device_allreduce())
+    fail_input("device: cuda: data-parallel training on GPUs needs a build with NCCL (CVTRAIN_CUDA=ON, "
+               "docs/distributed.md); this one sums on the CPU only");
+  // train.sync_bn: batch norm's statistics over the global batch (base/batchnorm_sync.h), for the run
+  std::unique_ptr<dist::CommBatchNormSync> bn_sync;
+  struct SyncReset {
+    Context& ctx;
+    ~SyncReset() { ctx.batchnorm_sync = nullptr; }
+  } sync_reset{ctx};
   if (comm && world > 1 && cfg.train_sync_bn) {
-    for (auto& [name, t] : model.named_buffers())
-      if (name.size() >= 12 && name.compare(name.size() - 12, 12, "running_mean") == 0)
-        fail_input("train.sync_bn: not available yet for models with batch norm (", name,
-                   "); train with per-rank statistics (train.sync_bn: false) or a model without batch norm "
-                   "(docs/distributed.md)");
+    if (ctx.cuda) fail_input("train.sync_bn: runs on the CPU only so far (device: cuda; docs/distributed.md)");
+    const int64_t last = train.size() % (cfg.train_batch_size * world);
+    if (!cfg.data_drop_last && last > 0 && last < world)  // a rank without examples would miss the collectives
+      fail_input("train.sync_bn: the last global batch has ", last, " examples for ", world,
+                 " ranks; set data.drop_last: true or change train.batch_size");
+    bn_sync = std::make_unique<dist::CommBatchNormSync>(*comm);
+    ctx.batchnorm_sync = bn_sync.get();
   }
+  // the gradient all-reduce in buckets, overlapped with the backward pass (train.dist_overlap)
+  std::unique_ptr<dist::GradientAllreduce> grad_sum;
+  if (comm && world > 1 && !ctx.cuda)
+    grad_sum = std::make_unique<dist::GradientAllreduce>(
+        *comm, model, arena, std::max<int64_t>(1, static_cast<int64_t>(cfg.train_dist_bucket_mb * 262144)));
   if (comm && world > 1) {
     dist::broadcast_model(*comm, model, arena);  // every rank starts from rank 0's weights
     Rng::State r = ctx.rng.state();               // dropout masks differ per rank
@@ -305,6 +323,9 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
     auto next_batch = [&](Batch& b) {
       if (!comm) return cur->next(b);
       if (global_k >= shard.global_sizes.size()) return false;
+      if (bn_sync && shard.global_sizes[global_k] < world)  // every rank sees it: all stop together
+        fail_input("train.sync_bn: a global batch of ", shard.global_sizes[global_k], " examples for ", world,
+                   " ranks (a resumed epoch?); set data.drop_last: true");
       if (shard.local_sizes[global_k++] > 0) CHECK(cur->next(b), "shard: batch ", global_k, " missing");
       else b = Batch{};  // no example of the last global batch is this rank's
       return true;
@@ -357,9 +378,13 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
       } else {
         if (used_in_group == 0) arena.zero_grad();
         // accumulates into the arena's gradients; data-parallel: each rank's mean loss weighted by
-        // its share of the global batch times the ranks (the all-reduce divides by the ranks)
-        if (n > 0 && (!comm || n * world == static_cast<int64_t>(images))) loss.backward();
-        else if (n > 0) ops::mul_scalar(ctx, loss, static_cast<float>(static_cast<double>(n * world) / images)).backward();
+        // its share of the global batch times the ranks (the all-reduce divides by the ranks).
+        // The batch that completes the step starts the gradient buckets' all-reduce as it goes.
+        const bool ends_group = st.batches_done % accumulate == 0 || st.batches_done == epoch_batches;
+        const GradReadyFn on_ready = grad_sum && cfg.train_dist_overlap && ends_group ? grad_sum->hook() : GradReadyFn();
+        if (n > 0 && (!comm || n * world == static_cast<int64_t>(images))) loss.backward(on_ready);
+        else if (n > 0)
+          ops::mul_scalar(ctx, loss, static_cast<float>(static_cast<double>(n * world) / images)).backward(on_ready);
         ++used_in_group;
         group_loss += mean_loss;
         st.loss_sum += loss_sum;
@@ -371,16 +396,23 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
       if (group_end && used_in_group > 0) {
         // The mean of the batches' mean gradients (an effective batch of accumulate x batch_size),
         // summed over the ranks and divided by their number: the global batch's mean gradient.
-        if (comm && world > 1) dist::allreduce_gradients(*comm, arena);
-        if (used_in_group * world > 1) scale_grads(arena, 1.0f / static_cast<float>(used_in_group * world));
+        if (grad_sum) grad_sum->finish();  // starts the buckets not started yet, waits for all
+        else if (comm && world > 1)          // device: cuda, NCCL: the mean, on the GPU's stream
+          comm->allreduce_mean_device(arena.device_grad(), arena.size(), *ctx.cuda, "the gradient all-reduce");
+        if (used_in_group * world > 1 && !arena.on_cuda())
+          scale_grads(arena, 1.0f / static_cast<float>(used_in_group * world));
         const bool log_now = log && cfg.train_log_every_steps > 0 && (st.step + 1) % cfg.train_log_every_steps == 0;
         double norm = -1;
-        if (log_now) arena.sync_to_host();  // device: cuda: the norm is taken on the host mirror
+        // device: cuda: the norm is taken on the host mirror
+        if (log_now || cfg.train_clip_grad_norm > 0) arena.sync_to_host();
         if (cfg.train_clip_grad_norm > 0 || log_now) norm = grad_norm(arena);
         // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1
         if (cfg.train_clip_grad_norm > 0 && norm > cfg.train_clip_grad_norm)
           scale_grads(arena, static_cast<float>(cfg.train_clip_grad_norm / (norm + 1e-6)));
-        if (cfg.train_clip_grad_value > 0) {  // torch.nn.utils.clip_grad_value_
+        if (cfg.train_clip_grad_value > 0 && arena.on_cuda()) {  // the same on the GPU
+          const float v = static_cast<float>(cfg.train_clip_grad_value);
+          cuda::clamp_inplace(*arena.cuda_runtime(), arena.device_grad(), -v, v, arena.size());
+        } else if (cfg.train_clip_grad_value > 0) {  // torch.nn.utils.clip_grad_value_
           const float v = static_cast<float>(cfg.train_clip_grad_value);
           float* g = arena.grad();
           for (int64_t i = 0; i < arena.size(); ++i) g[i] = std::clamp(g[i], -v, v);
@@ -463,6 +495,7 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
 double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig& cfg, const Shape& image_shape,
                                 int64_t num_classes, int64_t warmup, int64_t steps, int64_t* allocations) {
   ctx.dnnl.set_bf16(cfg.train_precision == "bf16");
+  ctx.dnnl.set_channels_last(cfg.train_memory_format == "channels_last");
   model_to_device(ctx, model, cfg);  // device: cuda
   nn::ParameterArena arena(model);
   std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, optim_options(cfg));

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace cvtrain::cpu {
 
@@ -50,7 +51,15 @@ inline void add_backward_sums(const float* __restrict x, const float* __restrict
 
 void batch_norm_forward_train(const float* x, const float* weight, const float* bias, float* y, float* save_mean,
                               float* save_invstd, float* running_mean, float* running_var, float momentum, float eps,
-                              int64_t N, int64_t C, int64_t HW) {
+                              int64_t N, int64_t C, int64_t HW, BatchNormSync* sync) {
+  if (sync) {  // train.sync_bn: the statistics of every process's batch (the phases at the end of this file)
+    std::vector<double> sums(static_cast<size_t>(2 * C + 1));  // NOTE: the one allocation: 2C+1 doubles
+    batch_norm_stats(x, N, C, HW, sums.data());
+    sync->allreduce_sums(sums.data(), 2 * C + 1);
+    batch_norm_stats_finish(sums.data(), C, momentum, eps, save_mean, save_invstd, running_mean, running_var);
+    batch_norm_normalize(x, weight, bias, save_mean, save_invstd, y, N, C, HW);
+    return;
+  }
   const int64_t M = N * HW;
 #pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {
@@ -93,7 +102,19 @@ void batch_norm_forward_eval(const float* x, const float* weight, const float* b
 }
 
 void batch_norm_backward(const float* x, const float* dy, const float* weight, const float* mean, const float* invstd,
-                         bool training, float* dx, float* dweight, float* dbias, int64_t N, int64_t C, int64_t HW) {
+                         bool training, float* dx, float* dweight, float* dbias, int64_t N, int64_t C, int64_t HW,
+                         BatchNormSync* sync) {
+  if (sync && training && dx) {  // train.sync_bn: dx through the statistics of every process's batch
+    std::vector<double> sums(static_cast<size_t>(2 * C + 1));
+    batch_norm_backward_sums(x, dy, mean, N, C, HW, sums.data());
+    for (int64_t c = 0; c < C; ++c) {  // this process's share; the gradient all-reduce adds the others'
+      if (dweight) dweight[c] = static_cast<float>(sums[C + c] * invstd[c]);
+      if (dbias) dbias[c] = static_cast<float>(sums[c]);
+    }
+    sync->allreduce_sums(sums.data(), 2 * C + 1);
+    batch_norm_backward_dx(x, dy, weight, mean, invstd, sums.data(), dx, N, C, HW);
+    return;
+  }
   const int64_t M = N * HW;
   const bool need_sums = training || dweight || dbias;
 #pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
@@ -118,6 +139,84 @@ void batch_norm_backward(const float* x, const float* dy, const float* weight, c
 #pragma omp simd
       for (int64_t i = 0; i < HW; ++i) dxr[i] = k * dyr[i] + q * (xr[i] - mu) + r;
     }
+  }
+}
+
+// ---- Synchronized batch norm: the phases (header). Same sums as the fused kernels, split at the
+// points where the sums of all processes are needed.
+
+void batch_norm_stats(const float* x, int64_t N, int64_t C, int64_t HW, double* sums) {
+  const int64_t M = N * HW;
+#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    const float K = x[c * HW];
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t n = 0; n < N; ++n) add_shifted_sums(x + (n * C + c) * HW, HW, K, s1, s2);
+    // unshifted, so that sums with different shifts on different processes add up
+    sums[c] = s1 + static_cast<double>(M) * K;
+    sums[C + c] = s2 + 2.0 * K * s1 + static_cast<double>(M) * K * K;
+  }
+  sums[2 * C] = static_cast<double>(M);
+}
+
+void batch_norm_stats_finish(const double* sums, int64_t C, float momentum, float eps, float* save_mean,
+                             float* save_invstd, float* running_mean, float* running_var) {
+  const double M = sums[2 * C];
+  for (int64_t c = 0; c < C; ++c) {
+    const double mean = sums[c] / M;
+    // NOTE: E[x^2] - E[x]^2 in double: the shifted float partial sums dominate the error
+    const double var = std::max(sums[C + c] / M - mean * mean, 0.0);  // biased
+    save_mean[c] = static_cast<float>(mean);
+    save_invstd[c] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+    if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * save_mean[c];
+    if (running_var)
+      running_var[c] = (1.0f - momentum) * running_var[c] + momentum * static_cast<float>(var * M / (M - 1.0));
+  }
+}
+
+void batch_norm_normalize(const float* x, const float* weight, const float* bias, const float* mean,
+                          const float* invstd, float* y, int64_t N, int64_t C, int64_t HW) {
+#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
+  for (int64_t p = 0; p < N * C; ++p) {
+    const int64_t c = p % C;
+    const float scale = (weight ? weight[c] : 1.0f) * invstd[c], shift = bias ? bias[c] : 0.0f, mu = mean[c];
+    const float* __restrict xr = x + p * HW;
+    float* __restrict yr = y + p * HW;
+#pragma omp simd
+    for (int64_t i = 0; i < HW; ++i) yr[i] = (xr[i] - mu) * scale + shift;
+  }
+}
+
+void batch_norm_backward_sums(const float* x, const float* dy, const float* mean, int64_t N, int64_t C, int64_t HW,
+                              double* sums) {
+#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t n = 0; n < N; ++n) add_backward_sums(x + (n * C + c) * HW, dy + (n * C + c) * HW, HW, mean[c], s1, s2);
+    sums[c] = s1, sums[C + c] = s2;
+  }
+  sums[2 * C] = static_cast<double>(N * HW);
+}
+
+BatchNormDxCoef batch_norm_dx_coef(const double* sums, int64_t C, int64_t c, float weight, float invstd) {
+  // as in batch_norm_backward, with the sums and M of the whole (global) batch
+  const double M = sums[2 * C];
+  const float k = weight * invstd;
+  return {k, static_cast<float>(-k * double(invstd) * invstd * sums[C + c] / M), static_cast<float>(-k * sums[c] / M)};
+}
+
+void batch_norm_backward_dx(const float* x, const float* dy, const float* weight, const float* mean,
+                            const float* invstd, const double* sums, float* dx, int64_t N, int64_t C, int64_t HW) {
+#pragma omp parallel for schedule(static) if (N * C * HW > kParallelMin)
+  for (int64_t p = 0; p < N * C; ++p) {
+    const int64_t c = p % C;
+    const BatchNormDxCoef f = batch_norm_dx_coef(sums, C, c, weight ? weight[c] : 1.0f, invstd[c]);
+    const float mu = mean[c];
+    const float* __restrict xr = x + p * HW;
+    const float* __restrict dyr = dy + p * HW;
+    float* __restrict dxr = dx + p * HW;
+#pragma omp simd
+    for (int64_t i = 0; i < HW; ++i) dxr[i] = f.k * dyr[i] + f.q * (xr[i] - mu) + f.r;
   }
 }
 

@@ -50,7 +50,7 @@ using dt = memory::data_type;
 
 // How a primitive computes: oneDNN's gemm-based kernels on the caller's plain NCHW/OIHW, its direct
 // jit kernels on blocked nChw16c layouts, or Winograd F(4x4,3x3) on blocked layouts.
-enum class Kind { plain, blocked, winograd };
+enum class Kind { plain, blocked, winograd, nhwc };
 
 // NOTE: measured (bench/bench_conv.cpp, and the candidates' calls interleaved on more shapes; AMD
 // EPYC Zen 5, AVX-512, 2 threads, N=128, 3x3 pad 1, ms per call with reorders, medians):
@@ -68,15 +68,35 @@ bool winograd_fits(const Conv2dShape& s) {
   return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 &&
          s.groups == 1 && s.C >= 32 && s.OC >= 32;
 }
-Kind preferred_forward(const Conv2dShape& s) {
+// Channels-last: Winograd needs blocked copies of NHWC activations (reorders both ways), and still
+// wins from 32 channels: 1 thread, with reorders, forward / backward-data: 64->64 on 7x7 1.33 / 1.33
+// vs 1.68 / 1.80 ms direct on NHWC; 32->32 on 14x14 1.92 / 1.89 vs 1.84 / 1.89 (bench_conv cl:1); CNN
+// conv2 32->64 on 14x14 3.8 / 4.5 (+ about 1 ms of reorders) vs 6.1 / 7.6 (ONEDNN_VERBOSE).
+bool winograd_fits_channels_last(const Conv2dShape& s) { return winograd_fits(s); }
+Kind preferred_forward(const Conv2dShape& s, bool low) {
+  // channels-last with 16 channels in and out: the direct kernel on nChw16c, which is the caller's
+  // memory itself (2.0 vs 2.9 ms for brgconv on nhwc, ResNet-20's 16->16 on 28x28, 1 thread); in
+  // bf16 the input is converted anyway, and the blocked bf16 kernel beats brgconv on nhwc (CNN conv2
+  // 32->64 on 14x14: 2.5 ms + 0.4 for the output's reorder vs 3.3)
+  if (s.channels_last && s.groups == 1 && ((s.C == 16 && s.OC == 16) || low)) return Kind::blocked;
+  if (s.channels_last) return winograd_fits_channels_last(s) ? Kind::winograd : Kind::nhwc;
   if (s.groups == 1 && s.C == 1) return Kind::plain;
   return winograd_fits(s) ? Kind::winograd : Kind::blocked;
 }
 Kind preferred_backward_data(const Conv2dShape& s) {
+  if (s.channels_last) return winograd_fits_channels_last(s) ? Kind::winograd : Kind::nhwc;
   if (s.groups == 1 && s.C < 8) return Kind::plain;
   return winograd_fits(s) ? Kind::winograd : Kind::blocked;
 }
-Kind preferred_backward_weights(const Conv2dShape&) { return Kind::blocked; }
+// Direct blocked; channels-last only where it needs no reorder (16 channels in and out: nChw16c is
+// nhwc): with reorders from nhwc it ties or loses (1 thread: ResNet-20 32->32 on 14x14 1.98 + two
+// reorders vs 2.40 ms on nhwc; CNN conv1 1->32: 0.6 + 1.8 for dy's reorder vs 2.0). In bf16 the
+// operands are converted anyway and the nhwc bf16 kernel wins on every shape (bench_conv dir:2 cl:1,
+// 1 thread: ResNet-20 16/32/64 channels 1.71 / 1.89 / 2.21 vs 2.56 / 2.04 / 2.41 ms blocked).
+Kind preferred_backward_weights(const Conv2dShape& s, bool low) {
+  if (s.channels_last) return !low && s.groups == 1 && s.C == 16 && s.OC == 16 ? Kind::blocked : Kind::nhwc;
+  return Kind::blocked;
+}
 
 // oneDNN's view of the geometry: dilation counts the gaps (0 = dense), and the right/bottom padding
 // is what makes the floor in OH come out exactly (it may be smaller than the left padding).
@@ -107,9 +127,10 @@ Geometry geometry(const Conv2dShape& s) {
 }
 
 std::string cache_key(const char* direction, const Conv2dShape& s, bool bias, ConvImpl impl, bool low) {
-  static constexpr const char* names[] = {" auto", " plain", " blocked", " winograd"};
+  static constexpr const char* names[] = {" auto", " plain", " blocked", " winograd", " nhwc"};
   std::string k = direction;
   if (low) k += " bf16";
+  if (s.channels_last) k += " cl";
   k += names[static_cast<int>(impl)];
   for (int64_t v : {s.N, s.C, s.H, s.W, s.OC, s.KH, s.KW, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h,
                     s.dilation_w, s.groups})
@@ -143,13 +164,15 @@ struct Operand {
   bool reordered = false;
 };
 
+// `same_bytes`: another description of the caller's buffer, taken when it is what the primitive wants
+// (nChw16c for channels-last activations of exactly 16 channels: the same memory as nhwc).
 Operand make_operand(int arg, bool output, const memory::desc& plain, const memory::desc& wanted,
-                     const dnnl::engine& eng) {
+                     const dnnl::engine& eng, const memory::desc& same_bytes = memory::desc()) {
   Operand o;
   o.arg = arg;
   o.output = output;
-  o.user = memory(plain, eng, DNNL_MEMORY_NONE);
-  if (wanted == plain) {
+  o.user = memory(same_bytes != memory::desc() && wanted == same_bytes ? same_bytes : plain, eng, DNNL_MEMORY_NONE);
+  if (o.user.get_desc() == wanted) {
     o.inner = o.user;
     return o;
   }
@@ -204,10 +227,11 @@ bool is_reference(const char* impl) { return std::strncmp(impl, "ref", 3) == 0; 
 // What oneDNN does not implement falls back to direct blocked: Winograd outside its shapes (creation
 // throws), and, when automatic, a plain choice that only oneDNN's reference loops implement.
 template <class Make>
-auto choose(ConvImpl impl, Kind preferred, Make&& make) {
+auto choose(ConvImpl impl, Kind preferred, bool channels_last, Make&& make) {
   const Kind kind = impl == ConvImpl::automatic ? preferred
                     : impl == ConvImpl::plain   ? Kind::plain
                     : impl == ConvImpl::winograd ? Kind::winograd
+                    : impl == ConvImpl::nhwc     ? Kind::nhwc
                                                  : Kind::blocked;
   if (kind == Kind::winograd) {
     try {
@@ -215,10 +239,10 @@ auto choose(ConvImpl impl, Kind preferred, Make&& make) {
     } catch (const dnnl::error& e) {
       if (e.status != dnnl_unimplemented) throw;
     }
-    return make(Kind::blocked);
+    return make(channels_last && impl == ConvImpl::automatic ? Kind::nhwc : Kind::blocked);
   }
   auto pd = make(kind);
-  if (impl == ConvImpl::automatic && kind == Kind::plain && is_reference(pd.impl_info_str())) {
+  if (impl == ConvImpl::automatic && (kind == Kind::plain || kind == Kind::nhwc) && is_reference(pd.impl_info_str())) {
     auto blocked = make(Kind::blocked);
     if (!is_reference(blocked.impl_info_str())) return blocked;
   }
@@ -294,14 +318,19 @@ constexpr Types kBf16Forward{bf16, bf16, f32};       // reads src, weights; writ
 constexpr Types kBf16BackwardData{f32, bf16, bf16};  // reads weights, diff_dst; writes diff_src
 constexpr Types kBf16BackwardWeights{bf16, f32, bf16};  // reads src, diff_dst; writes diff_weights
 
-// Plain layouts are the caller's; `any` lets oneDNN pick (blocked for its jit kernels). Bias is
-// always plain f32; an empty desc means no bias.
-Descs descs(const Geometry& g, Kind kind, bool bias, Types t = kF32) {
+// Plain layouts are the caller's (activations in `act`: nchw or nhwc); `any` lets oneDNN pick
+// (blocked for its jit kernels); Kind::nhwc fixes the activations to nhwc and lets it pick the
+// weights' layout. Bias is always plain f32; an empty desc means no bias.
+Descs descs(const Geometry& g, Kind kind, bool bias, Types t = kF32, tag act = tag::nchw) {
   const bool plain = kind == Kind::plain;
-  return {memory::desc(g.src, t.src, plain ? tag::nchw : tag::any),
-          memory::desc(g.weights, t.weights, plain ? g.weights_tag : tag::any),
-          bias ? memory::desc(g.bias, f32, tag::x) : memory::desc(),
-          memory::desc(g.dst, t.dst, plain ? tag::nchw : tag::any)};
+  const tag a = plain ? act : kind == Kind::nhwc ? tag::nhwc : tag::any;
+  return {memory::desc(g.src, t.src, a), memory::desc(g.weights, t.weights, plain ? g.weights_tag : tag::any),
+          bias ? memory::desc(g.bias, f32, tag::x) : memory::desc(), memory::desc(g.dst, t.dst, a)};
+}
+tag act_tag(const Conv2dShape& s) { return s.channels_last ? tag::nhwc : tag::nchw; }
+// A channels-last buffer of 16 channels seen as nChw16c (the same bytes), for make_operand
+memory::desc as_blocked16(const memory::dims& dims, int64_t channels, bool channels_last) {
+  return channels_last && channels == 16 ? memory::desc(dims, f32, tag::nChw16c) : memory::desc();
 }
 
 dnnl::algorithm algorithm_of(Kind kind) {
@@ -309,8 +338,8 @@ dnnl::algorithm algorithm_of(Kind kind) {
 }
 
 dnnl::convolution_forward::primitive_desc forward_pd(DnnlState& st, const Geometry& g, Kind kind, bool bias,
-                                                      Types t = kF32) {
-  Descs d = descs(g, kind, bias, t);
+                                                      Types t, tag act) {
+  Descs d = descs(g, kind, bias, t, act);
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, algorithm_of(kind), d.src,
                                        d.weights, d.bias, d.dst, g.strides, g.dilates, g.pad_l, g.pad_r);
   return {desc, user_scratchpad(), st.engine};
@@ -320,12 +349,14 @@ Entry& forward_entry(DnnlState& st, const Conv2dShape& s, bool bias, ConvImpl im
   return st.cached<Entry>(cache_key("conv fwd", s, bias, impl, low), [&] {
     Geometry g = geometry(s);
     const Types t = low ? kBf16Forward : kF32;
-    auto pd = choose(impl, preferred_forward(s), [&](Kind kind) { return forward_pd(st, g, kind, bias, t); });
-    Descs user = descs(g, Kind::plain, bias);
-    std::vector<Operand> ops{make_operand(DNNL_ARG_SRC, false, user.src, pd.src_desc(), st.engine),
-                             make_operand(DNNL_ARG_WEIGHTS, false, user.weights, pd.weights_desc(), st.engine)};
+    auto pd = choose(impl, preferred_forward(s, low), s.channels_last, [&](Kind kind) { return forward_pd(st, g, kind, bias, t, act_tag(s)); });
+    Descs user = descs(g, Kind::plain, bias, kF32, act_tag(s));
+    std::vector<Operand> ops{
+        make_operand(DNNL_ARG_SRC, false, user.src, pd.src_desc(), st.engine, as_blocked16(g.src, s.C, s.channels_last)),
+        make_operand(DNNL_ARG_WEIGHTS, false, user.weights, pd.weights_desc(), st.engine)};
     if (bias) ops.push_back(make_operand(DNNL_ARG_BIAS, false, user.bias, pd.bias_desc(), st.engine));
-    ops.push_back(make_operand(DNNL_ARG_DST, true, user.dst, pd.dst_desc(), st.engine));
+    ops.push_back(make_operand(DNNL_ARG_DST, true, user.dst, pd.dst_desc(), st.engine,
+                               as_blocked16(g.dst, s.OC, s.channels_last)));
     return finish_entry(dnnl::convolution_forward(pd), pd.impl_info_str(), std::move(ops), pd.scratchpad_desc(),
                         st.engine);
   });
@@ -335,17 +366,19 @@ Entry& backward_data_entry(DnnlState& st, const Conv2dShape& s, ConvImpl impl, b
   return st.cached<Entry>(cache_key("conv bwd_data", s, false, impl, low), [&] {
     Geometry g = geometry(s);
     const Types t = low ? kBf16BackwardData : kF32;
-    auto pd = choose(impl, preferred_backward_data(s), [&](Kind kind) {
-      Descs d = descs(g, kind, false, t);
+    auto pd = choose(impl, preferred_backward_data(s), s.channels_last, [&](Kind kind) {
+      Descs d = descs(g, kind, false, t, act_tag(s));
       dnnl::convolution_backward_data::desc desc(algorithm_of(kind), d.src, d.weights, d.dst, g.strides, g.dilates,
                                                  g.pad_l, g.pad_r);
-      return dnnl::convolution_backward_data::primitive_desc(desc, user_scratchpad(), st.engine,
-                                                             forward_pd(st, g, kind, false, low ? kBf16Forward : kF32));
+      return dnnl::convolution_backward_data::primitive_desc(
+          desc, user_scratchpad(), st.engine, forward_pd(st, g, kind, false, low ? kBf16Forward : kF32, act_tag(s)));
     });
-    Descs user = descs(g, Kind::plain, false);
+    Descs user = descs(g, Kind::plain, false, kF32, act_tag(s));
     std::vector<Operand> ops{make_operand(DNNL_ARG_WEIGHTS, false, user.weights, pd.weights_desc(), st.engine),
-                             make_operand(DNNL_ARG_DIFF_DST, false, user.dst, pd.diff_dst_desc(), st.engine),
-                             make_operand(DNNL_ARG_DIFF_SRC, true, user.src, pd.diff_src_desc(), st.engine)};
+                             make_operand(DNNL_ARG_DIFF_DST, false, user.dst, pd.diff_dst_desc(), st.engine,
+                                          as_blocked16(g.dst, s.OC, s.channels_last)),
+                             make_operand(DNNL_ARG_DIFF_SRC, true, user.src, pd.diff_src_desc(), st.engine,
+                                          as_blocked16(g.src, s.C, s.channels_last))};
     return finish_entry(dnnl::convolution_backward_data(pd), pd.impl_info_str(), std::move(ops),
                         pd.scratchpad_desc(), st.engine);
   });
@@ -355,16 +388,18 @@ Entry& backward_weights_entry(DnnlState& st, const Conv2dShape& s, bool bias, Co
   return st.cached<Entry>(cache_key("conv bwd_weights", s, bias, impl, low), [&] {
     Geometry g = geometry(s);
     const Types t = low ? kBf16BackwardWeights : kF32;
-    auto pd = choose(impl, preferred_backward_weights(s), [&](Kind kind) {
-      Descs d = descs(g, kind, bias, t);
+    auto pd = choose(impl, preferred_backward_weights(s, low), s.channels_last, [&](Kind kind) {
+      Descs d = descs(g, kind, bias, t, act_tag(s));
       dnnl::convolution_backward_weights::desc desc(algorithm_of(kind), d.src, d.weights, d.bias, d.dst, g.strides,
                                                     g.dilates, g.pad_l, g.pad_r);
-      return dnnl::convolution_backward_weights::primitive_desc(desc, user_scratchpad(), st.engine,
-                                                                forward_pd(st, g, kind, bias, low ? kBf16Forward : kF32));
+      return dnnl::convolution_backward_weights::primitive_desc(
+          desc, user_scratchpad(), st.engine, forward_pd(st, g, kind, bias, low ? kBf16Forward : kF32, act_tag(s)));
     });
-    Descs user = descs(g, Kind::plain, bias);
-    std::vector<Operand> ops{make_operand(DNNL_ARG_SRC, false, user.src, pd.src_desc(), st.engine),
-                             make_operand(DNNL_ARG_DIFF_DST, false, user.dst, pd.diff_dst_desc(), st.engine),
+    Descs user = descs(g, Kind::plain, bias, kF32, act_tag(s));
+    std::vector<Operand> ops{make_operand(DNNL_ARG_SRC, false, user.src, pd.src_desc(), st.engine,
+                                          as_blocked16(g.src, s.C, s.channels_last)),
+                             make_operand(DNNL_ARG_DIFF_DST, false, user.dst, pd.diff_dst_desc(), st.engine,
+                                          as_blocked16(g.dst, s.OC, s.channels_last)),
                              make_operand(DNNL_ARG_DIFF_WEIGHTS, true, user.weights, pd.diff_weights_desc(), st.engine)};
     if (bias)
       ops.push_back(make_operand(DNNL_ARG_DIFF_BIAS, true, user.bias, pd.diff_bias_desc(), st.engine));
@@ -460,6 +495,15 @@ void conv2d_backward(DnnlRuntime& rt, const float* x, const float* w, const floa
 
 void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s) {
   const int64_t plane = s.OH * s.OW;
+  if (s.channels_last) {  // dy: (N*OH*OW, OC) rows
+#pragma omp parallel for if (s.N * s.OC * plane > 65536)
+    for (int64_t oc = 0; oc < s.OC; ++oc) {
+      double sum = 0;
+      for (int64_t r = 0; r < s.N * plane; ++r) sum += dy[r * s.OC + oc];
+      db[oc] = static_cast<float>(sum);
+    }
+    return;
+  }
 #pragma omp parallel for if (s.N * s.OC * plane > 65536)
   for (int64_t oc = 0; oc < s.OC; ++oc) {
     double sum = 0;

@@ -1,4 +1,5 @@
-// 2-D convolution kernels on oneDNN: NCHW activations and OIHW weights in the caller's buffers,
+// 2-D convolution kernels on oneDNN: NCHW (or, with Conv2dShape::channels_last, NHWC) activations
+// and OIHW weights in the caller's buffers,
 // whatever layout and algorithm oneDNN computes with (direct or Winograd on blocked nChw16c for most
 // shapes; see conv.cpp for the choice and its measurements). Primitives, reorders and scratch memory are created once per shape and
 // cached in the DnnlRuntime. With DnnlRuntime::bf16() on, convolutions with at least 16 input
@@ -18,6 +19,9 @@ struct Conv2dShape {
   int64_t OC, KH, KW;
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1, groups = 1;
   int64_t OH, OW;
+  // Activations (x, y and their gradients) in channels-last memory order: element (n,c,h,w) at
+  // ((n*H + h)*W + w)*C + c. The logical shape and the weights' OIHW order do not change.
+  bool channels_last = false;
 };
 
 // Fills OH and OW from the rest; CHECKs positive sizes/strides/dilations, non-negative padding,
@@ -34,8 +38,9 @@ namespace cvtrain::cpu {
 // conv.cpp); `plain` runs oneDNN's gemm-based kernels on the caller's NCHW/OIHW buffers, `blocked` its
 // direct jit kernels on blocked layouts (nChw16c) with reorders around the call, `winograd` Winograd
 // F(4x4,3x3) on blocked layouts where oneDNN has it (else direct blocked). The explicit choices exist
-// for benchmarks and for tests that check every path.
-enum class ConvImpl { automatic, plain, blocked, winograd };
+// for benchmarks and for tests that check every path. `nhwc` runs the direct jit kernels on NHWC
+// activations (no reorder when the caller's buffers are channels-last).
+enum class ConvImpl { automatic, plain, blocked, winograd, nhwc };
 
 // x: (N,C,H,W), w: (OC,C/groups,KH,KW), b: (OC) or null -> y: (N,OC,OH,OW) (fully written)
 void conv2d_forward(DnnlRuntime& rt, const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,

@@ -21,9 +21,16 @@ class DnnlRuntime {
   void set_bf16(bool on) { bf16_ = on; }
   bool bf16() const { return bf16_; }
 
+  // Channels-last activations (train.memory_format): convolutions write their output channels-last
+  // (NHWC memory, logical shape (N,C,H,W)) even from NCHW input, and the ops after them keep that
+  // layout (docs/perf.md). Off: a convolution's output follows its input's layout.
+  void set_channels_last(bool on) { channels_last_ = on; }
+  bool channels_last() const { return channels_last_; }
+
  private:
   std::unique_ptr<DnnlState> state_;
   bool bf16_ = false;
+  bool channels_last_ = false;
 };
 
 }  // namespace cvtrain::cpu

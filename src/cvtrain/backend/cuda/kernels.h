@@ -114,13 +114,18 @@ CVTRAIN_CUDA_FN void linear_backward_data(Runtime& rt, const float* dy, const fl
                                           int64_t IN, int64_t OUT) CVTRAIN_CUDA_BODY
 CVTRAIN_CUDA_FN void linear_backward_weights(Runtime& rt, const float* x, const float* dy, float* dw, float* db,
                                              int64_t N, int64_t IN, int64_t OUT) CVTRAIN_CUDA_BODY
-// As backend/cpu/conv.h, on cuDNN (algorithms chosen by its heuristics once per shape, cached).
+// As backend/cpu/conv.h, on cuDNN (algorithms found once per shape, cached); bf16 operands on tensor
+// cores under Runtime::bf16() (dnn.cu).
 CVTRAIN_CUDA_FN void conv2d_forward(Runtime& rt, const float* x, const float* w, const float* b, float* y,
                                     const Conv2dShape& s) CVTRAIN_CUDA_BODY
 CVTRAIN_CUDA_FN void conv2d_backward_data(Runtime& rt, const float* w, const float* dy, float* dx,
                                           const Conv2dShape& s) CVTRAIN_CUDA_BODY
 CVTRAIN_CUDA_FN void conv2d_backward_weights(Runtime& rt, const float* x, const float* dy, float* dw, float* db,
                                              const Conv2dShape& s) CVTRAIN_CUDA_BODY
+// Both directions in one call (dy converted to bf16 once under Runtime::bf16()): x is read only
+// for dw, w only for dx; dx, dw, db may each be null (not wanted).
+CVTRAIN_CUDA_FN void conv2d_backward(Runtime& rt, const float* x, const float* w, const float* dy, float* dx,
+                                     float* dw, float* db, const Conv2dShape& s) CVTRAIN_CUDA_BODY
 // As backend/cpu/batchnorm.h (training forward and backward on cuDNN, evaluation on our kernels).
 CVTRAIN_CUDA_FN void batch_norm_forward_train(Runtime& rt, const float* x, const float* weight, const float* bias,
                                               float* y, float* save_mean, float* save_invstd, float* running_mean,
@@ -136,6 +141,47 @@ CVTRAIN_CUDA_FN void batch_norm_backward(Runtime& rt, const float* x, const floa
                                          const float* mean, const float* invstd, bool training, float* dx,
                                          float* dweight, float* dbias, int64_t N, int64_t C, int64_t HW)
     CVTRAIN_CUDA_BODY
+
+// ---- bn.cu: batch norm in training mode on our kernels, and ops::batch_norm_add_relu fused ----
+// y = [relu](bn(x) [+ residual]) with the batch statistics; x, residual (may be null), y: (N,C,HW);
+// save_mean, save_invstd: (C) out; running_mean/var (C) updated (may be null). batch_norm_forward_train
+// above comes here unless RuntimeOptions::own_batch_norm is off.
+CVTRAIN_CUDA_FN void batch_norm_act_forward_train(Runtime& rt, const float* x, const float* weight, const float* bias,
+                                                  const float* residual, bool relu, float* y, float* save_mean,
+                                                  float* save_invstd, float* running_mean, float* running_var,
+                                                  float momentum, float eps, int64_t N, int64_t C, int64_t HW)
+    CVTRAIN_CUDA_BODY
+// Its backward: y is the forward's output (read for the relu mask, may be null without relu);
+// dresidual (N,C,HW) = the gradient after the relu; dx, dweight, dbias, dresidual may be null.
+CVTRAIN_CUDA_FN void batch_norm_act_backward_train(Runtime& rt, const float* x, const float* y, const float* dy,
+                                                   const float* weight, const float* mean, const float* invstd,
+                                                   bool relu, float* dx, float* dweight, float* dbias,
+                                                   float* dresidual, int64_t N, int64_t C, int64_t HW)
+    CVTRAIN_CUDA_BODY
+
+// ---- extra.cu: dropout, softmax, soft-target cross-entropy, Adam ----
+// As cpu::dropout_forward / dropout_backward (the same Philox bits: the same mask as the CPU).
+CVTRAIN_CUDA_FN void dropout_forward(Runtime& rt, const float* x, float* y, float* mask, float p, uint64_t seed,
+                                     uint64_t stream, int64_t n, float keep_scale) CVTRAIN_CUDA_BODY
+CVTRAIN_CUDA_FN void dropout_backward(Runtime& rt, const float* dy, const float* mask, float* dx, int64_t n)
+    CVTRAIN_CUDA_BODY
+// As cpu::softmax_* (log: cpu::log_softmax_*) over the rows of x, y: (N,K).
+CVTRAIN_CUDA_FN void softmax_forward(Runtime& rt, const float* x, float* y, int64_t N, int64_t K, bool log)
+    CVTRAIN_CUDA_BODY
+CVTRAIN_CUDA_FN void softmax_backward(Runtime& rt, const float* y, const float* dy, float* dx, int64_t N, int64_t K,
+                                      bool log) CVTRAIN_CUDA_BODY
+// As cpu::cross_entropy_soft_*, with the mean loss (1) and dloss (1) on the device.
+CVTRAIN_CUDA_FN void cross_entropy_soft_forward(Runtime& rt, const float* logits, const float* targets, float* prob,
+                                                float* row_loss, float* loss, int64_t N, int64_t K) CVTRAIN_CUDA_BODY
+CVTRAIN_CUDA_FN void cross_entropy_soft_backward(Runtime& rt, const float* prob, const float* targets,
+                                                 const float* dloss, float* dlogits, int64_t N, int64_t K)
+    CVTRAIN_CUDA_BODY
+// x: (n) <- min(max(x, lo), hi) (train.clip_grad_value)
+CVTRAIN_CUDA_FN void clamp_inplace(Runtime& rt, float* x, float lo, float hi, int64_t n) CVTRAIN_CUDA_BODY
+// optim/adaptive.cpp's Adam/AdamW update on theta, grad, m, v: (n), scalars as computed there.
+CVTRAIN_CUDA_FN void adam_step(Runtime& rt, float* theta, const float* grad, float* m, float* v, int64_t n, float beta1,
+                               float beta2, float epsilon, float step_size, float bias_correction2_sqrt, float lambda,
+                               float lambda1, float decay, bool decoupled) CVTRAIN_CUDA_BODY
 
 #undef CVTRAIN_CUDA_FN
 #undef CVTRAIN_CUDA_BODY

@@ -3,6 +3,7 @@
 // a training step has the same shapes every time, so after the first step nothing reaches cudaMalloc.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "cvtrain/backend/cuda/runtime_impl.h"
@@ -10,6 +11,21 @@
 namespace cvtrain::cuda {
 
 namespace {
+// The switches of RuntimeOptions from the environment: NAME=0 (or =off) turns a path off.
+RuntimeOptions with_env(RuntimeOptions o) {
+  auto off = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v && (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0 || std::strcmp(v, "cudnn") == 0);
+  };
+  if (off("CVTRAIN_CUDA_NHWC")) o.conv_nhwc = false;
+  if (off("CVTRAIN_CUDA_BF16_GEMM")) o.bf16_gemm = false;
+  if (off("CVTRAIN_CUDA_BN")) o.own_batch_norm = false;
+  if (off("CVTRAIN_CUDA_FUSED")) o.fused_bn = false;
+  if (off("CVTRAIN_CUDA_BF16")) o.force_f32 = true;
+  if (off("CVTRAIN_CUDA_ASYNC_COPY")) o.async_upload = false;
+  return o;
+}
+
 size_t round_size(size_t n) {
   constexpr size_t kSmall = 512, kLarge = size_t{1} << 20;
   if (n <= kLarge) return (n + kSmall - 1) / kSmall * kSmall;
@@ -33,7 +49,7 @@ std::shared_ptr<Runtime> Runtime::create(const RuntimeOptions& options) {
   if (n == 0) fail_input("device: cuda: no CUDA GPU is visible (cudaGetDeviceCount found none)");
   if (options.device < 0 || options.device >= n)
     fail_input("device: cuda: device ", options.device, " does not exist (", n, " visible)");
-  return std::shared_ptr<Runtime>(new Runtime(options));
+  return std::shared_ptr<Runtime>(new Runtime(with_env(options)));
 }
 
 Runtime::Runtime(const RuntimeOptions& options) : options_(options), impl_(std::make_unique<Impl>()) {
@@ -53,6 +69,10 @@ Runtime::~Runtime() {
   if (impl_->workspace) cudaFree(impl_->workspace);
   if (impl_->ones) cudaFree(impl_->ones);
   if (impl_->zeros) cudaFree(impl_->zeros);
+  for (auto& st : impl_->staging) {
+    if (st.host) cudaFreeHost(st.host);
+    if (st.done) cudaEventDestroy(st.done);
+  }
   cudnnDestroy(impl_->cudnn);
   cublasDestroy(impl_->cublas);
   cudaStreamDestroy(impl_->stream);
@@ -101,6 +121,21 @@ void Runtime::empty_cache() {
 
 void Runtime::copy_to_device(void* dst, const void* src, size_t nbytes) {
   if (!nbytes) return;
+  if (options_.async_upload && nbytes >= (size_t{64} << 10)) {
+    Impl::Staging& st = impl_->staging[impl_->staging_next];
+    impl_->staging_next = (impl_->staging_next + 1) % 4;
+    if (st.done) CUDA_CHECK(cudaEventSynchronize(st.done));  // the buffer's previous copy has finished
+    else CUDA_CHECK(cudaEventCreateWithFlags(&st.done, cudaEventDisableTiming));
+    if (st.bytes < nbytes) {
+      if (st.host) CUDA_CHECK(cudaFreeHost(st.host));
+      CUDA_CHECK(cudaMallocHost(&st.host, nbytes));
+      st.bytes = nbytes;
+    }
+    std::memcpy(st.host, src, nbytes);
+    CUDA_CHECK(cudaMemcpyAsync(dst, st.host, nbytes, cudaMemcpyHostToDevice, impl_->stream));
+    CUDA_CHECK(cudaEventRecord(st.done, impl_->stream));
+    return;
+  }
   CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, impl_->stream));
   CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -49,6 +50,22 @@ class MpiCommunicator final : public Communicator {
   void broadcast(float* data, int64_t n, int root, const char* what) override { bcast(data, n, MPI_FLOAT, root, what); }
   void broadcast(uint64_t* data, int64_t n, int root, const char* what) override {
     bcast(data, n, MPI_UINT64_T, root, what);
+  }
+  void start_allreduce_sum(float* data, int64_t n, const char* what) override {
+    CHECK(n <= INT_MAX, "start_allreduce_sum: ", n, " floats in one call (", what, ")");
+    started_.emplace_back();
+    check(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &started_.back()),
+          what);
+  }
+  void progress() override {
+    int done = 0;  // MPI_Testall drives Open MPI's progress engine; done requests become MPI_REQUEST_NULL
+    if (!started_.empty())
+      check(MPI_Testall(static_cast<int>(started_.size()), started_.data(), &done, MPI_STATUSES_IGNORE),
+            "the overlapped gradient all-reduce");
+  }
+  void wait_started(const char* what) override {
+    if (!started_.empty()) wait(started_, what);
+    started_.clear();
   }
   void abort(int code) override { MPI_Abort(MPI_COMM_WORLD, code); }
 
@@ -106,6 +123,7 @@ class MpiCommunicator final : public Communicator {
 
   double timeout_s_;
   int64_t bucket_;
+  std::vector<MPI_Request> started_;  // start_allreduce_sum's, until wait_started
   int rank_ = 0, size_ = 1;
   bool owns_ = false;
 };
