@@ -267,7 +267,7 @@ PY
 }
 train r20_gpu recipes/fashion_resnet20_gpu.yaml
 train r20_gpu_seed1 recipes/fashion_resnet20_gpu.yaml --set seed=1
-train r20_gpu_e18 recipes/fashion_resnet20_gpu.yaml --set train.epochs=18
+train r20_gpu_e20 recipes/fashion_resnet20_gpu.yaml --set train.epochs=20
 CVTRAIN_CUDA_ASYNC_COPY=0 train r20_gpu_sync_copy recipes/fashion_resnet20_gpu.yaml
 [[ $mode == full ]] && train r20_gpu_bf16 recipes/fashion_resnet20_gpu.yaml --set train.precision=bf16
 log "done: $(( $(date +%s) - T_START )) s in all"

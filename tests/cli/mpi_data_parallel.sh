@@ -31,25 +31,7 @@ grep -q "data-parallel: mpi.*2 ranks, global batch 128" "$tmp/two.log" || { cat 
 if grep -q "weights differed" "$tmp/two.log"; then echo "FAIL: the ranks' weights drifted apart"; exit 1; fi
 
 # max |a - b| over every tensor of two safetensors files (f32), stdlib only
-compare() {
-  python3 - "$1" "$2" "$3" <<'PY'
-import json, struct, sys, array
-def load(p):
-    b = open(p, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    h = json.loads(b[8:8 + n]); data = b[8 + n:]
-    out = {}
-    for k, v in h.items():
-        if k == "__metadata__" or v["dtype"] != "F32": continue
-        s, e = v["data_offsets"]; a = array.array("f"); a.frombytes(data[s:e]); out[k] = a
-    return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys(), (a.keys(), b.keys())
-worst = max(max(abs(x - y) for x, y in zip(a[k], b[k])) for k in a)
-print(f"max |difference| {worst:.3g} over {len(a)} tensors")
-sys.exit(0 if worst < float(sys.argv[3]) else 1)
-PY
-}
+compare() { python3 "$src/tests/cli/safetensors_maxdiff.py" "$1" "$2" "$3"; }
 compare "$tmp/one/model.safetensors" "$tmp/two/model.safetensors" 1e-5 || { echo "FAIL: 2 ranks differ from 1"; exit 1; }
 # and the weights did move: 1 step less differs by far more than the tolerance
 "${mpi[@]}" -np 1 "$bin" "${common[@]}" --set train.batch_size=128 --set train.max_steps=3 --out "$tmp/three" > /dev/null 2>&1

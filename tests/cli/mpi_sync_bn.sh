@@ -26,27 +26,7 @@ fi
 if grep -q "weights differed" "$tmp/sync.log"; then echo "FAIL: the ranks' weights drifted apart"; exit 1; fi
 
 # max |a - b| over every f32 tensor (weights and running statistics) of two safetensors files
-compare() {
-  python3 - "$1" "$2" "$3" <<'PY'
-import json, struct, sys, array
-def load(p):
-    b = open(p, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    h = json.loads(b[8:8 + n]); data = b[8 + n:]
-    out = {}
-    for k, v in h.items():
-        if k == "__metadata__" or v["dtype"] != "F32": continue
-        s, e = v["data_offsets"]; a = array.array("f"); a.frombytes(data[s:e]); out[k] = a
-    return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys(), (a.keys(), b.keys())
-assert any("running_var" in k for k in a), "no batch-norm statistics in the model file"
-worst = max(max(abs(x - y) for x, y in zip(a[k], b[k])) for k in a)
-print(f"max |difference| {worst:.3g} over {len(a)} tensors")
-tol = float(sys.argv[3])
-sys.exit(0 if (worst <= tol if tol == 0 else worst < tol) else 1)
-PY
-}
+compare() { python3 "$src/tests/cli/safetensors_maxdiff.py" "$1" "$2" "$3" --need-bn-stats; }
 compare "$tmp/one/model.safetensors" "$tmp/sync/model.safetensors" 1e-4 || { echo "FAIL: 2 ranks with sync_bn differ from 1"; exit 1; }
 # the same on NCHW activations (the other batch-norm kernels; channels_last is the default)
 "${mpi[@]}" -np 1 "$bin" "${common[@]}" --set train.memory_format=nchw --set train.batch_size=128 --out "$tmp/one_nchw" \

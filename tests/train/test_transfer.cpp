@@ -3,6 +3,7 @@
 // BatchNorm, and class subsets.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -12,6 +13,7 @@
 #include "cvtrain/base/error.h"
 #include "cvtrain/data/subset.h"
 #include "cvtrain/nn/zoo.h"
+#include "cvtrain/ops/loss.h"
 #include "cvtrain/optim/sgd.h"
 #include "cvtrain/tensor/safetensors.h"
 #include "cvtrain/train/model_file.h"
@@ -115,6 +117,39 @@ TEST(Transfer, BackboneFreezesAllButTheHead) {
   const auto frozen = freeze_prefixes(cfg, arena);
   EXPECT_EQ(frozen.size(), arena.entries().size() - 2);
   for (const auto& f : frozen) EXPECT_EQ(f.rfind("net.12", 0), std::string::npos) << f;
+}
+
+// A frozen backbone is not backpropagated through: its arena gradients stay exactly zero after a
+// backward, while the head's are computed (and equal those of the unfrozen model).
+TEST(Transfer, FrozenLayersComputeNoGradient) {
+  Tensor x = testing::random_tensor({8, 1, 28, 28}, 5);
+  Tensor labels = Tensor::empty({8}, DType::i64);
+  for (int64_t i = 0; i < 8; ++i) labels.data<int64_t>()[i] = i % 10;
+  std::vector<float> head_grad[2];
+  for (int frozen = 0; frozen < 2; ++frozen) {
+    auto m = model_of("cnn", 10, 3);
+    nn::ParameterArena arena(*m);
+    RunConfig cfg;
+    cfg.model_freeze = frozen ? "backbone" : "";
+    const auto prefixes = freeze_prefixes(cfg, arena);
+    EXPECT_EQ(stop_frozen_gradients(*m, prefixes), frozen ? static_cast<int64_t>(arena.entries().size()) - 2 : 0);
+    arena.zero_grad();
+    Context ctx(1);
+    ops::cross_entropy(ctx, m->forward(ctx, Variable(x)), labels).backward();
+    for (const auto& e : arena.entries()) {
+      double sum_abs = 0;
+      for (int64_t i = e.offset; i < e.offset + e.numel; ++i) sum_abs += std::fabs(arena.grad()[i]);
+      const bool is_head = e.name.rfind("net.12", 0) == 0;
+      if (is_head || !frozen) {
+        EXPECT_GT(sum_abs, 0.0) << e.name << (frozen ? " (frozen backbone)" : "");
+      } else {
+        EXPECT_EQ(sum_abs, 0.0) << e.name;
+      }
+      if (e.name == "net.12.weight") head_grad[frozen].assign(arena.grad() + e.offset, arena.grad() + e.offset + e.numel);
+    }
+  }
+  ASSERT_FALSE(head_grad[0].empty());
+  EXPECT_EQ(head_grad[0], head_grad[1]);  // the head's gradient does not depend on the backbone's
 }
 
 TEST(Transfer, LoadMatchingReportsEverything) {

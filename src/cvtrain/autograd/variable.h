@@ -46,6 +46,7 @@ class Variable {
   const Tensor& grad() const { return impl_->grad; }
   void set_grad(Tensor g) { impl_->grad = std::move(g); }
   bool requires_grad() const { return impl_ && impl_->requires_grad; }
+  void set_requires_grad(bool r) { impl_->requires_grad = r; }  // a leaf only (model.freeze)
   const Shape& shape() const { return impl_->data.shape(); }
   int64_t size(int64_t d) const { return impl_->data.size(d); }
   int64_t numel() const { return impl_->data.numel(); }

@@ -19,19 +19,17 @@ void check_channel_vector(const char* what, const Tensor& t, int64_t C, const Te
         ") for input ", x.describe(), ", got ", t.describe());
 }
 const float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-}  // namespace
 
-Variable batch_norm(Context& ctx, const Variable& x, const Variable& weight, const Variable& bias,
-                    Tensor& running_mean, Tensor& running_var, const BatchNormOptions& opt) {
-  const Tensor& xt = x.data();
-  // channels-last activations on the CPU: the layout-aware kernels of the fused op, with no add or ReLU
-  if (!xt.is_cuda() && xt.is_strictly_channels_last())
-    return batch_norm_add_relu(ctx, x, weight, bias, running_mean, running_var, opt, Variable(), false);
-  CHECK((xt.dim() == 2 || xt.dim() == 4) && xt.dtype() == DType::f32,
-        "batch_norm: expects an f32 (N,C) or (N,C,H,W) input, got ", xt.describe());
+// What batch_norm and batch_norm_add_relu check alike. xt: (N,C) or (N,C,H,W) f32; w, b: (C) or
+// undefined; running statistics: (C), both or neither, required in evaluation. Returns (N, C, H*W).
+struct BnSizes {
+  int64_t N, C, HW;
+};
+BnSizes check_batch_norm_args(const char* op, const Tensor& xt, const Tensor& w, const Tensor& b,
+                              const Tensor& running_mean, const Tensor& running_var, const BatchNormOptions& opt) {
+  CHECK((xt.dim() == 2 || xt.dim() == 4) && xt.dtype() == DType::f32, op,
+        ": expects an f32 (N,C) or (N,C,H,W) input, got ", xt.describe());
   const int64_t N = xt.size(0), C = xt.size(1), HW = xt.dim() == 4 ? xt.size(2) * xt.size(3) : 1;
-  Tensor w = weight.defined() ? weight.data().contiguous() : Tensor();  // (C) or none: 1
-  Tensor b = bias.defined() ? bias.data().contiguous() : Tensor();      // (C) or none: 0
   if (w.defined()) check_channel_vector("weight", w, C, xt);
   if (b.defined()) check_channel_vector("bias", b, C, xt);
   CHECK(running_mean.defined() == running_var.defined(), "batch_norm: give both running statistics or neither");
@@ -45,6 +43,20 @@ Variable batch_norm(Context& ctx, const Variable& x, const Variable& weight, con
         xt.describe());
   CHECK(!opt.training || N * HW > 1, "batch_norm: training needs more than one value per channel, got input ",
         xt.describe());
+  return {N, C, HW};
+}
+}  // namespace
+
+Variable batch_norm(Context& ctx, const Variable& x, const Variable& weight, const Variable& bias,
+                    Tensor& running_mean, Tensor& running_var, const BatchNormOptions& opt) {
+  const Tensor& xt = x.data();
+  // channels-last activations on the CPU: the layout-aware kernels of the fused op, with no add or ReLU
+  if (!xt.is_cuda() && xt.is_strictly_channels_last())
+    return batch_norm_add_relu(ctx, x, weight, bias, running_mean, running_var, opt, Variable(), false);
+  Tensor w = weight.defined() ? weight.data().contiguous() : Tensor();  // (C) or none: 1
+  Tensor b = bias.defined() ? bias.data().contiguous() : Tensor();      // (C) or none: 0
+  const BnSizes sz = check_batch_norm_args("batch_norm", xt, w, b, running_mean, running_var, opt);
+  const int64_t N = sz.N, C = sz.C, HW = sz.HW;  // plain names: lambdas below capture them
 
   Tensor xc = xt.contiguous();  // (N,C,HW)
   Tensor y = xc.new_empty(xc.shape());
@@ -131,24 +143,10 @@ Variable batch_norm_add_relu(Context& ctx, const Variable& x, const Variable& we
     if (residual.defined()) y = add(ctx, y, residual);
     return relu ? ops::relu(ctx, y) : y;
   }
-  CHECK((xt.dim() == 2 || xt.dim() == 4) && xt.dtype() == DType::f32,
-        "batch_norm_add_relu: expects an f32 (N,C) or (N,C,H,W) input, got ", xt.describe());
-  const int64_t N = xt.size(0), C = xt.size(1), HW = xt.dim() == 4 ? xt.size(2) * xt.size(3) : 1;
   Tensor w = weight.defined() ? weight.data().contiguous() : Tensor();  // (C) or none: 1
   Tensor b = bias.defined() ? bias.data().contiguous() : Tensor();      // (C) or none: 0
-  if (w.defined()) check_channel_vector("weight", w, C, xt);
-  if (b.defined()) check_channel_vector("bias", b, C, xt);
-  CHECK(running_mean.defined() == running_var.defined(), "batch_norm: give both running statistics or neither");
-  if (running_mean.defined()) {
-    check_channel_vector("running_mean", running_mean, C, xt);
-    check_channel_vector("running_var", running_var, C, xt);
-    CHECK(running_mean.is_contiguous() && running_var.is_contiguous(),
-          "batch_norm: running statistics are updated in place and must be contiguous");
-  }
-  CHECK(opt.training || running_mean.defined(), "batch_norm: evaluation needs running statistics, input ",
-        xt.describe());
-  CHECK(!opt.training || N * HW > 1, "batch_norm: training needs more than one value per channel, got input ",
-        xt.describe());
+  const BnSizes sz = check_batch_norm_args("batch_norm_add_relu", xt, w, b, running_mean, running_var, opt);
+  const int64_t N = sz.N, C = sz.C, HW = sz.HW;  // plain names: lambdas below capture them
   const bool cl = xt.is_strictly_channels_last();
   const cpu::BnLayout layout{N, C, HW, cl};
   // x: dense in its layout; the residual and the gradients follow it

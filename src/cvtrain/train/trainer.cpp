@@ -209,7 +209,9 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
   model_to_device(ctx, model, cfg);                   // device: cuda
   nn::ParameterArena arena(model);
   // transfer_optim_options: optim_options plus model.freeze and optim.lr_mult (transfer.h)
-  std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, transfer_optim_options(cfg, arena));
+  const optim::OptimOptions optim_opts = transfer_optim_options(cfg, arena);
+  std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, optim_opts);
+  stop_frozen_gradients(model, optim_opts.freeze);  // frozen layers: no gradient computed (transfer.h)
   BatchLoader loader(train, norm, cfg.train_batch_size, /*shuffle=*/true, augment_options(cfg));
   if (out.preprocess) loader.set_preprocess(*out.preprocess);
   // Data-parallel (out.comm): each rank reads its shard of every epoch (dist/sampler.h); a step's

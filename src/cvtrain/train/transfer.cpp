@@ -200,6 +200,16 @@ optim::OptimOptions transfer_optim_options(const RunConfig& cfg, const nn::Param
   return o;
 }
 
+int64_t stop_frozen_gradients(nn::Module& model, const std::vector<std::string>& prefixes) {
+  int64_t n = 0;
+  for (auto& [name, var] : model.named_parameters()) {
+    bool frozen = false;
+    for (const std::string& p : prefixes) frozen = frozen || optim::matches_prefix(name, p);
+    if (frozen && var->requires_grad()) var->set_requires_grad(false), ++n;
+  }
+  return n;
+}
+
 int64_t freeze_batchnorm(nn::Module& model) {
   int64_t n = 0;
   if (model.type().rfind("BatchNorm", 0) == 0) {

@@ -58,4 +58,10 @@ optim::OptimOptions transfer_optim_options(const RunConfig& cfg, const nn::Param
 // statistics are used and not updated. Returns the number of layers.
 int64_t freeze_batchnorm(nn::Module& model);
 
+// model.freeze in the backward: the parameters under `prefixes` stop requiring gradients, so no op
+// computes their gradient (and a frozen backbone with nothing trainable before it is not
+// backpropagated through at all: a linear probe's backward is the head's). Their arena gradients stay
+// zero; the optimizer skips them anyway (optim::OptimOptions::freeze). Returns how many were stopped.
+int64_t stop_frozen_gradients(nn::Module& model, const std::vector<std::string>& prefixes);
+
 }  // namespace cvtrain

@@ -4,6 +4,7 @@
 // row for the row kernels (K is the class count: small); the mean loss in one block, fixed order.
 #include "cvtrain/backend/cuda/kernels.h"
 #include "cvtrain/backend/cuda/runtime_impl.h"
+#include "cvtrain/base/philox.h"
 
 namespace cvtrain::cuda {
 
@@ -12,32 +13,15 @@ namespace {
 #define GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < (n); i += int64_t{gridDim.x} * blockDim.x)
 
-// base/philox.h on the device: four outputs for counter (hi, lo) under key.
-__device__ inline uint4 philox4x32(uint64_t key, uint64_t counter_hi, uint64_t counter_lo) {
-  constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u, kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
-  uint32_t c0 = static_cast<uint32_t>(counter_lo), c1 = static_cast<uint32_t>(counter_lo >> 32);
-  uint32_t c2 = static_cast<uint32_t>(counter_hi), c3 = static_cast<uint32_t>(counter_hi >> 32);
-  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
-  for (int round = 0; round < 10; ++round) {
-    const uint64_t p0 = static_cast<uint64_t>(kM0) * c0, p1 = static_cast<uint64_t>(kM1) * c2;
-    const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0, n1 = static_cast<uint32_t>(p1);
-    const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1, n3 = static_cast<uint32_t>(p0);
-    c0 = n0, c1 = n1, c2 = n2, c3 = n3;
-    k0 += kW0, k1 += kW1;
-  }
-  return make_uint4(c0, c1, c2, c3);
-}
-__device__ inline float to_unit(uint32_t r) { return static_cast<float>(r >> 8) * (1.0f / 16777216.0f); }
-
 // One thread per counter block of 4 elements (cpu::dropout_forward's layout).
 __global__ void dropout_fwd(const float* x, float* y, float* mask, float p, uint64_t seed, uint64_t stream, int64_t n,
                             float scale) {
   GRID_STRIDE(b, (n + 3) / 4) {
-    const uint4 r = philox4x32(seed, stream, static_cast<uint64_t>(b));
-    const uint32_t rr[4] = {r.x, r.y, r.z, r.w};
+    uint32_t rr[4];
+    philox4x32_into(seed, stream, static_cast<uint64_t>(b), rr);
     for (int j = 0; j < 4 && 4 * b + j < n; ++j) {
       const int64_t i = 4 * b + j;
-      const float m = to_unit(rr[j]) >= p ? scale : 0.0f;
+      const float m = philox_to_unit(rr[j]) >= p ? scale : 0.0f;
       mask[i] = m;
       y[i] = x[i] * m;
     }
