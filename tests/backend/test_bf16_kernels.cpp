@@ -122,4 +122,14 @@ TEST(Bf16Kernels, MatrixProductsReadBf16AndAccumulateInF32) {
     EXPECT_LE(worst(dw, dw_ref, N), 1.0);
     EXPECT_GT(worst(y, y_f32, IN), 1.0);
   }
+  // both operands transposed and stored with padded rows: the bf16 copies keep that orientation
+  const int64_t M = 7, K = 40, Ncol = 9, lda = M + 3, ldb = K + 5;  // A stored (K,M), B stored (Ncol,K)
+  const std::vector<double> A = f32_doubles(K * lda, 5), B = f32_doubles(Ncol * ldb, 6);
+  const std::vector<double> Ar = rounded(A), Br = rounded(B);
+  std::vector<double> c_ref(M * Ncol);
+  ref::gemm(true, true, M, Ncol, K, 1.0, Ar.data(), lda, Br.data(), ldb, 0.0, c_ref.data(), Ncol);
+  const std::vector<float> Af = to_f32(A), Bf = to_f32(B);
+  std::vector<float> c(M * Ncol, nan);
+  cpu::gemm(ctx.dnnl, true, true, M, Ncol, K, 1.0f, Af.data(), lda, Bf.data(), ldb, 0.0f, c.data(), Ncol);
+  EXPECT_LE(worst(c, c_ref, K), 1.0);
 }

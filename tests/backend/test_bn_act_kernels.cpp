@@ -148,7 +148,9 @@ TEST(BnActKernels, FarFromZeroMean) {  // the shifted sums keep the variance cle
 }
 
 TEST(PoolNhwcKernels, MatchNCHWKernels) {
-  for (auto [N, C, H, W, K, S, P] : {std::tuple{2, 5, 8, 7, 2, 2, 0}, {3, 16, 7, 7, 3, 2, 1}, {1, 3, 5, 6, 3, 1, 1}}) {
+  for (auto [N, C, H, W, K, S, P] : {std::tuple{2, 5, 8, 7, 2, 2, 0}, {3, 16, 7, 7, 3, 2, 1}, {1, 3, 5, 6, 3, 1, 1},
+                                      // 2x2 kernels, 16 channels at a time; odd rows/columns in no window
+                                      {2, 32, 9, 8, 2, 2, 0}, {1, 48, 6, 5, 2, 2, 0}, {2, 16, 7, 7, 2, 2, 0}}) {
     const Pool2dShape s = make_pool2d_shape(N, C, H, W, K, K, S, S, P, P);
     const int64_t in = N * C * H * W, out = N * C * s.OH * s.OW;
     std::vector<float> x = rnd(in, 1), dy = rnd(out, 2);

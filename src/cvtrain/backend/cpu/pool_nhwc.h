@@ -1,7 +1,8 @@
 // Pooling kernels on channels-last activations: memory (N,H,W,C), logical shape (N,C,H,W). Same
 // contracts as backend/cpu/pool.h (argmax is still the index h*W+w inside the channel's plane, NaN
 // wins, the first maximum in row-major window order otherwise), with the channel the innermost,
-// vectorized loop. Work split by image: deterministic. Reference twins: backend/ref/pool.h (NCHW).
+// vectorized loop. Work split by image or by output row, no element written by two threads:
+// deterministic. Reference twins: backend/ref/pool.h (NCHW).
 #pragma once
 #include <cstdint>
 
