@@ -89,20 +89,6 @@ __global__ void ce_soft_fwd(const float* x, const float* t, float* prob, float* 
   if (lane == 0) row_loss[n] = logf(s) * st - stx;
 }
 
-// out[0] = mean of v (n): one block, a fixed order
-__global__ void mean_kernel(const float* v, float* out, int64_t n) {
-  __shared__ float part[256];
-  float acc = 0.0f;
-  for (int64_t i = threadIdx.x; i < n; i += 256) acc += v[i];
-  part[threadIdx.x] = acc;
-  __syncthreads();
-  for (int w = 128; w > 0; w /= 2) {
-    if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) out[0] = part[0] / static_cast<float>(n);
-}
-
 // dlogits = (prob sum_k t - t) dloss / N
 __global__ void ce_soft_bwd(const float* prob, const float* t, const float* dloss, float* dx, int64_t N, int64_t K) {
   const int64_t n = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) / 32;
@@ -173,7 +159,7 @@ void cross_entropy_soft_forward(Runtime& rt, const float* logits, const float* t
                                 float* loss, int64_t N, int64_t K) {
   CUDA_PROFILE(rt, "cross_entropy_soft_forward");
   ce_soft_fwd<<<rows_grid(N), 256, 0, rt.impl().stream>>>(logits, targets, prob, row_loss, N, K);
-  mean_kernel<<<1, 256, 0, rt.impl().stream>>>(row_loss, loss, N);
+  mean_on_device(rt, row_loss, loss, N);
   CUDA_CHECK(cudaGetLastError());
 }
 

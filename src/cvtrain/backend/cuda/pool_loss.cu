@@ -185,6 +185,10 @@ __global__ void bias_bwd_kernel(const float* dy, float* db, int64_t outer, int64
 
 }  // namespace
 
+void mean_on_device(Runtime& rt, const float* v, float* out, int64_t n) {
+  mean_kernel<<<1, 256, 0, rt.impl().stream>>>(v, out, n);
+}
+
 void max_pool2d_forward(Runtime& rt, const float* x, float* y, int32_t* argmax, const Pool2dShape& s) {
   CUDA_PROFILE(rt, "max_pool2d_forward");
   const int64_t total = s.N * s.C * s.OH * s.OW;
@@ -230,7 +234,7 @@ void cross_entropy_forward(Runtime& rt, const float* logits, const int64_t* labe
   ce_fwd<<<static_cast<unsigned>((N * 32 + 255) / 256), 256, 0, rt.impl().stream>>>(logits, labels, smoothing, prob,
                                                                                    row_loss, N, K);
   CUDA_CHECK(cudaGetLastError());
-  mean_kernel<<<1, 256, 0, rt.impl().stream>>>(row_loss, loss, N);
+  mean_on_device(rt, row_loss, loss, N);
   CUDA_CHECK(cudaGetLastError());
 }
 

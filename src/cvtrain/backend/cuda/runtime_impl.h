@@ -111,6 +111,10 @@ void to_bf16(Runtime& rt, const float* x, __nv_bfloat16* y, int64_t N, int64_t C
 // y: (N,HW,C) bf16 when nhwc, else (N,C,HW) bf16 -> x: (N,C,HW) f32
 void from_bf16(Runtime& rt, const __nv_bfloat16* y, float* x, int64_t N, int64_t C, int64_t HW, bool nhwc);
 
+// out[0] = mean of v: (n), on the device, in one block with double accumulation in a fixed order (as
+// the CPU's mean of the per-row losses); pool_loss.cu, shared by the losses of extra.cu.
+void mean_on_device(Runtime& rt, const float* v, float* out, int64_t n);
+
 // Launch geometry for an elementwise loop over n items: grid-stride loops, at most 4096 blocks.
 inline unsigned blocks_for(int64_t n, int threads = 256) {
   int64_t b = (n + threads - 1) / threads;
