@@ -13,6 +13,7 @@
 
 #include "cvtrain/autograd/context.h"
 #include "cvtrain/backend/cpu/conv.h"
+#include "cvtrain/tensor/dtype.h"
 #include "cvtrain/tensor/rng.h"
 
 namespace {
@@ -37,24 +38,35 @@ std::vector<float> random_vector(int64_t n, uint64_t seed) {
 }
 
 // args: conv (1 to 5), direction (0 forward, 1 backward-data, 2 backward-weights), ConvImpl, bf16 (0/1),
-// channels-last activations (0/1)
+// channels-last activations (0/1), bf16 activation buffers (0/1: train.bf16_activations)
 void BM_conv(benchmark::State& state) {
   cvtrain::Conv2dShape s = shape_of(state.range(0));
   s.channels_last = state.range(4) != 0;
+  const bool act16 = state.range(5) != 0;
+  s.x_bf16 = s.y_bf16 = act16;
   const int direction = static_cast<int>(state.range(1));
   const auto impl = static_cast<ConvImpl>(state.range(2));
   std::vector<float> x = random_vector(s.N * s.C * s.H * s.W, 1), dx(x.size());
   std::vector<float> w = random_vector(s.OC * (s.C / s.groups) * s.KH * s.KW, 2), dw(w.size());
   std::vector<float> dy = random_vector(s.N * s.OC * s.OH * s.OW, 3), y(dy.size());
+  // bf16 activations: the same values rounded, in buffers of half the size
+  auto bf16_of = [](const std::vector<float>& v) {
+    std::vector<cvtrain::bf16> o(v.size());
+    for (size_t i = 0; i < v.size(); ++i) o[i] = cvtrain::float_to_bf16(v[i]);
+    return o;
+  };
+  std::vector<cvtrain::bf16> xb = bf16_of(x), dxb(x.size()), dyb = bf16_of(dy), yb(dy.size());
+  void *px = act16 ? static_cast<void*>(xb.data()) : x.data(), *pdx = act16 ? static_cast<void*>(dxb.data()) : dx.data();
+  void *py = act16 ? static_cast<void*>(yb.data()) : y.data(), *pdy = act16 ? static_cast<void*>(dyb.data()) : dy.data();
   cvtrain::Context ctx;
   ctx.dnnl.set_bf16(state.range(3) != 0);
   for (auto _ : state) {
     if (direction == 0)
-      cvtrain::cpu::conv2d_forward(ctx.dnnl, x.data(), w.data(), nullptr, y.data(), s, impl);
+      cvtrain::cpu::conv2d_forward(ctx.dnnl, px, w.data(), nullptr, py, s, impl);
     else if (direction == 1)
-      cvtrain::cpu::conv2d_backward_data(ctx.dnnl, w.data(), dy.data(), dx.data(), s, impl);
+      cvtrain::cpu::conv2d_backward_data(ctx.dnnl, w.data(), pdy, pdx, s, impl);
     else
-      cvtrain::cpu::conv2d_backward_weights(ctx.dnnl, x.data(), dy.data(), dw.data(), nullptr, s, impl);
+      cvtrain::cpu::conv2d_backward_weights(ctx.dnnl, px, pdy, dw.data(), nullptr, s, impl);
   }
   const cvtrain::cpu::Conv2dImplInfo info = cvtrain::cpu::conv2d_impl_info(ctx.dnnl, s, false, impl);
   const char* kernel = direction == 0 ? info.forward : direction == 1 ? info.backward_data : info.backward_weights;
@@ -63,7 +75,7 @@ void BM_conv(benchmark::State& state) {
                                       : info.backward_weights_plain;
   static constexpr const char* names[] = {"auto", "plain", "blocked", "winograd", "nhwc"};
   const char* impl_name = names[state.range(2)];
-  state.SetLabel(std::string(state.range(4) ? "cl " : "") + (state.range(3) ? "bf16 " : "") + (direction == 0 ? "fwd " : direction == 1 ? "bwd_data " : "bwd_weights ") + impl_name +
+  state.SetLabel(std::string(state.range(4) ? "cl " : "") + (state.range(3) ? "bf16 " : "") + (act16 ? "act16 " : "") + (direction == 0 ? "fwd " : direction == 1 ? "bwd_data " : "bwd_weights ") + impl_name +
                  " " + kernel + (plain ? " (no reorder)" : " (reordered)"));
 }
 
@@ -73,24 +85,29 @@ void cases(benchmark::internal::Benchmark* b) {
   for (int64_t conv : {1, 2})
     for (int64_t direction : {0, 1, 2})
       for (ConvImpl impl : {ConvImpl::automatic, ConvImpl::plain, ConvImpl::blocked, ConvImpl::winograd})
-        b->Args({conv, direction, static_cast<int64_t>(impl), 0, 0});
+        b->Args({conv, direction, static_cast<int64_t>(impl), 0, 0, 0});
   // f32 against bf16 (mixed precision) with the automatic choice, on every shape
   for (int64_t conv : {1, 2, 3, 4, 5})
     for (int64_t direction : {0, 1, 2})
-      for (int64_t bf16 : {0, 1}) b->Args({conv, direction, 0, bf16, 0});
+      for (int64_t bf16 : {0, 1}) b->Args({conv, direction, 0, bf16, 0, 0});
   // channels-last activations: direct on NHWC against blocked and Winograd with reorders from NHWC,
   // against the NCHW automatic choice
   for (int64_t conv : {1, 2, 3, 4, 5})
     for (int64_t direction : {0, 1, 2})
       for (int64_t bf16 : {0, 1})
         for (ConvImpl impl : {ConvImpl::nhwc, ConvImpl::blocked, ConvImpl::winograd})
-          b->Args({conv, direction, static_cast<int64_t>(impl), bf16, 1});
+          b->Args({conv, direction, static_cast<int64_t>(impl), bf16, 1, 0});
+  // bf16 activations (channels-last): direct on NHWC bf16 against blocked (reorders except at 16 channels)
+  for (int64_t conv : {2, 3, 4, 5})
+    for (int64_t direction : {0, 1, 2})
+      for (ConvImpl impl : {ConvImpl::automatic, ConvImpl::nhwc, ConvImpl::blocked})
+        b->Args({conv, direction, static_cast<int64_t>(impl), 1, 1, 1});
 }
 
 }  // namespace
 
 // "min" alongside mean/median: the machine is shared, and the best repetition is the least disturbed
-BENCHMARK(BM_conv)->Apply(cases)->ArgNames({"conv", "dir", "impl", "bf16", "cl"})->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_conv)->Apply(cases)->ArgNames({"conv", "dir", "impl", "bf16", "cl", "act16"})->Unit(benchmark::kMillisecond)
     ->ComputeStatistics("min", min_of);
 
 BENCHMARK_MAIN();

@@ -26,8 +26,13 @@ Variable record(Context& ctx, const char* name, Tensor out, const std::vector<Va
   return result;
 }
 
-void accumulate_grad(VarImpl& v, const Tensor& g) {
-  CHECK(g.shape() == v.data.shape(), "gradient ", g.describe(), " for a variable of ", v.data.describe());
+void accumulate_grad(VarImpl& v, const Tensor& g_in) {
+  CHECK(g_in.shape() == v.data.shape(), "gradient ", g_in.describe(), " for a variable of ", v.data.describe());
+  // A gradient has its variable's type: an op that computed a bf16 input in f32 returns an f32
+  // gradient for it, rounded here (DnnlRuntime::bf16_activations)
+  const bool convert = !g_in.is_cuda() && g_in.dtype() != v.data.dtype() &&
+                       (v.data.dtype() == DType::bf16 || v.data.dtype() == DType::f32);
+  const Tensor g = convert ? g_in.to(v.data.dtype()) : g_in;
   if (!v.grad.defined()) {
     // Take the buffer as it is when it is packed (NCHW or channels-last) and not a broadcast view;
     // else copy it.
@@ -47,9 +52,16 @@ void accumulate_grad(VarImpl& v, const Tensor& g) {
     cuda::add_inplace(v.grad.cuda_runtime(), v.grad.data<float>(), gc.to_device_of(v.grad).data<float>(), g.numel());
     return;
   }
+  const int64_t n = g.numel();
+  if (v.grad.dtype() == DType::bf16) {  // bf16 activations' gradients: added in f32, rounded once
+    bf16* __restrict dst = v.grad.data<bf16>();
+    const bf16* __restrict src = gc.data<bf16>();
+#pragma omp parallel for simd if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(bf16_to_float(dst[i]) + bf16_to_float(src[i]));
+    return;
+  }
   float* dst = v.grad.data<float>();
   const float* src = gc.data<float>();
-  const int64_t n = g.numel();
 #pragma omp parallel for simd if (n > 65536)
   for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
 }

@@ -1,6 +1,7 @@
 // Activation ops: each forward, then what its backward captures and computes. The backward of
 // sigmoid and tanh needs only the output; the others keep the input.
 #include "cvtrain/ops/activation.h"
+#include "cvtrain/ops/shape.h"
 
 #include "cvtrain/backend/cpu/activation.h"
 #include "cvtrain/backend/cuda/kernels.h"
@@ -51,21 +52,27 @@ Tensor pointwise_grad(const Tensor& saved, const Tensor& dy, Kernel kernel, Cuda
 
 }  // namespace
 
-Variable sigmoid(Context& ctx, const Variable& x) {
+Variable sigmoid(Context& ctx, const Variable& x_in) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   Tensor y = pointwise(dense_input_of("sigmoid", x), cpu::sigmoid_forward, cuda::sigmoid_forward);
   // backward needs only the output: dx = dy * y * (1 - y)
   return record(ctx, "sigmoid", y, {x},
                 [y](const Tensor& dy) -> Grads { return {pointwise_grad(y, dy, cpu::sigmoid_backward, cuda::sigmoid_backward)}; });
 }
 
-Variable tanh(Context& ctx, const Variable& x) {
+Variable tanh(Context& ctx, const Variable& x_in) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   Tensor y = pointwise(dense_input_of("tanh", x), cpu::tanh_forward, cuda::tanh_forward);
   // backward needs only the output: dx = dy * (1 - y^2)
   return record(ctx, "tanh", y, {x},
                 [y](const Tensor& dy) -> Grads { return {pointwise_grad(y, dy, cpu::tanh_backward, cuda::tanh_backward)}; });
 }
 
-Variable leaky_relu(Context& ctx, const Variable& x, float slope) {
+Variable leaky_relu(Context& ctx, const Variable& x_in, float slope) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   Tensor xc = dense_input_of("leaky_relu", x);
   Tensor y = pointwise(
       xc, [slope](const float* a, float* b, int64_t n) { cpu::leaky_relu_forward(a, b, n, slope); },
@@ -80,7 +87,9 @@ Variable leaky_relu(Context& ctx, const Variable& x, float slope) {
   });
 }
 
-Variable prelu(Context& ctx, const Variable& x, const Variable& weight) {
+Variable prelu(Context& ctx, const Variable& x_in, const Variable& weight) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   Tensor xc = input_of("prelu", x);
   Tensor wc = input_of("prelu (weight)", weight);
   CHECK(!xc.is_cuda(), "prelu: not on cuda yet (docs/cuda.md lists the ops that are)");
@@ -102,7 +111,9 @@ Variable prelu(Context& ctx, const Variable& x, const Variable& weight) {
 }
 
 namespace {
-Variable scaled_elu(Context& ctx, const char* op, const Variable& x, float alpha, float scale) {
+Variable scaled_elu(Context& ctx, const char* op, const Variable& x_in, float alpha, float scale) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   Tensor xc = dense_input_of(op, x);
   Tensor y = pointwise(
       xc, [alpha, scale](const float* a, float* b, int64_t n) { cpu::elu_forward(a, b, n, alpha, scale); },
@@ -127,7 +138,9 @@ Variable selu(Context& ctx, const Variable& x) {
   return scaled_elu(ctx, "selu", x, static_cast<float>(kSeluAlpha), static_cast<float>(kSeluScale));
 }
 
-Variable gelu(Context& ctx, const Variable& x, bool approximate_tanh) {
+Variable gelu(Context& ctx, const Variable& x_in, bool approximate_tanh) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   Tensor xc = dense_input_of("gelu", x);
   Tensor y = pointwise(
       xc, [approximate_tanh](const float* a, float* b, int64_t n) { cpu::gelu_forward(a, b, n, approximate_tanh); },
@@ -147,7 +160,9 @@ Variable gelu(Context& ctx, const Variable& x, bool approximate_tanh) {
   });
 }
 
-Variable silu(Context& ctx, const Variable& x) {
+Variable silu(Context& ctx, const Variable& x_in) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   Tensor xc = dense_input_of("silu", x);
   Tensor y = pointwise(xc, cpu::silu_forward, cuda::silu_forward);
   // backward needs the input: dx = dy * s (1 + x (1 - s)), s = sigmoid(x)

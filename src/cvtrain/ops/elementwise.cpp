@@ -2,6 +2,7 @@
 // shapes align at the right, a size-1 (or missing) dimension stretches; a broadcast operand's
 // gradient is summed back over the dimensions it was stretched along (sum_to_shape).
 #include "cvtrain/ops/elementwise.h"
+#include "cvtrain/ops/shape.h"
 
 #include <algorithm>
 
@@ -128,7 +129,10 @@ Tensor with_scalar(BinaryOp op, const Tensor& x, float s) {
 
 }  // namespace
 
-Variable add(Context& ctx, const Variable& a, const Variable& b) {
+Variable add(Context& ctx, const Variable& a_in, const Variable& b_in) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable a = as_f32(ctx, a_in);
+  const Variable b = as_f32(ctx, b_in);
   check_f32("add", a, b);
   Tensor y = binary(BinaryOp::add, a.data(), b.data());
   // backward needs only the input shapes: da = dy, db = dy, each summed to its input's shape
@@ -142,7 +146,10 @@ Variable add(Context& ctx, const Variable& a, const Variable& b) {
                 });
 }
 
-Variable sub(Context& ctx, const Variable& a, const Variable& b) {
+Variable sub(Context& ctx, const Variable& a_in, const Variable& b_in) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable a = as_f32(ctx, a_in);
+  const Variable b = as_f32(ctx, b_in);
   check_f32("sub", a, b);
   Tensor y = binary(BinaryOp::sub, a.data(), b.data());
   // backward needs only the input shapes: da = dy, db = -dy, each summed to its input's shape
@@ -154,7 +161,10 @@ Variable sub(Context& ctx, const Variable& a, const Variable& b) {
                 });
 }
 
-Variable mul(Context& ctx, const Variable& a, const Variable& b) {
+Variable mul(Context& ctx, const Variable& a_in, const Variable& b_in) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable a = as_f32(ctx, a_in);
+  const Variable b = as_f32(ctx, b_in);
   check_f32("mul", a, b);
   Tensor y = binary(BinaryOp::mul, a.data(), b.data());
   // backward needs both inputs: da = dy * b, db = dy * a
@@ -163,7 +173,10 @@ Variable mul(Context& ctx, const Variable& a, const Variable& b) {
                     const Tensor& dy) { return binary_grads(BinaryOp::mul, a, b, dy, need_a, need_b); });
 }
 
-Variable div(Context& ctx, const Variable& a, const Variable& b) {
+Variable div(Context& ctx, const Variable& a_in, const Variable& b_in) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable a = as_f32(ctx, a_in);
+  const Variable b = as_f32(ctx, b_in);
   check_f32("div", a, b);
   Tensor y = binary(BinaryOp::div, a.data(), b.data());
   // backward needs both inputs: da = dy / b, db = -dy * a / b^2
@@ -172,14 +185,18 @@ Variable div(Context& ctx, const Variable& a, const Variable& b) {
                     const Tensor& dy) { return binary_grads(BinaryOp::div, a, b, dy, need_a, need_b); });
 }
 
-Variable add_scalar(Context& ctx, const Variable& x, float s) {
+Variable add_scalar(Context& ctx, const Variable& x_in, float s) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   CHECK(x.data().dtype() == DType::f32, "add_scalar: f32 only, got ", x.data().describe());
   Tensor y = with_scalar(BinaryOp::add, x.data(), s);
   // backward needs nothing: dx = dy
   return record(ctx, "add_scalar", y, {x}, [](const Tensor& dy) -> Grads { return {dy}; });
 }
 
-Variable mul_scalar(Context& ctx, const Variable& x, float s) {
+Variable mul_scalar(Context& ctx, const Variable& x_in, float s) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   CHECK(x.data().dtype() == DType::f32, "mul_scalar: f32 only, got ", x.data().describe());
   Tensor y = with_scalar(BinaryOp::mul, x.data(), s);
   // backward needs only s: dx = dy * s
@@ -187,7 +204,9 @@ Variable mul_scalar(Context& ctx, const Variable& x, float s) {
                 [s](const Tensor& dy) -> Grads { return {with_scalar(BinaryOp::mul, dy, s)}; });
 }
 
-Variable relu(Context& ctx, const Variable& x) {
+Variable relu(Context& ctx, const Variable& x_in) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   // x: any shape; channels-last stays so (a flat loop over its memory)
   Tensor xc = !x.data().is_cuda() && x.data().is_dense() ? x.data() : x.data().contiguous();
   Tensor y = xc.new_empty_like();

@@ -1,6 +1,7 @@
 // Fractional max pooling: the region sequences, then the op with its backward right below it.
 // Kernels in backend/cpu/fractional_pool.h.
 #include "cvtrain/ops/fractional_pool.h"
+#include "cvtrain/ops/shape.h"
 
 #include <algorithm>
 #include <cmath>
@@ -58,8 +59,10 @@ void fmp_sequence(int32_t* a, int64_t in, int64_t out, bool overlapping, FmpSequ
   for (int64_t i = 0; i < out; ++i) a[i + 1] = a[i] + step[static_cast<size_t>(i)];
 }
 
-Variable fractional_max_pool2d(Context& ctx, const Variable& x, const Tensor& rows, const Tensor& cols,
+Variable fractional_max_pool2d(Context& ctx, const Variable& x_in, const Tensor& rows, const Tensor& cols,
                                bool overlapping) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   Tensor xc = x.data().contiguous();  // (N,C,H,W)
   CHECK(xc.dim() == 4 && xc.dtype() == DType::f32, "fractional_max_pool2d: expects an f32 (N,C,H,W) input, got ",
         xc.describe());

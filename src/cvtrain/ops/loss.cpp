@@ -2,6 +2,7 @@
 // backward right below it. Cross-entropy returns the mean over the batch as a shape-() variable.
 // Kernels in backend/cpu/softmax.h.
 #include "cvtrain/ops/loss.h"
+#include "cvtrain/ops/shape.h"
 
 #include "cvtrain/backend/cpu/softmax.h"
 #include "cvtrain/backend/cuda/kernels.h"
@@ -15,7 +16,9 @@ void check_logits(const char* op, const Tensor& x) {
 }
 }  // namespace
 
-Variable softmax(Context& ctx, const Variable& x) {
+Variable softmax(Context& ctx, const Variable& x_in) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   Tensor xc = x.data().contiguous();  // (N,K)
   check_logits("softmax", xc);
   const int64_t N = xc.size(0), K = xc.size(1);
@@ -39,7 +42,9 @@ Variable softmax(Context& ctx, const Variable& x) {
   });
 }
 
-Variable log_softmax(Context& ctx, const Variable& x) {
+Variable log_softmax(Context& ctx, const Variable& x_in) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable x = as_f32(ctx, x_in);
   Tensor xc = x.data().contiguous();  // (N,K)
   check_logits("log_softmax", xc);
   const int64_t N = xc.size(0), K = xc.size(1);
@@ -63,7 +68,9 @@ Variable log_softmax(Context& ctx, const Variable& x) {
   });
 }
 
-Variable cross_entropy(Context& ctx, const Variable& logits, const Tensor& labels, float label_smoothing) {
+Variable cross_entropy(Context& ctx, const Variable& logits_in, const Tensor& labels, float label_smoothing) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable logits = as_f32(ctx, logits_in);
   Tensor xc = logits.data().contiguous();  // (N,K)
   check_logits("cross_entropy", xc);
   const int64_t N = xc.size(0), K = xc.size(1);
@@ -106,7 +113,9 @@ Variable cross_entropy(Context& ctx, const Variable& logits, const Tensor& label
                 });
 }
 
-Variable cross_entropy_soft(Context& ctx, const Variable& logits, const Tensor& targets) {
+Variable cross_entropy_soft(Context& ctx, const Variable& logits_in, const Tensor& targets) {
+  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  const Variable logits = as_f32(ctx, logits_in);
   Tensor xc = logits.data().contiguous();  // (N,K)
   check_logits("cross_entropy_soft", xc);
   const int64_t N = xc.size(0), K = xc.size(1);

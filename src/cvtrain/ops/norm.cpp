@@ -19,6 +19,14 @@ void check_channel_vector(const char* what, const Tensor& t, int64_t C, const Te
         ") for input ", x.describe(), ", got ", t.describe());
 }
 const float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+// f(T{}) with T the element type of a CPU activation: float or bf16
+template <class F>
+void with_element_type(DType t, F&& f) {
+  if (t == DType::bf16)
+    f(bf16{});
+  else
+    f(0.0f);
+}
 
 // What batch_norm and batch_norm_add_relu check alike. xt: (N,C) or (N,C,H,W) f32; w, b: (C) or
 // undefined; running statistics: (C), both or neither, required in evaluation. Returns (N, C, H*W).
@@ -27,8 +35,8 @@ struct BnSizes {
 };
 BnSizes check_batch_norm_args(const char* op, const Tensor& xt, const Tensor& w, const Tensor& b,
                               const Tensor& running_mean, const Tensor& running_var, const BatchNormOptions& opt) {
-  CHECK((xt.dim() == 2 || xt.dim() == 4) && xt.dtype() == DType::f32, op,
-        ": expects an f32 (N,C) or (N,C,H,W) input, got ", xt.describe());
+  CHECK((xt.dim() == 2 || xt.dim() == 4) && (xt.dtype() == DType::f32 || (xt.dtype() == DType::bf16 && !xt.is_cuda())),
+        op, ": expects an f32 (or, on the CPU, bf16) (N,C) or (N,C,H,W) input, got ", xt.describe());
   const int64_t N = xt.size(0), C = xt.size(1), HW = xt.dim() == 4 ? xt.size(2) * xt.size(3) : 1;
   if (w.defined()) check_channel_vector("weight", w, C, xt);
   if (b.defined()) check_channel_vector("bias", b, C, xt);
@@ -50,8 +58,8 @@ BnSizes check_batch_norm_args(const char* op, const Tensor& xt, const Tensor& w,
 Variable batch_norm(Context& ctx, const Variable& x, const Variable& weight, const Variable& bias,
                     Tensor& running_mean, Tensor& running_var, const BatchNormOptions& opt) {
   const Tensor& xt = x.data();
-  // channels-last activations on the CPU: the layout-aware kernels of the fused op, with no add or ReLU
-  if (!xt.is_cuda() && xt.is_strictly_channels_last())
+  // channels-last or bf16 activations on the CPU: the kernels of the fused op, with no add or ReLU
+  if (!xt.is_cuda() && (xt.is_strictly_channels_last() || xt.dtype() == DType::bf16))
     return batch_norm_add_relu(ctx, x, weight, bias, running_mean, running_var, opt, Variable(), false);
   Tensor w = weight.defined() ? weight.data().contiguous() : Tensor();  // (C) or none: 1
   Tensor b = bias.defined() ? bias.data().contiguous() : Tensor();      // (C) or none: 0
@@ -154,10 +162,12 @@ Variable batch_norm_add_relu(Context& ctx, const Variable& x, const Variable& we
   auto same_layout = [cl](const Tensor& t) { return cl ? t.channels_last() : t.contiguous(); };
   Tensor rc;
   if (residual.defined()) {
-    CHECK(residual.data().shape() == xt.shape() && residual.data().dtype() == DType::f32 && !residual.data().is_cuda(),
-          "batch_norm_add_relu: residual ", residual.data().describe(), " does not match the input ", xt.describe());
-    rc = same_layout(residual.data());
+    const Tensor& r = residual.data();
+    CHECK(r.shape() == xt.shape() && (r.dtype() == DType::f32 || r.dtype() == DType::bf16) && !r.is_cuda(),
+          "batch_norm_add_relu: residual ", r.describe(), " does not match the input ", xt.describe());
+    rc = same_layout(r.dtype() == xt.dtype() ? r : r.to(xt.dtype()));  // the kernels take one element type
   }
+  const DType dt = xt.dtype();  // f32 or bf16: y, the residual and every gradient but dw, db have it
   Tensor y = xc.new_empty_like();
   Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
   // the kernels' scratch, in doubles, from the Context's storage cache (no allocation once warm)
@@ -165,21 +175,26 @@ Variable batch_norm_add_relu(Context& ctx, const Variable& x, const Variable& we
   Tensor scratch = Tensor::empty({scratch_floats});
   double* sp = reinterpret_cast<double*>(scratch.data<float>());
   BatchNormSync* sync = opt.training ? ctx.batchnorm_sync : nullptr;  // train.sync_bn
-  if (opt.training) {
-    cpu::bn_act_forward_train(xc.data<float>(), ptr_or_null(w), ptr_or_null(b), ptr_or_null(rc), relu,
-                              y.data<float>(), mean.data<float>(), invstd.data<float>(),
-                              running_mean.defined() ? running_mean.data<float>() : nullptr,
-                              running_var.defined() ? running_var.data<float>() : nullptr, opt.momentum, opt.eps,
-                              layout, sp, sync);
-  } else {
+  const float *wp = ptr_or_null(w), *bp = ptr_or_null(b);
+  if (!opt.training) {
     // the statistics as of this forward, for the backward (the buffers may change before it runs)
     mean.copy_(running_mean);
     const float* rv = running_var.data<float>();
     float* is = invstd.data<float>();
     for (int64_t c = 0; c < C; ++c) is[c] = 1.0f / std::sqrt(rv[c] + opt.eps);
-    cpu::bn_act_forward_eval(xc.data<float>(), ptr_or_null(w), ptr_or_null(b), ptr_or_null(rc), relu,
-                             mean.data<float>(), invstd.data<float>(), y.data<float>(), layout, sp);
   }
+  with_element_type(dt, [&](auto e) {
+    using T = decltype(e);
+    const T* rp = rc.defined() ? rc.data<T>() : nullptr;
+    if (opt.training)
+      cpu::bn_act_forward_train(xc.data<T>(), wp, bp, rp, relu, y.data<T>(), mean.data<float>(), invstd.data<float>(),
+                                running_mean.defined() ? running_mean.data<float>() : nullptr,
+                                running_var.defined() ? running_var.data<float>() : nullptr, opt.momentum, opt.eps,
+                                layout, sp, sync);
+    else
+      cpu::bn_act_forward_eval(xc.data<T>(), wp, bp, rp, relu, mean.data<float>(), invstd.data<float>(), y.data<T>(),
+                               layout, sp);
+  });
 
   // backward needs x, y (for the ReLU mask), weight and the statistics used; the residual's
   // gradient is the masked dy itself
@@ -187,18 +202,21 @@ Variable batch_norm_add_relu(Context& ctx, const Variable& x, const Variable& we
              want_db = bias.requires_grad(), want_dr = residual.requires_grad();
   Tensor y_saved = relu ? y : Tensor();
   auto backward = [xc, y_saved, w, mean, invstd, relu, training, want_dx, want_dw, want_db, want_dr, layout, sync,
-                   scratch_floats, same_layout](const Tensor& dy) -> Grads {
+                   scratch_floats, same_layout, layout_type = dt](const Tensor& dy) -> Grads {
     const Tensor dyc = same_layout(dy);
     Tensor dx = want_dx ? xc.new_empty_like() : Tensor();
     Tensor dr = want_dr ? xc.new_empty_like() : Tensor();
     Tensor dw = want_dw ? Tensor::empty({layout.C}) : Tensor();
     Tensor db = want_db ? Tensor::empty({layout.C}) : Tensor();
     Tensor scratch = Tensor::empty({scratch_floats});
-    cpu::bn_act_backward(xc.data<float>(), ptr_or_null(y_saved), dyc.data<float>(), ptr_or_null(w),
-                         mean.data<float>(), invstd.data<float>(), relu, training, want_dx ? dx.data<float>() : nullptr,
-                         want_dr ? dr.data<float>() : nullptr, want_dw ? dw.data<float>() : nullptr,
-                         want_db ? db.data<float>() : nullptr, layout,
-                         reinterpret_cast<double*>(scratch.data<float>()), sync);
+    with_element_type(layout_type, [&](auto e) {
+      using T = decltype(e);
+      auto opt_ptr = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+      cpu::bn_act_backward(xc.data<T>(), opt_ptr(y_saved), dyc.data<T>(), ptr_or_null(w), mean.data<float>(),
+                           invstd.data<float>(), relu, training, opt_ptr(dx), opt_ptr(dr),
+                           want_dw ? dw.data<float>() : nullptr, want_db ? db.data<float>() : nullptr, layout,
+                           reinterpret_cast<double*>(scratch.data<float>()), sync);
+    });
     return {dx, dw, db, dr};
   };
   return record(ctx, relu ? "batch_norm_add_relu" : "batch_norm", y, {x, weight, bias, residual}, backward);

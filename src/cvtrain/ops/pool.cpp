@@ -1,6 +1,10 @@
 // Pooling ops: max (remembers where each maximum came from), average (count_include_pad=True) and
 // global average; each forward with its backward right below it. Kernels in backend/cpu/pool.h.
+// bf16 activations: the channels-last max and global-average kernels read (and max writes) bf16;
+// the other paths compute in f32 (ops::as_f32).
 #include "cvtrain/ops/pool.h"
+
+#include "cvtrain/ops/shape.h"
 
 #include "cvtrain/backend/cpu/pool.h"
 #include "cvtrain/backend/cpu/pool_nhwc.h"
@@ -10,27 +14,46 @@ namespace cvtrain::ops {
 
 namespace {
 Pool2dShape pool_shape(const char* op, const Tensor& x, const Pool2dOptions& o) {
-  CHECK(x.dim() == 4 && x.dtype() == DType::f32, op, ": expects an f32 (N,C,H,W) input, got ", x.describe());
+  CHECK(x.dim() == 4 && (x.dtype() == DType::f32 || x.dtype() == DType::bf16), op,
+        ": expects an f32 or bf16 (N,C,H,W) input, got ", x.describe());
   return make_pool2d_shape(x.size(0), x.size(1), x.size(2), x.size(3), o.kernel_h, o.kernel_w, o.stride_h,
                            o.stride_w, o.pad_h, o.pad_w);
 }
+// f(T{}) with T the element type of a CPU activation: float or bf16
+template <class F>
+void with_element_type(DType t, F&& f) {
+  if (t == DType::bf16)
+    f(bf16{});
+  else
+    f(0.0f);
+}
 }  // namespace
 
-Variable max_pool2d(Context& ctx, const Variable& x, const Pool2dOptions& opt) {
-  const bool cl = !x.data().is_cuda() && x.data().is_strictly_channels_last();  // NHWC kernels, NHWC output
-  Tensor xc = cl ? x.data() : x.data().contiguous();  // (N,C,H,W)
-  const Pool2dShape s = pool_shape("max_pool2d", xc, opt);
-  if (cl) {
-    Tensor y = Tensor::empty_channels_last({s.N, s.C, s.OH, s.OW});
+Variable max_pool2d(Context& ctx, const Variable& x_in, const Pool2dOptions& opt) {
+  const bool cl = !x_in.data().is_cuda() && x_in.data().is_strictly_channels_last();  // NHWC kernels, NHWC output
+  if (cl) {  // f32 or bf16: y, dy and dx have x's type
+    const Tensor& xc = x_in.data();  // (N,C,H,W) channels-last
+    const Pool2dShape s = pool_shape("max_pool2d", xc, opt);
+    const DType dt = xc.dtype();
+    Tensor y = Tensor::empty_channels_last({s.N, s.C, s.OH, s.OW}, dt);
     Tensor argmax = Tensor::empty_channels_last(y.shape(), DType::i32);
-    cpu::max_pool2d_forward_nhwc(xc.data<float>(), y.data<float>(), argmax.data<int32_t>(), s);
-    return record(ctx, "max_pool2d", y, {x}, [argmax, s](const Tensor& dy) -> Grads {
+    with_element_type(dt, [&](auto e) {
+      using T = decltype(e);
+      cpu::max_pool2d_forward_nhwc(xc.data<T>(), y.data<T>(), argmax.data<int32_t>(), s);
+    });
+    return record(ctx, "max_pool2d", y, {x_in}, [argmax, s, dt](const Tensor& dy) -> Grads {
       Tensor dyc = dy.channels_last();
-      Tensor dx = Tensor::empty_channels_last({s.N, s.C, s.H, s.W});
-      cpu::max_pool2d_backward_nhwc(dyc.data<float>(), argmax.data<int32_t>(), dx.data<float>(), s);
+      Tensor dx = Tensor::empty_channels_last({s.N, s.C, s.H, s.W}, dt);
+      with_element_type(dt, [&](auto e) {
+        using T = decltype(e);
+        cpu::max_pool2d_backward_nhwc(dyc.data<T>(), argmax.data<int32_t>(), dx.data<T>(), s);
+      });
       return {dx};
     });
   }
+  const Variable x = as_f32(ctx, x_in);
+  Tensor xc = x.data().contiguous();  // (N,C,H,W)
+  const Pool2dShape s = pool_shape("max_pool2d", xc, opt);
   Tensor y = xc.new_empty({s.N, s.C, s.OH, s.OW});
   Tensor argmax = xc.new_empty(y.shape(), DType::i32);
   if (xc.is_cuda())
@@ -50,7 +73,8 @@ Variable max_pool2d(Context& ctx, const Variable& x, const Pool2dOptions& opt) {
   });
 }
 
-Variable avg_pool2d(Context& ctx, const Variable& x, const Pool2dOptions& opt) {
+Variable avg_pool2d(Context& ctx, const Variable& x_in, const Pool2dOptions& opt) {
+  const Variable x = as_f32(ctx, x_in);
   Tensor xc = x.data().contiguous();  // (N,C,H,W)
   const Pool2dShape s = pool_shape("avg_pool2d", xc, opt);
   Tensor y = xc.new_empty({s.N, s.C, s.OH, s.OW});
@@ -71,22 +95,28 @@ Variable avg_pool2d(Context& ctx, const Variable& x, const Pool2dOptions& opt) {
   });
 }
 
-Variable global_avg_pool2d(Context& ctx, const Variable& x) {
-  const bool cl = !x.data().is_cuda() && x.data().is_strictly_channels_last();  // NHWC kernels
+Variable global_avg_pool2d(Context& ctx, const Variable& x_in) {
+  const bool cl = !x_in.data().is_cuda() && x_in.data().is_strictly_channels_last();  // NHWC kernels
+  const Variable x = cl ? x_in : as_f32(ctx, x_in);  // channels-last: f32 or bf16 in, f32 out
   Tensor xc = cl ? x.data() : x.data().contiguous();  // (N,C,H,W)
-  CHECK(xc.dim() == 4 && xc.dtype() == DType::f32, "global_avg_pool2d: expects an f32 (N,C,H,W) input, got ",
-        xc.describe());
+  CHECK(xc.dim() == 4 && (xc.dtype() == DType::f32 || xc.dtype() == DType::bf16),
+        "global_avg_pool2d: expects an f32 or bf16 (N,C,H,W) input, got ", xc.describe());
   CHECK(xc.size(2) * xc.size(3) > 0, "global_avg_pool2d: empty planes in ", xc.describe());
   const Shape in_shape = xc.shape();
   const int64_t P = in_shape[0] * in_shape[1], HW = in_shape[2] * in_shape[3];
   if (cl) {
     const int64_t N = in_shape[0], C = in_shape[1];
     Tensor y = Tensor::empty({N, C});
-    cpu::global_avg_pool2d_forward_nhwc(xc.data<float>(), y.data<float>(), N, C, HW);
-    return record(ctx, "global_avg_pool2d", y, {x}, [in_shape, N, C, HW](const Tensor& dy) -> Grads {
+    const DType dt = xc.dtype();
+    with_element_type(dt, [&](auto e) {
+      cpu::global_avg_pool2d_forward_nhwc(xc.data<decltype(e)>(), y.data<float>(), N, C, HW);
+    });
+    return record(ctx, "global_avg_pool2d", y, {x}, [in_shape, N, C, HW, dt](const Tensor& dy) -> Grads {
       Tensor dyc = dy.contiguous();  // (N,C)
-      Tensor dx = Tensor::empty_channels_last(in_shape);
-      cpu::global_avg_pool2d_backward_nhwc(dyc.data<float>(), dx.data<float>(), N, C, HW);
+      Tensor dx = Tensor::empty_channels_last(in_shape, dt);
+      with_element_type(dt, [&](auto e) {
+        cpu::global_avg_pool2d_backward_nhwc(dyc.data<float>(), dx.data<decltype(e)>(), N, C, HW);
+      });
       return {dx};
     });
   }

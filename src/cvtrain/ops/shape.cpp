@@ -37,7 +37,7 @@ Variable slice(Context& ctx, const Variable& x, int64_t dim, int64_t start, int6
   Tensor y = x.data().slice(dim, start, end, step);  // always a view
   // backward needs the input shape and the slice: dx = zeros with dy written into the sliced part
   return record(ctx, "slice", y, {x}, [in = x.shape(), dim, start, end, step](const Tensor& dy) -> Grads {
-    Tensor dx = Tensor::zeros(in);
+    Tensor dx = Tensor::zeros(in, dy.dtype());
     dx.slice(dim, start, end, step).copy_(dy);
     return {dx};
   });
@@ -74,6 +74,13 @@ Variable concat(Context& ctx, const std::vector<Variable>& xs, int64_t dim) {
       g.push_back(dy.slice(dim, offsets[i], i + 1 < offsets.size() ? offsets[i + 1] : off));
     return g;
   });
+}
+
+Variable to_dtype(Context& ctx, const Variable& x, DType dtype) {
+  if (x.data().dtype() == dtype) return x;
+  Tensor y = x.data().to(dtype);  // dense inputs keep their layout
+  // backward: dx = dy converted back to x's type
+  return record(ctx, "to_dtype", y, {x}, [from = x.data().dtype()](const Tensor& dy) -> Grads { return {dy.to(from)}; });
 }
 
 Variable contiguous(Context& ctx, const Variable& x) {

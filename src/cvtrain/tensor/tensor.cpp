@@ -332,6 +332,23 @@ void store_from_float(void* p, DType t, float v) {
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return clone();
   if (is_cuda()) return to_cpu().to(dtype).to_device_of(*this);  // conversions run on the CPU
+  const bool f32_bf16 = (dtype_ == DType::f32 && dtype == DType::bf16) || (dtype_ == DType::bf16 && dtype == DType::f32);
+  if (f32_bf16 && is_dense()) {  // bf16 activations: in memory order, the layout kept (channels-last stays)
+    Tensor out = is_strictly_channels_last() ? empty_channels_last(shape_, dtype) : empty(shape_, dtype);
+    const int64_t n = numel();
+    if (dtype == DType::bf16) {
+      const float* __restrict s = data<float>();
+      bf16* __restrict d = out.data<bf16>();
+#pragma omp parallel for simd if (n > 65536)
+      for (int64_t i = 0; i < n; ++i) d[i] = float_to_bf16(s[i]);
+    } else {
+      const bf16* __restrict s = data<bf16>();
+      float* __restrict d = out.data<float>();
+#pragma omp parallel for simd if (n > 65536)
+      for (int64_t i = 0; i < n; ++i) d[i] = bf16_to_float(s[i]);
+    }
+    return out;
+  }
   Tensor src = contiguous();
   Tensor out = empty(shape_, dtype);
   const char* s = static_cast<const char*>(src.raw_data());
@@ -363,7 +380,7 @@ void Tensor::fill_(float value) {
 
 std::vector<float> Tensor::to_vector() const {
   if (is_cuda()) return to_cpu().to_vector();
-  Tensor c = dtype_ == DType::f32 ? contiguous() : to(DType::f32);
+  Tensor c = dtype_ == DType::f32 ? contiguous() : to(DType::f32).contiguous();
   const float* p = c.data<float>();
   return std::vector<float>(p, p + c.numel());
 }

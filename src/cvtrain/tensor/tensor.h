@@ -74,7 +74,9 @@ class Tensor {
   Tensor permute(const std::vector<int64_t>& dims) const;
   Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
   Tensor expand(const Shape& shape) const;  // size-1 dims broadcast with stride 0
-  Tensor to(DType dtype) const;             // converting copy (f32 <-> bf16 and the integer types)
+  // converting copy (f32 <-> bf16 and the integer types); f32 <-> bf16 of a channels-last tensor stays
+  // channels-last, any other result is contiguous
+  Tensor to(DType dtype) const;
 
   // Devices (backend/cuda). A CUDA tensor's Storage holds the cuda::Runtime that made it; new tensors
   // "on the same device" come from that runtime, so ops and their backward need no other handle.

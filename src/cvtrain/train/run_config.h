@@ -92,6 +92,7 @@ struct RunConfig {
   bool train_plots = true;
   bool train_snapshots = false;  // issue 7: a model file at the end of each schedule cycle
   std::string train_precision = "fp32";  // issue 9: fp32 | bf16 (convolutions and matmuls in bf16)
+  bool train_bf16_activations = true;  // issue 9: with bf16, activations between layers in bf16 (CPU)
   std::string train_memory_format = "channels_last";  // issue 9: channels_last | nchw (CPU activations)
 
   std::string optim_name = "sgd";

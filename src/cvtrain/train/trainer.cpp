@@ -205,6 +205,7 @@ EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const 
 FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
               const Normalization& norm, const TrainHooks& hooks, const RunOutput& out) {
   ctx.dnnl.set_bf16(cfg.train_precision == "bf16");  // issue 9: mixed precision (backend/cpu/dnnl_runtime.h)
+  ctx.dnnl.set_bf16_activations(cfg.train_bf16_activations);
   ctx.dnnl.set_channels_last(cfg.train_memory_format == "channels_last");  // issue 9: NHWC activations (CPU)
   model_to_device(ctx, model, cfg);                   // device: cuda
   nn::ParameterArena arena(model);
@@ -497,6 +498,7 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
 double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig& cfg, const Shape& image_shape,
                                 int64_t num_classes, int64_t warmup, int64_t steps, int64_t* allocations) {
   ctx.dnnl.set_bf16(cfg.train_precision == "bf16");
+  ctx.dnnl.set_bf16_activations(cfg.train_bf16_activations);
   ctx.dnnl.set_channels_last(cfg.train_memory_format == "channels_last");
   model_to_device(ctx, model, cfg);  // device: cuda
   nn::ParameterArena arena(model);

@@ -15,6 +15,7 @@
 
 #include "cvtrain/backend/cpu/dnnl_state.h"
 #include "cvtrain/base/error.h"
+#include "cvtrain/tensor/dtype.h"
 
 namespace cvtrain {
 
@@ -131,6 +132,8 @@ std::string cache_key(const char* direction, const Conv2dShape& s, bool bias, Co
   std::string k = direction;
   if (low) k += " bf16";
   if (s.channels_last) k += " cl";
+  if (s.x_bf16) k += " xb";
+  if (s.y_bf16) k += " yb";
   k += names[static_cast<int>(impl)];
   for (int64_t v : {s.N, s.C, s.H, s.W, s.OC, s.KH, s.KW, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h,
                     s.dilation_w, s.groups})
@@ -309,14 +312,21 @@ struct Descs {
 };
 
 // The data types a primitive computes in: all f32, or with bf16 (mixed precision) the operands
-// it reads in bf16 and what it writes in f32 (oneDNN accumulates in f32 either way).
+// it reads in bf16 and what it writes in f32, or in bf16 where the caller's buffer is bf16 (oneDNN
+// accumulates in f32 either way).
 struct Types {
   dt src = f32, weights = f32, dst = f32;
 };
 constexpr Types kF32{};
-constexpr Types kBf16Forward{bf16, bf16, f32};       // reads src, weights; writes dst
-constexpr Types kBf16BackwardData{f32, bf16, bf16};  // reads weights, diff_dst; writes diff_src
-constexpr Types kBf16BackwardWeights{bf16, f32, bf16};  // reads src, diff_dst; writes diff_weights
+Types forward_types(bool low, const Conv2dShape& s) {  // reads src, weights; writes dst
+  return low ? Types{bf16, bf16, s.y_bf16 ? bf16 : f32} : kF32;
+}
+Types backward_data_types(bool low, const Conv2dShape& s) {  // reads weights, diff_dst; writes diff_src
+  return low ? Types{s.x_bf16 ? bf16 : f32, bf16, bf16} : kF32;
+}
+Types backward_weights_types(bool low) { return low ? Types{bf16, f32, bf16} : kF32; }  // writes diff_weights
+// The caller's buffers: activations as the shape says, weights and bias f32
+Types user_types(const Conv2dShape& s) { return {s.x_bf16 ? bf16 : f32, f32, s.y_bf16 ? bf16 : f32}; }
 
 // Plain layouts are the caller's (activations in `act`: nchw or nhwc); `any` lets oneDNN pick
 // (blocked for its jit kernels); Kind::nhwc fixes the activations to nhwc and lets it pick the
@@ -329,8 +339,8 @@ Descs descs(const Geometry& g, Kind kind, bool bias, Types t = kF32, tag act = t
 }
 tag act_tag(const Conv2dShape& s) { return s.channels_last ? tag::nhwc : tag::nchw; }
 // A channels-last buffer of 16 channels seen as nChw16c (the same bytes), for make_operand
-memory::desc as_blocked16(const memory::dims& dims, int64_t channels, bool channels_last) {
-  return channels_last && channels == 16 ? memory::desc(dims, f32, tag::nChw16c) : memory::desc();
+memory::desc as_blocked16(const memory::dims& dims, int64_t channels, bool channels_last, dt type) {
+  return channels_last && channels == 16 ? memory::desc(dims, type, tag::nChw16c) : memory::desc();
 }
 
 dnnl::algorithm algorithm_of(Kind kind) {
@@ -348,15 +358,16 @@ dnnl::convolution_forward::primitive_desc forward_pd(DnnlState& st, const Geomet
 Entry& forward_entry(DnnlState& st, const Conv2dShape& s, bool bias, ConvImpl impl, bool low) {
   return st.cached<Entry>(cache_key("conv fwd", s, bias, impl, low), [&] {
     Geometry g = geometry(s);
-    const Types t = low ? kBf16Forward : kF32;
+    const Types t = forward_types(low, s), u = user_types(s);
     auto pd = choose(impl, preferred_forward(s, low), s.channels_last, [&](Kind kind) { return forward_pd(st, g, kind, bias, t, act_tag(s)); });
-    Descs user = descs(g, Kind::plain, bias, kF32, act_tag(s));
+    Descs user = descs(g, Kind::plain, bias, u, act_tag(s));
     std::vector<Operand> ops{
-        make_operand(DNNL_ARG_SRC, false, user.src, pd.src_desc(), st.engine, as_blocked16(g.src, s.C, s.channels_last)),
+        make_operand(DNNL_ARG_SRC, false, user.src, pd.src_desc(), st.engine,
+                     as_blocked16(g.src, s.C, s.channels_last, u.src)),
         make_operand(DNNL_ARG_WEIGHTS, false, user.weights, pd.weights_desc(), st.engine)};
     if (bias) ops.push_back(make_operand(DNNL_ARG_BIAS, false, user.bias, pd.bias_desc(), st.engine));
     ops.push_back(make_operand(DNNL_ARG_DST, true, user.dst, pd.dst_desc(), st.engine,
-                               as_blocked16(g.dst, s.OC, s.channels_last)));
+                               as_blocked16(g.dst, s.OC, s.channels_last, u.dst)));
     return finish_entry(dnnl::convolution_forward(pd), pd.impl_info_str(), std::move(ops), pd.scratchpad_desc(),
                         st.engine);
   });
@@ -365,20 +376,20 @@ Entry& forward_entry(DnnlState& st, const Conv2dShape& s, bool bias, ConvImpl im
 Entry& backward_data_entry(DnnlState& st, const Conv2dShape& s, ConvImpl impl, bool low) {
   return st.cached<Entry>(cache_key("conv bwd_data", s, false, impl, low), [&] {
     Geometry g = geometry(s);
-    const Types t = low ? kBf16BackwardData : kF32;
+    const Types t = backward_data_types(low, s), u = user_types(s);
     auto pd = choose(impl, preferred_backward_data(s), s.channels_last, [&](Kind kind) {
       Descs d = descs(g, kind, false, t, act_tag(s));
       dnnl::convolution_backward_data::desc desc(algorithm_of(kind), d.src, d.weights, d.dst, g.strides, g.dilates,
                                                  g.pad_l, g.pad_r);
       return dnnl::convolution_backward_data::primitive_desc(
-          desc, user_scratchpad(), st.engine, forward_pd(st, g, kind, false, low ? kBf16Forward : kF32, act_tag(s)));
+          desc, user_scratchpad(), st.engine, forward_pd(st, g, kind, false, forward_types(low, s), act_tag(s)));
     });
-    Descs user = descs(g, Kind::plain, false, kF32, act_tag(s));
+    Descs user = descs(g, Kind::plain, false, u, act_tag(s));
     std::vector<Operand> ops{make_operand(DNNL_ARG_WEIGHTS, false, user.weights, pd.weights_desc(), st.engine),
                              make_operand(DNNL_ARG_DIFF_DST, false, user.dst, pd.diff_dst_desc(), st.engine,
-                                          as_blocked16(g.dst, s.OC, s.channels_last)),
+                                          as_blocked16(g.dst, s.OC, s.channels_last, u.dst)),
                              make_operand(DNNL_ARG_DIFF_SRC, true, user.src, pd.diff_src_desc(), st.engine,
-                                          as_blocked16(g.src, s.C, s.channels_last))};
+                                          as_blocked16(g.src, s.C, s.channels_last, u.src))};
     return finish_entry(dnnl::convolution_backward_data(pd), pd.impl_info_str(), std::move(ops),
                         pd.scratchpad_desc(), st.engine);
   });
@@ -387,19 +398,19 @@ Entry& backward_data_entry(DnnlState& st, const Conv2dShape& s, ConvImpl impl, b
 Entry& backward_weights_entry(DnnlState& st, const Conv2dShape& s, bool bias, ConvImpl impl, bool low) {
   return st.cached<Entry>(cache_key("conv bwd_weights", s, bias, impl, low), [&] {
     Geometry g = geometry(s);
-    const Types t = low ? kBf16BackwardWeights : kF32;
+    const Types t = backward_weights_types(low), u = user_types(s);
     auto pd = choose(impl, preferred_backward_weights(s, low), s.channels_last, [&](Kind kind) {
       Descs d = descs(g, kind, bias, t, act_tag(s));
       dnnl::convolution_backward_weights::desc desc(algorithm_of(kind), d.src, d.weights, d.bias, d.dst, g.strides,
                                                     g.dilates, g.pad_l, g.pad_r);
       return dnnl::convolution_backward_weights::primitive_desc(
-          desc, user_scratchpad(), st.engine, forward_pd(st, g, kind, bias, low ? kBf16Forward : kF32, act_tag(s)));
+          desc, user_scratchpad(), st.engine, forward_pd(st, g, kind, bias, forward_types(low, s), act_tag(s)));
     });
-    Descs user = descs(g, Kind::plain, bias, kF32, act_tag(s));
+    Descs user = descs(g, Kind::plain, bias, u, act_tag(s));
     std::vector<Operand> ops{make_operand(DNNL_ARG_SRC, false, user.src, pd.src_desc(), st.engine,
-                                          as_blocked16(g.src, s.C, s.channels_last)),
+                                          as_blocked16(g.src, s.C, s.channels_last, u.src)),
                              make_operand(DNNL_ARG_DIFF_DST, false, user.dst, pd.diff_dst_desc(), st.engine,
-                                          as_blocked16(g.dst, s.OC, s.channels_last)),
+                                          as_blocked16(g.dst, s.OC, s.channels_last, u.dst)),
                              make_operand(DNNL_ARG_DIFF_WEIGHTS, true, user.weights, pd.diff_weights_desc(), st.engine)};
     if (bias)
       ops.push_back(make_operand(DNNL_ARG_DIFF_BIAS, true, user.bias, pd.diff_bias_desc(), st.engine));
@@ -429,7 +440,7 @@ void guarded(const char* direction, const Conv2dShape& s, F&& f) {
 
 }  // namespace
 
-void conv2d_forward(DnnlRuntime& rt, const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+void conv2d_forward(DnnlRuntime& rt, const void* x, const float* w, const float* b, void* y, const Conv2dShape& s,
                     ConvImpl impl) {
   guarded("forward", s, [&] {
     DnnlState& st = rt.state();
@@ -441,7 +452,7 @@ void conv2d_forward(DnnlRuntime& rt, const float* x, const float* w, const float
   });
 }
 
-void conv2d_backward_data(DnnlRuntime& rt, const float* w, const float* dy, float* dx, const Conv2dShape& s,
+void conv2d_backward_data(DnnlRuntime& rt, const float* w, const void* dy, void* dx, const Conv2dShape& s,
                           ConvImpl impl) {
   guarded("backward-data", s, [&] {
     DnnlState& st = rt.state();
@@ -449,7 +460,7 @@ void conv2d_backward_data(DnnlRuntime& rt, const float* w, const float* dy, floa
   });
 }
 
-void conv2d_backward_weights(DnnlRuntime& rt, const float* x, const float* dy, float* dw, float* db,
+void conv2d_backward_weights(DnnlRuntime& rt, const void* x, const void* dy, float* dw, float* db,
                              const Conv2dShape& s, ConvImpl impl) {
   guarded("backward-weights", s, [&] {
     DnnlState& st = rt.state();
@@ -461,7 +472,7 @@ void conv2d_backward_weights(DnnlRuntime& rt, const float* x, const float* dy, f
   });
 }
 
-void conv2d_backward(DnnlRuntime& rt, const float* x, const float* w, const float* dy, float* dx, float* dw,
+void conv2d_backward(DnnlRuntime& rt, const void* x, const float* w, const void* dy, void* dx, float* dw,
                      float* db, const Conv2dShape& s, ConvImpl impl) {
   if (!dx || !dw) {
     if (dx) conv2d_backward_data(rt, w, dy, dx, s, impl);
@@ -493,13 +504,15 @@ void conv2d_backward(DnnlRuntime& rt, const float* x, const float* w, const floa
   });
 }
 
-void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s) {
+namespace {
+template <class T>
+void backward_bias(const T* dy, float* db, const Conv2dShape& s) {
   const int64_t plane = s.OH * s.OW;
   if (s.channels_last) {  // dy: (N*OH*OW, OC) rows
 #pragma omp parallel for if (s.N * s.OC * plane > 65536)
     for (int64_t oc = 0; oc < s.OC; ++oc) {
       double sum = 0;
-      for (int64_t r = 0; r < s.N * plane; ++r) sum += dy[r * s.OC + oc];
+      for (int64_t r = 0; r < s.N * plane; ++r) sum += load_f32(dy[r * s.OC + oc]);
       db[oc] = static_cast<float>(sum);
     }
     return;
@@ -508,11 +521,19 @@ void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s) {
   for (int64_t oc = 0; oc < s.OC; ++oc) {
     double sum = 0;
     for (int64_t n = 0; n < s.N; ++n) {
-      const float* p = dy + (n * s.OC + oc) * plane;
-      for (int64_t i = 0; i < plane; ++i) sum += p[i];
+      const T* p = dy + (n * s.OC + oc) * plane;
+      for (int64_t i = 0; i < plane; ++i) sum += load_f32(p[i]);
     }
     db[oc] = static_cast<float>(sum);
   }
+}
+}  // namespace
+
+void conv2d_backward_bias(const void* dy, float* db, const Conv2dShape& s) {
+  if (s.y_bf16)
+    backward_bias(static_cast<const cvtrain::bf16*>(dy), db, s);
+  else
+    backward_bias(static_cast<const float*>(dy), db, s);
 }
 
 Conv2dImplInfo conv2d_impl_info(DnnlRuntime& rt, const Conv2dShape& s, bool bias, ConvImpl impl) {

@@ -3,7 +3,9 @@
 // whatever layout and algorithm oneDNN computes with (direct or Winograd on blocked nChw16c for most
 // shapes; see conv.cpp for the choice and its measurements). Primitives, reorders and scratch memory are created once per shape and
 // cached in the DnnlRuntime. With DnnlRuntime::bf16() on, convolutions with at least 16 input
-// channels read bf16 copies (made by the same reorders) and accumulate and write f32.
+// channels compute in bf16 (accumulating in f32). Activation buffers (x, y and their gradients) are
+// f32 or bf16 as Conv2dShape says (bf16 activations between layers under train.precision: bf16); the
+// kernels read and write them directly where their layout and type allow, else through reorders.
 // No autograd here; reference twins: backend/ref/conv.h.
 #pragma once
 #include <cstdint>
@@ -22,6 +24,9 @@ struct Conv2dShape {
   // Activations (x, y and their gradients) in channels-last memory order: element (n,c,h,w) at
   // ((n*H + h)*W + w)*C + c. The logical shape and the weights' OIHW order do not change.
   bool channels_last = false;
+  // Element type of the caller's activation buffers: x and dx bf16 (else f32); y and dy bf16 (else
+  // f32). Weights, bias and their gradients are always f32.
+  bool x_bf16 = false, y_bf16 = false;
 };
 
 // Fills OH and OW from the rest; CHECKs positive sizes/strides/dilations, non-negative padding,
@@ -42,23 +47,24 @@ namespace cvtrain::cpu {
 // activations (no reorder when the caller's buffers are channels-last).
 enum class ConvImpl { automatic, plain, blocked, winograd, nhwc };
 
+// Activation pointers are void: float or bf16 elements, as s.x_bf16 / s.y_bf16 say.
 // x: (N,C,H,W), w: (OC,C/groups,KH,KW), b: (OC) or null -> y: (N,OC,OH,OW) (fully written)
-void conv2d_forward(DnnlRuntime& rt, const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+void conv2d_forward(DnnlRuntime& rt, const void* x, const float* w, const float* b, void* y, const Conv2dShape& s,
                     ConvImpl impl = ConvImpl::automatic);
 // w: (OC,C/groups,KH,KW), dy: (N,OC,OH,OW) -> dx: (N,C,H,W) (fully written)
-void conv2d_backward_data(DnnlRuntime& rt, const float* w, const float* dy, float* dx, const Conv2dShape& s,
+void conv2d_backward_data(DnnlRuntime& rt, const float* w, const void* dy, void* dx, const Conv2dShape& s,
                           ConvImpl impl = ConvImpl::automatic);
 // x: (N,C,H,W), dy: (N,OC,OH,OW) -> dw: (OC,C/groups,KH,KW), db: (OC) or null (fully written)
-void conv2d_backward_weights(DnnlRuntime& rt, const float* x, const float* dy, float* dw, float* db,
+void conv2d_backward_weights(DnnlRuntime& rt, const void* x, const void* dy, float* dw, float* db,
                              const Conv2dShape& s, ConvImpl impl = ConvImpl::automatic);
 // Both backward directions: dx as conv2d_backward_data, dw and db as conv2d_backward_weights (any
 // of dx, dw, db may be null: not computed). With both, dy is reordered to the kernels' layout once
 // instead of twice (the same results, bitwise).
-void conv2d_backward(DnnlRuntime& rt, const float* x, const float* w, const float* dy, float* dx, float* dw,
+void conv2d_backward(DnnlRuntime& rt, const void* x, const float* w, const void* dy, void* dx, float* dw,
                      float* db, const Conv2dShape& s, ConvImpl impl = ConvImpl::automatic);
 // dy: (N,OC,OH,OW) -> db: (OC), the sum over N, OH, OW (for a trained bias on frozen weights;
 // conv2d_backward_weights computes db along with dw otherwise). Plain loop, deterministic.
-void conv2d_backward_bias(const float* dy, float* db, const Conv2dShape& s);
+void conv2d_backward_bias(const void* dy, float* db, const Conv2dShape& s);
 
 // The oneDNN implementation each direction runs for shape `s`, e.g. "jit:avx512_core", and whether
 // it computes on the caller's buffers directly (no reorder). Creates and caches the primitives.

@@ -20,6 +20,11 @@ class DnnlRuntime {
   // write in f32. The callers' buffers, master weights included, stay f32.
   void set_bf16(bool on) { bf16_ = on; }
   bool bf16() const { return bf16_; }
+  // With bf16 on (train.bf16_activations): activations between layers are bf16 too. Convolutions write
+  // bf16 output; batch norm (+ add + ReLU) and max pooling read and write bf16 (computing in f32);
+  // ops without a bf16 kernel compute in f32 on a converted copy. A bf16 tensor's gradient is bf16.
+  void set_bf16_activations(bool on) { bf16_activations_ = on; }
+  bool bf16_activations() const { return bf16_ && bf16_activations_; }
 
   // Channels-last activations (train.memory_format): convolutions write their output channels-last
   // (NHWC memory, logical shape (N,C,H,W)) even from NCHW input, and the ops after them keep that
@@ -30,6 +35,7 @@ class DnnlRuntime {
  private:
   std::unique_ptr<DnnlState> state_;
   bool bf16_ = false;
+  bool bf16_activations_ = false;
   bool channels_last_ = false;
 };
 
