@@ -3,17 +3,25 @@
 # (recipes/fashion_resnet20_aug.yaml, 20 epochs) in cvtrain and the PyTorch reference recipe with the
 # same schedule (torch_fmnist.py resnet20 20 --aug --channels-last), run at the same time with one
 # thread each, so that both see the same machine. Prints the epoch and training seconds at which each
-# first reaches 93.0% test accuracy.
-# usage: bench/time_to_accuracy.sh [CVTRAIN_BINARY] [OUT_DIR]   (about 30 minutes on 2 cores)
+# first reaches 93.0% test accuracy. PRECISION bf16: cvtrain with train.precision bf16 against
+# PyTorch's bf16 autocast (--amp), both channels-last.
+# usage: bench/time_to_accuracy.sh [CVTRAIN_BINARY] [OUT_DIR] [fp32|bf16]   (about 30 minutes on 2 cores)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$root/build/cvtrain}
 out=${2:-/tmp/time_to_accuracy}
+precision=${3:-fp32}
+case "$precision" in
+  fp32) amp=() ;;
+  bf16) amp=(--amp) ;;
+  *) echo "time_to_accuracy.sh: precision must be fp32 or bf16, got '$precision'" >&2; exit 2 ;;
+esac
 anchor=$root/../shared/anchors/torch_fmnist.py
 mkdir -p "$out"
 OMP_NUM_THREADS=1 "$bin" train "$root/recipes/fashion_resnet20_aug.yaml" --out "$out/cvtrain" --set threads=1 \
-  > "$out/cvtrain.log" 2>&1 &
-OMP_NUM_THREADS=1 /usr/bin/python3 "$anchor" resnet20 20 --aug --threads 1 --channels-last > "$out/torch.log" 2>&1 &
+  --set train.precision="$precision" > "$out/cvtrain.log" 2>&1 &
+OMP_NUM_THREADS=1 /usr/bin/python3 "$anchor" resnet20 20 --aug --threads 1 --channels-last "${amp[@]}" \
+  > "$out/torch.log" 2>&1 &
 wait
 python3 - "$out" <<'PY'
 import json, sys

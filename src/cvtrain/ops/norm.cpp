@@ -19,14 +19,6 @@ void check_channel_vector(const char* what, const Tensor& t, int64_t C, const Te
         ") for input ", x.describe(), ", got ", t.describe());
 }
 const float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
-// f(T{}) with T the element type of a CPU activation: float or bf16
-template <class F>
-void with_element_type(DType t, F&& f) {
-  if (t == DType::bf16)
-    f(bf16{});
-  else
-    f(0.0f);
-}
 
 // What batch_norm and batch_norm_add_relu check alike. xt: (N,C) or (N,C,H,W) f32; w, b: (C) or
 // undefined; running statistics: (C), both or neither, required in evaluation. Returns (N, C, H*W).

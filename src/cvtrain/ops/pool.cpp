@@ -19,14 +19,6 @@ Pool2dShape pool_shape(const char* op, const Tensor& x, const Pool2dOptions& o) 
   return make_pool2d_shape(x.size(0), x.size(1), x.size(2), x.size(3), o.kernel_h, o.kernel_w, o.stride_h,
                            o.stride_w, o.pad_h, o.pad_w);
 }
-// f(T{}) with T the element type of a CPU activation: float or bf16
-template <class F>
-void with_element_type(DType t, F&& f) {
-  if (t == DType::bf16)
-    f(bf16{});
-  else
-    f(0.0f);
-}
 }  // namespace
 
 Variable max_pool2d(Context& ctx, const Variable& x_in, const Pool2dOptions& opt) {

@@ -49,4 +49,14 @@ template <class T> inline T store_as(float v);
 template <> inline float store_as<float>(float v) { return v; }
 template <> inline bf16 store_as<bf16>(float v) { return float_to_bf16(v); }
 
+// f(T{}) with T the element type of an activation: bf16 for DType::bf16, else float (callers have
+// checked it is one of the two). For ops calling kernels templated on the storage type.
+template <class F>
+void with_element_type(DType t, F&& f) {
+  if (t == DType::bf16)
+    f(bf16{});
+  else
+    f(0.0f);
+}
+
 }  // namespace cvtrain
