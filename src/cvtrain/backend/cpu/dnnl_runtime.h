@@ -15,9 +15,9 @@ class DnnlRuntime {
   DnnlRuntime& operator=(const DnnlRuntime&) = delete;
   DnnlState& state() { return *state_; }
 
-  // Mixed precision (train.precision: bf16): convolutions and matrix products read bf16 copies of
-  // their inputs and weights (converted per call, in the reorders they run anyway), accumulate and
-  // write in f32. The callers' buffers, master weights included, stay f32.
+  // Mixed precision (train.precision: bf16): convolutions and matrix products compute in bf16,
+  // reading bf16 copies of f32 operands (master weights, f32 activations: converted per call, in the
+  // reorders they run anyway) and accumulating in f32; they write f32, or bf16 into a bf16 buffer.
   void set_bf16(bool on) { bf16_ = on; }
   bool bf16() const { return bf16_; }
   // With bf16 on (train.bf16_activations): activations between layers are bf16 too. Convolutions write
