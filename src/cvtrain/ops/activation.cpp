@@ -1,10 +1,10 @@
 // Activation ops: each forward, then what its backward captures and computes. The backward of
 // sigmoid and tanh needs only the output; the others keep the input.
 #include "cvtrain/ops/activation.h"
-#include "cvtrain/ops/shape.h"
 
 #include "cvtrain/backend/cpu/activation.h"
 #include "cvtrain/backend/cuda/kernels.h"
+#include "cvtrain/ops/shape.h"
 
 namespace cvtrain::ops {
 
@@ -53,7 +53,6 @@ Tensor pointwise_grad(const Tensor& saved, const Tensor& dy, Kernel kernel, Cuda
 }  // namespace
 
 Variable sigmoid(Context& ctx, const Variable& x_in) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   Tensor y = pointwise(dense_input_of("sigmoid", x), cpu::sigmoid_forward, cuda::sigmoid_forward);
   // backward needs only the output: dx = dy * y * (1 - y)
@@ -62,7 +61,6 @@ Variable sigmoid(Context& ctx, const Variable& x_in) {
 }
 
 Variable tanh(Context& ctx, const Variable& x_in) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   Tensor y = pointwise(dense_input_of("tanh", x), cpu::tanh_forward, cuda::tanh_forward);
   // backward needs only the output: dx = dy * (1 - y^2)
@@ -71,7 +69,6 @@ Variable tanh(Context& ctx, const Variable& x_in) {
 }
 
 Variable leaky_relu(Context& ctx, const Variable& x_in, float slope) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   Tensor xc = dense_input_of("leaky_relu", x);
   Tensor y = pointwise(
@@ -88,7 +85,6 @@ Variable leaky_relu(Context& ctx, const Variable& x_in, float slope) {
 }
 
 Variable prelu(Context& ctx, const Variable& x_in, const Variable& weight) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   Tensor xc = input_of("prelu", x);
   Tensor wc = input_of("prelu (weight)", weight);
@@ -112,7 +108,6 @@ Variable prelu(Context& ctx, const Variable& x_in, const Variable& weight) {
 
 namespace {
 Variable scaled_elu(Context& ctx, const char* op, const Variable& x_in, float alpha, float scale) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   Tensor xc = dense_input_of(op, x);
   Tensor y = pointwise(
@@ -139,7 +134,6 @@ Variable selu(Context& ctx, const Variable& x) {
 }
 
 Variable gelu(Context& ctx, const Variable& x_in, bool approximate_tanh) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   Tensor xc = dense_input_of("gelu", x);
   Tensor y = pointwise(
@@ -161,7 +155,6 @@ Variable gelu(Context& ctx, const Variable& x_in, bool approximate_tanh) {
 }
 
 Variable silu(Context& ctx, const Variable& x_in) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   Tensor xc = dense_input_of("silu", x);
   Tensor y = pointwise(xc, cpu::silu_forward, cuda::silu_forward);

@@ -1,12 +1,12 @@
 // Dropout op: inverted (or original) dropout as a mask multiply, with its backward right below it. The mask is
 // drawn from a fresh stream of ctx.rng (counter-based: independent of the thread count).
 #include "cvtrain/ops/dropout.h"
-#include "cvtrain/ops/shape.h"
 
 #include "cvtrain/backend/cpu/dropout.h"
 #include "cvtrain/backend/cuda/kernels.h"
 #include "cvtrain/base/error.h"
 #include "cvtrain/ops/elementwise.h"
+#include "cvtrain/ops/shape.h"
 
 namespace cvtrain::ops {
 
@@ -19,11 +19,10 @@ DropoutMode dropout_mode_from_name(const std::string& name) {
 const char* dropout_mode_name(DropoutMode mode) { return mode == DropoutMode::original ? "original" : "inverted"; }
 
 Variable dropout(Context& ctx, const Variable& x_in, float p, bool training, DropoutMode mode) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+  CHECK(p >= 0.0f && p < 1.0f, "dropout: p = ", p, " must be in [0, 1), input ", x_in.data().describe());
+  if (p == 0.0f) return x_in;
+  if (!training) return mode == DropoutMode::original ? mul_scalar(ctx, x_in, 1.0f - p) : x_in;  // E[m] = 1-p
   const Variable x = as_f32(ctx, x_in);
-  CHECK(p >= 0.0f && p < 1.0f, "dropout: p = ", p, " must be in [0, 1), input ", x.data().describe());
-  if (p == 0.0f) return x;
-  if (!training) return mode == DropoutMode::original ? mul_scalar(ctx, x, 1.0f - p) : x;  // E[m] = 1-p
   Tensor xc = x.data().contiguous();  // x: any shape
   CHECK(xc.dtype() == DType::f32, "dropout: expects f32, got ", xc.describe());
   if (xc.is_cuda()) {  // the same Philox stream, so the same mask as the CPU (backend/cuda/extra.cu)

@@ -2,7 +2,6 @@
 // shapes align at the right, a size-1 (or missing) dimension stretches; a broadcast operand's
 // gradient is summed back over the dimensions it was stretched along (sum_to_shape).
 #include "cvtrain/ops/elementwise.h"
-#include "cvtrain/ops/shape.h"
 
 #include <algorithm>
 
@@ -10,6 +9,7 @@
 #include "cvtrain/backend/cpu/binary.h"
 #include "cvtrain/backend/cpu/reduce.h"
 #include "cvtrain/backend/cuda/kernels.h"
+#include "cvtrain/ops/shape.h"
 
 namespace cvtrain::ops {
 
@@ -130,7 +130,6 @@ Tensor with_scalar(BinaryOp op, const Tensor& x, float s) {
 }  // namespace
 
 Variable add(Context& ctx, const Variable& a_in, const Variable& b_in) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable a = as_f32(ctx, a_in);
   const Variable b = as_f32(ctx, b_in);
   check_f32("add", a, b);
@@ -147,7 +146,6 @@ Variable add(Context& ctx, const Variable& a_in, const Variable& b_in) {
 }
 
 Variable sub(Context& ctx, const Variable& a_in, const Variable& b_in) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable a = as_f32(ctx, a_in);
   const Variable b = as_f32(ctx, b_in);
   check_f32("sub", a, b);
@@ -162,7 +160,6 @@ Variable sub(Context& ctx, const Variable& a_in, const Variable& b_in) {
 }
 
 Variable mul(Context& ctx, const Variable& a_in, const Variable& b_in) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable a = as_f32(ctx, a_in);
   const Variable b = as_f32(ctx, b_in);
   check_f32("mul", a, b);
@@ -174,7 +171,6 @@ Variable mul(Context& ctx, const Variable& a_in, const Variable& b_in) {
 }
 
 Variable div(Context& ctx, const Variable& a_in, const Variable& b_in) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable a = as_f32(ctx, a_in);
   const Variable b = as_f32(ctx, b_in);
   check_f32("div", a, b);
@@ -186,7 +182,6 @@ Variable div(Context& ctx, const Variable& a_in, const Variable& b_in) {
 }
 
 Variable add_scalar(Context& ctx, const Variable& x_in, float s) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   CHECK(x.data().dtype() == DType::f32, "add_scalar: f32 only, got ", x.data().describe());
   Tensor y = with_scalar(BinaryOp::add, x.data(), s);
@@ -195,7 +190,6 @@ Variable add_scalar(Context& ctx, const Variable& x_in, float s) {
 }
 
 Variable mul_scalar(Context& ctx, const Variable& x_in, float s) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   CHECK(x.data().dtype() == DType::f32, "mul_scalar: f32 only, got ", x.data().describe());
   Tensor y = with_scalar(BinaryOp::mul, x.data(), s);
@@ -205,7 +199,6 @@ Variable mul_scalar(Context& ctx, const Variable& x_in, float s) {
 }
 
 Variable relu(Context& ctx, const Variable& x_in) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   // x: any shape; channels-last stays so (a flat loop over its memory)
   Tensor xc = !x.data().is_cuda() && x.data().is_dense() ? x.data() : x.data().contiguous();

@@ -1,7 +1,6 @@
 // Fractional max pooling: the region sequences, then the op with its backward right below it.
 // Kernels in backend/cpu/fractional_pool.h.
 #include "cvtrain/ops/fractional_pool.h"
-#include "cvtrain/ops/shape.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +9,7 @@
 #include "cvtrain/backend/cpu/fractional_pool.h"
 #include "cvtrain/base/error.h"
 #include "cvtrain/base/philox.h"
+#include "cvtrain/ops/shape.h"
 
 namespace cvtrain::ops {
 
@@ -61,7 +61,6 @@ void fmp_sequence(int32_t* a, int64_t in, int64_t out, bool overlapping, FmpSequ
 
 Variable fractional_max_pool2d(Context& ctx, const Variable& x_in, const Tensor& rows, const Tensor& cols,
                                bool overlapping) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   Tensor xc = x.data().contiguous();  // (N,C,H,W)
   CHECK(xc.dim() == 4 && xc.dtype() == DType::f32, "fractional_max_pool2d: expects an f32 (N,C,H,W) input, got ",

@@ -1,15 +1,14 @@
 // matmul and linear: forward and backward side by side; kernels in backend/cpu/gemm.h.
 // The backward computes only the gradients that are wanted.
 #include "cvtrain/ops/linalg.h"
-#include "cvtrain/ops/shape.h"
 
 #include "cvtrain/backend/cpu/gemm.h"
 #include "cvtrain/backend/cuda/kernels.h"
+#include "cvtrain/ops/shape.h"
 
 namespace cvtrain::ops {
 
 Variable matmul(Context& ctx, const Variable& a_in, const Variable& b_in) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable a = as_f32(ctx, a_in);
   const Variable b = as_f32(ctx, b_in);
   const Tensor& at = a.data();  // (M,K)
@@ -64,7 +63,6 @@ Variable matmul(Context& ctx, const Variable& a_in, const Variable& b_in) {
 }
 
 Variable linear(Context& ctx, const Variable& x_in, const Variable& weight, const Variable& bias) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   const Tensor& xt = x.data();       // (N,IN)
   const Tensor& wt = weight.data();  // (OUT,IN)

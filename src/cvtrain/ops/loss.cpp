@@ -2,10 +2,10 @@
 // backward right below it. Cross-entropy returns the mean over the batch as a shape-() variable.
 // Kernels in backend/cpu/softmax.h.
 #include "cvtrain/ops/loss.h"
-#include "cvtrain/ops/shape.h"
 
 #include "cvtrain/backend/cpu/softmax.h"
 #include "cvtrain/backend/cuda/kernels.h"
+#include "cvtrain/ops/shape.h"
 
 namespace cvtrain::ops {
 
@@ -16,60 +16,40 @@ void check_logits(const char* op, const Tensor& x) {
 }
 }  // namespace
 
-Variable softmax(Context& ctx, const Variable& x_in) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
+namespace {
+// softmax (log = false) or log-softmax (log = true) over the rows of x: (N,K)
+Variable softmax_rows(Context& ctx, const Variable& x_in, bool log) {
+  const char* op = log ? "log_softmax" : "softmax";
   const Variable x = as_f32(ctx, x_in);
   Tensor xc = x.data().contiguous();  // (N,K)
-  check_logits("softmax", xc);
+  check_logits(op, xc);
   const int64_t N = xc.size(0), K = xc.size(1);
   if (xc.is_cuda()) {  // backend/cuda/extra.cu, the same backward as below
     Tensor y = xc.new_empty(xc.shape());
-    cuda::softmax_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), N, K, false);
-    return record(ctx, "softmax", y, {x}, [y, N, K](const Tensor& dy) -> Grads {
+    cuda::softmax_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), N, K, log);
+    return record(ctx, op, y, {x}, [y, N, K, log](const Tensor& dy) -> Grads {
       Tensor dyc = dy.contiguous(), dx = y.new_empty(y.shape());
-      cuda::softmax_backward(y.cuda_runtime(), y.data<float>(), dyc.data<float>(), dx.data<float>(), N, K, false);
+      cuda::softmax_backward(y.cuda_runtime(), y.data<float>(), dyc.data<float>(), dx.data<float>(), N, K, log);
       return {dx};
     });
   }
   Tensor y = Tensor::empty(xc.shape());
-  cpu::softmax_forward(xc.data<float>(), y.data<float>(), N, K);
-  // backward needs only the output: dx = y * (dy - sum(dy * y))
-  return record(ctx, "softmax", y, {x}, [y, N, K](const Tensor& dy) -> Grads {
+  (log ? cpu::log_softmax_forward : cpu::softmax_forward)(xc.data<float>(), y.data<float>(), N, K);
+  // backward needs only the output: softmax dx = y * (dy - sum(dy * y)); log-softmax dx = dy - exp(y) * sum(dy)
+  return record(ctx, op, y, {x}, [y, N, K, log](const Tensor& dy) -> Grads {
     Tensor dyc = dy.contiguous();
     Tensor dx = Tensor::empty(y.shape());
-    cpu::softmax_backward(y.data<float>(), dyc.data<float>(), dx.data<float>(), N, K);
+    (log ? cpu::log_softmax_backward : cpu::softmax_backward)(y.data<float>(), dyc.data<float>(), dx.data<float>(), N, K);
     return {dx};
   });
 }
+}  // namespace
 
-Variable log_softmax(Context& ctx, const Variable& x_in) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
-  const Variable x = as_f32(ctx, x_in);
-  Tensor xc = x.data().contiguous();  // (N,K)
-  check_logits("log_softmax", xc);
-  const int64_t N = xc.size(0), K = xc.size(1);
-  if (xc.is_cuda()) {  // backend/cuda/extra.cu, the same backward as below
-    Tensor y = xc.new_empty(xc.shape());
-    cuda::softmax_forward(xc.cuda_runtime(), xc.data<float>(), y.data<float>(), N, K, true);
-    return record(ctx, "log_softmax", y, {x}, [y, N, K](const Tensor& dy) -> Grads {
-      Tensor dyc = dy.contiguous(), dx = y.new_empty(y.shape());
-      cuda::softmax_backward(y.cuda_runtime(), y.data<float>(), dyc.data<float>(), dx.data<float>(), N, K, true);
-      return {dx};
-    });
-  }
-  Tensor y = Tensor::empty(xc.shape());
-  cpu::log_softmax_forward(xc.data<float>(), y.data<float>(), N, K);
-  // backward needs only the output: dx = dy - exp(y) * sum(dy)
-  return record(ctx, "log_softmax", y, {x}, [y, N, K](const Tensor& dy) -> Grads {
-    Tensor dyc = dy.contiguous();
-    Tensor dx = Tensor::empty(y.shape());
-    cpu::log_softmax_backward(y.data<float>(), dyc.data<float>(), dx.data<float>(), N, K);
-    return {dx};
-  });
-}
+Variable softmax(Context& ctx, const Variable& x) { return softmax_rows(ctx, x, false); }
+
+Variable log_softmax(Context& ctx, const Variable& x) { return softmax_rows(ctx, x, true); }
 
 Variable cross_entropy(Context& ctx, const Variable& logits_in, const Tensor& labels, float label_smoothing) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable logits = as_f32(ctx, logits_in);
   Tensor xc = logits.data().contiguous();  // (N,K)
   check_logits("cross_entropy", xc);
@@ -114,7 +94,6 @@ Variable cross_entropy(Context& ctx, const Variable& logits_in, const Tensor& la
 }
 
 Variable cross_entropy_soft(Context& ctx, const Variable& logits_in, const Tensor& targets) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable logits = as_f32(ctx, logits_in);
   Tensor xc = logits.data().contiguous();  // (N,K)
   check_logits("cross_entropy_soft", xc);

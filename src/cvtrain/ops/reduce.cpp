@@ -1,11 +1,11 @@
 // Reductions: sum and mean over chosen dimensions (all when none are named), max over one dimension.
 // Each forward with its backward right below it; kernels in backend/cpu/reduce.
 #include "cvtrain/ops/reduce.h"
-#include "cvtrain/ops/shape.h"
 
 #include <algorithm>
 
 #include "cvtrain/backend/cpu/reduce.h"
+#include "cvtrain/ops/shape.h"
 
 namespace cvtrain::ops {
 
@@ -44,7 +44,6 @@ Reduction plan(const char* op, const Tensor& x, const std::vector<int64_t>& dims
 // sum * scale over the planned dims; mean is scale = 1/count.
 Variable scaled_sum(Context& ctx, const char* op, const Variable& x_in, const std::vector<int64_t>& dims, bool keepdim,
                     bool average) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   CHECK(x.data().dtype() == DType::f32, op, ": f32 only, got ", x.data().describe());
   Reduction r = plan(op, x.data(), dims, keepdim);
@@ -73,7 +72,6 @@ Variable mean(Context& ctx, const Variable& x, std::vector<int64_t> dims, bool k
 }
 
 Variable max(Context& ctx, const Variable& x_in, int64_t dim, bool keepdim) {
-  // bf16 activations (DnnlRuntime::bf16_activations) are computed in f32 here
   const Variable x = as_f32(ctx, x_in);
   CHECK(x.data().dtype() == DType::f32, "max: f32 only, got ", x.data().describe());
   const int64_t d = normalize_dim("max", dim, x.data());
