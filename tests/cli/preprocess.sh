@@ -7,9 +7,10 @@ set -euo pipefail
 bin=$1; src=$2
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for mode in pca_whiten zca; do
+  components=(); [[ $mode == pca_whiten ]] && components=(--set data.preprocess_components=32)  # zca keeps all
   "$bin" train "$src/recipes/fashion_mlp.yaml" --set data.dataset=synthetic --set train.epochs=2 \
     --set train.progress=false --set train.batch_size=32 --set optim.lr=0.02 --set data.preprocess=$mode \
-    --set data.preprocess_components=32 --set data.whiten_epsilon=0.01 --out "$tmp/$mode" > "$tmp/$mode.log"
+    "${components[@]}" --set data.whiten_epsilon=0.01 --out "$tmp/$mode" > "$tmp/$mode.log"
   python3 - "$tmp/$mode/model.safetensors" <<'PY'
 import json, struct, sys
 raw = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', raw[:8])[0]

@@ -61,6 +61,7 @@ namespace cvtrain::cli {
 int cmd_augmentations() {
   for (const TransformDef& t : augment_registry()) {
     std::printf("%-20s %s\n", t.name, t.doc);
+    std::printf("    %-14s %-18g %s\n", "p", t.default_p, "probability of applying it to an image");
     for (const ParamDef& p : t.params) std::printf("    %-14s %-18s %s\n", p.name, p.def, p.doc);
   }
   return 0;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <variant>
 
@@ -22,11 +23,36 @@ namespace {
 
 using Field = std::variant<int64_t RunConfig::*, double RunConfig::*, bool RunConfig::*, std::string RunConfig::*>;
 
+// When a key set to a non-default value takes no effect in a run, the run is refused naming it:
+// Applies returns "" when the key is consumed by a run with this config, else the reason it is not.
+using Applies = std::string (*)(const RunConfig&);
+
 struct Key {
   const char* path;
   Field field;
   const char* doc;
+  Applies applies = nullptr;  // null: consumed by every run
 };
+
+bool one_of(const std::string& value, std::initializer_list<const char*> names) {
+  return std::any_of(names.begin(), names.end(), [&](const char* n) { return value == n; });
+}
+std::string list_text(std::initializer_list<const char*> names) {
+  std::string out;
+  for (const char* n : names) out += (out.empty() ? "" : ", ") + std::string(n);
+  return out;
+}
+// "" when the key's owner (optim.name, optim.schedule, ...) is one of `names`, else the reason.
+std::string used_by(const char* owner, const std::string& value, std::initializer_list<const char*> names) {
+  if (one_of(value, names)) return "";
+  return std::string("no effect with ") + owner + " " + value + " (only " + list_text(names) + " use it)";
+}
+bool has_momentum(const RunConfig& c) { return one_of(c.optim_name, {"sgd", "rmsprop", "adam", "adamw"}); }
+bool cycles_momentum(const RunConfig& c) { return c.optim_schedule == "onecycle" && c.optim_cycle_momentum && has_momentum(c); }
+std::string cycled(const char* what) {
+  return std::string("onecycle cycles ") + what +
+         " between optim.max_momentum and optim.base_momentum; set optim.cycle_momentum: false to use a fixed one";
+}
 
 // The one table of config keys. Add a key here and a field in train/run_config.h.
 const std::vector<Key>& keys() {
@@ -35,14 +61,20 @@ const std::vector<Key>& keys() {
       {"threads", &RunConfig::threads, "CPU threads for compute (OpenMP and oneDNN). 0: all cores."},
       {"device", &RunConfig::device, "cpu, or cuda: train and evaluate on the first NVIDIA GPU (a build with -DCVTRAIN_CUDA=ON; optimizer sgd, adam or adamw; no EMA or gradient accumulation yet; docs/cuda.md)."},
       {"data.dataset", &RunConfig::data_dataset, "Dataset: fashion_mnist, mnist, cifar10, cifar100 (binary files), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests)."},
-      {"data.root", &RunConfig::data_root, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder."},
+      {"data.root", &RunConfig::data_root, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder.",
+       [](const RunConfig& c) -> std::string {
+         return c.data_dataset == "synthetic" ? "no effect with data.dataset synthetic (made in memory)" : "";
+       }},
       {"data.limit_train", &RunConfig::data_limit_train, "Use only the first N training images (0: all)."},
       {"data.limit_test", &RunConfig::data_limit_test, "Use only the first N test images (0: all)."},
       {"data.val_fraction", &RunConfig::data_val_fraction, "Hold out this fraction of the training set (chosen with the seed) as the test split (0: use the dataset's test split)."},
-      {"data.on_bad_file", &RunConfig::data_on_bad_file, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip)."},
+      {"data.on_bad_file", &RunConfig::data_on_bad_file, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip).",
+       [](const RunConfig& c) { return used_by("data.dataset", c.data_dataset, {"image_folder"}); }},
       {"data.preprocess", &RunConfig::data_preprocess, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, pca, pca_whiten, zca."},
-      {"data.preprocess_components", &RunConfig::data_preprocess_components, "pca, pca_whiten: components kept (0: all C*H*W)."},
-      {"data.whiten_epsilon", &RunConfig::data_whiten_epsilon, "pca_whiten, zca: added to each covariance eigenvalue before 1/sqrt."},
+      {"data.preprocess_components", &RunConfig::data_preprocess_components, "pca, pca_whiten: components kept (0: all C*H*W).",
+       [](const RunConfig& c) { return used_by("data.preprocess", c.data_preprocess, {"pca", "pca_whiten"}); }},
+      {"data.whiten_epsilon", &RunConfig::data_whiten_epsilon, "pca_whiten, zca: added to each covariance eigenvalue before 1/sqrt.",
+       [](const RunConfig& c) { return used_by("data.preprocess", c.data_preprocess, {"pca_whiten", "zca"}); }},
       {"data.workers", &RunConfig::data_workers, "Loader threads that prefetch augmented batches (0: on the training thread). Batches do not depend on it."},
       {"data.drop_last", &RunConfig::data_drop_last, "Drop the last training batch of an epoch when it is smaller than train.batch_size."},
       {"data.mixup_alpha", &RunConfig::data_mixup_alpha, "Mixup (Zhang et al. 2018): lambda ~ Beta(a, a) per batch, soft targets (0: off)."},
@@ -53,32 +85,56 @@ const std::vector<Key>& keys() {
       {"model.dropout", &RunConfig::model_dropout, "Dropout probability of the model's dropout layers (-1: the model's default)."},
       {"model.dropout_mode", &RunConfig::model_dropout_mode, "inverted: scale kept units by 1/(1-p) in training; original: no scaling in training, multiply by 1-p at evaluation (same expected output)."},
       {"model.activation", &RunConfig::model_activation, "Nonlinearity of the model: relu, sigmoid, tanh, leaky_relu, prelu, prelu_channel, elu, selu, gelu, gelu_tanh, silu."},
-      {"model.activation_slope", &RunConfig::model_activation_slope, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu)."},
-      {"model.activation_alpha", &RunConfig::model_activation_alpha, "elu: alpha, the value approached for large negative inputs."},
+      {"model.activation_slope", &RunConfig::model_activation_slope, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu).",
+       [](const RunConfig& c) {
+         return used_by("model.activation", c.model_activation, {"leaky_relu", "prelu", "prelu_channel"});
+       }},
+      {"model.activation_alpha", &RunConfig::model_activation_alpha, "elu: alpha, the value approached for large negative inputs.",
+       [](const RunConfig& c) { return used_by("model.activation", c.model_activation, {"elu"}); }},
       {"model.init", &RunConfig::model_init, "Weight init: pytorch (the layers' defaults), zeros, constant, normal, uniform, xavier_normal, xavier_uniform, kaiming_normal, kaiming_uniform, lecun_normal, orthogonal. Biases start at 0 except with pytorch."},
-      {"model.init_scale", &RunConfig::model_init_scale, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value."},
-      {"model.init_mode", &RunConfig::model_init_mode, "kaiming: fan_in (keeps the forward signal) or fan_out (keeps the backward gradient)."},
-      {"model.init_gain", &RunConfig::model_init_gain, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise)."},
+      {"model.init_scale", &RunConfig::model_init_scale, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value.",
+       [](const RunConfig& c) -> std::string {
+         return c.model_init_overrides.empty() ? used_by("model.init", c.model_init, {"normal", "uniform", "constant"}) : "";
+       }},
+      {"model.init_mode", &RunConfig::model_init_mode, "kaiming: fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
+       [](const RunConfig& c) -> std::string {
+         return c.model_init_overrides.empty() ? used_by("model.init", c.model_init, {"kaiming_normal", "kaiming_uniform"}) : "";
+       }},
+      {"model.init_gain", &RunConfig::model_init_gain, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
+       [](const RunConfig& c) -> std::string {
+         return c.model_init_overrides.empty()
+                    ? used_by("model.init", c.model_init, {"xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform", "orthogonal"})
+                    : "";
+       }},
       {"model.init_overrides", &RunConfig::model_init_overrides, "Per-layer init: PREFIX=SCHEME[:SCALE],... e.g. net.13=xavier_normal,net.1=normal:0.02 (the longest matching layer prefix wins)."},
-      {"model.depth", &RunConfig::model_depth, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks."},
-      {"model.width", &RunConfig::model_width, "deep_mlp: units per hidden layer."},
-      {"model.channels", &RunConfig::model_channels, "vgg: the width of each stage, comma-separated; each stage ends in a 2x2 max pooling."},
-      {"model.stage_convs", &RunConfig::model_stage_convs, "vgg: conv3x3-BN-activation layers per stage."},
+      {"model.depth", &RunConfig::model_depth, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks.",
+       [](const RunConfig& c) { return used_by("model.name", c.model_name, {"deep_mlp", "resnet_stack"}); }},
+      {"model.width", &RunConfig::model_width, "deep_mlp: units per hidden layer.",
+       [](const RunConfig& c) { return used_by("model.name", c.model_name, {"deep_mlp"}); }},
+      {"model.channels", &RunConfig::model_channels, "vgg: the width of each stage, comma-separated; each stage ends in a 2x2 max pooling.",
+       [](const RunConfig& c) { return used_by("model.name", c.model_name, {"vgg"}); }},
+      {"model.stage_convs", &RunConfig::model_stage_convs, "vgg: conv3x3-BN-activation layers per stage.",
+       [](const RunConfig& c) { return used_by("model.name", c.model_name, {"vgg"}); }},
       {"model.zero_init_residual", &RunConfig::model_zero_init_residual, "Post-activation residual models (resnet18/20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
       {"model.init_from", &RunConfig::model_init_from, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
       {"model.freeze", &RunConfig::model_freeze, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
       {"model.reset_head", &RunConfig::model_reset_head, "New number of classes: the final linear layer is freshly initialized, not taken from model.init_from (must equal the data's classes; 0: off)."},
       {"model.freeze_bn", &RunConfig::model_freeze_bn, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
       {"model.drop_path", &RunConfig::model_drop_path, "Stochastic depth (Huang et al. 2016) for the residual models (resnet*, preact_resnet20, wrn_*, resnet_stack): in training each sample's (or batch's, model.drop_path_mode) residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
-      {"model.drop_path_mode", &RunConfig::model_drop_path_mode, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed)."},
+      {"model.drop_path_mode", &RunConfig::model_drop_path_mode, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed).",
+       [](const RunConfig& c) -> std::string { return c.model_drop_path > 0 ? "" : "no effect without model.drop_path"; }},
       {"model.dropconnect", &RunConfig::model_dropconnect, "DropConnect (Wan et al. 2013) rate p on the hidden fully connected layers (all but the last): in training weights masked with keep 1-p and scaled by 1/(1-p), one mask per step; full weights at evaluation. 0: off."},
       {"model.pool", &RunConfig::model_pool, "cnn, vgg, lenet5: max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio)."},
-      {"model.fmp_ratio", &RunConfig::model_fmp_ratio, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha))."},
-      {"model.fmp_overlapping", &RunConfig::model_fmp_overlapping, "Fractional max pooling: overlapping regions (neighbours share a row/column) or disjoint ones."},
-      {"model.fmp_sequence", &RunConfig::model_fmp_sequence, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u)))."},
-      {"model.fmp_test_samples", &RunConfig::model_fmp_test_samples, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions."},
+      {"model.fmp_ratio", &RunConfig::model_fmp_ratio, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha)).",
+       [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
+      {"model.fmp_overlapping", &RunConfig::model_fmp_overlapping, "Fractional max pooling: overlapping regions (neighbours share a row/column) or disjoint ones.",
+       [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
+      {"model.fmp_sequence", &RunConfig::model_fmp_sequence, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u))).",
+       [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
+      {"model.fmp_test_samples", &RunConfig::model_fmp_test_samples, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions.",
+       [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
       {"model.batch_norm", &RunConfig::model_batch_norm, "cnn, vgg: false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation."},
-      {"train.epochs", &RunConfig::train_epochs, "Passes over the training set."},
+      {"train.epochs", &RunConfig::train_epochs, "Passes over the training set (a train.max_steps above 0 decides the length instead)."},
       {"train.batch_size", &RunConfig::train_batch_size, "Training batch size."},
       {"train.eval_batch_size", &RunConfig::train_eval_batch_size, "Batch size for evaluation (results do not depend on it; 128 measured fastest for the CNN)."},
       {"train.label_smoothing", &RunConfig::train_label_smoothing, "Label smoothing of the cross-entropy loss, in [0, 1)."},
@@ -89,7 +145,10 @@ const std::vector<Key>& keys() {
       {"train.accumulate_steps", &RunConfig::train_accumulate_steps, "Batches whose gradients are averaged into one optimizer step."},
       {"train.ema_decay", &RunConfig::train_ema_decay, "Keep an exponential moving average of the weights with this decay, evaluated beside the raw weights (0: off)."},
       {"train.early_stop_patience", &RunConfig::train_early_stop_patience, "Stop after N evaluations without a better test accuracy (0: off)."},
-      {"train.early_stop_min_delta", &RunConfig::train_early_stop_min_delta, "The improvement in test accuracy that counts as better."},
+      {"train.early_stop_min_delta", &RunConfig::train_early_stop_min_delta, "The improvement in test accuracy that counts as better.",
+       [](const RunConfig& c) -> std::string {
+         return c.train_early_stop_patience > 0 ? "" : "no effect without train.early_stop_patience";
+       }},
       {"train.checkpoint_every_steps", &RunConfig::train_checkpoint_every_steps, "Also write a checkpoint every N optimizer steps (0: only at the end of each epoch)."},
       {"train.keep_last", &RunConfig::train_keep_last, "Checkpoints kept in RUN/checkpoints (older ones are deleted; best.safetensors is kept apart)."},
       {"train.skip_nonfinite", &RunConfig::train_skip_nonfinite, "Skip up to N batches whose loss is NaN or infinite before stopping the run."},
@@ -104,39 +163,84 @@ const std::vector<Key>& keys() {
       {"train.histograms", &RunConfig::train_histograms, "TensorBoard histograms of weights and gradients after each epoch."},
       {"train.plots", &RunConfig::train_plots, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
       {"train.precision", &RunConfig::train_precision, "fp32, or bf16: convolutions and matrix products compute in bf16 and accumulate in f32, activations between layers are bf16 (train.bf16_activations); master weights, batch-norm statistics, loss and optimizer stay f32 (docs/perf.md)."},
-      {"train.bf16_activations", &RunConfig::train_bf16_activations, "With train.precision bf16 on the CPU: activations between layers are bf16 too (as PyTorch's autocast), halving the memory batch norm, ReLU, pooling and the residual adds move, with no conversion around convolutions; statistics and arithmetic stay f32. false: f32 activations, bf16 only inside convolutions and matrix products."},
+      {"train.bf16_activations", &RunConfig::train_bf16_activations, "With train.precision bf16 on the CPU: activations between layers are bf16 too (as PyTorch's autocast), halving the memory batch norm, ReLU, pooling and the residual adds move, with no conversion around convolutions; statistics and arithmetic stay f32. false: f32 activations, bf16 only inside convolutions and matrix products.",
+       [](const RunConfig& c) { return used_by("train.precision", c.train_precision, {"bf16"}); }},
       {"train.memory_format", &RunConfig::train_memory_format, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md)."},
       {"train.snapshots", &RunConfig::train_snapshots, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
       {"optim.name", &RunConfig::optim_name, "Optimizer: sgd, adam, adamw, rmsprop, adagrad (torch.optim's updates)."},
       {"optim.lr", &RunConfig::optim_lr, "Peak learning rate (the schedule's maximum)."},
-      {"optim.momentum", &RunConfig::optim_momentum, "Momentum of sgd and rmsprop (onecycle cycles it between 0.85 and 0.95 as PyTorch's OneCycleLR does; for adam/adamw it cycles beta1)."},
-      {"optim.dampening", &RunConfig::optim_dampening, "SGD dampening of the momentum."},
+      {"optim.momentum", &RunConfig::optim_momentum, "Momentum of sgd and rmsprop (with onecycle, set optim.cycle_momentum: false to use it; the default cycles between optim.base_momentum and optim.max_momentum).",
+       [](const RunConfig& c) -> std::string {
+         if (std::string r = used_by("optim.name", c.optim_name, {"sgd", "rmsprop"}); !r.empty()) return r;
+         return cycles_momentum(c) ? cycled("the momentum") : "";
+       }},
+      {"optim.dampening", &RunConfig::optim_dampening, "SGD dampening of the momentum.",
+       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"sgd"}); }},
       {"optim.nesterov", &RunConfig::optim_nesterov, "Nesterov momentum."},
       {"optim.weight_decay", &RunConfig::optim_weight_decay, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw."},
       {"optim.l1", &RunConfig::optim_l1, "L1 penalty: l1*sign(w) added to the gradient (every optimizer); with weight_decay too, the elastic net. Follows optim.decay_bias_and_norm."},
       {"optim.schedule", &RunConfig::optim_schedule, "Learning-rate schedule (per step): constant, cosine, onecycle, step, multistep, exponential, sgdr, linear, invsqrt, polynomial (`cvtrain schedule` plots it)."},
-      {"optim.pct_start", &RunConfig::optim_pct_start, "onecycle: fraction of the steps spent warming up."},
-      {"optim.min_lr", &RunConfig::optim_min_lr, "cosine, sgdr, linear, polynomial: the final (lowest) learning rate."},
-      {"optim.beta1", &RunConfig::optim_beta1, "adam, adamw: beta1, decay of the gradient's running mean."},
-      {"optim.beta2", &RunConfig::optim_beta2, "adam, adamw: beta2, decay of the squared gradient's running mean."},
-      {"optim.eps", &RunConfig::optim_eps, "adam, adamw, rmsprop, adagrad: epsilon of the denominator (-1: the optimizer's default, 1e-8 or adagrad's 1e-10)."},
-      {"optim.alpha", &RunConfig::optim_alpha, "rmsprop: smoothing constant of the squared gradient's average."},
-      {"optim.centered", &RunConfig::optim_centered, "rmsprop: normalize by the gradient's estimated variance."},
-      {"optim.lr_decay", &RunConfig::optim_lr_decay, "adagrad: lr decay, lr / (1 + (t-1) lr_decay)."},
-      {"optim.initial_accumulator", &RunConfig::optim_initial_accumulator, "adagrad: initial value of the sum of squared gradients."},
-      {"optim.decay_bias_and_norm", &RunConfig::optim_decay_bias_and_norm, "false: no weight decay (nor L1) on biases and norm scales/shifts (1-D parameters)."},
+      {"optim.pct_start", &RunConfig::optim_pct_start, "onecycle: fraction of the steps spent warming up.",
+       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"onecycle"}); }},
+      {"optim.cycle_momentum", &RunConfig::optim_cycle_momentum, "onecycle: cycle the momentum (sgd, rmsprop) or adam's beta1 inversely to the lr, from optim.max_momentum down to optim.base_momentum and back, as torch's OneCycleLR (false: optim.momentum or optim.beta1 stays fixed).",
+       [](const RunConfig& c) -> std::string {
+         if (std::string r = used_by("optim.schedule", c.optim_schedule, {"onecycle"}); !r.empty()) return r;
+         return has_momentum(c) ? "" : "no effect with optim.name " + c.optim_name + " (it has no momentum)";
+       }},
+      {"optim.base_momentum", &RunConfig::optim_base_momentum, "onecycle with cycle_momentum: the lowest momentum (or beta1), reached at the peak lr.",
+       [](const RunConfig& c) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
+      {"optim.max_momentum", &RunConfig::optim_max_momentum, "onecycle with cycle_momentum: the highest momentum (or beta1), at the start and the end.",
+       [](const RunConfig& c) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
+      {"optim.min_lr", &RunConfig::optim_min_lr, "cosine, sgdr, linear, polynomial: the final (lowest) learning rate.",
+       [](const RunConfig& c) {
+         return used_by("optim.schedule", c.optim_schedule, {"cosine", "sgdr", "linear", "polynomial"});
+       }},
+      {"optim.beta1", &RunConfig::optim_beta1, "adam, adamw: beta1, decay of the gradient's running mean.",
+       [](const RunConfig& c) -> std::string {
+         if (std::string r = used_by("optim.name", c.optim_name, {"adam", "adamw"}); !r.empty()) return r;
+         return cycles_momentum(c) ? cycled("beta1") : "";
+       }},
+      {"optim.beta2", &RunConfig::optim_beta2, "adam, adamw: beta2, decay of the squared gradient's running mean.",
+       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adam", "adamw"}); }},
+      {"optim.eps", &RunConfig::optim_eps, "adam, adamw, rmsprop, adagrad: epsilon of the denominator (-1: the optimizer's default, 1e-8 or adagrad's 1e-10).",
+       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adam", "adamw", "rmsprop", "adagrad"}); }},
+      {"optim.alpha", &RunConfig::optim_alpha, "rmsprop: smoothing constant of the squared gradient's average.",
+       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"rmsprop"}); }},
+      {"optim.centered", &RunConfig::optim_centered, "rmsprop: normalize by the gradient's estimated variance.",
+       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"rmsprop"}); }},
+      {"optim.lr_decay", &RunConfig::optim_lr_decay, "adagrad: lr decay, lr / (1 + (t-1) lr_decay).",
+       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adagrad"}); }},
+      {"optim.initial_accumulator", &RunConfig::optim_initial_accumulator, "adagrad: initial value of the sum of squared gradients.",
+       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adagrad"}); }},
+      {"optim.decay_bias_and_norm", &RunConfig::optim_decay_bias_and_norm, "false: no weight decay (nor L1) on biases and norm scales/shifts (1-D parameters).",
+       [](const RunConfig& c) -> std::string {
+         return c.optim_weight_decay > 0 || c.optim_l1 > 0 ? "" : "no effect without optim.weight_decay or optim.l1";
+       }},
       {"optim.bias_lr_mult", &RunConfig::optim_bias_lr_mult, "Learning-rate multiplier of the biases and norm parameters."},
-      {"optim.gamma", &RunConfig::optim_gamma, "step, multistep, exponential: lr factor per decay (exponential: per epoch)."},
-      {"optim.step_size", &RunConfig::optim_step_size, "step: epochs between decays."},
-      {"optim.milestones", &RunConfig::optim_milestones, "multistep: epochs at which the lr is multiplied by gamma, e.g. \"30,60,80\"."},
-      {"optim.restart_period", &RunConfig::optim_restart_period, "sgdr: epochs of the first cosine cycle (T_0)."},
-      {"optim.restart_mult", &RunConfig::optim_restart_mult, "sgdr: factor by which each cycle is longer than the last (T_mult)."},
-      {"optim.power", &RunConfig::optim_power, "polynomial: the power of the decay (1: linear)."},
+      {"optim.gamma", &RunConfig::optim_gamma, "step, multistep, exponential: lr factor per decay (exponential: per epoch).",
+       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"step", "multistep", "exponential"}); }},
+      {"optim.step_size", &RunConfig::optim_step_size, "step: epochs between decays.",
+       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"step"}); }},
+      {"optim.milestones", &RunConfig::optim_milestones, "multistep: epochs at which the lr is multiplied by gamma, e.g. \"30,60,80\".",
+       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"multistep"}); }},
+      {"optim.restart_period", &RunConfig::optim_restart_period, "sgdr: epochs of the first cosine cycle (T_0).",
+       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"sgdr"}); }},
+      {"optim.restart_mult", &RunConfig::optim_restart_mult, "sgdr: factor by which each cycle is longer than the last (T_mult).",
+       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"sgdr"}); }},
+      {"optim.power", &RunConfig::optim_power, "polynomial: the power of the decay (1: linear).",
+       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"polynomial"}); }},
       {"optim.warmup_steps", &RunConfig::optim_warmup_steps, "Linear warmup over this many steps, multiplying any schedule (0: none)."},
-      {"optim.warmup_epochs", &RunConfig::optim_warmup_epochs, "Linear warmup in epochs (used when warmup_steps is 0)."},
-      {"optim.warmup_start_factor", &RunConfig::optim_warmup_start_factor, "The lr factor at step 0 of the warmup, rising linearly to 1."},
+      {"optim.warmup_epochs", &RunConfig::optim_warmup_epochs, "Linear warmup in epochs (used when warmup_steps is 0).",
+       [](const RunConfig& c) -> std::string {
+         return c.optim_warmup_steps > 0 ? "optim.warmup_steps is set and decides the warmup" : "";
+       }},
+      {"optim.warmup_start_factor", &RunConfig::optim_warmup_start_factor, "The lr factor at step 0 of the warmup, rising linearly to 1.",
+       [](const RunConfig& c) -> std::string {
+         return c.optim_warmup_steps > 0 || c.optim_warmup_epochs > 0 ? "" : "no effect without optim.warmup_steps or optim.warmup_epochs";
+       }},
       {"optim.scale_lr", &RunConfig::optim_scale_lr, "none, or linear: lr *= batch_size * accumulate_steps / base_batch_size (Goyal et al. 2017)."},
-      {"optim.base_batch_size", &RunConfig::optim_base_batch_size, "The batch size that optim.lr is given for, with scale_lr: linear."},
+      {"optim.base_batch_size", &RunConfig::optim_base_batch_size, "The batch size that optim.lr is given for, with scale_lr: linear.",
+       [](const RunConfig& c) { return used_by("optim.scale_lr", c.optim_scale_lr, {"linear"}); }},
       {"optim.lr_mult", &RunConfig::optim_lr_mult, "Per-layer learning-rate multipliers by parameter-name prefix, e.g. {net.0: 0.1, net.12: 1.0} (the longest matching prefix wins; 0 keeps a layer fixed)."},
   };
   return table;
@@ -224,6 +328,19 @@ void assign(RunConfig& cfg, const Key& key, const YAML::Node& node, const std::s
   }
 }
 
+// A mapping that names one key twice is an error naming both lines (YAML parsers keep the last).
+void reject_duplicate_keys(const YAML::Node& map, const std::string& origin, const std::string& prefix) {
+  std::map<std::string, int> first_line;
+  for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) continue;  // key_text reports it
+    const int line = kv.first.Mark().line + 1;
+    auto [it, fresh] = first_line.emplace(kv.first.Scalar(), line);
+    if (!fresh)
+      fail_input(origin, ":", line, ": duplicate key '", prefix.empty() ? "" : prefix + ".", kv.first.Scalar(),
+                 "' (first at line ", it->second, ")");
+  }
+}
+
 // `data.augment`: the one list-valued key, outside the flat table. Each entry is a mapping with a
 // name, an optional p and the transform's parameters (flat, or under `params:`); scalars and lists
 // of scalars are kept as text and checked by AugmentPipeline, whose errors name where[i].param.
@@ -235,6 +352,7 @@ std::vector<AugmentSpec> parse_augment(const YAML::Node& node, const std::string
     const std::string at = where + "[" + std::to_string(i) + "]";
     const YAML::Node entry = node[i];
     if (!entry.IsMap()) fail_input(at, ": expected a mapping such as {name: hflip, p: 0.5}");
+    reject_duplicate_keys(entry, at, "");
     AugmentSpec spec;
     auto param = [&](const std::string& key, const YAML::Node& v) {
       if (v.IsScalar()) {
@@ -261,6 +379,7 @@ std::vector<AugmentSpec> parse_augment(const YAML::Node& node, const std::string
         } catch (const YAML::Exception&) {
           fail_input(at, ".p: expected a number in [0, 1]");
         }
+        if (!(spec.p >= 0 && spec.p <= 1)) fail_input(at, ".p: must be in [0, 1], got ", kv.second.Scalar());
       } else if (key == "params" && kv.second.IsMap()) {
         for (const auto& pv : kv.second) param(key_text(pv.first, at + ".params"), pv.second);
       } else {
@@ -268,6 +387,7 @@ std::vector<AugmentSpec> parse_augment(const YAML::Node& node, const std::string
       }
     }
     if (spec.name.empty()) fail_input(at, ": missing 'name'");
+    if (const TransformDef* def = find_transform(spec.name); def && spec.p < 0) spec.p = def->default_p;
     specs.push_back(std::move(spec));
   }
   AugmentPipeline check(specs, where);  // validates names and parameters now, naming the entry
@@ -275,6 +395,7 @@ std::vector<AugmentSpec> parse_augment(const YAML::Node& node, const std::string
 }
 
 void walk(RunConfig& cfg, const YAML::Node& node, const std::string& prefix, const std::string& origin) {
+  reject_duplicate_keys(node, origin, prefix);
   for (const auto& kv : node) {
     const std::string name = key_text(kv.first, prefix.empty() ? origin : origin + ": " + prefix);
     const std::string path = prefix.empty() ? name : prefix + "." + name;
@@ -334,8 +455,10 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.optim_momentum >= 0 && c.optim_momentum < 1, "optim.momentum", "must be in [0, 1)");
   need(c.optim_weight_decay >= 0, "optim.weight_decay", "must be >= 0");
   need(c.optim_l1 >= 0, "optim.l1", "must be >= 0");
-  need(c.optim_name != "sgd" || !c.optim_nesterov || c.optim_momentum > 0 || c.optim_schedule == "onecycle", "optim.nesterov",
-       "needs momentum > 0");
+  need(c.optim_name != "sgd" || !c.optim_nesterov || c.optim_momentum > 0 || cycles_momentum(c), "optim.nesterov",
+       "needs momentum > 0 (set optim.nesterov: false for plain SGD)");
+  need(c.optim_base_momentum >= 0 && c.optim_base_momentum <= c.optim_max_momentum && c.optim_max_momentum < 1,
+       "optim.base_momentum", "and optim.max_momentum must satisfy 0 <= base_momentum <= max_momentum < 1");
   need(c.optim_pct_start > 0 && c.optim_pct_start < 1, "optim.pct_start", "must be in (0, 1)");
   {
     std::string known;
@@ -372,6 +495,19 @@ void validate(const RunConfig& c, const std::string& origin) {
        "must be fp32 or bf16, got '" + c.train_precision + "'");
   need(c.train_memory_format == "channels_last" || c.train_memory_format == "nchw", "train.memory_format",
        "must be channels_last or nchw, got '" + c.train_memory_format + "'");
+}
+
+bool is_default(const RunConfig& c, const Key& key) {
+  static const RunConfig defaults;
+  return std::visit([&](auto member) { return c.*member == defaults.*member; }, key.field);
+}
+
+// Every key set to a non-default value is consumed by the run, or the run is refused naming it.
+void check_consumed(const RunConfig& c, const std::string& origin) {
+  for (const Key& k : keys()) {
+    if (!k.applies || is_default(c, k)) continue;
+    if (std::string why = k.applies(c); !why.empty()) fail_input(origin, ": ", k.path, ": ", why);
+  }
 }
 
 void apply_overrides(RunConfig& cfg, const std::vector<std::string>& overrides) {
@@ -421,12 +557,18 @@ RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
 }
 
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  if (path.empty()) return parse_config_text("", "<defaults>", overrides);
+  if (path.empty()) {
+    RunConfig cfg = parse_config_text("", "<defaults>", overrides);
+    check_consumed(cfg, "<defaults>");
+    return cfg;
+  }
   std::ifstream in(path);
   if (!in) fail_input(path, ": cannot open the config file");
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_config_text(ss.str(), path, overrides);
+  RunConfig cfg = parse_config_text(ss.str(), path, overrides);
+  check_consumed(cfg, path);
+  return cfg;
 }
 
 std::string dump_config(const RunConfig& cfg) {

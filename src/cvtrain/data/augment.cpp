@@ -359,11 +359,12 @@ constexpr double kBig = 1e9;
 
 }  // namespace
 
-// The registry. p defaults to 1 unless the entry says `p:` (flips are usually given p: 0.5).
+// The registry. An entry without `p:` is applied with the transform's default_p, torchvision's default
+// for its counterpart (flips and erasing 0.5, grayscale 0.1, the rest always).
 const std::vector<TransformDef>& augment_registry() {
   static const std::vector<TransformDef> table = {
-      {"hflip", "Mirror left-right.", {}, apply_hflip, nullptr},
-      {"vflip", "Mirror top-bottom.", {}, apply_vflip, nullptr},
+      {"hflip", "Mirror left-right (torchvision RandomHorizontalFlip).", {}, apply_hflip, nullptr, 0.5},
+      {"vflip", "Mirror top-bottom (torchvision RandomVerticalFlip).", {}, apply_vflip, nullptr, 0.5},
       {"crop", "Random crop after padding (torchvision RandomCrop).",
        {{"size", "0", 0, kBig, "output side in pixels (0: the input size)"},
         {"padding", "4", 0, kBig, "pixels added on every side"},
@@ -404,7 +405,8 @@ const std::vector<TransformDef>& augment_registry() {
        apply_color_jitter, nullptr},
       {"pca_noise", "AlexNet's PCA color noise; eigenvectors fitted on the training set.",
        {{"alphastd", "0.1", 0, kBig, "std of the random weight of each principal component"}}, apply_pca_noise, nullptr},
-      {"grayscale", "Replace every channel by the luma (3 channels; no-op on 1).", {}, apply_grayscale, nullptr},
+      {"grayscale", "Replace every channel by the luma (3 channels; no-op on 1; torchvision RandomGrayscale).", {}, apply_grayscale,
+       nullptr, 0.1},
       {"gaussian_noise", "Add N(0, std^2) per pixel, clipped to [0, 1].",
        {{"std", "0.05", 0, kBig, "noise std in [0,1] pixel units"}}, apply_gaussian_noise, nullptr},
       {"erasing", "Random erasing of a rectangle (Zhong et al. 2017; torchvision RandomErasing).",
@@ -412,7 +414,7 @@ const std::vector<TransformDef>& augment_registry() {
         {"ratio", "0.3,3.3", 1e-3, 1e3, "range of the aspect ratio h/w"},
         {"value", "0", 0, 1, "fill value in [0,1] pixel units (mode constant)"},
         {"mode", "constant|random", 0, 0, "constant value, or random per-pixel values"}},
-       apply_erasing, nullptr},
+       apply_erasing, nullptr, 0.5},
       {"cutout", "A square of fixed size at a random center, clipped (DeVries & Taylor 2017).",
        {{"size", "8", 1, kBig, "side of the square"}, {"value", "0", 0, 1, "fill value"}}, apply_cutout, nullptr},
       {"randaugment", "RandAugment (Cubuk et al. 2020): n random ops of magnitude m (torchvision's ops).",
@@ -492,8 +494,9 @@ AugmentPipeline::AugmentPipeline(const std::vector<AugmentSpec>& specs, const st
       for (const TransformDef& t : augment_registry()) known += (known.empty() ? "" : ", ") + std::string(t.name);
       fail_input(at, ".name: unknown augmentation '", s.name, "' (known: ", known, ")");
     }
-    if (!(s.p >= 0 && s.p <= 1)) fail_input(at, ".p: must be in [0, 1], got ", s.p);
-    AugmentStep step{def, s.p, {}};
+    const double p = s.p < 0 ? def->default_p : s.p;
+    if (!(p <= 1)) fail_input(at, ".p: must be in [0, 1], got ", s.p);
+    AugmentStep step{def, p, {}};
     for (const auto& [key, text] : s.params) {
       auto it = std::find_if(def->params.begin(), def->params.end(), [&key = key](const ParamDef& d) { return key == d.name; });
       if (it == def->params.end()) {

@@ -67,6 +67,7 @@ struct TransformDef {
   void (*apply)(Image& img, SampleRng& rng, const Params& params, const ColorPCA& pca);
   // Output (H, W) for an input (H, W); null: unchanged.
   void (*out_size)(const Params& params, int64_t& H, int64_t& W);
+  double default_p = 1.0;  // probability of applying it when the entry gives no `p`
 };
 
 // The registry: every augmentation, in the order `cvtrain augmentations` / docs list them.

@@ -10,7 +10,7 @@ namespace cvtrain {
 
 struct AugmentSpec {
   std::string name;                           // a name from augment_registry()
-  double p = 1.0;                             // probability of applying it to an image
+  double p = -1.0;                            // probability of applying it to an image (< 0: the transform's default_p)
   std::map<std::string, std::string> params;  // parameter -> its YAML text ("4", "[0.08, 1.0]", "reflect")
 };
 

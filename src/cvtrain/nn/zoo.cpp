@@ -234,9 +234,12 @@ const std::vector<ModelEntry>& model_registry() {
 
 namespace {
 // model.dropout_mode applies to every Dropout layer of the model, wherever the builder put it.
-void set_dropout_mode(Module& m, ops::DropoutMode mode) {
-  if (auto* d = dynamic_cast<Dropout*>(&m)) d->set_mode(mode);
-  for (const auto& [name, child] : m.children()) set_dropout_mode(*child, mode);
+// Returns the number of Dropout layers.
+int64_t set_dropout_mode(Module& m, ops::DropoutMode mode) {
+  int64_t n = 0;
+  if (auto* d = dynamic_cast<Dropout*>(&m)) d->set_mode(mode), ++n;
+  for (const auto& [name, child] : m.children()) n += set_dropout_mode(*child, mode);
+  return n;
 }
 
 void collect_linear(Module& m, std::vector<Linear*>& out) {
@@ -291,7 +294,13 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   if (spec.activation.slope >= 0) init.activation_slope = spec.activation.slope;
   else if (spec.activation.name == "prelu" || spec.activation.name == "prelu_channel") init.activation_slope = 0.25;
   std::shared_ptr<Module> model = entry->build(spec, rng);
-  set_dropout_mode(*model, ops::dropout_mode_from_name(spec.dropout_mode));
+  const ops::DropoutMode dropout_mode = ops::dropout_mode_from_name(spec.dropout_mode);
+  if (set_dropout_mode(*model, dropout_mode) == 0) {  // a dropout knob on a model without dropout does nothing
+    if (spec.dropout > 0.0f)
+      fail_input("model.dropout: model '", spec.name, "' has no dropout layer (`cvtrain models` says which have one)");
+    if (dropout_mode != ops::DropoutMode::inverted)
+      fail_input("model.dropout_mode: model '", spec.name, "' has no dropout layer");
+  }
   if (!(spec.drop_path >= 0.0f && spec.drop_path < 1.0f))
     fail_input("model.drop_path must be in [0, 1), got ", spec.drop_path);
   if (spec.drop_path > 0.0f && set_drop_path(*model, spec.drop_path, spec.drop_path_mode == "batch") == 0)

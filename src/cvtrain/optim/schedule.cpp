@@ -44,8 +44,9 @@ Schedule make_cosine(const ScheduleSpec& spec) {
 }
 
 // OneCycleLR (Smith & Topin 2018) as torch 1.13 computes it with anneal_strategy='cos',
-// three_phase=False, cycle_momentum=True: phase 1 raises the lr from initial_lr to max_lr and lowers
-// the momentum from max to base; phase 2 anneals the lr to min_lr and raises the momentum back.
+// three_phase=False: phase 1 raises the lr from initial_lr to max_lr and lowers the momentum from
+// max to base; phase 2 anneals the lr to min_lr and raises the momentum back. With cycle_momentum
+// false the momentum stays at the optimizer's own (spec.base_momentum).
 // NOTE: the phase boundary is float(pct_start * total_steps) - 1, not an integer: with pct_start
 // 0.15 and 100 steps it is 14.000000000000002, so step 14 is still in phase 1.
 Schedule make_onecycle(const ScheduleSpec& spec) {
@@ -60,7 +61,12 @@ Schedule make_onecycle(const ScheduleSpec& spec) {
   const double max_lr = spec.base_lr;
   const double initial_lr = max_lr / spec.div_factor;
   const double min_lr = initial_lr / spec.final_div_factor;
-  const double m_max = spec.onecycle_max_momentum, m_base = spec.onecycle_base_momentum;
+  if (spec.cycle_momentum && !(spec.onecycle_base_momentum >= 0.0 && spec.onecycle_base_momentum <= spec.onecycle_max_momentum &&
+                               spec.onecycle_max_momentum < 1.0))
+    fail_input("optim.base_momentum and optim.max_momentum must satisfy 0 <= base <= max < 1, got ",
+               spec.onecycle_base_momentum, " and ", spec.onecycle_max_momentum);
+  const double m_max = spec.cycle_momentum ? spec.onecycle_max_momentum : spec.base_momentum;
+  const double m_base = spec.cycle_momentum ? spec.onecycle_base_momentum : spec.base_momentum;
   const int64_t total = spec.total_steps;
   const Phase phases[2] = {
       {spec.pct_start * static_cast<double>(total) - 1.0, initial_lr, max_lr, m_max, m_base},
@@ -181,8 +187,8 @@ const std::vector<ScheduleEntry>& schedule_registry() {
       {"constant", "lr and momentum fixed", make_constant},
       {"cosine", "cosine annealing from lr to min_lr over total_steps (torch CosineAnnealingLR)", make_cosine},
       {"onecycle",
-       "lr up from lr/25 to lr over pct_start of the steps, then down to lr/25/1e4; momentum 0.95 -> 0.85 -> 0.95 "
-       "(torch OneCycleLR)",
+       "lr up from lr/25 to lr over pct_start of the steps, then down to lr/25/1e4; momentum max_momentum -> "
+       "base_momentum -> max_momentum unless cycle_momentum is false (torch OneCycleLR)",
        make_onecycle},
       {"step", "lr * gamma^floor(epoch / step_size) (torch StepLR)", make_step},
       {"multistep", "lr * gamma at each milestone epoch (torch MultiStepLR)", make_multistep},

@@ -25,6 +25,8 @@ struct ScheduleSpec {
   // momentum from onecycle_max_momentum down to onecycle_base_momentum and back.
   double div_factor = 25.0;
   double final_div_factor = 1e4;
+  // cycle_momentum false: the momentum stays at base_momentum (torch's cycle_momentum=False).
+  bool cycle_momentum = true;
   double onecycle_base_momentum = 0.85;
   double onecycle_max_momentum = 0.95;
   // All counts are in optimizer steps (the trainer converts the config's epochs).

@@ -104,6 +104,9 @@ struct RunConfig {
   double optim_l1 = 0.0;  // L1 strength (issue 5); with weight_decay, the elastic net
   std::string optim_schedule = "onecycle";
   double optim_pct_start = 0.15;
+  bool optim_cycle_momentum = true;  // onecycle: momentum (or beta1) cycled between the two below
+  double optim_base_momentum = 0.85;
+  double optim_max_momentum = 0.95;
   double optim_min_lr = 0.0;
   // optimizers and schedules (issue 6)
   double optim_beta1 = 0.9;

@@ -126,6 +126,9 @@ optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoc
   s.base_momentum = betas ? cfg.optim_beta1 : cfg.optim_momentum;
   s.total_steps = cfg.train_max_steps > 0 ? cfg.train_max_steps : cfg.train_epochs * spe;
   s.pct_start = cfg.optim_pct_start;
+  s.cycle_momentum = cfg.optim_cycle_momentum;
+  s.onecycle_base_momentum = cfg.optim_base_momentum;
+  s.onecycle_max_momentum = cfg.optim_max_momentum;
   s.min_lr = cfg.optim_min_lr;
   // the config counts in epochs, the schedule in steps
   s.gamma = cfg.optim_schedule == "exponential" ? std::pow(cfg.optim_gamma, 1.0 / static_cast<double>(spe))
