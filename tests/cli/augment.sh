@@ -28,6 +28,15 @@ expect_error "data.augment[0].padding_mode: expected one of zero|reflect|edge" c
 expect_error "data.augment[0].p" config --set 'data.augment=[{name: hflip, p: 2}]'
 expect_error "data.on_bad_file" config --set data.on_bad_file=ignore
 expect_error "data.preprocess" config --set data.preprocess=whiten
+expect_error "data.augment[0]:1: duplicate key 'p'" config --set 'data.augment=[{name: hflip, p: 0.5, p: 1}]'
+
+# An entry without p takes torchvision's default for the transform, which `cvtrain augmentations`
+# lists and the resolved config shows.
+"$bin" augmentations | grep -A1 '^hflip ' | grep -qE '^ +p +0\.5 ' || { echo "FAIL: augmentations: no p 0.5 under hflip"; exit 1; }
+"$bin" config --set 'data.augment=[{name: hflip}, {name: crop}]' > "$tmp/resolved.yaml"
+grep -qF '{name: hflip, p: 0.5}' "$tmp/resolved.yaml" && grep -qF '{name: crop, p: 1}' "$tmp/resolved.yaml" ||
+  { echo "FAIL: resolved p of hflip/crop:"; grep -A3 augment "$tmp/resolved.yaml"; exit 1; }
+pass=$((pass + 1))
 
 args=(train "$src/recipes/fashion_cnn_aug.yaml" --set data.dataset=synthetic --set train.epochs=1
       --set train.progress=false --set train.batch_size=32 --set optim.lr=0.02 --set data.limit_train=256

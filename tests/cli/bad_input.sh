@@ -30,6 +30,15 @@ expect 2 "train.batch_size: must be >= 1" -- train "$src/recipes/fashion_cnn.yam
 expect 2 "model.name: unknown model 'resnet9000'" -- train "$src/recipes/fashion_cnn.yaml" "${synthetic[@]}" --set model.name=resnet9000 --out "$tmp/o5"
 expect 2 "optim.name: unknown optimizer 'adamx'" -- train "$src/recipes/fashion_cnn.yaml" --set optim.name=adamx --out "$tmp/o6"
 expect 2 "--set: unknown key 'optim.lrr'" -- train "$src/recipes/fashion_cnn.yaml" --set optim.lrr=0.1 --out "$tmp/o7"
+# A key named twice (YAML parsers keep the last) and knobs that would have no effect in the run.
+printf 'train:\n  epochs: 2\noptim:\n  lr: 0.1\ntrain:\n  batch_size: 8\n' > "$tmp/dup.yaml"
+expect 2 "dup.yaml:5: duplicate key 'train' \(first at line 1\)" -- train "$tmp/dup.yaml" --out "$tmp/o7d"
+printf 'optim:\n  lr: 0.1\n  momentum: 0.5\n  momentum: 0\n' > "$tmp/dup2.yaml"
+expect 2 "dup2.yaml:4: duplicate key 'optim.momentum' \(first at line 3\)" -- train "$tmp/dup2.yaml" --out "$tmp/o7e"
+expect 2 "optim.momentum: onecycle cycles the momentum.*optim.cycle_momentum: false" -- train "$src/recipes/fashion_cnn.yaml" --set optim.momentum=0 --out "$tmp/o7f"
+expect 2 "model.dropout: model 'resnet20' has no dropout layer" -- train "$src/recipes/fashion_resnet20.yaml" "${synthetic[@]}" --set model.dropout=0.3 --out "$tmp/o7g"
+expect 2 "optim.alpha: no effect with optim.name sgd \(only rmsprop uses it\)" -- train "$src/recipes/fashion_cnn.yaml" --set optim.alpha=0.9 --out "$tmp/o7h"
+for o in o7d o7e o7f o7g o7h; do [[ ! -e "$tmp/$o" ]] || { echo "FAIL: a refused run wrote $tmp/$o"; fails=$((fails+1)); }; done
 expect 2 "--set nonsense: expected key.path=value" -- train "$src/recipes/fashion_cnn.yaml" --set nonsense --out "$tmp/o8"
 expect 2 "$tmp/missing.yaml: cannot open" -- train "$tmp/missing.yaml"
 expect 2 "/nonexistent/data" -- train "$src/recipes/fashion_cnn.yaml" --set data.root=/nonexistent/data --out "$tmp/o9"

@@ -2,6 +2,7 @@
 // tests/fixtures/record_augment.py, tolerance 2e-5 absolute: f32 rounding of the same formulas),
 // invariants of the random transforms, parameter validation, mixing, and PCA color statistics.
 #include <cmath>
+#include <map>
 #include <numeric>
 
 #include "common/testing.h"
@@ -157,6 +158,23 @@ TEST(Augment, ProbabilityIsRespected) {
   int flipped = 0;
   for (int i = 0; i < 2000; ++i) flipped += p.run(img, 5, 0, i).data != img.data;
   EXPECT_NEAR(flipped / 2000.0, 0.3, 0.04);
+}
+
+// An entry without p takes torchvision's default for the same transform: {name: hflip} flips half
+// the images, as RandomHorizontalFlip() does, and crops always apply.
+TEST(Augment, MissingProbabilityIsTorchvisionsDefault) {
+  const std::map<std::string, double> torchvision = {{"hflip", 0.5}, {"vflip", 0.5}, {"erasing", 0.5}, {"grayscale", 0.1}};
+  for (const TransformDef& t : augment_registry()) {
+    auto it = torchvision.find(t.name);
+    EXPECT_EQ(t.default_p, it == torchvision.end() ? 1.0 : it->second) << t.name;
+  }
+  const Image img = random_image(1, 8, 8, 4);
+  AugmentSpec flip;
+  flip.name = "hflip";  // p left out
+  AugmentPipeline p({flip});
+  int flipped = 0;
+  for (int i = 0; i < 2000; ++i) flipped += p.run(img, 5, 0, i).data != img.data;
+  EXPECT_NEAR(flipped / 2000.0, 0.5, 0.04);
 }
 
 TEST(Augment, DeterministicPerSampleAndVariesWithEpochAndIndex) {

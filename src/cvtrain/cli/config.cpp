@@ -27,9 +27,32 @@ using Field = std::variant<int64_t RunConfig::*, double RunConfig::*, bool RunCo
 // Applies returns "" when the key is consumed by a run with this config, else the reason it is not.
 using Applies = std::string (*)(const RunConfig&);
 
+// What a key changes when it takes effect, for the reference and tests/cli/knobs.py, which checks it:
+// weights, metrics (the evaluations) and files (the run folder) must change when the key is set,
+// speed keys must leave the results bit for bit, bits keys to rounding; the others are not probed,
+// for the reason named.
+enum class Effect { weights, metrics, files, speed, bits, ranks, input, terminal, faults, stopping };
+
+const char* effect_name(Effect e) {
+  switch (e) {
+    case Effect::weights: return "weights";
+    case Effect::metrics: return "metrics";
+    case Effect::files: return "files";
+    case Effect::speed: return "speed";
+    case Effect::bits: return "bits";          // speed; the results agree to rounding, not bit for bit
+    case Effect::ranks: return "ranks";        // only under mpirun with several ranks
+    case Effect::input: return "input";        // which files are read
+    case Effect::terminal: return "terminal";  // what a terminal shows
+    case Effect::faults: return "faults";      // only after a non-finite loss
+    case Effect::stopping: return "stopping";  // when early stopping ends the run
+  }
+  return "?";
+}
+
 struct Key {
   const char* path;
   Field field;
+  Effect effect;
   const char* doc;
   Applies applies = nullptr;  // null: consumed by every run
 };
@@ -45,7 +68,8 @@ std::string list_text(std::initializer_list<const char*> names) {
 // "" when the key's owner (optim.name, optim.schedule, ...) is one of `names`, else the reason.
 std::string used_by(const char* owner, const std::string& value, std::initializer_list<const char*> names) {
   if (one_of(value, names)) return "";
-  return std::string("no effect with ") + owner + " " + value + " (only " + list_text(names) + " use it)";
+  return std::string("no effect with ") + owner + " " + value + " (only " + list_text(names) +
+         (names.size() == 1 ? " uses it)" : " use it)");
 }
 bool has_momentum(const RunConfig& c) { return one_of(c.optim_name, {"sgd", "rmsprop", "adam", "adamw"}); }
 bool cycles_momentum(const RunConfig& c) { return c.optim_schedule == "onecycle" && c.optim_cycle_momentum && has_momentum(c); }
@@ -57,191 +81,192 @@ std::string cycled(const char* what) {
 // The one table of config keys. Add a key here and a field in train/run_config.h.
 const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
-      {"seed", &RunConfig::seed, "Seed of every random draw (init, shuffling, dropout). Same seed and threads: same run."},
-      {"threads", &RunConfig::threads, "CPU threads for compute (OpenMP and oneDNN). 0: all cores."},
-      {"device", &RunConfig::device, "cpu, or cuda: train and evaluate on the first NVIDIA GPU (a build with -DCVTRAIN_CUDA=ON; optimizer sgd, adam or adamw; no EMA or gradient accumulation yet; docs/cuda.md)."},
-      {"data.dataset", &RunConfig::data_dataset, "Dataset: fashion_mnist, mnist, cifar10, cifar100 (binary files), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests)."},
-      {"data.root", &RunConfig::data_root, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder.",
+      {"seed", &RunConfig::seed, Effect::weights, "Seed of every random draw (init, shuffling, dropout). Same seed and threads: same run."},
+      {"threads", &RunConfig::threads, Effect::bits, "CPU threads for compute (OpenMP and oneDNN). 0: all cores."},
+      {"device", &RunConfig::device, Effect::weights, "cpu, or cuda: train and evaluate on the first NVIDIA GPU (a build with -DCVTRAIN_CUDA=ON; optimizer sgd, adam or adamw; no EMA or gradient accumulation yet; docs/cuda.md)."},
+      {"data.dataset", &RunConfig::data_dataset, Effect::weights, "Dataset: fashion_mnist, mnist, cifar10, cifar100 (binary files), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests)."},
+      {"data.root", &RunConfig::data_root, Effect::input, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder.",
        [](const RunConfig& c) -> std::string {
          return c.data_dataset == "synthetic" ? "no effect with data.dataset synthetic (made in memory)" : "";
        }},
-      {"data.limit_train", &RunConfig::data_limit_train, "Use only the first N training images (0: all)."},
-      {"data.limit_test", &RunConfig::data_limit_test, "Use only the first N test images (0: all)."},
-      {"data.val_fraction", &RunConfig::data_val_fraction, "Hold out this fraction of the training set (chosen with the seed) as the test split (0: use the dataset's test split)."},
-      {"data.on_bad_file", &RunConfig::data_on_bad_file, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip).",
+      {"data.limit_train", &RunConfig::data_limit_train, Effect::weights, "Use only the first N training images (0: all)."},
+      {"data.limit_test", &RunConfig::data_limit_test, Effect::metrics, "Use only the first N test images (0: all)."},
+      {"data.val_fraction", &RunConfig::data_val_fraction, Effect::weights, "Hold out this fraction of the training set (chosen with the seed) as the test split (0: use the dataset's test split)."},
+      {"data.on_bad_file", &RunConfig::data_on_bad_file, Effect::input, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip).",
        [](const RunConfig& c) { return used_by("data.dataset", c.data_dataset, {"image_folder"}); }},
-      {"data.preprocess", &RunConfig::data_preprocess, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, pca, pca_whiten, zca."},
-      {"data.preprocess_components", &RunConfig::data_preprocess_components, "pca, pca_whiten: components kept (0: all C*H*W).",
+      {"data.preprocess", &RunConfig::data_preprocess, Effect::weights, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, pca, pca_whiten, zca."},
+      {"data.preprocess_components", &RunConfig::data_preprocess_components, Effect::weights, "pca, pca_whiten: components kept (0: all C*H*W).",
        [](const RunConfig& c) { return used_by("data.preprocess", c.data_preprocess, {"pca", "pca_whiten"}); }},
-      {"data.whiten_epsilon", &RunConfig::data_whiten_epsilon, "pca_whiten, zca: added to each covariance eigenvalue before 1/sqrt.",
+      {"data.whiten_epsilon", &RunConfig::data_whiten_epsilon, Effect::weights, "pca_whiten, zca: added to each covariance eigenvalue before 1/sqrt.",
        [](const RunConfig& c) { return used_by("data.preprocess", c.data_preprocess, {"pca_whiten", "zca"}); }},
-      {"data.workers", &RunConfig::data_workers, "Loader threads that prefetch augmented batches (0: on the training thread). Batches do not depend on it."},
-      {"data.drop_last", &RunConfig::data_drop_last, "Drop the last training batch of an epoch when it is smaller than train.batch_size."},
-      {"data.mixup_alpha", &RunConfig::data_mixup_alpha, "Mixup (Zhang et al. 2018): lambda ~ Beta(a, a) per batch, soft targets (0: off)."},
-      {"data.cutmix_alpha", &RunConfig::data_cutmix_alpha, "CutMix (Yun et al. 2019): lambda ~ Beta(a, a) per batch (0: off; with mixup, one of the two per batch)."},
-      {"data.classes", &RunConfig::data_classes, "Keep only these classes, relabelled 0..k-1 in the order given, e.g. [5, 6, 7, 8, 9] (empty: all). Applied after data.limit_*; docs/transfer.md."},
-      {"data.per_class", &RunConfig::data_per_class, "At most N training images per class, the first N of each (0: all); the test split is not limited."},
-      {"model.name", &RunConfig::model_name, "Model from the zoo: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, resnet110, preact_resnet20, wrn_16_4, wrn_28_10, resnet18, lenet5, vgg, resnet_stack (`cvtrain models` lists them)."},
-      {"model.dropout", &RunConfig::model_dropout, "Dropout probability of the model's dropout layers (-1: the model's default)."},
-      {"model.dropout_mode", &RunConfig::model_dropout_mode, "inverted: scale kept units by 1/(1-p) in training; original: no scaling in training, multiply by 1-p at evaluation (same expected output)."},
-      {"model.activation", &RunConfig::model_activation, "Nonlinearity of the model: relu, sigmoid, tanh, leaky_relu, prelu, prelu_channel, elu, selu, gelu, gelu_tanh, silu."},
-      {"model.activation_slope", &RunConfig::model_activation_slope, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu).",
+      {"data.workers", &RunConfig::data_workers, Effect::speed, "Loader threads that prefetch augmented batches (0: on the training thread). Batches do not depend on it."},
+      {"data.drop_last", &RunConfig::data_drop_last, Effect::weights, "Drop the last training batch of an epoch when it is smaller than train.batch_size."},
+      {"data.mixup_alpha", &RunConfig::data_mixup_alpha, Effect::weights, "Mixup (Zhang et al. 2018): lambda ~ Beta(a, a) per batch, soft targets (0: off)."},
+      {"data.cutmix_alpha", &RunConfig::data_cutmix_alpha, Effect::weights, "CutMix (Yun et al. 2019): lambda ~ Beta(a, a) per batch (0: off; with mixup, one of the two per batch)."},
+      {"data.classes", &RunConfig::data_classes, Effect::weights, "Keep only these classes, relabelled 0..k-1 in the order given, e.g. [5, 6, 7, 8, 9] (empty: all). Applied after data.limit_*; docs/transfer.md."},
+      {"data.per_class", &RunConfig::data_per_class, Effect::weights, "At most N training images per class, the first N of each (0: all); the test split is not limited."},
+      {"model.name", &RunConfig::model_name, Effect::weights, "Model from the zoo: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, resnet110, preact_resnet20, wrn_16_4, wrn_28_10, resnet18, lenet5, vgg, resnet_stack (`cvtrain models` lists them)."},
+      {"model.dropout", &RunConfig::model_dropout, Effect::weights, "Dropout probability of the model's dropout layers (-1: the model's default)."},
+      {"model.dropout_mode", &RunConfig::model_dropout_mode, Effect::weights, "inverted: scale kept units by 1/(1-p) in training; original: no scaling in training, multiply by 1-p at evaluation (same expected output)."},
+      {"model.activation", &RunConfig::model_activation, Effect::weights, "Nonlinearity of the model: relu, sigmoid, tanh, leaky_relu, prelu, prelu_channel, elu, selu, gelu, gelu_tanh, silu."},
+      {"model.activation_slope", &RunConfig::model_activation_slope, Effect::weights, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu).",
        [](const RunConfig& c) {
          return used_by("model.activation", c.model_activation, {"leaky_relu", "prelu", "prelu_channel"});
        }},
-      {"model.activation_alpha", &RunConfig::model_activation_alpha, "elu: alpha, the value approached for large negative inputs.",
+      {"model.activation_alpha", &RunConfig::model_activation_alpha, Effect::weights, "elu: alpha, the value approached for large negative inputs.",
        [](const RunConfig& c) { return used_by("model.activation", c.model_activation, {"elu"}); }},
-      {"model.init", &RunConfig::model_init, "Weight init: pytorch (the layers' defaults), zeros, constant, normal, uniform, xavier_normal, xavier_uniform, kaiming_normal, kaiming_uniform, lecun_normal, orthogonal. Biases start at 0 except with pytorch."},
-      {"model.init_scale", &RunConfig::model_init_scale, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value.",
+      {"model.init", &RunConfig::model_init, Effect::weights, "Weight init: pytorch (the layers' defaults), zeros, constant, normal, uniform, xavier_normal, xavier_uniform, kaiming_normal, kaiming_uniform, lecun_normal, orthogonal. Biases start at 0 except with pytorch."},
+      {"model.init_scale", &RunConfig::model_init_scale, Effect::weights, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value.",
        [](const RunConfig& c) -> std::string {
          return c.model_init_overrides.empty() ? used_by("model.init", c.model_init, {"normal", "uniform", "constant"}) : "";
        }},
-      {"model.init_mode", &RunConfig::model_init_mode, "kaiming: fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
+      {"model.init_mode", &RunConfig::model_init_mode, Effect::weights, "kaiming: fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
        [](const RunConfig& c) -> std::string {
          return c.model_init_overrides.empty() ? used_by("model.init", c.model_init, {"kaiming_normal", "kaiming_uniform"}) : "";
        }},
-      {"model.init_gain", &RunConfig::model_init_gain, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
+      {"model.init_gain", &RunConfig::model_init_gain, Effect::weights, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
        [](const RunConfig& c) -> std::string {
          return c.model_init_overrides.empty()
                     ? used_by("model.init", c.model_init, {"xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform", "orthogonal"})
                     : "";
        }},
-      {"model.init_overrides", &RunConfig::model_init_overrides, "Per-layer init: PREFIX=SCHEME[:SCALE],... e.g. net.13=xavier_normal,net.1=normal:0.02 (the longest matching layer prefix wins)."},
-      {"model.depth", &RunConfig::model_depth, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks.",
+      {"model.init_overrides", &RunConfig::model_init_overrides, Effect::weights, "Per-layer init: PREFIX=SCHEME[:SCALE],... e.g. net.13=xavier_normal,net.1=normal:0.02 (the longest matching layer prefix wins)."},
+      {"model.depth", &RunConfig::model_depth, Effect::weights, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks.",
        [](const RunConfig& c) { return used_by("model.name", c.model_name, {"deep_mlp", "resnet_stack"}); }},
-      {"model.width", &RunConfig::model_width, "deep_mlp: units per hidden layer.",
+      {"model.width", &RunConfig::model_width, Effect::weights, "deep_mlp: units per hidden layer.",
        [](const RunConfig& c) { return used_by("model.name", c.model_name, {"deep_mlp"}); }},
-      {"model.channels", &RunConfig::model_channels, "vgg: the width of each stage, comma-separated; each stage ends in a 2x2 max pooling.",
+      {"model.channels", &RunConfig::model_channels, Effect::weights, "vgg: the width of each stage, comma-separated; each stage ends in a 2x2 max pooling.",
        [](const RunConfig& c) { return used_by("model.name", c.model_name, {"vgg"}); }},
-      {"model.stage_convs", &RunConfig::model_stage_convs, "vgg: conv3x3-BN-activation layers per stage.",
+      {"model.stage_convs", &RunConfig::model_stage_convs, Effect::weights, "vgg: conv3x3-BN-activation layers per stage.",
        [](const RunConfig& c) { return used_by("model.name", c.model_name, {"vgg"}); }},
-      {"model.zero_init_residual", &RunConfig::model_zero_init_residual, "Post-activation residual models (resnet18/20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
-      {"model.init_from", &RunConfig::model_init_from, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
-      {"model.freeze", &RunConfig::model_freeze, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
-      {"model.reset_head", &RunConfig::model_reset_head, "New number of classes: the final linear layer is freshly initialized, not taken from model.init_from (must equal the data's classes; 0: off)."},
-      {"model.freeze_bn", &RunConfig::model_freeze_bn, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
-      {"model.drop_path", &RunConfig::model_drop_path, "Stochastic depth (Huang et al. 2016) for the residual models (resnet*, preact_resnet20, wrn_*, resnet_stack): in training each sample's (or batch's, model.drop_path_mode) residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
-      {"model.drop_path_mode", &RunConfig::model_drop_path_mode, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed).",
+      {"model.zero_init_residual", &RunConfig::model_zero_init_residual, Effect::weights, "Post-activation residual models (resnet18/20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
+      {"model.init_from", &RunConfig::model_init_from, Effect::weights, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
+      {"model.freeze", &RunConfig::model_freeze, Effect::weights, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
+      {"model.reset_head", &RunConfig::model_reset_head, Effect::weights, "New number of classes: the final linear layer is freshly initialized, not taken from model.init_from (must equal the data's classes; 0: off)."},
+      {"model.freeze_bn", &RunConfig::model_freeze_bn, Effect::weights, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
+      {"model.drop_path", &RunConfig::model_drop_path, Effect::weights, "Stochastic depth (Huang et al. 2016) for the residual models (resnet*, preact_resnet20, wrn_*, resnet_stack): in training each sample's (or batch's, model.drop_path_mode) residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
+      {"model.drop_path_mode", &RunConfig::model_drop_path_mode, Effect::weights, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed).",
        [](const RunConfig& c) -> std::string { return c.model_drop_path > 0 ? "" : "no effect without model.drop_path"; }},
-      {"model.dropconnect", &RunConfig::model_dropconnect, "DropConnect (Wan et al. 2013) rate p on the hidden fully connected layers (all but the last): in training weights masked with keep 1-p and scaled by 1/(1-p), one mask per step; full weights at evaluation. 0: off."},
-      {"model.pool", &RunConfig::model_pool, "cnn, vgg, lenet5: max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio)."},
-      {"model.fmp_ratio", &RunConfig::model_fmp_ratio, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha)).",
+      {"model.dropconnect", &RunConfig::model_dropconnect, Effect::weights, "DropConnect (Wan et al. 2013) rate p on the hidden fully connected layers (all but the last): in training weights masked with keep 1-p and scaled by 1/(1-p), one mask per step; full weights at evaluation. 0: off."},
+      {"model.pool", &RunConfig::model_pool, Effect::weights, "cnn, vgg, lenet5: max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio)."},
+      {"model.fmp_ratio", &RunConfig::model_fmp_ratio, Effect::weights, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha)).",
        [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
-      {"model.fmp_overlapping", &RunConfig::model_fmp_overlapping, "Fractional max pooling: overlapping regions (neighbours share a row/column) or disjoint ones.",
+      {"model.fmp_overlapping", &RunConfig::model_fmp_overlapping, Effect::weights, "Fractional max pooling: overlapping regions (neighbours share a row/column) or disjoint ones.",
        [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
-      {"model.fmp_sequence", &RunConfig::model_fmp_sequence, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u))).",
+      {"model.fmp_sequence", &RunConfig::model_fmp_sequence, Effect::weights, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u))).",
        [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
-      {"model.fmp_test_samples", &RunConfig::model_fmp_test_samples, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions.",
+      {"model.fmp_test_samples", &RunConfig::model_fmp_test_samples, Effect::metrics, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions.",
        [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
-      {"model.batch_norm", &RunConfig::model_batch_norm, "cnn, vgg: false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation."},
-      {"train.epochs", &RunConfig::train_epochs, "Passes over the training set (a train.max_steps above 0 decides the length instead)."},
-      {"train.batch_size", &RunConfig::train_batch_size, "Training batch size."},
-      {"train.eval_batch_size", &RunConfig::train_eval_batch_size, "Batch size for evaluation (results do not depend on it; 128 measured fastest for the CNN)."},
-      {"train.label_smoothing", &RunConfig::train_label_smoothing, "Label smoothing of the cross-entropy loss, in [0, 1)."},
-      {"train.progress", &RunConfig::train_progress, "Show a progress bar when the output is a terminal."},
-      {"train.eval_every", &RunConfig::train_eval_every, "Evaluate on the test set every N epochs (and after the last)."},
-      {"train.clip_grad_norm", &RunConfig::train_clip_grad_norm, "Scale the gradients so their global L2 norm is at most this (0: off)."},
-      {"train.clip_grad_value", &RunConfig::train_clip_grad_value, "Clamp every gradient to [-v, v] (0: off)."},
-      {"train.accumulate_steps", &RunConfig::train_accumulate_steps, "Batches whose gradients are averaged into one optimizer step."},
-      {"train.ema_decay", &RunConfig::train_ema_decay, "Keep an exponential moving average of the weights with this decay, evaluated beside the raw weights (0: off)."},
-      {"train.early_stop_patience", &RunConfig::train_early_stop_patience, "Stop after N evaluations without a better test accuracy (0: off)."},
-      {"train.early_stop_min_delta", &RunConfig::train_early_stop_min_delta, "The improvement in test accuracy that counts as better.",
+      {"model.batch_norm", &RunConfig::model_batch_norm, Effect::weights, "cnn, vgg: false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation."},
+      {"train.epochs", &RunConfig::train_epochs, Effect::weights, "Passes over the training set (a train.max_steps above 0 decides the length instead)."},
+      {"train.batch_size", &RunConfig::train_batch_size, Effect::weights, "Training batch size."},
+      {"train.eval_batch_size", &RunConfig::train_eval_batch_size, Effect::bits, "Batch size for evaluation (results agree to rounding whatever it is; 128 measured fastest for the CNN)."},
+      {"train.label_smoothing", &RunConfig::train_label_smoothing, Effect::weights, "Label smoothing of the cross-entropy loss, in [0, 1)."},
+      {"train.progress", &RunConfig::train_progress, Effect::terminal, "Show a progress bar when the output is a terminal."},
+      {"train.eval_every", &RunConfig::train_eval_every, Effect::metrics, "Evaluate on the test set every N epochs (and after the last)."},
+      {"train.clip_grad_norm", &RunConfig::train_clip_grad_norm, Effect::weights, "Scale the gradients so their global L2 norm is at most this (0: off)."},
+      {"train.clip_grad_value", &RunConfig::train_clip_grad_value, Effect::weights, "Clamp every gradient to [-v, v] (0: off)."},
+      {"train.accumulate_steps", &RunConfig::train_accumulate_steps, Effect::weights, "Batches whose gradients are averaged into one optimizer step."},
+      {"train.ema_decay", &RunConfig::train_ema_decay, Effect::metrics, "Keep an exponential moving average of the weights with this decay, evaluated beside the raw weights (0: off)."},
+      {"train.early_stop_patience", &RunConfig::train_early_stop_patience, Effect::stopping, "Stop after N evaluations without a better test accuracy (0: off)."},
+      {"train.early_stop_min_delta", &RunConfig::train_early_stop_min_delta, Effect::stopping, "The improvement in test accuracy that counts as better.",
        [](const RunConfig& c) -> std::string {
          return c.train_early_stop_patience > 0 ? "" : "no effect without train.early_stop_patience";
        }},
-      {"train.checkpoint_every_steps", &RunConfig::train_checkpoint_every_steps, "Also write a checkpoint every N optimizer steps (0: only at the end of each epoch)."},
-      {"train.keep_last", &RunConfig::train_keep_last, "Checkpoints kept in RUN/checkpoints (older ones are deleted; best.safetensors is kept apart)."},
-      {"train.skip_nonfinite", &RunConfig::train_skip_nonfinite, "Skip up to N batches whose loss is NaN or infinite before stopping the run."},
-      {"train.log_every_steps", &RunConfig::train_log_every_steps, "Write a line to steps.jsonl (and TensorBoard) every N steps (0: off)."},
-      {"train.diagnostics_every", &RunConfig::train_diagnostics_every, "Append per-layer statistics of a fixed training batch (as cvtrain diagnose) to diagnostics.jsonl every N steps (0: off)."},
-      {"train.max_steps", &RunConfig::train_max_steps, "Train for this many optimizer steps instead of train.epochs (0: train.epochs decides); the schedule spans these steps and the last, partial epoch is evaluated."},
-      {"train.sync_bn", &RunConfig::train_sync_bn, "With several MPI ranks: batch-norm statistics over the global batch instead of each rank's (docs/distributed.md)."},
-      {"train.dist_timeout_s", &RunConfig::train_dist_timeout_s, "With several MPI ranks: seconds a rank waits for the others in one collective before it reports a dead or hung rank and stops the job."},
-      {"train.dist_overlap", &RunConfig::train_dist_overlap, "With several MPI ranks: start each gradient bucket's all-reduce during the backward pass, as soon as its gradients are final (false: all buckets after the backward; the same result bit for bit)."},
-      {"train.dist_bucket_mb", &RunConfig::train_dist_bucket_mb, "With several MPI ranks: size in MiB of the gradient all-reduce buckets (whole parameters, in reverse order)."},
-      {"train.tensorboard", &RunConfig::train_tensorboard, "Write TensorBoard event files to RUN/tensorboard."},
-      {"train.histograms", &RunConfig::train_histograms, "TensorBoard histograms of weights and gradients after each epoch."},
-      {"train.plots", &RunConfig::train_plots, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
-      {"train.precision", &RunConfig::train_precision, "fp32, or bf16: convolutions and matrix products compute in bf16 and accumulate in f32, activations between layers are bf16 (train.bf16_activations); master weights, batch-norm statistics, loss and optimizer stay f32 (docs/perf.md)."},
-      {"train.bf16_activations", &RunConfig::train_bf16_activations, "With train.precision bf16 on the CPU: activations between layers are bf16 too (as PyTorch's autocast), halving the memory batch norm, ReLU, pooling and the residual adds move, with no conversion around convolutions; statistics and arithmetic stay f32. false: f32 activations, bf16 only inside convolutions and matrix products.",
+      {"train.checkpoint_every_steps", &RunConfig::train_checkpoint_every_steps, Effect::files, "Also write a checkpoint every N optimizer steps (0: only at the end of each epoch)."},
+      {"train.keep_last", &RunConfig::train_keep_last, Effect::files, "Checkpoints kept in RUN/checkpoints (older ones are deleted; best.safetensors is kept apart)."},
+      {"train.skip_nonfinite", &RunConfig::train_skip_nonfinite, Effect::faults, "Skip up to N batches whose loss is NaN or infinite before stopping the run."},
+      {"train.log_every_steps", &RunConfig::train_log_every_steps, Effect::files, "Write a line to steps.jsonl (and TensorBoard) every N steps (0: off)."},
+      {"train.diagnostics_every", &RunConfig::train_diagnostics_every, Effect::files, "Append per-layer statistics of a fixed training batch (as cvtrain diagnose) to diagnostics.jsonl every N steps (0: off)."},
+      {"train.max_steps", &RunConfig::train_max_steps, Effect::weights, "Train for this many optimizer steps instead of train.epochs (0: train.epochs decides); the schedule spans these steps and the last, partial epoch is evaluated."},
+      {"train.sync_bn", &RunConfig::train_sync_bn, Effect::ranks, "With several MPI ranks: batch-norm statistics over the global batch instead of each rank's (docs/distributed.md)."},
+      {"train.dist_timeout_s", &RunConfig::train_dist_timeout_s, Effect::ranks, "With several MPI ranks: seconds a rank waits for the others in one collective before it reports a dead or hung rank and stops the job."},
+      {"train.dist_overlap", &RunConfig::train_dist_overlap, Effect::ranks, "With several MPI ranks: start each gradient bucket's all-reduce during the backward pass, as soon as its gradients are final (false: all buckets after the backward; the same result bit for bit)."},
+      {"train.dist_bucket_mb", &RunConfig::train_dist_bucket_mb, Effect::ranks, "With several MPI ranks: size in MiB of the gradient all-reduce buckets (whole parameters, in reverse order)."},
+      {"train.tensorboard", &RunConfig::train_tensorboard, Effect::files, "Write TensorBoard event files to RUN/tensorboard."},
+      {"train.histograms", &RunConfig::train_histograms, Effect::files, "TensorBoard histograms of weights and gradients after each epoch."},
+      {"train.plots", &RunConfig::train_plots, Effect::files, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
+      {"train.precision", &RunConfig::train_precision, Effect::weights, "fp32, or bf16: convolutions and matrix products compute in bf16 and accumulate in f32, activations between layers are bf16 (train.bf16_activations); master weights, batch-norm statistics, loss and optimizer stay f32 (docs/perf.md)."},
+      {"train.bf16_activations", &RunConfig::train_bf16_activations, Effect::weights, "With train.precision bf16 on the CPU: activations between layers are bf16 too (as PyTorch's autocast), halving the memory batch norm, ReLU, pooling and the residual adds move, with no conversion around convolutions; statistics and arithmetic stay f32. false: f32 activations, bf16 only inside convolutions and matrix products.",
        [](const RunConfig& c) { return used_by("train.precision", c.train_precision, {"bf16"}); }},
-      {"train.memory_format", &RunConfig::train_memory_format, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md)."},
-      {"train.snapshots", &RunConfig::train_snapshots, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
-      {"optim.name", &RunConfig::optim_name, "Optimizer: sgd, adam, adamw, rmsprop, adagrad (torch.optim's updates)."},
-      {"optim.lr", &RunConfig::optim_lr, "Peak learning rate (the schedule's maximum)."},
-      {"optim.momentum", &RunConfig::optim_momentum, "Momentum of sgd and rmsprop (with onecycle, set optim.cycle_momentum: false to use it; the default cycles between optim.base_momentum and optim.max_momentum).",
+      {"train.memory_format", &RunConfig::train_memory_format, Effect::bits, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md)."},
+      {"train.snapshots", &RunConfig::train_snapshots, Effect::files, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
+      {"optim.name", &RunConfig::optim_name, Effect::weights, "Optimizer: sgd, adam, adamw, rmsprop, adagrad (torch.optim's updates)."},
+      {"optim.lr", &RunConfig::optim_lr, Effect::weights, "Peak learning rate (the schedule's maximum)."},
+      {"optim.momentum", &RunConfig::optim_momentum, Effect::weights, "Momentum of sgd and rmsprop (with onecycle, set optim.cycle_momentum: false to use it; the default cycles between optim.base_momentum and optim.max_momentum).",
        [](const RunConfig& c) -> std::string {
          if (std::string r = used_by("optim.name", c.optim_name, {"sgd", "rmsprop"}); !r.empty()) return r;
          return cycles_momentum(c) ? cycled("the momentum") : "";
        }},
-      {"optim.dampening", &RunConfig::optim_dampening, "SGD dampening of the momentum.",
+      {"optim.dampening", &RunConfig::optim_dampening, Effect::weights, "SGD dampening of the momentum.",
        [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"sgd"}); }},
-      {"optim.nesterov", &RunConfig::optim_nesterov, "Nesterov momentum."},
-      {"optim.weight_decay", &RunConfig::optim_weight_decay, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw."},
-      {"optim.l1", &RunConfig::optim_l1, "L1 penalty: l1*sign(w) added to the gradient (every optimizer); with weight_decay too, the elastic net. Follows optim.decay_bias_and_norm."},
-      {"optim.schedule", &RunConfig::optim_schedule, "Learning-rate schedule (per step): constant, cosine, onecycle, step, multistep, exponential, sgdr, linear, invsqrt, polynomial (`cvtrain schedule` plots it)."},
-      {"optim.pct_start", &RunConfig::optim_pct_start, "onecycle: fraction of the steps spent warming up.",
+      {"optim.nesterov", &RunConfig::optim_nesterov, Effect::weights, "Nesterov momentum.",
+       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"sgd"}); }},
+      {"optim.weight_decay", &RunConfig::optim_weight_decay, Effect::weights, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw."},
+      {"optim.l1", &RunConfig::optim_l1, Effect::weights, "L1 penalty: l1*sign(w) added to the gradient (every optimizer); with weight_decay too, the elastic net. Follows optim.decay_bias_and_norm."},
+      {"optim.schedule", &RunConfig::optim_schedule, Effect::weights, "Learning-rate schedule (per step): constant, cosine, onecycle, step, multistep, exponential, sgdr, linear, invsqrt, polynomial (`cvtrain schedule` plots it)."},
+      {"optim.pct_start", &RunConfig::optim_pct_start, Effect::weights, "onecycle: fraction of the steps spent warming up.",
        [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"onecycle"}); }},
-      {"optim.cycle_momentum", &RunConfig::optim_cycle_momentum, "onecycle: cycle the momentum (sgd, rmsprop) or adam's beta1 inversely to the lr, from optim.max_momentum down to optim.base_momentum and back, as torch's OneCycleLR (false: optim.momentum or optim.beta1 stays fixed).",
+      {"optim.cycle_momentum", &RunConfig::optim_cycle_momentum, Effect::weights, "onecycle: cycle the momentum (sgd, rmsprop) or adam's beta1 inversely to the lr, from optim.max_momentum down to optim.base_momentum and back, as torch's OneCycleLR (false: optim.momentum or optim.beta1 stays fixed).",
        [](const RunConfig& c) -> std::string {
          if (std::string r = used_by("optim.schedule", c.optim_schedule, {"onecycle"}); !r.empty()) return r;
          return has_momentum(c) ? "" : "no effect with optim.name " + c.optim_name + " (it has no momentum)";
        }},
-      {"optim.base_momentum", &RunConfig::optim_base_momentum, "onecycle with cycle_momentum: the lowest momentum (or beta1), reached at the peak lr.",
+      {"optim.base_momentum", &RunConfig::optim_base_momentum, Effect::weights, "onecycle with cycle_momentum: the lowest momentum (or beta1), reached at the peak lr.",
        [](const RunConfig& c) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
-      {"optim.max_momentum", &RunConfig::optim_max_momentum, "onecycle with cycle_momentum: the highest momentum (or beta1), at the start and the end.",
+      {"optim.max_momentum", &RunConfig::optim_max_momentum, Effect::weights, "onecycle with cycle_momentum: the highest momentum (or beta1), at the start and the end.",
        [](const RunConfig& c) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
-      {"optim.min_lr", &RunConfig::optim_min_lr, "cosine, sgdr, linear, polynomial: the final (lowest) learning rate.",
+      {"optim.min_lr", &RunConfig::optim_min_lr, Effect::weights, "cosine, sgdr, linear, polynomial: the final (lowest) learning rate.",
        [](const RunConfig& c) {
          return used_by("optim.schedule", c.optim_schedule, {"cosine", "sgdr", "linear", "polynomial"});
        }},
-      {"optim.beta1", &RunConfig::optim_beta1, "adam, adamw: beta1, decay of the gradient's running mean.",
+      {"optim.beta1", &RunConfig::optim_beta1, Effect::weights, "adam, adamw: beta1, decay of the gradient's running mean.",
        [](const RunConfig& c) -> std::string {
          if (std::string r = used_by("optim.name", c.optim_name, {"adam", "adamw"}); !r.empty()) return r;
          return cycles_momentum(c) ? cycled("beta1") : "";
        }},
-      {"optim.beta2", &RunConfig::optim_beta2, "adam, adamw: beta2, decay of the squared gradient's running mean.",
+      {"optim.beta2", &RunConfig::optim_beta2, Effect::weights, "adam, adamw: beta2, decay of the squared gradient's running mean.",
        [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adam", "adamw"}); }},
-      {"optim.eps", &RunConfig::optim_eps, "adam, adamw, rmsprop, adagrad: epsilon of the denominator (-1: the optimizer's default, 1e-8 or adagrad's 1e-10).",
+      {"optim.eps", &RunConfig::optim_eps, Effect::weights, "adam, adamw, rmsprop, adagrad: epsilon of the denominator (-1: the optimizer's default, 1e-8 or adagrad's 1e-10).",
        [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adam", "adamw", "rmsprop", "adagrad"}); }},
-      {"optim.alpha", &RunConfig::optim_alpha, "rmsprop: smoothing constant of the squared gradient's average.",
+      {"optim.alpha", &RunConfig::optim_alpha, Effect::weights, "rmsprop: smoothing constant of the squared gradient's average.",
        [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"rmsprop"}); }},
-      {"optim.centered", &RunConfig::optim_centered, "rmsprop: normalize by the gradient's estimated variance.",
+      {"optim.centered", &RunConfig::optim_centered, Effect::weights, "rmsprop: normalize by the gradient's estimated variance.",
        [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"rmsprop"}); }},
-      {"optim.lr_decay", &RunConfig::optim_lr_decay, "adagrad: lr decay, lr / (1 + (t-1) lr_decay).",
+      {"optim.lr_decay", &RunConfig::optim_lr_decay, Effect::weights, "adagrad: lr decay, lr / (1 + (t-1) lr_decay).",
        [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adagrad"}); }},
-      {"optim.initial_accumulator", &RunConfig::optim_initial_accumulator, "adagrad: initial value of the sum of squared gradients.",
+      {"optim.initial_accumulator", &RunConfig::optim_initial_accumulator, Effect::weights, "adagrad: initial value of the sum of squared gradients.",
        [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adagrad"}); }},
-      {"optim.decay_bias_and_norm", &RunConfig::optim_decay_bias_and_norm, "false: no weight decay (nor L1) on biases and norm scales/shifts (1-D parameters).",
+      {"optim.decay_bias_and_norm", &RunConfig::optim_decay_bias_and_norm, Effect::weights, "false: no weight decay (nor L1) on biases and norm scales/shifts (1-D parameters).",
        [](const RunConfig& c) -> std::string {
          return c.optim_weight_decay > 0 || c.optim_l1 > 0 ? "" : "no effect without optim.weight_decay or optim.l1";
        }},
-      {"optim.bias_lr_mult", &RunConfig::optim_bias_lr_mult, "Learning-rate multiplier of the biases and norm parameters."},
-      {"optim.gamma", &RunConfig::optim_gamma, "step, multistep, exponential: lr factor per decay (exponential: per epoch).",
+      {"optim.bias_lr_mult", &RunConfig::optim_bias_lr_mult, Effect::weights, "Learning-rate multiplier of the biases and norm parameters."},
+      {"optim.gamma", &RunConfig::optim_gamma, Effect::weights, "step, multistep, exponential: lr factor per decay (exponential: per epoch).",
        [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"step", "multistep", "exponential"}); }},
-      {"optim.step_size", &RunConfig::optim_step_size, "step: epochs between decays.",
+      {"optim.step_size", &RunConfig::optim_step_size, Effect::weights, "step: epochs between decays.",
        [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"step"}); }},
-      {"optim.milestones", &RunConfig::optim_milestones, "multistep: epochs at which the lr is multiplied by gamma, e.g. \"30,60,80\".",
+      {"optim.milestones", &RunConfig::optim_milestones, Effect::weights, "multistep: epochs at which the lr is multiplied by gamma, e.g. \"30,60,80\".",
        [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"multistep"}); }},
-      {"optim.restart_period", &RunConfig::optim_restart_period, "sgdr: epochs of the first cosine cycle (T_0).",
+      {"optim.restart_period", &RunConfig::optim_restart_period, Effect::weights, "sgdr: epochs of the first cosine cycle (T_0).",
        [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"sgdr"}); }},
-      {"optim.restart_mult", &RunConfig::optim_restart_mult, "sgdr: factor by which each cycle is longer than the last (T_mult).",
+      {"optim.restart_mult", &RunConfig::optim_restart_mult, Effect::weights, "sgdr: factor by which each cycle is longer than the last (T_mult).",
        [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"sgdr"}); }},
-      {"optim.power", &RunConfig::optim_power, "polynomial: the power of the decay (1: linear).",
+      {"optim.power", &RunConfig::optim_power, Effect::weights, "polynomial: the power of the decay (1: linear).",
        [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"polynomial"}); }},
-      {"optim.warmup_steps", &RunConfig::optim_warmup_steps, "Linear warmup over this many steps, multiplying any schedule (0: none)."},
-      {"optim.warmup_epochs", &RunConfig::optim_warmup_epochs, "Linear warmup in epochs (used when warmup_steps is 0).",
+      {"optim.warmup_steps", &RunConfig::optim_warmup_steps, Effect::weights, "Linear warmup over this many steps, multiplying any schedule (0: none)."},
+      {"optim.warmup_epochs", &RunConfig::optim_warmup_epochs, Effect::weights, "Linear warmup in epochs (used when warmup_steps is 0).",
        [](const RunConfig& c) -> std::string {
          return c.optim_warmup_steps > 0 ? "optim.warmup_steps is set and decides the warmup" : "";
        }},
-      {"optim.warmup_start_factor", &RunConfig::optim_warmup_start_factor, "The lr factor at step 0 of the warmup, rising linearly to 1.",
+      {"optim.warmup_start_factor", &RunConfig::optim_warmup_start_factor, Effect::weights, "The lr factor at step 0 of the warmup, rising linearly to 1.",
        [](const RunConfig& c) -> std::string {
          return c.optim_warmup_steps > 0 || c.optim_warmup_epochs > 0 ? "" : "no effect without optim.warmup_steps or optim.warmup_epochs";
        }},
-      {"optim.scale_lr", &RunConfig::optim_scale_lr, "none, or linear: lr *= batch_size * accumulate_steps / base_batch_size (Goyal et al. 2017)."},
-      {"optim.base_batch_size", &RunConfig::optim_base_batch_size, "The batch size that optim.lr is given for, with scale_lr: linear.",
+      {"optim.scale_lr", &RunConfig::optim_scale_lr, Effect::weights, "none, or linear: lr *= batch_size * accumulate_steps / base_batch_size (Goyal et al. 2017)."},
+      {"optim.base_batch_size", &RunConfig::optim_base_batch_size, Effect::weights, "The batch size that optim.lr is given for, with scale_lr: linear.",
        [](const RunConfig& c) { return used_by("optim.scale_lr", c.optim_scale_lr, {"linear"}); }},
-      {"optim.lr_mult", &RunConfig::optim_lr_mult, "Per-layer learning-rate multipliers by parameter-name prefix, e.g. {net.0: 0.1, net.12: 1.0} (the longest matching prefix wins; 0 keeps a layer fixed)."},
+      {"optim.lr_mult", &RunConfig::optim_lr_mult, Effect::weights, "Per-layer learning-rate multipliers by parameter-name prefix, e.g. {net.0: 0.1, net.12: 1.0} (the longest matching prefix wins; 0 keeps a layer fixed)."},
   };
   return table;
 }
@@ -608,7 +633,7 @@ std::string dump_config(const RunConfig& cfg) {
 std::string config_reference_markdown() {
   RunConfig defaults;
   std::ostringstream md;
-  md << "| key | type | default | meaning |\n|---|---|---|---|\n";
+  md << "| key | type | default | changes | meaning |\n|---|---|---|---|---|\n";
   for (const Key& k : keys()) {
     std::string def;
     std::visit(
@@ -621,9 +646,9 @@ std::string config_reference_markdown() {
         },
         k.field);
     std::string type = k.field.index() == 0 ? "int" : k.field.index() == 1 ? "float" : k.field.index() == 2 ? "bool" : "string";
-    md << "| `" << k.path << "` | " << type << " | `" << def << "` | " << k.doc << " |\n";
+    md << "| `" << k.path << "` | " << type << " | `" << def << "` | " << effect_name(k.effect) << " | " << k.doc << " |\n";
     if (std::string(k.path) == "data.limit_test")
-      md << "| `data.augment` | list | `[]` | Augmentations applied in order to each training image: entries {name, p, parameters}; see docs/data.md and `cvtrain augmentations`. |\n";
+      md << "| `data.augment` | list | `[]` | weights | Augmentations applied in order to each training image: entries {name, p, parameters}; see docs/data.md and `cvtrain augmentations`. |\n";
   }
   return md.str();
 }

@@ -9,6 +9,7 @@
 #include "cvtrain/cli/commands.h"
 #include "cvtrain/cli/config.h"
 #include "cvtrain/nn/zoo.h"
+#include "cvtrain/train/transfer.h"
 
 namespace cvtrain::cli {
 
@@ -49,7 +50,10 @@ std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like
   spec.fmp_sequence = cfg.model_fmp_sequence;
   spec.fmp_test_samples = cfg.model_fmp_test_samples;
   spec.batch_norm = cfg.model_batch_norm;
-  return nn::build_model(spec, rng);
+  std::shared_ptr<nn::Module> model = nn::build_model(spec, rng);
+  if (cfg.model_freeze_bn && count_batchnorm(*model) == 0)
+    fail_input("model.freeze_bn: model '", cfg.model_name, "' has no BatchNorm layer");
+  return model;
 }
 
 std::map<std::string, std::string> model_metadata(const RunConfig& cfg, const Normalization& norm) {

@@ -11,7 +11,7 @@ SGD::SGD(nn::ParameterArena& arena, const SgdOptions& options) : arena_(arena), 
     fail_input("optim: dampening, weight_decay and l1 must be >= 0, got ", options_.dampening, ", ",
                options_.weight_decay, " and ", options_.l1);
   if (options_.nesterov && options_.dampening != 0.0f)
-    fail_input("optim.nesterov: Nesterov momentum requires zero dampening, got ", options_.dampening);
+    fail_input("optim.dampening: Nesterov momentum (optim.nesterov) requires zero dampening, got ", options_.dampening);
   OptimOptions o;
   o.weight_decay = options_.weight_decay;
   o.l1 = options_.l1;

@@ -220,4 +220,10 @@ int64_t freeze_batchnorm(nn::Module& model) {
   return n;
 }
 
+int64_t count_batchnorm(const nn::Module& model) {
+  int64_t n = model.type().rfind("BatchNorm", 0) == 0;
+  for (const auto& [name, child] : model.children()) n += count_batchnorm(*child);
+  return n;
+}
+
 }  // namespace cvtrain

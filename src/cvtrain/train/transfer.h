@@ -57,6 +57,8 @@ optim::OptimOptions transfer_optim_options(const RunConfig& cfg, const nn::Param
 // Puts every BatchNorm layer of `model` in evaluation mode (call after model.train()): running
 // statistics are used and not updated. Returns the number of layers.
 int64_t freeze_batchnorm(nn::Module& model);
+// The number of BatchNorm layers of `model` (model.freeze_bn on a model without one is refused).
+int64_t count_batchnorm(const nn::Module& model);
 
 // model.freeze in the backward: the parameters under `prefixes` stop requiring gradients, so no op
 // computes their gradient (and a frozen backbone with nothing trainable before it is not
