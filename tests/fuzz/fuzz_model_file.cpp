@@ -2,8 +2,8 @@
 // a dataset: the metadata (config YAML, normalization, fitted preprocessing), and a strict weight load
 // into the default mlp through both readers (train/model_file.h and interop/weights.h, which also
 // takes checkpoints); a mismatch must be an InputError, not a crash.
-#include "cvtrain/cli/commands.h"
-#include "cvtrain/cli/config.h"
+#include "cvtrain/train/config.h"
+#include "cvtrain/train/setup.h"
 #include "cvtrain/interop/weights.h"
 #include "cvtrain/nn/zoo.h"
 #include "cvtrain/train/model_file.h"
@@ -17,10 +17,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static auto model = nn::build_model(nn::ModelSpec{"mlp"}, rng);
   fuzz::expect_input_error_only([&] {
     const auto meta = read_model_metadata(path);
-    if (auto it = meta.find("config"); it != meta.end()) cli::parse_config_text(it->second, path);
-    if (meta.count("preprocess")) cli::normalization_from_metadata(meta, path);
-    cli::preprocess_from_metadata(meta, path);
-    cli::input_like_from_metadata(meta, path);
+    if (auto it = meta.find("config"); it != meta.end()) parse_config_text(it->second, path);
+    if (meta.count("preprocess")) normalization_from_metadata(meta, path);
+    preprocess_from_metadata(meta, path);
+    input_like_from_metadata(meta, path);
     load_model_file(path, *model);
   });
   fuzz::expect_input_error_only([&] { interop::load_weights(*model, interop::read_weights(path)); });

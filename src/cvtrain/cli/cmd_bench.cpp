@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvtrain/cli/commands.h"
-#include "cvtrain/cli/config.h"
+#include "cvtrain/train/config.h"
 #include "cvtrain/nn/flops.h"
 #include "cvtrain/train/trainer.h"
 

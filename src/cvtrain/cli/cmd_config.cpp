@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "cvtrain/cli/commands.h"
-#include "cvtrain/cli/config.h"
+#include "cvtrain/train/config.h"
 #include "cvtrain/nn/flops.h"
 #include "cvtrain/nn/zoo.h"
 

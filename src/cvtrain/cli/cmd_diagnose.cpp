@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "cvtrain/cli/commands.h"
-#include "cvtrain/cli/config.h"
+#include "cvtrain/train/config.h"
 #include "cvtrain/data/loader.h"
 #include "cvtrain/optim/schedule.h"
 #include "cvtrain/train/diagnostics.h"

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvtrain/cli/commands.h"
-#include "cvtrain/cli/config.h"
+#include "cvtrain/train/config.h"
 #include "cvtrain/data/tta.h"
 #include "cvtrain/nn/arena.h"
 #include "cvtrain/train/checkpoint.h"

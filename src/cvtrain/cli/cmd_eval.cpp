@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvtrain/cli/commands.h"
-#include "cvtrain/cli/config.h"
+#include "cvtrain/train/config.h"
 #include "cvtrain/data/tta.h"
 #include "cvtrain/train/model_file.h"
 #include "cvtrain/train/trainer.h"

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "cvtrain/cli/commands.h"
-#include "cvtrain/cli/config.h"
+#include "cvtrain/train/config.h"
 #include "cvtrain/data/augment.h"
 #include "cvtrain/data/image_io.h"
 

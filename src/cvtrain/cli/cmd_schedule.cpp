@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvtrain/cli/commands.h"
-#include "cvtrain/cli/config.h"
+#include "cvtrain/train/config.h"
 #include "cvtrain/train/trainer.h"
 #include "cvtrain/viz/plot.h"
 

@@ -16,7 +16,7 @@
 
 #include "cvtrain/base/files.h"
 #include "cvtrain/cli/commands.h"
-#include "cvtrain/cli/config.h"
+#include "cvtrain/train/config.h"
 #include "cvtrain/train/search.h"
 
 namespace cvtrain::cli {

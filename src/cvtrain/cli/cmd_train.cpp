@@ -11,7 +11,7 @@
 
 #include "cvtrain/base/files.h"
 #include "cvtrain/cli/commands.h"
-#include "cvtrain/cli/config.h"
+#include "cvtrain/train/config.h"
 #include "cvtrain/cli/progress.h"
 #include "cvtrain/data/loader.h"
 #include "cvtrain/dist/communicator.h"

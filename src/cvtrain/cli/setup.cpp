@@ -1,130 +1,13 @@
-// What the subcommands share: threads, the model from the config, and the model file's metadata
-// (the resolved config as YAML, the fitted preprocessing as JSON).
+// What the subcommands share beyond train/setup.h: the process's OpenMP thread count.
 #include <omp.h>
 
-#include <algorithm>
-
-#include <nlohmann/json.hpp>
-
 #include "cvtrain/cli/commands.h"
-#include "cvtrain/cli/config.h"
-#include "cvtrain/nn/zoo.h"
-#include "cvtrain/train/transfer.h"
 
 namespace cvtrain::cli {
 
 void apply_threads(const RunConfig& cfg) {
   // NOTE: OpenMP's thread count is process state; the program sets it here, once, from the config.
   if (cfg.threads > 0) omp_set_num_threads(static_cast<int>(cfg.threads));
-}
-
-std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like, Rng& rng, const Preprocess* pre) {
-  nn::ModelSpec spec;
-  spec.name = cfg.model_name;
-  // The model sees what the preprocessing makes of an image: (K,1,1) after a PCA projection.
-  const Shape in = pre && !pre->is_channel() ? pre->out_shape()
-                                             : Shape{like.images.size(1), like.images.size(2), like.images.size(3)};
-  spec.in_channels = in[0];
-  spec.height = in[1];
-  spec.width = in[2];
-  spec.num_classes = static_cast<int64_t>(like.class_names.size());
-  spec.dropout = static_cast<float>(cfg.model_dropout);
-  spec.dropout_mode = cfg.model_dropout_mode;
-  spec.activation = {cfg.model_activation, cfg.model_activation_slope, cfg.model_activation_alpha};
-  spec.init.scheme = cfg.model_init;
-  spec.init.scale = cfg.model_init_scale;
-  spec.init.mode = cfg.model_init_mode;
-  spec.init.gain = cfg.model_init_gain;
-  spec.init.overrides = cfg.model_init_overrides;
-  spec.depth = cfg.model_depth;
-  spec.hidden_width = cfg.model_width;
-  spec.zero_init_residual = cfg.model_zero_init_residual;
-  spec.drop_path = static_cast<float>(cfg.model_drop_path);
-  spec.channels = cfg.model_channels;
-  spec.stage_convs = cfg.model_stage_convs;
-  spec.drop_path_mode = cfg.model_drop_path_mode;
-  spec.dropconnect = static_cast<float>(cfg.model_dropconnect);
-  spec.pool = cfg.model_pool;
-  spec.fmp_ratio = cfg.model_fmp_ratio;
-  spec.fmp_overlapping = cfg.model_fmp_overlapping;
-  spec.fmp_sequence = cfg.model_fmp_sequence;
-  spec.fmp_test_samples = cfg.model_fmp_test_samples;
-  spec.batch_norm = cfg.model_batch_norm;
-  std::shared_ptr<nn::Module> model = nn::build_model(spec, rng);
-  if (cfg.model_freeze_bn && count_batchnorm(*model) == 0)
-    fail_input("model.freeze_bn: model '", cfg.model_name, "' has no BatchNorm layer");
-  return model;
-}
-
-std::map<std::string, std::string> model_metadata(const RunConfig& cfg, const Normalization& norm) {
-  nlohmann::json pre = {{"mean", norm.mean}, {"std", norm.std}};
-  return {{"format", "cvtrain-model-1"}, {"config", dump_config(cfg)}, {"preprocess", pre.dump()}};
-}
-
-void add_input_metadata(std::map<std::string, std::string>& meta, const Dataset& like) {
-  const nlohmann::json j = {{"shape", {like.images.size(1), like.images.size(2), like.images.size(3)}},
-                            {"classes", like.class_names}};
-  meta["input"] = j.dump();
-}
-
-Dataset input_like_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin) {
-  Dataset like;
-  auto it = meta.find("input");
-  if (it == meta.end()) return like;
-  std::vector<int64_t> shape;
-  try {
-    const auto j = nlohmann::json::parse(it->second);
-    shape = j.at("shape").get<std::vector<int64_t>>();
-    like.class_names = j.at("classes").get<std::vector<std::string>>();
-  } catch (const nlohmann::json::exception& e) {
-    fail_input(origin, ": metadata 'input': ", e.what());
-  }
-  // NOTE: the stand-in image is allocated, so the declared size is capped (2^26 values, as image_io caps pixels)
-  if (shape.size() != 3 || shape[0] < 1 || shape[0] > 4 || shape[1] < 1 || shape[1] > 65536 || shape[2] < 1 ||
-      shape[2] > 65536 || shape[0] * shape[1] * shape[2] > (int64_t{1} << 26) || like.class_names.empty())
-    fail_input(origin, ": metadata 'input': want a (C,H,W) shape with C in 1..4, C*H*W <= 2^26, and at least one "
-               "class name");
-  like.images = Tensor::empty({1, shape[0], shape[1], shape[2]}, DType::u8);
-  std::fill_n(like.images.data<uint8_t>(), like.images.numel(), uint8_t{0});
-  like.labels = Tensor::empty({1}, DType::i64);
-  like.labels.data<int64_t>()[0] = 0;
-  return like;
-}
-
-Normalization normalization_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin) {
-  auto it = meta.find("preprocess");
-  if (it == meta.end()) fail_input(origin, ": no 'preprocess' entry in the metadata");
-  try {
-    auto j = nlohmann::json::parse(it->second);
-    Normalization n;
-    n.mean = j.at("mean").get<std::vector<float>>();
-    n.std = j.at("std").get<std::vector<float>>();
-    if (n.mean.empty() || n.mean.size() != n.std.size()) fail_input(origin, ": preprocess: mean and std differ in length");
-    for (float s : n.std)
-      if (!(s > 0)) fail_input(origin, ": preprocess: std must be positive");
-    return n;
-  } catch (const nlohmann::json::exception& e) {
-    fail_input(origin, ": preprocess: ", e.what());
-  }
-}
-
-DatasetOptions dataset_options(const RunConfig& cfg, Split split) {
-  DatasetOptions o;
-  o.name = cfg.data_dataset, o.root = cfg.data_root;
-  o.limit = split == Split::train ? cfg.data_limit_train : cfg.data_limit_test;
-  o.val_fraction = cfg.data_val_fraction, o.split_seed = static_cast<uint64_t>(cfg.seed);
-  o.on_bad_file = cfg.data_on_bad_file;
-  o.classes = cfg.data_classes, o.per_class = cfg.data_per_class;  // issue 7 (data/subset.h)
-  return o;
-}
-
-void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted) {
-  if (!fitted.is_channel()) meta["preprocess_fit"] = preprocess_to_json(fitted);
-}
-
-Preprocess preprocess_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin) {
-  auto it = meta.find("preprocess_fit");
-  return it == meta.end() ? Preprocess{} : preprocess_from_json(it->second, origin);
 }
 
 }  // namespace cvtrain::cli

@@ -1,6 +1,6 @@
 // RunConfig: everything a training run is told, as plain fields named after their config keys
 // (`train.epochs` -> train_epochs). Defaults here are the defaults of the program. The YAML schema
-// that fills it, with each key's documentation, is the table in cli/config.cpp.
+// that fills it, with each key's documentation, is the table in train/config.cpp.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,7 +19,7 @@ struct RunConfig {
   std::string data_root = "/usr/share/datasets/fashion-mnist";
   int64_t data_limit_train = 0;
   int64_t data_limit_test = 0;
-  std::vector<AugmentSpec> data_augment;  // data.augment: parsed by a dedicated reader in cli/config.cpp
+  std::vector<AugmentSpec> data_augment;  // data.augment: parsed by a dedicated reader in train/config.cpp
   double data_val_fraction = 0.0;
   std::string data_on_bad_file = "fail";
   std::string data_preprocess = "channel";
@@ -69,7 +69,7 @@ struct RunConfig {
   int64_t train_eval_batch_size = 128;
   double train_label_smoothing = 0.0;
   bool train_progress = true;
-  // trainer (issue 6): see cli/config.cpp for each key's meaning
+  // trainer (issue 6): see train/config.cpp for each key's meaning
   int64_t train_eval_every = 1;
   double train_clip_grad_norm = 0.0;
   double train_clip_grad_value = 0.0;

@@ -1,7 +1,7 @@
 // The config schema: one table of keys (path, field, documentation). Loading walks the YAML tree,
 // rejects keys that are not in the table (suggesting the nearest one), converts each value to its
 // field's type, then checks the values that can be impossible.
-#include "cvtrain/cli/config.h"
+#include "cvtrain/train/config.h"
 
 #include <algorithm>
 #include <cmath>
@@ -18,7 +18,7 @@
 #include "cvtrain/data/augment.h"
 #include "cvtrain/data/preprocess.h"
 
-namespace cvtrain::cli {
+namespace cvtrain {
 namespace {
 
 using Field = std::variant<int64_t RunConfig::*, double RunConfig::*, bool RunConfig::*, std::string RunConfig::*>;
@@ -653,4 +653,4 @@ std::string config_reference_markdown() {
   return md.str();
 }
 
-}  // namespace cvtrain::cli
+}  // namespace cvtrain

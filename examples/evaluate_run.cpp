@@ -1,0 +1,41 @@
+// Evaluates a trained run folder (or model file) through the installed library, as `cvtrain eval`
+// does: the weights and the stored config from interop::read_weights (cvtrain::interop), the model
+// rebuilt from that config, and the test split of its dataset. Prints the test accuracy.
+//   evaluate_run RUN_DIR_OR_MODEL_FILE [key.path=value ...]
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cvtrain/base/error.h"
+#include "cvtrain/interop/weights.h"
+#include "cvtrain/train/config.h"
+#include "cvtrain/train/setup.h"
+#include "cvtrain/train/trainer.h"
+
+using namespace cvtrain;
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: evaluate_run RUN_DIR_OR_MODEL_FILE [key.path=value ...]\n");
+    return 2;
+  }
+  try {
+    const interop::WeightsFile w = interop::read_weights(argv[1]);
+    auto it = w.metadata.find("config");
+    if (it == w.metadata.end()) fail_input(w.path, ": no config in the metadata; not a cvtrain model file");
+    const RunConfig cfg = parse_config_text(it->second, w.path, std::vector<std::string>(argv + 2, argv + argc));
+    Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
+    const Dataset test = load_dataset(dataset_options(cfg, Split::test), Split::test);
+    const Preprocess fitted = preprocess_from_metadata(w.metadata, w.path);
+    auto model = make_model(cfg, test, ctx.rng, &fitted);
+    interop::load_weights(*model, w);
+    const EvalResult r = evaluate(ctx, *model, test, normalization_from_metadata(w.metadata, w.path),
+                                  cfg.train_eval_batch_size, &fitted);
+    std::printf("%s: test accuracy %.2f%% (%lld images)\n", w.path.c_str(), 100 * r.accuracy,
+                static_cast<long long>(r.images));
+    return 0;
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "evaluate_run: %s\n", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,26 @@
+// Loading configs: YAML file + `--set key.path=value` overrides -> a validated RunConfig, for the
+// program and for library users (`auto cfg = cvtrain::load_config("recipe.yaml", {"optim.lr=0.05"});`).
+// Every key is in one table (config.cpp) with its type, documentation, what it changes and when it
+// takes effect; an unknown key, a wrong type, an impossible value, a key named twice, or a key set to
+// a value the run would not use is an InputError naming the key path (and the file).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "cvtrain/train/run_config.h"
+
+namespace cvtrain {
+
+// path: a YAML file, or empty for the defaults. overrides: "key.path=value" strings. Refuses a key
+// set to a non-default value that the run would not use.
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides);
+// The same from YAML text already in memory (a model file's metadata); `origin` names it in errors.
+// Does not refuse unused keys: a stored config holds every key.
+RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
+                            const std::vector<std::string>& overrides = {});
+// The fully resolved config as YAML, every key present, in table order.
+std::string dump_config(const RunConfig& cfg);
+// docs/config.md's key reference, generated from the table.
+std::string config_reference_markdown();
+
+}  // namespace cvtrain

@@ -1,0 +1,33 @@
+// Turning a RunConfig into what a run needs, for the program and for library users: the model
+// (model.* keys), the dataset options (data.* keys), and the model file's metadata entries that let
+// eval, predict and export rebuild the same model without the dataset.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "cvtrain/data/dataset.h"
+#include "cvtrain/data/preprocess.h"
+#include "cvtrain/nn/module.h"
+#include "cvtrain/tensor/rng.h"
+#include "cvtrain/train/run_config.h"
+
+namespace cvtrain {
+
+// pre: a fitted data.preprocess that changes the input shape (null or "channel": the images' shape).
+std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like, Rng& rng,
+                                       const Preprocess* pre = nullptr);
+std::map<std::string, std::string> model_metadata(const RunConfig& cfg, const Normalization& norm);
+Normalization normalization_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin);
+// data.dataset/root/limit_{train,test}/val_fraction/on_bad_file and the seed, for load_dataset.
+DatasetOptions dataset_options(const RunConfig& cfg, Split split);
+// The fitted data.preprocess transform travels as the "preprocess_fit" entry (absent for "channel").
+void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted);
+// The model's input (C,H,W) and class names travel as the "input" entry, so that predict and export
+// need not load the dataset. input_like_from_metadata: a one-image stand-in Dataset with that shape
+// and those names (zero pixels), or an undefined one (no images) for files written before the entry.
+void add_input_metadata(std::map<std::string, std::string>& meta, const Dataset& like);
+Dataset input_like_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin);
+Preprocess preprocess_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin);
+
+}  // namespace cvtrain
