@@ -13,7 +13,7 @@
 #include <type_traits>
 
 #include "cvtrain/base/batchnorm_sync.h"
-#include "cvtrain/tensor/dtype.h"
+#include "cvtrain/base/bf16.h"
 
 namespace cvtrain::cpu {
 

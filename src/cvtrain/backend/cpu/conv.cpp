@@ -15,7 +15,7 @@
 
 #include "cvtrain/backend/cpu/dnnl_state.h"
 #include "cvtrain/base/error.h"
-#include "cvtrain/tensor/dtype.h"
+#include "cvtrain/base/bf16.h"
 
 namespace cvtrain {
 

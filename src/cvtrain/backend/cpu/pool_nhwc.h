@@ -10,7 +10,7 @@
 #include <type_traits>
 
 #include "cvtrain/backend/cpu/pool.h"
-#include "cvtrain/tensor/dtype.h"
+#include "cvtrain/base/bf16.h"
 
 namespace cvtrain::cpu {
 

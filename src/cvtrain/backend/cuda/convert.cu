@@ -1,7 +1,7 @@
 // f32 <-> bf16 copies for the bf16 (train.precision: bf16) convolutions and matrix products: a plain
 // elementwise conversion, and a conversion fused with the NCHW <-> NHWC transpose (cuDNN's fast bf16
 // convolutions want NHWC) through 32x32 shared-memory tiles. Round to nearest even, as
-// float_to_bf16 on the CPU (tensor/dtype.h). Not for arithmetic in bf16: the ops stay f32 between.
+// float_to_bf16 on the CPU (base/bf16.h). Not for arithmetic in bf16: the ops stay f32 between.
 #include "cvtrain/backend/cuda/runtime_impl.h"
 
 namespace cvtrain::cuda {
