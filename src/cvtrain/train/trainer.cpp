@@ -205,297 +205,387 @@ EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const 
   return r;
 }
 
-FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
-              const Normalization& norm, const TrainHooks& hooks, const RunOutput& out) {
-  ctx.dnnl.set_bf16(cfg.train_precision == "bf16");  // issue 9: mixed precision (backend/cpu/dnnl_runtime.h)
-  ctx.dnnl.set_bf16_activations(cfg.train_bf16_activations);
-  ctx.dnnl.set_channels_last(cfg.train_memory_format == "channels_last");  // issue 9: NHWC activations (CPU)
-  model_to_device(ctx, model, cfg);                   // device: cuda
-  nn::ParameterArena arena(model);
-  // transfer_optim_options: optim_options plus model.freeze and optim.lr_mult (transfer.h)
-  const optim::OptimOptions optim_opts = transfer_optim_options(cfg, arena);
-  std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, optim_opts);
-  stop_frozen_gradients(model, optim_opts.freeze);  // frozen layers: no gradient computed (transfer.h)
-  BatchLoader loader(train, norm, cfg.train_batch_size, /*shuffle=*/true, augment_options(cfg));
-  if (out.preprocess) loader.set_preprocess(*out.preprocess);
-  // Data-parallel (out.comm): each rank reads its shard of every epoch (dist/sampler.h); a step's
-  // gradient is the mean over the global batch of batch_size x ranks; rank 0 alone writes.
-  dist::Communicator* comm = out.comm;
-  const int world = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
-  const int64_t batches = comm ? dist::global_batches(train.size(), cfg.train_batch_size * world, cfg.data_drop_last)
-                               : loader.num_batches();
-  if (batches == 0) fail_input("train.batch_size: ", cfg.train_batch_size, " x ", world, " ranks is more than the ",
-                               loader.size(), " training images with data.drop_last");
-  const int64_t accumulate = cfg.train_accumulate_steps;
-  const auto schedule = optim::make_schedule(schedule_spec(cfg, batches, world));
-  const float smoothing = static_cast<float>(cfg.train_label_smoothing);
-  const float ema_decay = static_cast<float>(cfg.train_ema_decay);
-  const bool writes = !out.dir.empty() && rank == 0;
+namespace {
 
-  // EMA of the weights and batch-norm statistics (trainer.h), after every optimizer step
-  ModelEma model_ema(model, arena, ema_decay);
-  std::vector<float>& ema = model_ema.values();
-  const int64_t max_steps = cfg.train_max_steps;  // 0: train.epochs decides
+// One run of the loop, as steps: setup (constructor), then per epoch start_epoch, a train_batch per
+// batch with an optimizer_step closing each accumulation group, and end_epoch (evaluate, the best
+// model, early stopping, snapshots, the checkpoint). EMA, checkpoints, logs, diagnostics and the
+// data-parallel collectives are called from those steps, each in one place.
+class Trainer {
+ public:
+  Trainer(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
+          const Normalization& norm, const TrainHooks& hooks, const RunOutput& out);
+  ~Trainer() { ctx_.batchnorm_sync = nullptr; }  // train.sync_bn is for this run only
+  FitResult run();
 
-  FitResult result;
-  TrainState st;
-  if (out.resume) {
-    restore_checkpoint(*out.resume, model, *optimizer, ema);
-    st = out.resume->state;
-    result.history = history_from_json(st.history_json);
-    ctx.rng.set_state(st.rng_now);
-    result.last_checkpoint = checkpoint_path(out.dir, st.step);
-  }
-  if (comm && world > 1 && ctx.cuda && !comm->has_device_allreduce())
-    fail_input("device: cuda: data-parallel training on GPUs needs a build with NCCL (CVTRAIN_CUDA=ON, "
-               "docs/distributed.md); this one sums on the CPU only");
-  // train.sync_bn: batch norm's statistics over the global batch (base/batchnorm_sync.h), for the run
-  std::unique_ptr<dist::CommBatchNormSync> bn_sync;
-  struct SyncReset {
-    Context& ctx;
-    ~SyncReset() { ctx.batchnorm_sync = nullptr; }
-  } sync_reset{ctx};
-  if (comm && world > 1 && cfg.train_sync_bn) {
-    if (ctx.cuda) fail_input("train.sync_bn: runs on the CPU only so far (device: cuda; docs/distributed.md)");
-    const int64_t last = train.size() % (cfg.train_batch_size * world);
-    if (!cfg.data_drop_last && last > 0 && last < world)  // a rank without examples would miss the collectives
-      fail_input("train.sync_bn: the last global batch has ", last, " examples for ", world,
-                 " ranks; set data.drop_last: true or change train.batch_size");
-    bn_sync = std::make_unique<dist::CommBatchNormSync>(*comm);
-    ctx.batchnorm_sync = bn_sync.get();
-  }
-  // the gradient all-reduce in buckets, overlapped with the backward pass (train.dist_overlap)
-  std::unique_ptr<dist::GradientAllreduce> grad_sum;
-  if (comm && world > 1 && !ctx.cuda)
-    grad_sum = std::make_unique<dist::GradientAllreduce>(
-        *comm, model, arena, std::max<int64_t>(1, static_cast<int64_t>(cfg.train_dist_bucket_mb * 262144)));
-  if (comm && world > 1) {
-    dist::broadcast_model(*comm, model, arena);  // every rank starts from rank 0's weights
-    Rng::State r = ctx.rng.state();               // dropout masks differ per rank
-    r.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank);
-    ctx.rng.set_state(r);
-  }
-  std::unique_ptr<TrainLog> log;
-  if (writes) log = std::make_unique<TrainLog>(out.dir, cfg, result.history, st.step);
-  if (log && !out.resume) log->augmentation_preview(train);
-
-  auto save_checkpoint = [&] {
-    if (!writes) return;
-    st.history_json = history_to_json(result.history);
-    st.rng_now = ctx.rng.state();
-    st.world = world > 1 || comm ? world : 0;
-    const std::string path = checkpoint_path(out.dir, st.step);
-    write_checkpoint(path, model, *optimizer, ema, st, out.metadata);
-    prune_checkpoints(out.dir, cfg.train_keep_last);
-    result.last_checkpoint = path;
-  };
-
-  bool stop = st.evals_since_best >= cfg.train_early_stop_patience && cfg.train_early_stop_patience > 0;
-  optim::ScheduleValue sv = schedule(st.step);
-  for (; (max_steps > 0 ? st.step < max_steps : st.epoch <= cfg.train_epochs) && !stop;) {
-    const int64_t epoch = st.epoch;
-    model.train();
-    if (cfg.model_freeze_bn) freeze_batchnorm(model);  // transfer.h
-    // The shuffle depends only on the RNG state at start_epoch; a resumed epoch replays it and
-    // skips the batches already consumed, then takes up the RNG where the checkpoint left it.
-    // Data-parallel: the epoch's shard after the examples already consumed (any number of ranks).
-    Batch batch;
+ private:
+  // What one epoch's batches come from: the loader, or data-parallel, this rank's shard of it.
+  struct EpochData {
+    BatchLoader* loader = nullptr;
     dist::Shard shard;
     Dataset shard_data;
     std::unique_ptr<BatchLoader> shard_loader;
-    BatchLoader* cur = &loader;
-    if (comm) {
-      shard = dist::shard_epoch(train.size(), static_cast<uint64_t>(cfg.seed), epoch - 1, st.images_done, rank, world,
-                                cfg.train_batch_size, cfg.data_drop_last);
-      shard_data = dist::gather(train, shard.indices);
-      AugmentOptions ao = augment_options(cfg);
-      ao.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank);  // the ranks' streams differ
-      shard_loader = std::make_unique<BatchLoader>(shard_data, norm, cfg.train_batch_size, /*shuffle=*/false, ao);
-      if (out.preprocess) shard_loader->set_preprocess(*out.preprocess);
-      shard_loader->set_epoch(epoch - 1);
-      shard_loader->start_epoch(ctx.rng);
-      cur = shard_loader.get();
-    } else {
-      const bool resumed_mid_epoch = st.batches_done > 0;
-      if (resumed_mid_epoch) ctx.rng.set_state(st.rng_epoch_start);
-      else st.rng_epoch_start = ctx.rng.state();
-      loader.set_epoch(epoch - 1);
-      loader.start_epoch(ctx.rng);
-      for (int64_t b = 0; b < st.batches_done; ++b) CHECK(loader.next(batch), "resume: batch ", b, " of ", batches);
-      if (resumed_mid_epoch) ctx.rng.set_state(st.rng_now);
-    }
-    const int64_t epoch_batches = comm ? st.batches_done + static_cast<int64_t>(shard.global_sizes.size()) : batches;
     size_t global_k = 0;  // data-parallel: global batches of the shard taken
-    auto next_batch = [&](Batch& b) {
-      if (!comm) return cur->next(b);
-      if (global_k >= shard.global_sizes.size()) return false;
-      if (bn_sync && shard.global_sizes[global_k] < world)  // every rank sees it: all stop together
-        fail_input("train.sync_bn: a global batch of ", shard.global_sizes[global_k], " examples for ", world,
-                   " ranks (a resumed epoch?); set data.drop_last: true");
-      if (shard.local_sizes[global_k++] > 0) CHECK(cur->next(b), "shard: batch ", global_k, " missing");
-      else b = Batch{};  // no example of the last global batch is this rank's
-      return true;
-    };
-
+    int64_t batches = 0;  // batches of the epoch (a resumed epoch counts those already taken)
+  };
+  // The running sums of one epoch, and of the accumulation group in progress.
+  struct EpochProgress {
     int64_t used_in_group = 0, seen_now = 0;
     double group_loss = 0;
-    cur->reset_wait();
-    const auto t0 = Clock::now();
-    while (next_batch(batch)) {
-      ++st.batches_done;
-      sv = schedule(st.step);
-      const int64_t n = batch.y.defined() ? batch.y.size(0) : 0;
-      Variable logits, loss;
-      float loss_value = 0;
-      int64_t correct = 0;
-      if (n > 0) {
-        logits = model.forward(ctx, Variable(on_device(ctx, batch.x)));
-        loss = batch.y_soft.defined() ? ops::cross_entropy_soft(ctx, logits, on_device(ctx, batch.y_soft))
-                                      : ops::cross_entropy(ctx, logits, batch.y, smoothing);
-        loss_value = loss.item();
-        if (std::isfinite(loss_value)) correct = count_correct(logits.data(), batch.y);
-      }
-      // this batch over all ranks (one process: itself)
-      double images = static_cast<double>(n), loss_sum = static_cast<double>(loss_value) * static_cast<double>(n),
-             mean_loss = loss_value, correct_all = static_cast<double>(correct);
-      bool finite = std::isfinite(loss_value);
-      if (comm) {
-        const dist::BatchTotals t = dist::reduce_batch(*comm, n, loss_value, correct, !finite);
-        images = t.images, loss_sum = t.loss_sum, correct_all = t.correct, finite = t.nonfinite == 0;
-        mean_loss = images > 0 ? loss_sum / images : 0.0;
-      }
-      st.images_done += static_cast<int64_t>(images);
-      if (!finite) {
-        const char* what = std::isfinite(loss_value) ? "non-finite on another rank"
-                           : std::isnan(loss_value)  ? "NaN"
-                                                     : "infinite";
-        if (st.nonfinite_skipped >= cfg.train_skip_nonfinite)
-          fail_input("step ", st.step + 1, " (epoch ", epoch, ", batch ", st.batches_done, "): the loss is ", what,
-                     "; training stopped. ",
-                     result.last_checkpoint.empty()
-                         ? std::string("No checkpoint was written yet (train.checkpoint_every_steps).")
-                         : "Last good checkpoint: " + result.last_checkpoint + " (cvtrain train --resume " + out.dir +
-                               ").",
-                     " Try a lower optim.lr, train.clip_grad_norm, or train.skip_nonfinite");
-        ++st.nonfinite_skipped;
-        std::fprintf(stderr, "cvtrain: step %lld: the loss is %s; batch skipped (%lld of %lld allowed)\n",
-                     static_cast<long long>(st.step + 1), what, static_cast<long long>(st.nonfinite_skipped),
-                     static_cast<long long>(cfg.train_skip_nonfinite));
-      } else {
-        if (used_in_group == 0) arena.zero_grad();
-        // accumulates into the arena's gradients; data-parallel: each rank's mean loss weighted by
-        // its share of the global batch times the ranks (the all-reduce divides by the ranks).
-        // The batch that completes the step starts the gradient buckets' all-reduce as it goes.
-        const bool ends_group = st.batches_done % accumulate == 0 || st.batches_done == epoch_batches;
-        const GradReadyFn on_ready = grad_sum && cfg.train_dist_overlap && ends_group ? grad_sum->hook() : GradReadyFn();
-        if (n > 0 && (!comm || n * world == static_cast<int64_t>(images))) loss.backward(on_ready);
-        else if (n > 0)
-          ops::mul_scalar(ctx, loss, static_cast<float>(static_cast<double>(n * world) / images)).backward(on_ready);
-        ++used_in_group;
-        group_loss += mean_loss;
-        st.loss_sum += loss_sum;
-        st.correct += static_cast<int64_t>(correct_all);
-        st.seen += static_cast<int64_t>(images);
-      }
-      seen_now += static_cast<int64_t>(images);
-      const bool group_end = st.batches_done % accumulate == 0 || st.batches_done == epoch_batches;
-      if (group_end && used_in_group > 0) {
-        // The mean of the batches' mean gradients (an effective batch of accumulate x batch_size),
-        // summed over the ranks and divided by their number: the global batch's mean gradient.
-        if (grad_sum) grad_sum->finish();  // starts the buckets not started yet, waits for all
-        else if (comm && world > 1)          // device: cuda, NCCL: the mean, on the GPU's stream
-          comm->allreduce_mean_device(arena.device_grad(), arena.size(), *ctx.cuda, "the gradient all-reduce");
-        if (used_in_group * world > 1 && !arena.on_cuda())
-          scale_grads(arena, 1.0f / static_cast<float>(used_in_group * world));
-        const bool log_now = log && cfg.train_log_every_steps > 0 && (st.step + 1) % cfg.train_log_every_steps == 0;
-        double norm = -1;
-        // device: cuda: the norm is taken on the host mirror
-        if (log_now || cfg.train_clip_grad_norm > 0) arena.sync_to_host();
-        if (cfg.train_clip_grad_norm > 0 || log_now) norm = grad_norm(arena);
-        // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1
-        if (cfg.train_clip_grad_norm > 0 && norm > cfg.train_clip_grad_norm)
-          scale_grads(arena, static_cast<float>(cfg.train_clip_grad_norm / (norm + 1e-6)));
-        if (cfg.train_clip_grad_value > 0 && arena.on_cuda()) {  // the same on the GPU
-          const float v = static_cast<float>(cfg.train_clip_grad_value);
-          cuda::clamp_inplace(*arena.cuda_runtime(), arena.device_grad(), -v, v, arena.size());
-        } else if (cfg.train_clip_grad_value > 0) {  // torch.nn.utils.clip_grad_value_
-          const float v = static_cast<float>(cfg.train_clip_grad_value);
-          float* g = arena.grad();
-          for (int64_t i = 0; i < arena.size(); ++i) g[i] = std::clamp(g[i], -v, v);
-        }
-        optimizer->step(sv.lr, sv.momentum);
-        model_ema.update();
-        ++st.step;
-        if (log_now)
-          log->on_step({st.step, epoch, group_loss / static_cast<double>(used_in_group), sv.lr, norm,
-                        static_cast<double>(seen_now) / seconds_since(t0)});
-        if (hooks.on_every_steps && hooks.every_steps > 0 && st.step % hooks.every_steps == 0)
-          arena.sync_to_host(), hooks.on_every_steps(st.step, model, arena);
-        if (cfg.train_checkpoint_every_steps > 0 && st.step % cfg.train_checkpoint_every_steps == 0) save_checkpoint();
-      }
-      if (group_end) used_in_group = 0, group_loss = 0;
-      if (hooks.on_step)
-        hooks.on_step({epoch, st.batches_done, epoch_batches, static_cast<float>(mean_loss), sv.lr,
-                       static_cast<double>(seen_now) / seconds_since(t0),
-                       st.seen ? static_cast<double>(st.correct) / static_cast<double>(st.seen) : 0.0, st.step});
-      if (max_steps > 0 && st.step >= max_steps) break;  // train.max_steps: the last epoch ends here
-    }
+    Clock::time_point t0;
+  };
 
-    EpochMetrics m;
-    m.epoch = epoch;
-    m.step = st.step;
-    m.seconds = seconds_since(t0);
-    m.train_loss = st.seen ? st.loss_sum / static_cast<double>(st.seen) : NAN;
-    m.train_acc = st.seen ? static_cast<double>(st.correct) / static_cast<double>(st.seen) : NAN;
-    m.images_per_s = static_cast<double>(seen_now) / m.seconds;
-    m.data_wait_s = cur->wait_seconds();
-    m.lr = sv.lr;
-    const bool last = max_steps > 0 ? st.step >= max_steps : epoch == cfg.train_epochs;
-    // per-rank batch-norm statistics: rank 0's everywhere (as DDP's broadcast_buffers), so every
-    // rank measures the same accuracy and takes the same early-stopping decision
-    if (comm && world > 1 && dist::sync_model(*comm, model, arena) && rank == 0)
-      std::fprintf(stderr, "cvtrain: epoch %lld: the ranks' weights differed (all-reduce rounding); rank 0's were "
-                           "sent to all\n", static_cast<long long>(epoch));
-    if (epoch % cfg.train_eval_every == 0 || last) {
-      m.evaluated = true;
-      EvalResult ev = evaluate(ctx, model, test, norm, cfg.train_eval_batch_size, out.preprocess);
-      m.test_loss = ev.loss;
-      m.test_acc = ev.accuracy;
-      if (!ema.empty()) {
-        model_ema.swap();
-        EvalResult ee = evaluate(ctx, model, test, norm, cfg.train_eval_batch_size, out.preprocess);
-        model_ema.swap();
-        m.has_ema = true;
-        m.ema_test_loss = ee.loss;
-        m.ema_test_acc = ee.accuracy;
-      }
-      if (m.test_acc > st.best_acc + cfg.train_early_stop_min_delta) {
-        st.best_acc = m.test_acc;
-        st.best_epoch = epoch;
-        st.evals_since_best = 0;
-        if (writes) {
-          auto meta = out.metadata;
-          meta["best_epoch"] = std::to_string(epoch);
-          meta["best_test_acc"] = std::to_string(m.test_acc);
-          save_model_file(out.dir + "/best.safetensors", model, meta);
-        }
-      } else {
-        ++st.evals_since_best;
-      }
-      if (cfg.train_early_stop_patience > 0 && st.evals_since_best >= cfg.train_early_stop_patience)
-        stop = result.early_stopped = true;
+  void setup_distributed();
+  void start_epoch(int64_t epoch, EpochData& d);
+  bool next_batch(EpochData& d, Batch& b);
+  void train_batch(const Batch& batch, int64_t epoch, const EpochData& d, EpochProgress& p);
+  void fail_or_skip_nonfinite(float loss_value, int64_t epoch);
+  void optimizer_step(int64_t epoch, EpochProgress& p);
+  void clip_gradients(double norm);
+  EpochMetrics end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& p);
+  void evaluate_epoch(int64_t epoch, EpochMetrics& m);
+  void save_checkpoint();
+
+  Context& ctx_;
+  nn::Module& model_;
+  const RunConfig& cfg_;
+  const Dataset& train_;
+  const Dataset& test_;
+  const Normalization& norm_;
+  const TrainHooks& hooks_;
+  const RunOutput& out_;
+  nn::ParameterArena arena_;
+  optim::OptimOptions optim_opts_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  BatchLoader loader_;
+  dist::Communicator* comm_;
+  int world_, rank_;
+  int64_t batches_ = 0;
+  optim::Schedule schedule_;
+  optim::ScheduleValue sv_{};
+  ModelEma ema_;
+  bool writes_;
+  std::unique_ptr<dist::CommBatchNormSync> bn_sync_;
+  std::unique_ptr<dist::GradientAllreduce> grad_sum_;  // the bucketed all-reduce, overlapped with backward
+  std::unique_ptr<TrainLog> log_;
+  TrainState st_;
+  FitResult result_;
+  bool stop_ = false;
+};
+
+Trainer::Trainer(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
+                 const Normalization& norm, const TrainHooks& hooks, const RunOutput& out)
+    : ctx_(ctx), model_(model), cfg_(cfg), train_(train), test_(test), norm_(norm), hooks_(hooks), out_(out),
+      arena_((ctx.dnnl.set_bf16(cfg.train_precision == "bf16"),  // mixed precision (backend/cpu/dnnl_runtime.h)
+              ctx.dnnl.set_bf16_activations(cfg.train_bf16_activations),
+              ctx.dnnl.set_channels_last(cfg.train_memory_format == "channels_last"),  // NHWC activations (CPU)
+              model_to_device(ctx, model, cfg), model)),                                // device: cuda
+      // transfer_optim_options: optim_options plus model.freeze and optim.lr_mult (transfer.h)
+      optim_opts_(transfer_optim_options(cfg, arena_)),
+      optimizer_(optim::make_optimizer(arena_, optim_opts_)),
+      loader_(train, norm, cfg.train_batch_size, /*shuffle=*/true, augment_options(cfg)),
+      comm_(out.comm), world_(comm_ ? comm_->size() : 1), rank_(comm_ ? comm_->rank() : 0),
+      ema_(model, arena_, static_cast<float>(cfg.train_ema_decay)),  // EMA of weights and BN statistics
+      writes_(!out.dir.empty() && rank_ == 0) {
+  stop_frozen_gradients(model_, optim_opts_.freeze);  // frozen layers: no gradient computed (transfer.h)
+  if (out_.preprocess) loader_.set_preprocess(*out_.preprocess);
+  // Data-parallel (out.comm): each rank reads its shard of every epoch (dist/sampler.h); a step's
+  // gradient is the mean over the global batch of batch_size x ranks; rank 0 alone writes.
+  batches_ = comm_ ? dist::global_batches(train_.size(), cfg_.train_batch_size * world_, cfg_.data_drop_last)
+                   : loader_.num_batches();
+  if (batches_ == 0)
+    fail_input("train.batch_size: ", cfg_.train_batch_size, " x ", world_, " ranks is more than the ", loader_.size(),
+               " training images with data.drop_last");
+  schedule_ = optim::make_schedule(schedule_spec(cfg_, batches_, world_));
+  if (out_.resume) {
+    restore_checkpoint(*out_.resume, model_, *optimizer_, ema_.values());
+    st_ = out_.resume->state;
+    result_.history = history_from_json(st_.history_json);
+    ctx_.rng.set_state(st_.rng_now);
+    result_.last_checkpoint = checkpoint_path(out_.dir, st_.step);
+  }
+  setup_distributed();
+  if (writes_) log_ = std::make_unique<TrainLog>(out_.dir, cfg_, result_.history, st_.step);
+  if (log_ && !out_.resume) log_->augmentation_preview(train_);
+}
+
+// Several ranks: batch-norm statistics over the global batch (train.sync_bn), the gradient
+// all-reduce, rank 0's weights everywhere, and a dropout stream per rank.
+void Trainer::setup_distributed() {
+  if (!comm_ || world_ <= 1) return;
+  if (ctx_.cuda && !comm_->has_device_allreduce())
+    fail_input("device: cuda: data-parallel training on GPUs needs a build with NCCL (CVTRAIN_CUDA=ON, "
+               "docs/distributed.md); this one sums on the CPU only");
+  if (cfg_.train_sync_bn) {  // base/batchnorm_sync.h
+    if (ctx_.cuda) fail_input("train.sync_bn: runs on the CPU only so far (device: cuda; docs/distributed.md)");
+    const int64_t last = train_.size() % (cfg_.train_batch_size * world_);
+    if (!cfg_.data_drop_last && last > 0 && last < world_)  // a rank without examples would miss the collectives
+      fail_input("train.sync_bn: the last global batch has ", last, " examples for ", world_,
+                 " ranks; set data.drop_last: true or change train.batch_size");
+    bn_sync_ = std::make_unique<dist::CommBatchNormSync>(*comm_);
+    ctx_.batchnorm_sync = bn_sync_.get();
+  }
+  if (!ctx_.cuda)  // train.dist_bucket_mb: whole parameters per bucket, in reverse order
+    grad_sum_ = std::make_unique<dist::GradientAllreduce>(
+        *comm_, model_, arena_, std::max<int64_t>(1, static_cast<int64_t>(cfg_.train_dist_bucket_mb * 262144)));
+  dist::broadcast_model(*comm_, model_, arena_);  // every rank starts from rank 0's weights
+  Rng::State r = ctx_.rng.state();                 // dropout masks differ per rank
+  r.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank_);
+  ctx_.rng.set_state(r);
+}
+
+FitResult Trainer::run() {
+  const int64_t max_steps = cfg_.train_max_steps;  // 0: train.epochs decides
+  stop_ = st_.evals_since_best >= cfg_.train_early_stop_patience && cfg_.train_early_stop_patience > 0;
+  sv_ = schedule_(st_.step);
+  while ((max_steps > 0 ? st_.step < max_steps : st_.epoch <= cfg_.train_epochs) && !stop_) {
+    const int64_t epoch = st_.epoch;
+    EpochData d;
+    start_epoch(epoch, d);
+    EpochProgress p;
+    Batch batch;
+    d.loader->reset_wait();
+    p.t0 = Clock::now();
+    while (next_batch(d, batch)) {
+      train_batch(batch, epoch, d, p);
+      if (max_steps > 0 && st_.step >= max_steps) break;  // train.max_steps: the last epoch ends here
     }
-    result.history.push_back(m);
-    arena.sync_to_host();  // device: cuda: logs and checkpoints read the host mirror
-    if (log) log->on_epoch(m, arena);
-    if (hooks.on_epoch) hooks.on_epoch(m);
-    if (writes && cfg.train_snapshots) save_snapshot_if_cycle_end(out.dir, cfg, epoch, model, out.metadata);  // ensemble.h
-    st.epoch += 1;
-    st.batches_done = 0, st.images_done = 0;
-    st.loss_sum = 0, st.correct = 0, st.seen = 0;
+    const EpochMetrics m = end_epoch(epoch, d, p);
+    arena_.sync_to_host();  // device: cuda: logs and checkpoints read the host mirror
+    if (log_) log_->on_epoch(m, arena_);
+    if (hooks_.on_epoch) hooks_.on_epoch(m);
+    if (writes_ && cfg_.train_snapshots) save_snapshot_if_cycle_end(out_.dir, cfg_, epoch, model_, out_.metadata);  // ensemble.h
+    st_.epoch += 1;
+    st_.batches_done = 0, st_.images_done = 0;
+    st_.loss_sum = 0, st_.correct = 0, st_.seen = 0;
     save_checkpoint();
   }
-  return result;
+  return std::move(result_);
+}
+
+// The shuffle depends only on the RNG state at start_epoch; a resumed epoch replays it and skips the
+// batches already consumed, then takes up the RNG where the checkpoint left it. Data-parallel: the
+// epoch's shard after the examples already consumed (any number of ranks).
+void Trainer::start_epoch(int64_t epoch, EpochData& d) {
+  model_.train();
+  if (cfg_.model_freeze_bn) freeze_batchnorm(model_);  // transfer.h
+  if (comm_) {
+    d.shard = dist::shard_epoch(train_.size(), static_cast<uint64_t>(cfg_.seed), epoch - 1, st_.images_done, rank_,
+                                world_, cfg_.train_batch_size, cfg_.data_drop_last);
+    d.shard_data = dist::gather(train_, d.shard.indices);
+    AugmentOptions ao = augment_options(cfg_);
+    ao.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank_);  // the ranks' streams differ
+    d.shard_loader = std::make_unique<BatchLoader>(d.shard_data, norm_, cfg_.train_batch_size, /*shuffle=*/false, ao);
+    if (out_.preprocess) d.shard_loader->set_preprocess(*out_.preprocess);
+    d.shard_loader->set_epoch(epoch - 1);
+    d.shard_loader->start_epoch(ctx_.rng);
+    d.loader = d.shard_loader.get();
+    d.batches = st_.batches_done + static_cast<int64_t>(d.shard.global_sizes.size());
+    return;
+  }
+  const bool resumed_mid_epoch = st_.batches_done > 0;
+  if (resumed_mid_epoch) ctx_.rng.set_state(st_.rng_epoch_start);
+  else st_.rng_epoch_start = ctx_.rng.state();
+  loader_.set_epoch(epoch - 1);
+  loader_.start_epoch(ctx_.rng);
+  Batch skipped;
+  for (int64_t b = 0; b < st_.batches_done; ++b) CHECK(loader_.next(skipped), "resume: batch ", b, " of ", batches_);
+  if (resumed_mid_epoch) ctx_.rng.set_state(st_.rng_now);
+  d.loader = &loader_;
+  d.batches = batches_;
+}
+
+bool Trainer::next_batch(EpochData& d, Batch& b) {
+  if (!comm_) return d.loader->next(b);
+  if (d.global_k >= d.shard.global_sizes.size()) return false;
+  if (bn_sync_ && d.shard.global_sizes[d.global_k] < world_)  // every rank sees it: all stop together
+    fail_input("train.sync_bn: a global batch of ", d.shard.global_sizes[d.global_k], " examples for ", world_,
+               " ranks (a resumed epoch?); set data.drop_last: true");
+  if (d.shard.local_sizes[d.global_k++] > 0) CHECK(d.loader->next(b), "shard: batch ", d.global_k, " missing");
+  else b = Batch{};  // no example of the last global batch is this rank's
+  return true;
+}
+
+// Forward, loss, and (unless the loss is not finite anywhere) backward into the arena's gradients;
+// the batch that closes an accumulation group takes the optimizer step.
+void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d, EpochProgress& p) {
+  ++st_.batches_done;
+  sv_ = schedule_(st_.step);
+  const int64_t n = batch.y.defined() ? batch.y.size(0) : 0;
+  Variable logits, loss;
+  float loss_value = 0;
+  int64_t correct = 0;
+  if (n > 0) {
+    logits = model_.forward(ctx_, Variable(on_device(ctx_, batch.x)));
+    loss = batch.y_soft.defined()
+               ? ops::cross_entropy_soft(ctx_, logits, on_device(ctx_, batch.y_soft))
+               : ops::cross_entropy(ctx_, logits, batch.y, static_cast<float>(cfg_.train_label_smoothing));
+    loss_value = loss.item();
+    if (std::isfinite(loss_value)) correct = count_correct(logits.data(), batch.y);
+  }
+  // this batch over all ranks (one process: itself)
+  double images = static_cast<double>(n), loss_sum = static_cast<double>(loss_value) * static_cast<double>(n),
+         mean_loss = loss_value, correct_all = static_cast<double>(correct);
+  bool finite = std::isfinite(loss_value);
+  if (comm_) {
+    const dist::BatchTotals t = dist::reduce_batch(*comm_, n, loss_value, correct, !finite);
+    images = t.images, loss_sum = t.loss_sum, correct_all = t.correct, finite = t.nonfinite == 0;
+    mean_loss = images > 0 ? loss_sum / images : 0.0;
+  }
+  st_.images_done += static_cast<int64_t>(images);
+  const bool group_end = st_.batches_done % cfg_.train_accumulate_steps == 0 || st_.batches_done == d.batches;
+  if (!finite) {
+    fail_or_skip_nonfinite(loss_value, epoch);
+  } else {
+    if (p.used_in_group == 0) arena_.zero_grad();
+    // accumulates into the arena's gradients; data-parallel: each rank's mean loss weighted by its
+    // share of the global batch times the ranks (the all-reduce divides by the ranks). The batch
+    // that completes the step starts the gradient buckets' all-reduce as it goes.
+    const GradReadyFn on_ready = grad_sum_ && cfg_.train_dist_overlap && group_end ? grad_sum_->hook() : GradReadyFn();
+    if (n > 0 && (!comm_ || n * world_ == static_cast<int64_t>(images))) loss.backward(on_ready);
+    else if (n > 0)
+      ops::mul_scalar(ctx_, loss, static_cast<float>(static_cast<double>(n * world_) / images)).backward(on_ready);
+    ++p.used_in_group;
+    p.group_loss += mean_loss;
+    st_.loss_sum += loss_sum;
+    st_.correct += static_cast<int64_t>(correct_all);
+    st_.seen += static_cast<int64_t>(images);
+  }
+  p.seen_now += static_cast<int64_t>(images);
+  if (group_end && p.used_in_group > 0) optimizer_step(epoch, p);
+  if (group_end) p.used_in_group = 0, p.group_loss = 0;
+  if (hooks_.on_step)
+    hooks_.on_step({epoch, st_.batches_done, d.batches, static_cast<float>(mean_loss), sv_.lr,
+                    static_cast<double>(p.seen_now) / seconds_since(p.t0),
+                    st_.seen ? static_cast<double>(st_.correct) / static_cast<double>(st_.seen) : 0.0, st_.step});
+}
+
+// A NaN or infinite loss skips its batch while train.skip_nonfinite allows, then stops the run
+// naming the last good checkpoint.
+void Trainer::fail_or_skip_nonfinite(float loss_value, int64_t epoch) {
+  const char* what = std::isfinite(loss_value) ? "non-finite on another rank"
+                     : std::isnan(loss_value)  ? "NaN"
+                                               : "infinite";
+  if (st_.nonfinite_skipped >= cfg_.train_skip_nonfinite)
+    fail_input("step ", st_.step + 1, " (epoch ", epoch, ", batch ", st_.batches_done, "): the loss is ", what,
+               "; training stopped. ",
+               result_.last_checkpoint.empty()
+                   ? std::string("No checkpoint was written yet (train.checkpoint_every_steps).")
+                   : "Last good checkpoint: " + result_.last_checkpoint + " (cvtrain train --resume " + out_.dir + ").",
+               " Try a lower optim.lr, train.clip_grad_norm, or train.skip_nonfinite");
+  ++st_.nonfinite_skipped;
+  std::fprintf(stderr, "cvtrain: step %lld: the loss is %s; batch skipped (%lld of %lld allowed)\n",
+               static_cast<long long>(st_.step + 1), what, static_cast<long long>(st_.nonfinite_skipped),
+               static_cast<long long>(cfg_.train_skip_nonfinite));
+}
+
+// The mean of the group's batch gradients (an effective batch of accumulate x batch_size), summed over
+// the ranks and divided by their number: the global batch's mean gradient; then clipping, the
+// optimizer, EMA, the step log, the diagnostics hook and the step checkpoint.
+void Trainer::optimizer_step(int64_t epoch, EpochProgress& p) {
+  if (grad_sum_) grad_sum_->finish();  // starts the buckets not started yet, waits for all
+  else if (comm_ && world_ > 1)        // device: cuda, NCCL: the mean, on the GPU's stream
+    comm_->allreduce_mean_device(arena_.device_grad(), arena_.size(), *ctx_.cuda, "the gradient all-reduce");
+  if (p.used_in_group * world_ > 1 && !arena_.on_cuda())
+    scale_grads(arena_, 1.0f / static_cast<float>(p.used_in_group * world_));
+  const bool log_now = log_ && cfg_.train_log_every_steps > 0 && (st_.step + 1) % cfg_.train_log_every_steps == 0;
+  double norm = -1;
+  if (log_now || cfg_.train_clip_grad_norm > 0) arena_.sync_to_host();  // device: cuda: the norm on the host mirror
+  if (cfg_.train_clip_grad_norm > 0 || log_now) norm = grad_norm(arena_);
+  clip_gradients(norm);
+  optimizer_->step(sv_.lr, sv_.momentum);
+  ema_.update();
+  ++st_.step;
+  if (log_now)
+    log_->on_step({st_.step, epoch, p.group_loss / static_cast<double>(p.used_in_group), sv_.lr, norm,
+                   static_cast<double>(p.seen_now) / seconds_since(p.t0)});
+  if (hooks_.on_every_steps && hooks_.every_steps > 0 && st_.step % hooks_.every_steps == 0)
+    arena_.sync_to_host(), hooks_.on_every_steps(st_.step, model_, arena_);
+  if (cfg_.train_checkpoint_every_steps > 0 && st_.step % cfg_.train_checkpoint_every_steps == 0) save_checkpoint();
+}
+
+// torch.nn.utils.clip_grad_norm_ (scale by max_norm / (norm + 1e-6) when that is below 1), then
+// clip_grad_value_; `norm` is the gradients' global L2 norm when clipping by norm.
+void Trainer::clip_gradients(double norm) {
+  if (cfg_.train_clip_grad_norm > 0 && norm > cfg_.train_clip_grad_norm)
+    scale_grads(arena_, static_cast<float>(cfg_.train_clip_grad_norm / (norm + 1e-6)));
+  if (cfg_.train_clip_grad_value <= 0) return;
+  const float v = static_cast<float>(cfg_.train_clip_grad_value);
+  if (arena_.on_cuda()) return cuda::clamp_inplace(*arena_.cuda_runtime(), arena_.device_grad(), -v, v, arena_.size());
+  float* g = arena_.grad();
+  for (int64_t i = 0; i < arena_.size(); ++i) g[i] = std::clamp(g[i], -v, v);
+}
+
+EpochMetrics Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& p) {
+  EpochMetrics m;
+  m.epoch = epoch;
+  m.step = st_.step;
+  m.seconds = seconds_since(p.t0);
+  m.train_loss = st_.seen ? st_.loss_sum / static_cast<double>(st_.seen) : NAN;
+  m.train_acc = st_.seen ? static_cast<double>(st_.correct) / static_cast<double>(st_.seen) : NAN;
+  m.images_per_s = static_cast<double>(p.seen_now) / m.seconds;
+  m.data_wait_s = d.loader->wait_seconds();
+  m.lr = sv_.lr;
+  // per-rank batch-norm statistics: rank 0's everywhere (as DDP's broadcast_buffers), so every rank
+  // measures the same accuracy and takes the same early-stopping decision
+  if (comm_ && world_ > 1 && dist::sync_model(*comm_, model_, arena_) && rank_ == 0)
+    std::fprintf(stderr, "cvtrain: epoch %lld: the ranks' weights differed (all-reduce rounding); rank 0's were "
+                         "sent to all\n", static_cast<long long>(epoch));
+  const bool last = cfg_.train_max_steps > 0 ? st_.step >= cfg_.train_max_steps : epoch == cfg_.train_epochs;
+  if (epoch % cfg_.train_eval_every == 0 || last) evaluate_epoch(epoch, m);
+  result_.history.push_back(m);
+  return m;
+}
+
+// The test split with the raw weights and, with EMA, the averaged ones; the best model so far
+// (best.safetensors) and early stopping.
+void Trainer::evaluate_epoch(int64_t epoch, EpochMetrics& m) {
+  m.evaluated = true;
+  const EvalResult ev = evaluate(ctx_, model_, test_, norm_, cfg_.train_eval_batch_size, out_.preprocess);
+  m.test_loss = ev.loss;
+  m.test_acc = ev.accuracy;
+  if (!ema_.values().empty()) {
+    ema_.swap();
+    const EvalResult ee = evaluate(ctx_, model_, test_, norm_, cfg_.train_eval_batch_size, out_.preprocess);
+    ema_.swap();
+    m.has_ema = true;
+    m.ema_test_loss = ee.loss;
+    m.ema_test_acc = ee.accuracy;
+  }
+  if (m.test_acc > st_.best_acc + cfg_.train_early_stop_min_delta) {
+    st_.best_acc = m.test_acc;
+    st_.best_epoch = epoch;
+    st_.evals_since_best = 0;
+    if (writes_) {
+      auto meta = out_.metadata;
+      meta["best_epoch"] = std::to_string(epoch);
+      meta["best_test_acc"] = std::to_string(m.test_acc);
+      save_model_file(out_.dir + "/best.safetensors", model_, meta);
+    }
+  } else {
+    ++st_.evals_since_best;
+  }
+  if (cfg_.train_early_stop_patience > 0 && st_.evals_since_best >= cfg_.train_early_stop_patience)
+    stop_ = result_.early_stopped = true;
+}
+
+void Trainer::save_checkpoint() {
+  if (!writes_) return;
+  st_.history_json = history_to_json(result_.history);
+  st_.rng_now = ctx_.rng.state();
+  st_.world = world_ > 1 || comm_ ? world_ : 0;
+  const std::string path = checkpoint_path(out_.dir, st_.step);
+  write_checkpoint(path, model_, *optimizer_, ema_.values(), st_, out_.metadata);
+  prune_checkpoints(out_.dir, cfg_.train_keep_last);
+  result_.last_checkpoint = path;
+}
+
+}  // namespace
+
+FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
+              const Normalization& norm, const TrainHooks& hooks, const RunOutput& out) {
+  Trainer trainer(ctx, model, cfg, train, test, norm, hooks, out);
+  return trainer.run();
 }
 
 double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig& cfg, const Shape& image_shape,
