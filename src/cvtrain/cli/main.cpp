@@ -1,13 +1,177 @@
 // cvtrain: the program. Parses the command line (CLI11), runs one subcommand, and maps errors to
-// exit codes: 0 success, 2 bad input (config, data files, arguments), 1 internal error.
+// exit codes: 0 success, 2 bad input (config, data files, arguments), 1 internal error. The
+// subcommands are one table below: a row names the subcommand, says what it does, declares its
+// options and returns the call that runs it.
 #include <malloc.h>
 
 #include <cstdio>
+#include <functional>
+#include <memory>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "cvtrain/base/error.h"
 #include "cvtrain/cli/commands.h"
+
+namespace cvtrain::cli {
+namespace {
+
+using Runner = std::function<int()>;
+struct Subcommand {
+  const char* name;
+  const char* help;
+  // Declares the options on `app` into arguments it keeps, and returns the call that runs it with them.
+  Runner (*define)(CLI::App& app, const std::string& self);
+};
+
+// A subcommand's arguments live as long as its runner.
+template <class Args>
+std::shared_ptr<Args> args_for() {
+  return std::make_shared<Args>();
+}
+
+void overrides(CLI::App& app, std::vector<std::string>& into, const char* what = "Override a key (repeatable)") {
+  app.add_option("--set", into, what);
+}
+
+const std::vector<Subcommand>& subcommands() {
+  static const std::vector<Subcommand> table = {
+      {"train", "Train a model from a config file", [](CLI::App& app, const std::string&) -> Runner {
+         auto a = args_for<TrainArgs>();
+         app.add_option("config", a->config, "YAML config (recipes/*.yaml); omit with --resume");
+         overrides(app, a->overrides, "Override a key: --set train.epochs=1 (repeatable)");
+         app.add_option("--out", a->out, "Output folder (default runs/<config name>-<time>)");
+         app.add_flag("--overwrite", a->overwrite, "Replace a finished run already in --out");
+         app.add_option("--resume", a->resume, "Continue the run in this folder from its newest checkpoint");
+         return [a] { return cmd_train(*a); };
+       }},
+      {"schedule", "Print (and plot) the learning rate per optimizer step of a config",
+       [](CLI::App& app, const std::string&) -> Runner {
+         auto a = args_for<ScheduleArgs>();
+         app.add_option("config", a->config, "YAML config")->required();
+         overrides(app, a->overrides);
+         app.add_flag("--json", a->json, "Print one JSON object");
+         app.add_option("--out", a->out, "Write a PNG of the lr per step");
+         return [a] { return cmd_schedule(*a); };
+       }},
+      {"eval", "Evaluate a trained model on its test set", [](CLI::App& app, const std::string&) -> Runner {
+         auto a = args_for<EvalArgs>();
+         app.add_option("run", a->run, "Run folder or model.safetensors")->required();
+         overrides(app, a->overrides, "Override a key of the run's config (e.g. data.root)");
+         app.add_flag("--json", a->json, "Print one JSON object");
+         app.add_option("--tta", a->tta,
+                        "Test-time augmentation: none, flip, 5crop, 10crop (probabilities averaged over the views)");
+         return [a] { return cmd_eval(*a); };
+       }},
+      {"bench", "Measure training and evaluation images per second", [](CLI::App& app, const std::string&) -> Runner {
+         auto a = args_for<BenchArgs>();
+         app.add_option("config", a->config, "YAML config")->required();
+         overrides(app, a->overrides);
+         app.add_option("--steps", a->steps, "Timed training steps")->check(CLI::PositiveNumber);
+         app.add_flag("--json", a->json, "Print one JSON object");
+         return [a] { return cmd_bench(*a); };
+       }},
+      {"config", "Print the fully resolved config", [](CLI::App& app, const std::string&) -> Runner {
+         auto a = args_for<ConfigArgs>();
+         app.add_option("config", a->config, "YAML config (omit for the defaults)");
+         overrides(app, a->overrides);
+         app.add_flag("--reference", a->reference, "Print the Markdown reference of every key");
+         return [a] { return cmd_config(*a); };
+       }},
+      {"models", "List the models of the zoo", [](CLI::App&, const std::string&) -> Runner { return cmd_models; }},
+      {"diagnose", "Per-layer activation and gradient statistics, histograms and warnings",
+       [](CLI::App& app, const std::string&) -> Runner {
+         auto a = args_for<DiagnoseArgs>();
+         app.add_option("config", a->config, "YAML config")->required();
+         overrides(app, a->overrides);
+         app.add_option("--out", a->out, "Output folder (default runs/<config name>-diagnose)");
+         app.add_option("--batches", a->batches, "Training batches to run")->check(CLI::PositiveNumber);
+         return [a] { return cmd_diagnose(*a); };
+       }},
+      {"preview", "Write a PNG grid of training images with random augmentations from the config",
+       [](CLI::App& app, const std::string&) -> Runner {
+         auto a = args_for<PreviewArgs>();
+         app.add_option("config", a->config, "YAML config")->required();
+         overrides(app, a->overrides);
+         app.add_option("--out", a->out, "PNG file to write (default augment.png)");
+         app.add_option("--images", a->images, "Rows: training images shown")->check(CLI::PositiveNumber);
+         app.add_option("--views", a->views, "Augmentations per image")->check(CLI::NonNegativeNumber);
+         app.add_option("--scale", a->scale, "Pixel magnification")->check(CLI::PositiveNumber);
+         return [a] { return cmd_preview(*a); };
+       }},
+      {"augmentations", "List the augmentations data.augment accepts, with their parameters",
+       [](CLI::App&, const std::string&) -> Runner { return cmd_augmentations; }},
+      {"predict", "Class probabilities for images (PNG/JPEG, or IDX/CIFAR files with :indices)",
+       [](CLI::App& app, const std::string&) -> Runner {
+         auto a = args_for<PredictArgs>();
+         app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint")->required();
+         app.add_option("inputs", a->inputs, "Image files, or FILE:0-99,120 for IDX / CIFAR binary files")->required();
+         app.add_option("--topk", a->topk, "Classes shown per image (default 3)");
+         app.add_flag("--json", a->json, "Print one JSON object (with the logits)");
+         overrides(app, a->overrides, "Override a key of the run's config (e.g. data.root)");
+         return [a] { return cmd_predict(*a); };
+       }},
+      {"export", "Write a trained model as ONNX or as a plain safetensors model file",
+       [](CLI::App& app, const std::string&) -> Runner {
+         auto a = args_for<ExportArgs>();
+         app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint")->required();
+         app.add_option("--format", a->format, "onnx (inference graph, opset 13) or safetensors (PyTorch state_dict names)");
+         app.add_option("--out", a->out, "File to write")->required();
+         app.add_flag("--fold-bn", a->fold_bn, "ONNX: fold each BatchNorm into the convolution before it");
+         overrides(app, a->overrides, "Override a key of the run's config (e.g. data.root)");
+         return [a] { return cmd_export(*a); };
+       }},
+      {"ensemble", "Average the predictions of several models (or a run's snapshots) and compare them",
+       [](CLI::App& app, const std::string&) -> Runner {
+         auto a = args_for<EnsembleArgs>();
+         app.add_option("members", a->members, "Run folders or model files")->required();
+         overrides(app, a->overrides, "Override a key of the members' configs (e.g. data.root)");
+         app.add_option("--tta", a->tta, "Test-time augmentation of each member: none, flip, 5crop, 10crop");
+         app.add_flag("--logits", a->logits, "Average logits instead of probabilities");
+         app.add_flag("--snapshots", a->snapshots, "Members: each run's snapshots/ (train.snapshots: true)");
+         app.add_flag("--json", a->json, "Print one JSON object");
+         return [a] { return cmd_ensemble(*a); };
+       }},
+      {"search", "Hyperparameter search: random, grid, coarse-to-fine, successive halving",
+       [](CLI::App& app, const std::string& self) -> Runner {
+         auto a = args_for<SearchArgs>();
+         app.add_option("config", a->config, "Base YAML config")->required();
+         app.add_option("--space", a->space, "SPACE.yaml: config keys -> {uniform|loguniform|int|choice|grid: [...]}")
+             ->required();
+         app.add_option("--trials", a->trials, "Trials per stage (grid-only spaces: the grid's size)")
+             ->check(CLI::PositiveNumber);
+         app.add_option("--jobs", a->jobs, "Trials run at the same time (child processes)")->check(CLI::PositiveNumber);
+         overrides(app, a->overrides, "Override a key of every trial (repeatable)");
+         app.add_option("--out", a->out, "Output folder (default runs/search-<config name>); rerun to resume");
+         app.add_option("--stages", a->stages, "2: a second stage narrowed around the best trials")->check(CLI::Range(1, 2));
+         app.add_option("--halving", a->halving, "Successive halving with reduction factor ETA over train.epochs (0: off)")
+             ->check(CLI::NonNegativeNumber);
+         app.add_option("--seed", a->seed, "Seed of the sampled trials");
+         return [a, self] { return cmd_search(*a, self); };
+       }},
+  };
+  return table;
+}
+
+// The subcommand's exit code; an InputError is the user's (2), anything else ours (1).
+int run_guarded(const Runner& run) {
+  try {
+    return run();
+  } catch (const InputError& err) {
+    std::fprintf(stderr, "cvtrain: error: %s\n", err.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "cvtrain: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& err) {
+    std::fprintf(stderr, "cvtrain: internal error: %s\n", err.what());
+    return 1;
+  }
+}
+
+}  // namespace
+}  // namespace cvtrain::cli
 
 int main(int argc, char** argv) {
   using namespace cvtrain::cli;
@@ -19,99 +183,11 @@ int main(int argc, char** argv) {
   CLI::App app{"cvtrain: train neural networks for computer vision"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "cvtrain 0.1.0");
-
-  TrainArgs train;
-  auto* t = app.add_subcommand("train", "Train a model from a config file");
-  t->add_option("config", train.config, "YAML config (recipes/*.yaml); omit with --resume");
-  t->add_option("--set", train.overrides, "Override a key: --set train.epochs=1 (repeatable)");
-  t->add_option("--out", train.out, "Output folder (default runs/<config name>-<time>)");
-  t->add_flag("--overwrite", train.overwrite, "Replace a finished run already in --out");
-  t->add_option("--resume", train.resume, "Continue the run in this folder from its newest checkpoint");
-
-  ScheduleArgs sched;
-  auto* sc = app.add_subcommand("schedule", "Print (and plot) the learning rate per optimizer step of a config");
-  sc->add_option("config", sched.config, "YAML config")->required();
-  sc->add_option("--set", sched.overrides, "Override a key (repeatable)");
-  sc->add_flag("--json", sched.json, "Print one JSON object");
-  sc->add_option("--out", sched.out, "Write a PNG of the lr per step");
-
-  EvalArgs eval;
-  auto* e = app.add_subcommand("eval", "Evaluate a trained model on its test set");
-  e->add_option("run", eval.run, "Run folder or model.safetensors")->required();
-  e->add_option("--set", eval.overrides, "Override a key of the run's config (e.g. data.root)");
-  e->add_flag("--json", eval.json, "Print one JSON object");
-  e->add_option("--tta", eval.tta, "Test-time augmentation: none, flip, 5crop, 10crop (probabilities averaged over the views)");
-
-  BenchArgs bench;
-  auto* b = app.add_subcommand("bench", "Measure training and evaluation images per second");
-  b->add_option("config", bench.config, "YAML config")->required();
-  b->add_option("--set", bench.overrides, "Override a key (repeatable)");
-  b->add_option("--steps", bench.steps, "Timed training steps")->check(CLI::PositiveNumber);
-  b->add_flag("--json", bench.json, "Print one JSON object");
-
-  ConfigArgs config;
-  auto* c = app.add_subcommand("config", "Print the fully resolved config");
-  c->add_option("config", config.config, "YAML config (omit for the defaults)");
-  c->add_option("--set", config.overrides, "Override a key (repeatable)");
-  c->add_flag("--reference", config.reference, "Print the Markdown reference of every key");
-
-  auto* m = app.add_subcommand("models", "List the models of the zoo");
-
-  DiagnoseArgs diag;
-  auto* dg = app.add_subcommand("diagnose", "Per-layer activation and gradient statistics, histograms and warnings");
-  dg->add_option("config", diag.config, "YAML config")->required();
-  dg->add_option("--set", diag.overrides, "Override a key (repeatable)");
-  dg->add_option("--out", diag.out, "Output folder (default runs/<config name>-diagnose)");
-  dg->add_option("--batches", diag.batches, "Training batches to run")->check(CLI::PositiveNumber);
-
-  PreviewArgs preview;
-  auto* pv = app.add_subcommand("preview", "Write a PNG grid of training images with random augmentations from the config");
-  pv->add_option("config", preview.config, "YAML config")->required();
-  pv->add_option("--set", preview.overrides, "Override a key (repeatable)");
-  pv->add_option("--out", preview.out, "PNG file to write (default augment.png)");
-  pv->add_option("--images", preview.images, "Rows: training images shown")->check(CLI::PositiveNumber);
-  pv->add_option("--views", preview.views, "Augmentations per image")->check(CLI::NonNegativeNumber);
-  pv->add_option("--scale", preview.scale, "Pixel magnification")->check(CLI::PositiveNumber);
-
-  auto* aug = app.add_subcommand("augmentations", "List the augmentations data.augment accepts, with their parameters");
-
-  PredictArgs predict;
-  auto* pr = app.add_subcommand("predict", "Class probabilities for images (PNG/JPEG, or IDX/CIFAR files with :indices)");
-  pr->add_option("run", predict.run, "Run folder, model.safetensors or checkpoint")->required();
-  pr->add_option("inputs", predict.inputs, "Image files, or FILE:0-99,120 for IDX / CIFAR binary files")->required();
-  pr->add_option("--topk", predict.topk, "Classes shown per image (default 3)");
-  pr->add_flag("--json", predict.json, "Print one JSON object (with the logits)");
-  pr->add_option("--set", predict.overrides, "Override a key of the run's config (e.g. data.root)");
-
-  ExportArgs exp;
-  auto* ex = app.add_subcommand("export", "Write a trained model as ONNX or as a plain safetensors model file");
-  ex->add_option("run", exp.run, "Run folder, model.safetensors or checkpoint")->required();
-  ex->add_option("--format", exp.format, "onnx (inference graph, opset 13) or safetensors (PyTorch state_dict names)");
-  ex->add_option("--out", exp.out, "File to write")->required();
-  ex->add_flag("--fold-bn", exp.fold_bn, "ONNX: fold each BatchNorm into the convolution before it");
-  ex->add_option("--set", exp.overrides, "Override a key of the run's config (e.g. data.root)");
-
-  EnsembleArgs ens;
-  auto* en = app.add_subcommand("ensemble", "Average the predictions of several models (or a run's snapshots) and compare them");
-  en->add_option("members", ens.members, "Run folders or model files")->required();
-  en->add_option("--set", ens.overrides, "Override a key of the members' configs (e.g. data.root)");
-  en->add_option("--tta", ens.tta, "Test-time augmentation of each member: none, flip, 5crop, 10crop");
-  en->add_flag("--logits", ens.logits, "Average logits instead of probabilities");
-  en->add_flag("--snapshots", ens.snapshots, "Members: each run's snapshots/ (train.snapshots: true)");
-  en->add_flag("--json", ens.json, "Print one JSON object");
-
-  SearchArgs search;
-  auto* se = app.add_subcommand("search", "Hyperparameter search: random, grid, coarse-to-fine, successive halving");
-  se->add_option("config", search.config, "Base YAML config")->required();
-  se->add_option("--space", search.space, "SPACE.yaml: config keys -> {uniform|loguniform|int|choice|grid: [...]}")->required();
-  se->add_option("--trials", search.trials, "Trials per stage (grid-only spaces: the grid's size)")->check(CLI::PositiveNumber);
-  se->add_option("--jobs", search.jobs, "Trials run at the same time (child processes)")->check(CLI::PositiveNumber);
-  se->add_option("--set", search.overrides, "Override a key of every trial (repeatable)");
-  se->add_option("--out", search.out, "Output folder (default runs/search-<config name>); rerun to resume");
-  se->add_option("--stages", search.stages, "2: a second stage narrowed around the best trials")->check(CLI::Range(1, 2));
-  se->add_option("--halving", search.halving, "Successive halving with reduction factor ETA over train.epochs (0: off)")->check(CLI::NonNegativeNumber);
-  se->add_option("--seed", search.seed, "Seed of the sampled trials");
-
+  std::vector<std::pair<CLI::App*, Runner>> runners;
+  for (const Subcommand& s : subcommands()) {
+    CLI::App* sub = app.add_subcommand(s.name, s.help);
+    runners.emplace_back(sub, s.define(*sub, argv[0]));
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& err) {
@@ -124,29 +200,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cvtrain: error: %s (see cvtrain --help)\n", err.what());
     return 2;
   }
-  try {
-    if (t->parsed()) return cmd_train(train);
-    if (en->parsed()) return cmd_ensemble(ens);
-    if (se->parsed()) return cmd_search(search, argv[0]);
-    if (pv->parsed()) return cmd_preview(preview);
-    if (aug->parsed()) return cmd_augmentations();
-    if (e->parsed()) return cmd_eval(eval);
-    if (b->parsed()) return cmd_bench(bench);
-    if (c->parsed()) return cmd_config(config);
-    if (m->parsed()) return cmd_models();
-    if (sc->parsed()) return cmd_schedule(sched);
-    if (dg->parsed()) return cmd_diagnose(diag);
-    if (pr->parsed()) return cmd_predict(predict);
-    if (ex->parsed()) return cmd_export(exp);
-  } catch (const cvtrain::InputError& err) {
-    std::fprintf(stderr, "cvtrain: error: %s\n", err.what());
-    return 2;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "cvtrain: error: out of memory\n");
-    return 1;
-  } catch (const std::exception& err) {
-    std::fprintf(stderr, "cvtrain: internal error: %s\n", err.what());
-    return 1;
-  }
+  for (const auto& [sub, run] : runners)
+    if (sub->parsed()) return run_guarded(run);
   return 1;
 }
