@@ -60,75 +60,64 @@ void prepare_out_dir(const std::string& dir, bool overwrite) {
   if (ec) fail_input(dir, ": cannot create the output folder: ", ec.message());
 }
 
-}  // namespace
-
-// The run itself; under MPI every rank runs it, and only rank 0 prints or writes.
-static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& comm) {
-  const auto t_start = std::chrono::steady_clock::now();
+// What a run starts from: a new config and output folder, or a run folder's newest checkpoint.
+struct RunStart {
   RunConfig cfg;
   std::optional<CheckpointContents> ck;
   std::string out, ck_path;
-  if (!a.resume.empty()) {
-    if (!a.config.empty() || !a.out.empty())
-      fail_input("train --resume RUN_DIR takes the config and the folder from the run; drop CONFIG and --out");
-    out = a.resume;
-    if (fs::exists(fs::path(out) / "model.safetensors"))
-      fail_input(out, ": the run already finished (model.safetensors); nothing to resume");
-    ck_path = latest_good_checkpoint(out);
-    if (ck_path.empty()) fail_input(out, ": no checkpoint to resume from (checkpoints/step-*.safetensors)");
-    ck = read_checkpoint(ck_path);
-    auto it = ck->metadata.find("config");
-    if (it == ck->metadata.end()) fail_input(ck_path, ": the checkpoint holds no config");
-    cfg = parse_config_text(it->second, ck_path, a.overrides);
-  } else {
+};
+
+RunStart start_run(const TrainArgs& a) {
+  RunStart r;
+  if (a.resume.empty()) {
     if (a.config.empty()) fail_input("train: config is required (a YAML file), or --resume RUN_DIR");
-    cfg = load_config(a.config, a.overrides);
-    out = a.out.empty() ? default_out_dir(a.config) : a.out;
+    r.cfg = load_config(a.config, a.overrides);
+    r.out = a.out.empty() ? default_out_dir(a.config) : a.out;
+    return r;
   }
-  apply_threads(cfg);
+  if (!a.config.empty() || !a.out.empty())
+    fail_input("train --resume RUN_DIR takes the config and the folder from the run; drop CONFIG and --out");
+  r.out = a.resume;
+  if (fs::exists(fs::path(r.out) / "model.safetensors"))
+    fail_input(r.out, ": the run already finished (model.safetensors); nothing to resume");
+  r.ck_path = latest_good_checkpoint(r.out);
+  if (r.ck_path.empty()) fail_input(r.out, ": no checkpoint to resume from (checkpoints/step-*.safetensors)");
+  r.ck = read_checkpoint(r.ck_path);
+  auto it = r.ck->metadata.find("config");
+  if (it == r.ck->metadata.end()) fail_input(r.ck_path, ": the checkpoint holds no config");
+  r.cfg = parse_config_text(it->second, r.ck_path, a.overrides);
+  return r;
+}
+
+// Several ranks under an MPI launcher; one process continuing a data-parallel run; else none.
+std::unique_ptr<dist::Communicator> make_communicator(const RunStart& r) {
   if (dist::launched_by_mpi()) {
 #if CVTRAIN_HAVE_MPI
-    comm = dist::make_mpi_communicator(cfg.train_dist_timeout_s);
+    return dist::make_mpi_communicator(r.cfg.train_dist_timeout_s);
 #else
     fail_input("train: started by an MPI launcher, but this cvtrain was built without MPI (install libopenmpi-dev "
                "and rebuild; CMake option CVTRAIN_MPI)");
 #endif
-  } else if (ck && ck->state.world > 0) {
-    comm = std::make_unique<dist::LocalCommunicator>();  // a data-parallel run continued by one process
   }
-  const bool lead = !comm || comm->rank() == 0;  // prints and writes
-  Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
-  if (cfg.device == "cuda") {  // docs/cuda.md; data-parallel: one GPU per rank of a machine, NCCL between them
-    cuda::RuntimeOptions copt;
-    if (comm && comm->size() > 1) copt.device = dist::local_rank() % std::max(1, cuda::Runtime::device_count());
-    ctx.cuda = cuda::Runtime::create(copt);
+  if (r.ck && r.ck->state.world > 0) return std::make_unique<dist::LocalCommunicator>();
+  return nullptr;
+}
+
+// device: cuda (docs/cuda.md); data-parallel: one GPU per rank of a machine, NCCL between them.
+void open_device(Context& ctx, const RunConfig& cfg, std::unique_ptr<dist::Communicator>& comm) {
+  if (cfg.device != "cuda") return;
+  cuda::RuntimeOptions copt;
+  if (comm && comm->size() > 1) copt.device = dist::local_rank() % std::max(1, cuda::Runtime::device_count());
+  ctx.cuda = cuda::Runtime::create(copt);
 #if CVTRAIN_HAVE_NCCL
-    if (comm && comm->size() > 1) comm = dist::make_nccl_communicator(std::move(comm), copt.device);
+  if (comm && comm->size() > 1) comm = dist::make_nccl_communicator(std::move(comm), copt.device);
 #endif
-  }
-  Dataset train = load_dataset(dataset_options(cfg, Split::train), Split::train);
-  Dataset test = load_dataset(dataset_options(cfg, Split::test), Split::test);
-  Normalization norm = ck ? normalization_from_metadata(ck->metadata, ck_path) : fit_normalization(train);
-  const Preprocess fitted = ck ? preprocess_from_metadata(ck->metadata, ck_path)
-                              : fit_preprocess(train, cfg.data_preprocess, cfg.data_preprocess_components,
-                                               cfg.data_whiten_epsilon);
-  std::shared_ptr<nn::Module> model = make_model(cfg, train, ctx.rng, &fitted);
-  const std::string transfer_report = ck ? std::string() : apply_transfer(cfg, *model);  // model.init_from (transfer.h)
-  auto metadata = model_metadata(cfg, norm);
-  add_preprocess_metadata(metadata, fitted);
-  add_input_metadata(metadata, train);
+}
 
-  if (!ck && lead) {
-    prepare_out_dir(out, a.overwrite);
-    write_text_atomic(out + "/config.yaml", dump_config(cfg));
-  }
-
-  const int64_t global_batch = cfg.train_batch_size * (comm ? comm->size() : 1);
-  const int64_t batches = cfg.data_drop_last ? train.size() / global_batch  // the loader's (sampler's) count
-                                             : (train.size() + global_batch - 1) / global_batch;
+void print_banner(const RunStart& r, const dist::Communicator* comm, const Dataset& train, const Dataset& test) {
+  const RunConfig& cfg = r.cfg;
   const std::string length = cfg.train_max_steps > 0 ? std::to_string(cfg.train_max_steps) + " steps"
                                                      : std::to_string(cfg.train_epochs) + " epochs";
-  if (!lead && !std::freopen("/dev/null", "w", stdout)) fail_input("/dev/null: cannot open");  // rank 0 speaks
   if (comm)
     std::printf("data-parallel: %s, global batch %lld\n", comm->describe().c_str(),
                 static_cast<long long>(cfg.train_batch_size * comm->size()));
@@ -136,20 +125,17 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
               cfg.model_name.c_str(), cfg.data_dataset.c_str(), static_cast<long long>(train.labels.size(0)),
               static_cast<long long>(test.labels.size(0)), length.c_str(),
               static_cast<long long>(cfg.train_batch_size), cfg.optim_name.c_str(),
-              static_cast<long long>(cfg.threads), out.c_str());
-  if (ck)
-    std::printf("resuming from %s (epoch %lld, batch %lld, step %lld)\n", ck_path.c_str(),
-                static_cast<long long>(ck->state.epoch), static_cast<long long>(ck->state.batches_done),
-                static_cast<long long>(ck->state.step));
-  if (!transfer_report.empty() && lead) {
-    std::printf("%s", transfer_report.c_str());
-    write_text_atomic(out + "/transfer.txt", transfer_report);
-  }
-  std::fflush(stdout);
+              static_cast<long long>(cfg.threads), r.out.c_str());
+  if (r.ck)
+    std::printf("resuming from %s (epoch %lld, batch %lld, step %lld)\n", r.ck_path.c_str(),
+                static_cast<long long>(r.ck->state.epoch), static_cast<long long>(r.ck->state.batches_done),
+                static_cast<long long>(r.ck->state.step));
+}
 
-  Progress progress(cfg.train_progress && lead);
-  TrainHooks hooks;
-  hooks.on_step = [&](const StepInfo& s) {
+// The progress bar after every batch, a line per epoch.
+void add_display_hooks(TrainHooks& hooks, Progress& progress, const RunConfig& cfg, int64_t batches,
+                       int64_t global_batch) {
+  hooks.on_step = [&progress, &cfg, global_batch](const StepInfo& s) {
     const int64_t epochs = planned_epochs(cfg, s.steps_per_epoch);
     const double left_batches =
         cfg.train_max_steps > 0
@@ -159,7 +145,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
     progress.update(s.epoch, epochs, s.step_in_epoch, s.steps_per_epoch, s.loss, s.accuracy, s.images_per_s,
                     s.images_per_s > 0 ? left_images / s.images_per_s : 0);
   };
-  hooks.on_epoch = [&](const EpochMetrics& m) {
+  hooks.on_epoch = [&progress, &cfg, batches](const EpochMetrics& m) {
     progress.clear();
     std::printf("epoch %lld/%lld  step %lld  train_loss %.4f  train_acc %.2f%%", static_cast<long long>(m.epoch),
                 static_cast<long long>(planned_epochs(cfg, batches)), static_cast<long long>(m.step), m.train_loss,
@@ -169,32 +155,87 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
     std::printf("  lr %.5f  %.0f img/s  %.1fs\n", m.lr, m.images_per_s, m.seconds);
     std::fflush(stdout);
   };
-  // train.diagnostics_every: per-layer statistics of one fixed batch (the first training batch, in
-  // order), so the lines are comparable along the run; diagnose() leaves the model and RNG as it found them.
-  std::unique_ptr<LineAppender> diag_log;
+}
+
+// train.diagnostics_every: per-layer statistics of one fixed batch (the first training batch, in
+// order), so the lines are comparable along the run; diagnose() leaves the model and RNG as it found them.
+struct DiagnosticsHook {
+  std::unique_ptr<LineAppender> log;
   Batch probe;
-  if (cfg.train_diagnostics_every > 0 && lead) {
-    diag_log = std::make_unique<LineAppender>(out + "/diagnostics.jsonl", /*append=*/ck.has_value());
-    BatchLoader first(train, norm, cfg.train_batch_size, /*shuffle=*/false);
-    first.start_epoch(ctx.rng);
-    first.next(probe);
-    probe.x = probe.x.clone(), probe.y = probe.y.clone();  // the loader reuses its buffers
-    hooks.every_steps = cfg.train_diagnostics_every;
-    hooks.on_every_steps = [&](int64_t step, nn::Module& m, const nn::ParameterArena&) {
-      diag_log->append(diagnostics_line(diagnose(ctx, m, {{probe.x, probe.y}}, diagnostics_options(cfg)), step));
-    };
+};
+void add_diagnostics_hook(TrainHooks& hooks, DiagnosticsHook& d, Context& ctx, const RunStart& r, const Dataset& train,
+                          const Normalization& norm) {
+  const RunConfig& cfg = r.cfg;
+  if (cfg.train_diagnostics_every <= 0) return;
+  d.log = std::make_unique<LineAppender>(r.out + "/diagnostics.jsonl", /*append=*/r.ck.has_value());
+  BatchLoader first(train, norm, cfg.train_batch_size, /*shuffle=*/false);
+  first.start_epoch(ctx.rng);
+  first.next(d.probe);
+  d.probe.x = d.probe.x.clone(), d.probe.y = d.probe.y.clone();  // the loader reuses its buffers
+  hooks.every_steps = cfg.train_diagnostics_every;
+  hooks.on_every_steps = [&d, &ctx, &cfg](int64_t step, nn::Module& m, const nn::ParameterArena&) {
+    d.log->append(diagnostics_line(diagnose(ctx, m, {{d.probe.x, d.probe.y}}, diagnostics_options(cfg)), step));
+  };
+}
+
+}  // namespace
+
+// The run itself; under MPI every rank runs it, and only rank 0 prints or writes. Everything that can
+// be wrong (config, data, model, checkpoint) is checked before the output folder is touched.
+static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& comm) {
+  const auto t_start = std::chrono::steady_clock::now();
+  const RunStart r = start_run(a);
+  const RunConfig& cfg = r.cfg;
+  const auto& ck = r.ck;
+  apply_threads(cfg);
+  comm = make_communicator(r);
+  const bool lead = !comm || comm->rank() == 0;  // prints and writes
+  Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
+  open_device(ctx, cfg, comm);
+  Dataset train = load_dataset(dataset_options(cfg, Split::train), Split::train);
+  Dataset test = load_dataset(dataset_options(cfg, Split::test), Split::test);
+  Normalization norm = ck ? normalization_from_metadata(ck->metadata, r.ck_path) : fit_normalization(train);
+  const Preprocess fitted = ck ? preprocess_from_metadata(ck->metadata, r.ck_path)
+                              : fit_preprocess(train, cfg.data_preprocess, cfg.data_preprocess_components,
+                                               cfg.data_whiten_epsilon);
+  std::shared_ptr<nn::Module> model = make_model(cfg, train, ctx.rng, &fitted);
+  const std::string transfer_report = ck ? std::string() : apply_transfer(cfg, *model);  // model.init_from (transfer.h)
+  auto metadata = model_metadata(cfg, norm);
+  add_preprocess_metadata(metadata, fitted);
+  add_input_metadata(metadata, train);
+
+  if (!ck && lead) {
+    prepare_out_dir(r.out, a.overwrite);
+    write_text_atomic(r.out + "/config.yaml", dump_config(cfg));
   }
-  RunOutput ro{out, metadata, ck ? &*ck : nullptr, fitted.is_channel() ? nullptr : &fitted, comm.get()};
-  FitResult r = fit(ctx, *model, cfg, train, test, norm, hooks, ro);
+  const int64_t global_batch = cfg.train_batch_size * (comm ? comm->size() : 1);
+  const int64_t batches = cfg.data_drop_last ? train.size() / global_batch  // the loader's (sampler's) count
+                                             : (train.size() + global_batch - 1) / global_batch;
+  if (!lead && !std::freopen("/dev/null", "w", stdout)) fail_input("/dev/null: cannot open");  // rank 0 speaks
+  print_banner(r, comm.get(), train, test);
+  if (!transfer_report.empty() && lead) {
+    std::printf("%s", transfer_report.c_str());
+    write_text_atomic(r.out + "/transfer.txt", transfer_report);
+  }
+  std::fflush(stdout);
+
+  Progress progress(cfg.train_progress && lead);
+  TrainHooks hooks;
+  add_display_hooks(hooks, progress, cfg, batches, global_batch);
+  DiagnosticsHook diagnostics;
+  if (lead) add_diagnostics_hook(hooks, diagnostics, ctx, r, train, norm);
+  RunOutput ro{r.out, metadata, ck ? &*ck : nullptr, fitted.is_channel() ? nullptr : &fitted, comm.get()};
+  FitResult result = fit(ctx, *model, cfg, train, test, norm, hooks, ro);
 
   if (!lead) return 0;
-  save_model_file(out + "/model.safetensors", *model, metadata);
+  save_model_file(r.out + "/model.safetensors", *model, metadata);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  if (r.early_stopped)
+  if (result.early_stopped)
     std::printf("early stop after epoch %lld: no better test accuracy in %lld evaluations\n",
-                static_cast<long long>(r.history.back().epoch), static_cast<long long>(cfg.train_early_stop_patience));
+                static_cast<long long>(result.history.back().epoch), static_cast<long long>(cfg.train_early_stop_patience));
   std::printf("test accuracy %.2f%% after %lld epochs (%.1f s wall) -> %s/model.safetensors\n",
-              100 * r.history.back().test_acc, static_cast<long long>(r.history.back().epoch), wall, out.c_str());
+              100 * result.history.back().test_acc, static_cast<long long>(result.history.back().epoch), wall,
+              r.out.c_str());
   return 0;
 }
 
