@@ -88,6 +88,9 @@ struct ActivationEntry {
   std::string description;
   // channels: C of the tensor the activation sees (prelu_channel learns one slope per channel)
   std::function<std::shared_ptr<Module>(const ActivationSpec&, int64_t channels)> build;
+  // The init gain for this nonlinearity (model.init_gain 0 with kaiming/xavier/orthogonal), as
+  // torch.nn.init.calculate_gain gives it; `slope`: the negative slope of the leaky kinds.
+  double (*gain)(double slope);
 };
 
 // Every activation, in the order docs list them.

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "cvtrain/nn/activations.h"
+
 namespace cvtrain::nn::init {
 
 static int64_t receptive_field(const Shape& s) {
@@ -128,11 +130,8 @@ const std::vector<InitEntry>& init_registry() {
 }
 
 double activation_gain(const std::string& act, double slope) {
-  if (act == "relu" || act == "elu" || act == "gelu" || act == "gelu_tanh" || act == "silu") return std::sqrt(2.0);
-  if (act == "leaky_relu" || act == "prelu" || act == "prelu_channel") return calculate_gain("leaky_relu", slope);
-  if (act == "tanh") return calculate_gain("tanh");
-  if (act == "sigmoid") return calculate_gain("sigmoid");
-  if (act == "selu") return 1.0;
+  for (const ActivationEntry& e : activation_registry())  // each activation's row carries its gain
+    if (e.name == act) return e.gain(slope);
   fail_input("model.activation: no init gain for '", act, "'");
 }
 

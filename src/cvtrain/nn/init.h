@@ -66,9 +66,9 @@ struct InitEntry {
 // Every scheme, in the order docs list them.
 const std::vector<InitEntry>& init_registry();
 
-// Kaiming's gain for a model.activation name: relu, leaky_relu/prelu (with the slope), tanh, sigmoid
-// as calculate_gain; selu -> 1 ('linear': kaiming becomes LeCun normal, SELU's assumption); elu,
-// gelu, gelu_tanh, silu -> sqrt(2) (ReLU-like; no published gain).
+// Kaiming's gain for a model.activation name, read from its registry row (nn/activations.cpp):
+// relu, leaky_relu/prelu (with the slope), tanh, sigmoid as calculate_gain; selu -> 1 ('linear':
+// kaiming becomes LeCun normal, SELU's assumption); elu, gelu, gelu_tanh, silu -> sqrt(2).
 double activation_gain(const std::string& activation, double slope);
 
 // Re-initializes every weight with dim >= 2 (Linear, Conv2d) of `model` by `spec.scheme` and sets
