@@ -16,7 +16,7 @@ int main() {
   Context ctx(/*seed=*/7);
   Rng init_rng(7);
   nn::Sequential net;
-  net.add(std::make_shared<nn::Conv2d>(init_rng, 1, 8, 3, 1, 1, 1, 1, false));
+  net.add(std::make_shared<nn::Conv2d>(init_rng, nn::Conv2dOptions(1, 8, 3).padding(1).bias(false)));
   net.add(std::make_shared<nn::BatchNorm2d>(8));
   net.add(std::make_shared<nn::ReLU>());
   net.add(std::make_shared<nn::MaxPool2d>(2));

@@ -51,7 +51,7 @@ TEST(InitFan, ConvCountsInputChannelsPerGroupTimesKernel) {
   EXPECT_EQ(init::fan_in({10, 784}), 784);
   EXPECT_EQ(init::fan_out({10, 784}), 10);
   Rng rng(0);
-  Conv2d conv(rng, 32, 64, 3, 1, 1, 1, /*groups=*/4, false);
+  Conv2d conv(rng, Conv2dOptions(32, 64, 3).padding(1).groups(4).bias(false));
   EXPECT_EQ(init::fan_in(conv.weight.shape()), 8 * 9);
 }
 

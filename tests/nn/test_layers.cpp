@@ -46,7 +46,7 @@ TEST(Init, LinearIsPyTorchDefault) {
 
 TEST(Init, ConvFanInCountsGroupsAndKernel) {
   Rng rng(2);
-  nn::Conv2d conv(rng, 32, 64, 3, 1, 1, 1, /*groups=*/2);  // fan_in = 32/2*3*3 = 144
+  nn::Conv2d conv(rng, nn::Conv2dOptions(32, 64, 3).padding(1).groups(2));  // fan_in = 32/2*3*3 = 144
   EXPECT_EQ(conv.weight.shape(), (Shape{64, 16, 3, 3}));
   expect_uniform(conv.weight.data(), 1.0 / 12.0, "weight");
   expect_uniform(conv.bias.data(), 1.0 / 12.0, "bias");
@@ -73,7 +73,7 @@ TEST(Init, BatchNormStartsAsIdentity) {
 
 TEST(Layers, NamesAndNoBias) {
   Rng rng(3);
-  nn::Conv2d conv(rng, 3, 4, 3, 1, 1, 1, 1, /*bias=*/false);
+  nn::Conv2d conv(rng, nn::Conv2dOptions(3, 4, 3).padding(1).bias(false));
   EXPECT_FALSE(conv.bias.defined());
   ASSERT_EQ(conv.named_parameters().size(), 1u);
   EXPECT_EQ(conv.named_parameters()[0].first, "weight");
@@ -86,7 +86,7 @@ TEST(Layers, NamesAndNoBias) {
 TEST(Layers, DescribeLikePyTorch) {
   Rng rng(4);
   EXPECT_EQ(nn::Linear(rng, 3, 2, false).describe(), "Linear(in_features=3, out_features=2, bias=False)");
-  EXPECT_EQ(nn::Conv2d(rng, 4, 8, 3, 2, 1, 2, 4).describe(),
+  EXPECT_EQ(nn::Conv2d(rng, nn::Conv2dOptions(4, 8, 3).stride(2).padding(1).dilation(2).groups(4)).describe(),
             "Conv2d(4, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(2, 2), groups=4)");
   EXPECT_EQ(nn::MaxPool2d(3, 2, 1).describe(), "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)");
   EXPECT_EQ(nn::Dropout(0.25f).describe(), "Dropout(p=0.25, inplace=False)");
@@ -143,7 +143,7 @@ TEST(Layers, BatchNormCountsTrainingBatchesOnly) {
 TEST(Layers, ConvAndPoolShapes) {
   Rng rng(8);
   Context ctx;
-  nn::Conv2d conv(rng, 3, 6, 3, 2, 1);
+  nn::Conv2d conv(rng, nn::Conv2dOptions(3, 6, 3).stride(2).padding(1));
   nn::MaxPool2d pool(2);
   Variable y = conv.forward(ctx, Variable(random_tensor({2, 3, 9, 9}, 4)));
   EXPECT_EQ(y.shape(), (Shape{2, 6, 5, 5}));

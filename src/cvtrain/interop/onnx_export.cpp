@@ -100,20 +100,6 @@ void attr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t
   for (int64_t x : v) a->add_ints(x);
 }
 
-// A number after `key` in a module's repr ("stride=(2, 2)" -> 2); `fallback` when the key is absent
-// (torch's reprs leave defaults out: padding 0, dilation 1, groups 1).
-double repr_number(const nn::Module& m, const std::string& key, double fallback) {
-  const std::string s = m.describe();
-  size_t at = s.find(key + "=");
-  if (at == std::string::npos) return fallback;
-  at += key.size() + 1;
-  while (at < s.size() && (s[at] == '(' || s[at] == ' ')) ++at;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str() + at, &end);
-  CHECK(end != s.c_str() + at, "onnx export: cannot read ", key, " from '", s, "'");
-  return v;
-}
-
 std::string join(const std::string& path, const std::string& name) { return path.empty() ? name : path + "." + name; }
 
 class Walker;
@@ -164,7 +150,7 @@ Value emit_conv(Walker& w, nn::Conv2d& conv, const std::string& path, Value x, n
     wname = w.g.init(join(path, "weight"), weight);
     if (conv.bias.defined()) bname = w.g.init(join(path, "bias"), conv.bias.data());
   } else {
-    const double eps = repr_number(*bn, "eps", 1e-5);
+    const double eps = bn->eps();
     std::vector<float> wv = weight.to_vector(), bv(static_cast<size_t>(OC), 0.0f);
     if (conv.bias.defined()) bv = conv.bias.data().to_vector();
     const std::vector<float> g = bn->weight.data().to_vector(), beta = bn->bias.data().to_vector();
@@ -181,14 +167,13 @@ Value emit_conv(Walker& w, nn::Conv2d& conv, const std::string& path, Value x, n
   std::vector<std::string> in = {x.name, wname};
   if (!bname.empty()) in.push_back(bname);
   onnx::NodeProto* n = w.g.node("Conv", in, path);
-  const auto s = static_cast<int64_t>(repr_number(conv, "stride", 1));
-  const auto p = static_cast<int64_t>(repr_number(conv, "padding", 0));
-  const auto d = static_cast<int64_t>(repr_number(conv, "dilation", 1));
+  const nn::Conv2dOptions& o = conv.options();
+  const int64_t s = o.stride(), p = o.padding(), d = o.dilation();
   attr(n, "kernel_shape", std::vector<int64_t>{K, K});
   attr(n, "strides", std::vector<int64_t>{s, s});
   attr(n, "pads", std::vector<int64_t>{p, p, p, p});
   attr(n, "dilations", std::vector<int64_t>{d, d});
-  attr(n, "group", static_cast<int64_t>(repr_number(conv, "groups", 1)));
+  attr(n, "group", o.groups());
   return {n->output(0), 4};
 }
 
@@ -204,7 +189,7 @@ Value batchnorm_rule(Walker& w, nn::Module& m, const std::string& path, Value x)
                                  w.g.init(join(path, "running_mean"), bn.running_mean),
                                  w.g.init(join(path, "running_var"), bn.running_var)},
                                 path);
-  attr(n, "epsilon", static_cast<float>(repr_number(bn, "eps", 1e-5)));
+  attr(n, "epsilon", bn.eps());
   return {n->output(0), x.rank};
 }
 
@@ -220,9 +205,8 @@ Value linear_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
 }
 
 Value maxpool_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
-  const auto k = static_cast<int64_t>(repr_number(m, "kernel_size", 0));
-  const auto s = static_cast<int64_t>(repr_number(m, "stride", static_cast<double>(k)));
-  const auto p = static_cast<int64_t>(repr_number(m, "padding", 0));
+  auto& pool = dynamic_cast<nn::MaxPool2d&>(m);
+  const int64_t k = pool.kernel_size(), s = pool.stride(), p = pool.padding();
   onnx::NodeProto* n = w.g.node("MaxPool", {x.name}, path);
   attr(n, "kernel_shape", std::vector<int64_t>{k, k});
   attr(n, "strides", std::vector<int64_t>{s, s});
@@ -246,7 +230,7 @@ Value gap_rule(Walker& w, nn::Module&, const std::string& path, Value x) { retur
 Value dropout_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
   auto& d = dynamic_cast<nn::Dropout&>(m);
   if (d.mode() == ops::DropoutMode::inverted) return x;
-  const auto keep = static_cast<float>(1.0 - repr_number(m, "p", 0.0));
+  const auto keep = static_cast<float>(1.0 - static_cast<double>(d.p()));
   return {w.g.op("Mul", {x.name, w.g.init(join(path, "keep"), {keep}, {})}, path), x.rank};
 }
 
@@ -260,18 +244,14 @@ Value sigmoid_rule(Walker& w, nn::Module&, const std::string& path, Value x) { r
 Value tanh_rule(Walker& w, nn::Module&, const std::string& path, Value x) { return unary(w, "Tanh", path, x); }
 Value selu_rule(Walker& w, nn::Module&, const std::string& path, Value x) { return unary(w, "Selu", path, x); }
 
-// The slope and alpha come from the activation spec the model was built from (exact; the repr keeps 6 digits).
 Value leaky_relu_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
-  const nn::ActivationSpec& a = w.opt.activation;
-  const double slope = a.name == "leaky_relu" ? (a.slope < 0 ? 0.01 : a.slope) : repr_number(m, "negative_slope", 0.01);
   onnx::NodeProto* n = w.g.node("LeakyRelu", {x.name}, path);
-  attr(n, "alpha", static_cast<float>(slope));
+  attr(n, "alpha", dynamic_cast<nn::LeakyReLU&>(m).negative_slope());
   return {n->output(0), x.rank};
 }
 Value elu_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
-  const double alpha = w.opt.activation.name == "elu" ? w.opt.activation.alpha : repr_number(m, "alpha", 1.0);
   onnx::NodeProto* n = w.g.node("Elu", {x.name}, path);
-  attr(n, "alpha", static_cast<float>(alpha));
+  attr(n, "alpha", dynamic_cast<nn::ELU&>(m).alpha());
   return {n->output(0), x.rank};
 }
 
@@ -287,7 +267,7 @@ Value prelu_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
 // Hendrycks & Gimpel 2016: exact x * 0.5 * (1 + erf(x / sqrt 2)); tanh form
 // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Gelu is an ONNX op only from opset 20.
 Value gelu_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
-  const bool tanh_form = m.describe().find("'tanh'") != std::string::npos;
+  const bool tanh_form = dynamic_cast<nn::GELU&>(m).approximate_tanh();
   auto c = [&](const char* name, float v) { return w.g.init(join(path, name), {v}, {}); };
   std::string inner;
   if (!tanh_form) {

@@ -28,6 +28,7 @@ class LeakyReLU : public Module {
   explicit LeakyReLU(float negative_slope = 0.01f) : Module("LeakyReLU"), slope_(negative_slope) {}
   Variable forward(Context& ctx, const Variable& x) override;
   std::string describe() const override;
+  float negative_slope() const { return slope_; }
 
  private:
   float slope_;
@@ -48,6 +49,7 @@ class ELU : public Module {
   explicit ELU(float alpha = 1.0f) : Module("ELU"), alpha_(alpha) {}
   Variable forward(Context& ctx, const Variable& x) override;
   std::string describe() const override;
+  float alpha() const { return alpha_; }
 
  private:
   float alpha_;
@@ -64,6 +66,7 @@ class GELU : public Module {
   explicit GELU(bool approximate_tanh = false) : Module("GELU"), tanh_(approximate_tanh) {}
   Variable forward(Context& ctx, const Variable& x) override;
   std::string describe() const override;
+  bool approximate_tanh() const { return tanh_; }
 
  private:
   bool tanh_;

@@ -1,8 +1,6 @@
 // Multiply-adds per image by walking the module tree with the activation's shape (see flops.h).
 #include "cvtrain/nn/flops.h"
 
-#include <string>
-
 #include "cvtrain/nn/fractional_pool.h"
 #include "cvtrain/nn/layers.h"
 #include "cvtrain/nn/resnet.h"
@@ -10,16 +8,6 @@
 namespace cvtrain::nn {
 
 namespace {
-
-// A layer's hyperparameter from its PyTorch-style repr: "stride=(2, 2)" or "stride=2"; `fallback`
-// where the repr leaves a default out (Conv2d omits padding 0, dilation 1, groups 1).
-int64_t repr_value(const std::string& repr, const std::string& key, int64_t fallback) {
-  size_t at = repr.find(key + "=");
-  if (at == std::string::npos) return fallback;
-  at += key.size() + 1;
-  if (repr[at] == '(') ++at;
-  return std::stoll(repr.substr(at));
-}
 
 int64_t out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation) {
   return (in + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
@@ -29,9 +17,8 @@ Shape walk(Module& m, Shape s, int64_t& macs) {
   if (auto* conv = dynamic_cast<Conv2d*>(&m)) {
     CHECK(s.size() == 3, "multiply_adds: Conv2d needs a (C,H,W) input, got ", s.size(), " dims");
     const Shape& w = conv->weight.shape();  // (OC, C/groups, K, K)
-    std::string r = conv->describe();
-    int64_t k = w[2], st = repr_value(r, "stride", 1), pad = repr_value(r, "padding", 0);
-    int64_t dil = repr_value(r, "dilation", 1);
+    const Conv2dOptions& o = conv->options();
+    const int64_t k = o.kernel_size(), st = o.stride(), pad = o.padding(), dil = o.dilation();
     Shape out{w[0], out_size(s[1], k, st, pad, dil), out_size(s[2], k, st, pad, dil)};
     macs += out[0] * out[1] * out[2] * w[1] * w[2] * w[3];
     return out;
@@ -40,9 +27,8 @@ Shape walk(Module& m, Shape s, int64_t& macs) {
     macs += fc->weight.numel();
     return {fc->weight.shape()[0]};
   }
-  if (dynamic_cast<MaxPool2d*>(&m)) {
-    std::string r = m.describe();
-    int64_t k = repr_value(r, "kernel_size", 1), st = repr_value(r, "stride", k), pad = repr_value(r, "padding", 0);
+  if (auto* pool = dynamic_cast<MaxPool2d*>(&m)) {
+    const int64_t k = pool->kernel_size(), st = pool->stride(), pad = pool->padding();
     return {s[0], out_size(s[1], k, st, pad, 1), out_size(s[2], k, st, pad, 1)};
   }
   if (auto* fmp = dynamic_cast<FractionalMaxPool2d*>(&m)) return {s[0], fmp->out_size(s[1]), fmp->out_size(s[2])};

@@ -45,41 +45,37 @@ std::string Linear::describe() const {
                         dropconnect > 0.0f ? detail::concat(", dropconnect=", dropconnect) : std::string(), ")");
 }
 
-Conv2d::Conv2d(Rng& rng, int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride,
-               int64_t padding, int64_t dilation, int64_t groups, bool with_bias)
-    : Module("Conv2d"),
-      in_(in_channels),
-      out_(out_channels),
-      k_(kernel_size),
-      stride_(stride),
-      pad_(padding),
-      dilation_(dilation),
-      groups_(groups) {
-  CHECK(in_ > 0 && out_ > 0 && k_ > 0 && stride_ > 0 && pad_ >= 0 && dilation_ > 0 && groups_ > 0 &&
-            in_ % groups_ == 0 && out_ % groups_ == 0,
-        "Conv2d(", in_, ", ", out_, ", kernel_size=", k_, ", stride=", stride_, ", padding=", pad_,
-        ", dilation=", dilation_, ", groups=", groups_, "): channels must divide by groups, sizes be positive");
-  weight = register_parameter("weight", Tensor::empty({out_, in_ / groups_, k_, k_}));
-  if (with_bias) bias = register_parameter("bias", Tensor::empty({out_}));
+Conv2d::Conv2d(Rng& rng, const Conv2dOptions& options) : Module("Conv2d"), opt_(options) {
+  const Conv2dOptions& o = opt_;
+  CHECK(o.in_channels() > 0 && o.out_channels() > 0 && o.kernel_size() > 0 && o.stride() > 0 && o.padding() >= 0 &&
+            o.dilation() > 0 && o.groups() > 0 && o.in_channels() % o.groups() == 0 &&
+            o.out_channels() % o.groups() == 0,
+        "Conv2d(", o.in_channels(), ", ", o.out_channels(), ", kernel_size=", o.kernel_size(), ", stride=", o.stride(),
+        ", padding=", o.padding(), ", dilation=", o.dilation(), ", groups=", o.groups(),
+        "): channels must divide by groups, sizes be positive");
+  weight = register_parameter(
+      "weight", Tensor::empty({o.out_channels(), o.in_channels() / o.groups(), o.kernel_size(), o.kernel_size()}));
+  if (o.bias()) bias = register_parameter("bias", Tensor::empty({o.out_channels()}));
   reset_weight_and_bias(weight, bias, rng);
 }
 
 Variable Conv2d::forward(Context& ctx, const Variable& x) {
   ops::Conv2dOptions opt;
-  opt.stride_h = opt.stride_w = stride_;
-  opt.pad_h = opt.pad_w = pad_;
-  opt.dilation_h = opt.dilation_w = dilation_;
-  opt.groups = groups_;
+  opt.stride_h = opt.stride_w = opt_.stride();
+  opt.pad_h = opt.pad_w = opt_.padding();
+  opt.dilation_h = opt.dilation_w = opt_.dilation();
+  opt.groups = opt_.groups();
   return ops::conv2d(ctx, x, weight, bias, opt);
 }
 
 std::string Conv2d::describe() const {
   // torch's Conv2d.extra_repr: padding, dilation, groups and bias shown only when not the default
   auto pair = [](int64_t v) { return detail::concat("(", v, ", ", v, ")"); };
-  std::string s = detail::concat("Conv2d(", in_, ", ", out_, ", kernel_size=", pair(k_), ", stride=", pair(stride_));
-  if (pad_ != 0) s += ", padding=" + pair(pad_);
-  if (dilation_ != 1) s += ", dilation=" + pair(dilation_);
-  if (groups_ != 1) s += detail::concat(", groups=", groups_);
+  std::string s = detail::concat("Conv2d(", opt_.in_channels(), ", ", opt_.out_channels(),
+                                 ", kernel_size=", pair(opt_.kernel_size()), ", stride=", pair(opt_.stride()));
+  if (opt_.padding() != 0) s += ", padding=" + pair(opt_.padding());
+  if (opt_.dilation() != 1) s += ", dilation=" + pair(opt_.dilation());
+  if (opt_.groups() != 1) s += detail::concat(", groups=", opt_.groups());
   if (!bias.defined()) s += ", bias=False";
   return s + ")";
 }

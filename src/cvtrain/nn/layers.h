@@ -25,17 +25,42 @@ class Linear : public Module {
 
 // weight: (OC, C/groups, K, K), bias: (OC). Init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both, with
 // fan_in = C/groups*K*K (kaiming_uniform_(a=sqrt(5)), as torch.nn.Conv2d.reset_parameters).
+// Conv2d's hyperparameters by name, as libtorch's: Conv2dOptions(1, 8, 3).padding(1).bias(false).
+// Each setter returns the options; the same name without an argument reads the value.
+class Conv2dOptions {
+ public:
+  Conv2dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+  Conv2dOptions& stride(int64_t v) { return stride_ = v, *this; }
+  Conv2dOptions& padding(int64_t v) { return padding_ = v, *this; }
+  Conv2dOptions& dilation(int64_t v) { return dilation_ = v, *this; }
+  Conv2dOptions& groups(int64_t v) { return groups_ = v, *this; }
+  Conv2dOptions& bias(bool v) { return bias_ = v, *this; }
+  int64_t in_channels() const { return in_channels_; }
+  int64_t out_channels() const { return out_channels_; }
+  int64_t kernel_size() const { return kernel_size_; }
+  int64_t stride() const { return stride_; }
+  int64_t padding() const { return padding_; }
+  int64_t dilation() const { return dilation_; }
+  int64_t groups() const { return groups_; }
+  bool bias() const { return bias_; }
+
+ private:
+  int64_t in_channels_, out_channels_, kernel_size_, stride_ = 1, padding_ = 0, dilation_ = 1, groups_ = 1;
+  bool bias_ = true;
+};
+
 class Conv2d : public Module {
  public:
-  Conv2d(Rng& rng, int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride = 1,
-         int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1, bool bias = true);
+  Conv2d(Rng& rng, const Conv2dOptions& options);
   Variable forward(Context& ctx, const Variable& x) override;  // x: (N,C,H,W) -> (N,OC,OH,OW)
   std::string describe() const override;
+  const Conv2dOptions& options() const { return opt_; }
 
   Variable weight, bias;
 
  private:
-  int64_t in_, out_, k_, stride_, pad_, dilation_, groups_;
+  Conv2dOptions opt_;
 };
 
 // weight 1, bias 0 (C); buffers running_mean 0, running_var 1 (C), num_batches_tracked (i64, shape ()).
@@ -48,6 +73,7 @@ class BatchNorm2d : public Module {
   // Sequential runs BatchNorm2d then ReLU through it, and so do the residual blocks.
   Variable forward_fused(Context& ctx, const Variable& x, const Variable& residual, bool relu);
   std::string describe() const override;
+  float eps() const { return eps_; }
 
   Variable weight, bias;
   Tensor& running_mean;
@@ -62,9 +88,12 @@ class BatchNorm2d : public Module {
 // stride defaults to kernel_size, as in PyTorch.
 class MaxPool2d : public Module {
  public:
-  explicit MaxPool2d(int64_t kernel_size, int64_t stride = -1, int64_t padding = 0);
+  explicit MaxPool2d(int64_t kernel_size, int64_t stride = -1, int64_t padding = 0);  // stride -1: kernel_size
   Variable forward(Context& ctx, const Variable& x) override;  // (N,C,H,W) -> (N,C,OH,OW)
   std::string describe() const override;
+  int64_t kernel_size() const { return k_; }
+  int64_t stride() const { return stride_; }
+  int64_t padding() const { return pad_; }
 
  private:
   int64_t k_, stride_, pad_;
@@ -84,6 +113,7 @@ class Dropout : public Module {  // inverted: active in training() only; origina
   std::string describe() const override;  // torch's repr; ", mode=original" added for the original form
   void set_mode(ops::DropoutMode mode) { mode_ = mode; }
   ops::DropoutMode mode() const { return mode_; }
+  float p() const { return p_; }
 
  private:
   float p_;

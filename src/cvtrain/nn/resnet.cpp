@@ -15,13 +15,13 @@ using std::make_shared;
 BasicBlock::BasicBlock(Rng& rng, int64_t cin, int64_t cout, int64_t s, const ActivationSpec& act, bool tv)
     : Module(tv ? "BasicBlock" : "Block"), in_channels(cin), out_channels(cout), stride(s) {
   CHECK(cin > 0 && cout > 0 && s > 0, "BasicBlock: bad channels or stride");
-  c1 = register_module(tv ? "conv1" : "c1", make_shared<Conv2d>(rng, cin, cout, 3, s, 1, 1, 1, false));
+  c1 = register_module(tv ? "conv1" : "c1", make_shared<Conv2d>(rng, Conv2dOptions(cin, cout, 3).stride(s).padding(1).bias(false)));
   b1 = register_module(tv ? "bn1" : "b1", make_shared<BatchNorm2d>(cout));
-  c2 = register_module(tv ? "conv2" : "c2", make_shared<Conv2d>(rng, cout, cout, 3, 1, 1, 1, 1, false));
+  c2 = register_module(tv ? "conv2" : "c2", make_shared<Conv2d>(rng, Conv2dOptions(cout, cout, 3).padding(1).bias(false)));
   b2 = register_module(tv ? "bn2" : "b2", make_shared<BatchNorm2d>(cout));
   if (s != 1 || cin != cout) {
     sc = make_shared<Sequential>();
-    sc->add(make_shared<Conv2d>(rng, cin, cout, 1, s, 0, 1, 1, false));
+    sc->add(make_shared<Conv2d>(rng, Conv2dOptions(cin, cout, 1).stride(s).bias(false)));
     sc->add(make_shared<BatchNorm2d>(cout));
     register_module(tv ? "downsample" : "sc", sc);
   }
@@ -79,13 +79,13 @@ PreActBlock::PreActBlock(Rng& rng, int64_t cin, int64_t cout, int64_t s, const A
     : Module("PreActBlock") {
   CHECK(cin > 0 && cout > 0 && s > 0, "PreActBlock: bad channels or stride");
   bn1 = register_module("bn1", make_shared<BatchNorm2d>(cin));
-  conv1 = register_module("conv1", make_shared<Conv2d>(rng, cin, cout, 3, s, 1, 1, 1, false));
+  conv1 = register_module("conv1", make_shared<Conv2d>(rng, Conv2dOptions(cin, cout, 3).stride(s).padding(1).bias(false)));
   if (dropout > 0) drop = register_module("drop", make_shared<Dropout>(dropout));
   bn2 = register_module("bn2", make_shared<BatchNorm2d>(cout));
-  conv2 = register_module("conv2", make_shared<Conv2d>(rng, cout, cout, 3, 1, 1, 1, 1, false));
+  conv2 = register_module("conv2", make_shared<Conv2d>(rng, Conv2dOptions(cout, cout, 3).padding(1).bias(false)));
   if (s != 1 || cin != cout) {
     sc = make_shared<Sequential>();
-    sc->add(make_shared<Conv2d>(rng, cin, cout, 1, s, 0, 1, 1, false));
+    sc->add(make_shared<Conv2d>(rng, Conv2dOptions(cin, cout, 1).stride(s).bias(false)));
     register_module("sc", sc);
   }
   act1_ = make_activation(act, cin);
@@ -117,7 +117,7 @@ class CifarResNet : public Module {
   CifarResNet(Rng& rng, int64_t n, int64_t in_channels, int64_t num_classes, const ActivationSpec& act)
       : Module(n == 3 ? "ResNet20" : "ResNet" + std::to_string(6 * n + 2)) {
     stem_ = make_shared<Sequential>();
-    stem_->add(make_shared<Conv2d>(rng, in_channels, 16, 3, 1, 1, 1, 1, false));
+    stem_->add(make_shared<Conv2d>(rng, Conv2dOptions(in_channels, 16, 3).padding(1).bias(false)));
     stem_->add(make_shared<BatchNorm2d>(16));
     stem_->add(make_activation(act, 16));
     register_module("stem", stem_);
@@ -147,7 +147,7 @@ class PreActResNet : public Module {
   PreActResNet(Rng& rng, int64_t n, int64_t k, int64_t in_channels, int64_t num_classes, const ActivationSpec& act,
                float dropout, const std::string& type)
       : Module(type) {
-    stem_ = register_module("stem", make_shared<Conv2d>(rng, in_channels, 16, 3, 1, 1, 1, 1, false));
+    stem_ = register_module("stem", make_shared<Conv2d>(rng, Conv2dOptions(in_channels, 16, 3).padding(1).bias(false)));
     layers_ = make_shared<Sequential>();
     int64_t cin = 16;
     for (auto [cout, stride] : {std::pair<int64_t, int64_t>{16 * k, 1}, {32 * k, 2}, {64 * k, 2}}) {
@@ -178,7 +178,7 @@ class PreActResNet : public Module {
 class SmallResNet18 : public Module {
  public:
   SmallResNet18(Rng& rng, int64_t in_channels, int64_t num_classes, const ActivationSpec& act) : Module("ResNet") {
-    conv1_ = register_module("conv1", make_shared<Conv2d>(rng, in_channels, 64, 3, 1, 1, 1, 1, false));
+    conv1_ = register_module("conv1", make_shared<Conv2d>(rng, Conv2dOptions(in_channels, 64, 3).padding(1).bias(false)));
     bn1_ = register_module("bn1", make_shared<BatchNorm2d>(64));
     act_ = make_activation(act, 64);
     if (!act_->named_parameters().empty()) register_module("act", act_);
@@ -249,7 +249,7 @@ std::shared_ptr<Module> make_small_resnet18(Rng& rng, int64_t in_channels, int64
 std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t width, int64_t in_channels,
                                             int64_t num_classes, const ActivationSpec& act) {
   auto net = make_shared<Sequential>();
-  net->add(make_shared<Conv2d>(rng, in_channels, width, 3, 1, 1, 1, 1, false));
+  net->add(make_shared<Conv2d>(rng, Conv2dOptions(in_channels, width, 3).padding(1).bias(false)));
   net->add(make_shared<BatchNorm2d>(width));
   net->add(make_activation(act, width));
   for (int64_t i = 0; i < blocks; ++i) net->add(make_shared<BasicBlock>(rng, width, width, 1, act));

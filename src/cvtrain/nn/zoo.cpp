@@ -72,11 +72,11 @@ std::shared_ptr<Module> build_cnn(const ModelSpec& spec, Rng& rng) {
   auto net = make_shared<Sequential>();
   int64_t h = spec.height, w = spec.width;
   // model.batch_norm false: the convs get a bias instead of the BatchNorm after them
-  net->add(make_shared<Conv2d>(rng, spec.in_channels, 32, 3, 1, 1, 1, 1, !spec.batch_norm));
+  net->add(make_shared<Conv2d>(rng, Conv2dOptions(spec.in_channels, 32, 3).padding(1).bias(!spec.batch_norm)));
   if (spec.batch_norm) net->add(make_shared<BatchNorm2d>(32));
   net->add(act(spec, 32));
   net->add(pool_layer(spec, h, w, 0));
-  net->add(make_shared<Conv2d>(rng, 32, 64, 3, 1, 1, 1, 1, !spec.batch_norm));
+  net->add(make_shared<Conv2d>(rng, Conv2dOptions(32, 64, 3).padding(1).bias(!spec.batch_norm)));
   if (spec.batch_norm) net->add(make_shared<BatchNorm2d>(64));
   net->add(act(spec, 64));
   net->add(pool_layer(spec, h, w, 1));
@@ -141,11 +141,11 @@ std::shared_ptr<Module> build_lenet5(const ModelSpec& spec, Rng& rng) {
     fail_input("model.height/model.width: lenet5 needs images of at least 12x12, got ", spec.height, "x", spec.width);
   int64_t h = spec.height, w = spec.width;
   auto net = make_shared<Sequential>();
-  net->add(make_shared<Conv2d>(rng, spec.in_channels, 6, 5, 1, 2));
+  net->add(make_shared<Conv2d>(rng, Conv2dOptions(spec.in_channels, 6, 5).padding(2)));
   net->add(act(spec, 6));
   net->add(pool_layer(spec, h, w, 0));
   h -= 4, w -= 4;  // the unpadded conv5x5
-  net->add(make_shared<Conv2d>(rng, 6, 16, 5));
+  net->add(make_shared<Conv2d>(rng, Conv2dOptions(6, 16, 5)));
   net->add(act(spec, 16));
   net->add(pool_layer(spec, h, w, 1));
   net->add(make_shared<Flatten>());
@@ -181,7 +181,7 @@ std::shared_ptr<Module> build_vgg(const ModelSpec& spec, Rng& rng) {
   auto net = make_shared<Sequential>();
   for (int64_t c : widths) {
     for (int64_t i = 0; i < spec.stage_convs; ++i, cin = c) {
-      net->add(make_shared<Conv2d>(rng, cin, c, 3, 1, 1));
+      net->add(make_shared<Conv2d>(rng, Conv2dOptions(cin, c, 3).padding(1)));
       if (spec.batch_norm) net->add(make_shared<BatchNorm2d>(c));
       net->add(act(spec, c));
     }
