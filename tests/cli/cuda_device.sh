@@ -15,7 +15,7 @@ check() {  # check CODE PATTERN ARGS...
     echo "FAIL: cvtrain $* -> exit $rc, stderr: $err (wanted exit $code and /$pattern/)"; fails=$((fails+1))
   fi
 }
-check 2 "device: must be cpu or cuda, got 'gpu'" train "$src/recipes/fashion_cnn.yaml" "${synthetic[@]}" --set device=gpu --out "$tmp/o0"
+check 2 "device: unknown device 'gpu' \(known: cpu, cuda\)" train "$src/recipes/fashion_cnn.yaml" "${synthetic[@]}" --set device=gpu --out "$tmp/o0"
 if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
   echo "a GPU is present: the failure cases do not apply"; [[ $fails -eq 0 ]] || exit 1; exit 77
 fi

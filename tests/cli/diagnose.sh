@@ -39,5 +39,5 @@ set +e
 "$bin" diagnose "$src/recipes/lecture/init_relu_kaiming.yaml" "${small[@]}" --set model.init=he --out "$tmp/d" 2> "$tmp/d.err"
 rc=$?
 set -e
-[[ $rc -eq 2 ]] && grep -q "model.init: unknown scheme 'he'" "$tmp/d.err" || { echo "FAIL: bad init (rc $rc)"; cat "$tmp/d.err"; exit 1; }
+[[ $rc -eq 2 ]] && grep -q "model.init: unknown init scheme 'he'" "$tmp/d.err" || { echo "FAIL: bad init (rc $rc)"; cat "$tmp/d.err"; exit 1; }
 echo "diagnose: 1 passed, 0 failed"

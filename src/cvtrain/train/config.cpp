@@ -14,9 +14,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include "cvtrain/base/error.h"
-#include "cvtrain/optim/optimizer.h"
 #include "cvtrain/data/augment.h"
+#include "cvtrain/data/dataset.h"
 #include "cvtrain/data/preprocess.h"
+#include "cvtrain/nn/activations.h"
+#include "cvtrain/nn/init.h"
+#include "cvtrain/nn/zoo.h"
+#include "cvtrain/optim/optimizer.h"
+#include "cvtrain/optim/schedule.h"
 
 namespace cvtrain {
 namespace {
@@ -49,13 +54,31 @@ const char* effect_name(Effect e) {
   return "?";
 }
 
+// The values a string key takes, from the registry that consumes it or a fixed set.
+using Choices = std::vector<std::string> (*)();
+
 struct Key {
   const char* path;
   Field field;
   Effect effect;
   const char* doc;
-  Applies applies = nullptr;  // null: consumed by every run
+  Applies applies = nullptr;   // null: consumed by every run
+  Choices choices = nullptr;   // a string key limited to these values; the reference lists them
+  const char* noun = nullptr;  // with choices: "unknown <noun> 'x' (known: ...)"
 };
+
+template <class Table>
+std::vector<std::string> names_of(const Table& table) {
+  std::vector<std::string> out;
+  for (const auto& row : table) out.push_back(row.name);
+  return out;
+}
+std::vector<std::string> model_names() { return names_of(nn::model_registry()); }
+std::vector<std::string> activation_names() { return names_of(nn::activation_registry()); }
+std::vector<std::string> init_names() { return names_of(nn::init::init_registry()); }
+std::vector<std::string> optimizer_names() { return names_of(optim::optimizer_registry()); }
+std::vector<std::string> schedule_names() { return names_of(optim::schedule_registry()); }
+std::vector<std::string> preprocess_names() { return preprocess_modes(); }
 
 bool one_of(const std::string& value, std::initializer_list<const char*> names) {
   return std::any_of(names.begin(), names.end(), [&](const char* n) { return value == n; });
@@ -83,8 +106,10 @@ const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
       {"seed", &RunConfig::seed, Effect::weights, "Seed of every random draw (init, shuffling, dropout). Same seed and threads: same run."},
       {"threads", &RunConfig::threads, Effect::bits, "CPU threads for compute (OpenMP and oneDNN). 0: all cores."},
-      {"device", &RunConfig::device, Effect::weights, "cpu, or cuda: train and evaluate on the first NVIDIA GPU (a build with -DCVTRAIN_CUDA=ON; optimizer sgd, adam or adamw; no EMA or gradient accumulation yet; docs/cuda.md)."},
-      {"data.dataset", &RunConfig::data_dataset, Effect::weights, "Dataset: fashion_mnist, mnist, cifar10, cifar100 (binary files), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests)."},
+      {"device", &RunConfig::device, Effect::weights, "cpu, or cuda: train and evaluate on the first NVIDIA GPU (a build with -DCVTRAIN_CUDA=ON; optimizer sgd, adam or adamw; no EMA or gradient accumulation yet; docs/cuda.md).",
+       nullptr, [] { return std::vector<std::string>{"cpu", "cuda"}; }, "device"},
+      {"data.dataset", &RunConfig::data_dataset, Effect::weights, "Dataset: IDX files (fashion_mnist, mnist), CIFAR binary files (cifar10, cifar100), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests).",
+       nullptr, dataset_names, "dataset"},
       {"data.root", &RunConfig::data_root, Effect::input, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder.",
        [](const RunConfig& c) -> std::string {
          return c.data_dataset == "synthetic" ? "no effect with data.dataset synthetic (made in memory)" : "";
@@ -93,8 +118,9 @@ const std::vector<Key>& keys() {
       {"data.limit_test", &RunConfig::data_limit_test, Effect::metrics, "Use only the first N test images (0: all)."},
       {"data.val_fraction", &RunConfig::data_val_fraction, Effect::weights, "Hold out this fraction of the training set (chosen with the seed) as the test split (0: use the dataset's test split)."},
       {"data.on_bad_file", &RunConfig::data_on_bad_file, Effect::input, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip).",
-       [](const RunConfig& c) { return used_by("data.dataset", c.data_dataset, {"image_folder"}); }},
-      {"data.preprocess", &RunConfig::data_preprocess, Effect::weights, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, pca, pca_whiten, zca."},
+       [](const RunConfig& c) { return used_by("data.dataset", c.data_dataset, {"image_folder"}); }, [] { return std::vector<std::string>{"fail", "skip"}; }, "mode"},
+      {"data.preprocess", &RunConfig::data_preprocess, Effect::weights, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, or the PCA family (docs/data.md).",
+       nullptr, preprocess_names, "mode"},
       {"data.preprocess_components", &RunConfig::data_preprocess_components, Effect::weights, "pca, pca_whiten: components kept (0: all C*H*W).",
        [](const RunConfig& c) { return used_by("data.preprocess", c.data_preprocess, {"pca", "pca_whiten"}); }},
       {"data.whiten_epsilon", &RunConfig::data_whiten_epsilon, Effect::weights, "pca_whiten, zca: added to each covariance eigenvalue before 1/sqrt.",
@@ -105,17 +131,21 @@ const std::vector<Key>& keys() {
       {"data.cutmix_alpha", &RunConfig::data_cutmix_alpha, Effect::weights, "CutMix (Yun et al. 2019): lambda ~ Beta(a, a) per batch (0: off; with mixup, one of the two per batch)."},
       {"data.classes", &RunConfig::data_classes, Effect::weights, "Keep only these classes, relabelled 0..k-1 in the order given, e.g. [5, 6, 7, 8, 9] (empty: all). Applied after data.limit_*; docs/transfer.md."},
       {"data.per_class", &RunConfig::data_per_class, Effect::weights, "At most N training images per class, the first N of each (0: all); the test split is not limited."},
-      {"model.name", &RunConfig::model_name, Effect::weights, "Model from the zoo: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, resnet110, preact_resnet20, wrn_16_4, wrn_28_10, resnet18, lenet5, vgg, resnet_stack (`cvtrain models` lists them)."},
+      {"model.name", &RunConfig::model_name, Effect::weights, "Model from the zoo (`cvtrain models` describes each).",
+       nullptr, model_names, "model"},
       {"model.dropout", &RunConfig::model_dropout, Effect::weights, "Dropout probability of the model's dropout layers (-1: the model's default)."},
-      {"model.dropout_mode", &RunConfig::model_dropout_mode, Effect::weights, "inverted: scale kept units by 1/(1-p) in training; original: no scaling in training, multiply by 1-p at evaluation (same expected output)."},
-      {"model.activation", &RunConfig::model_activation, Effect::weights, "Nonlinearity of the model: relu, sigmoid, tanh, leaky_relu, prelu, prelu_channel, elu, selu, gelu, gelu_tanh, silu."},
+      {"model.dropout_mode", &RunConfig::model_dropout_mode, Effect::weights, "inverted: scale kept units by 1/(1-p) in training; original: no scaling in training, multiply by 1-p at evaluation (same expected output).",
+       nullptr, [] { return std::vector<std::string>{"inverted", "original"}; }, "mode"},
+      {"model.activation", &RunConfig::model_activation, Effect::weights, "Nonlinearity of the model (nn/activations.cpp describes each; docs/experiments.md compares them).",
+       nullptr, activation_names, "activation"},
       {"model.activation_slope", &RunConfig::model_activation_slope, Effect::weights, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu).",
        [](const RunConfig& c) {
          return used_by("model.activation", c.model_activation, {"leaky_relu", "prelu", "prelu_channel"});
        }},
       {"model.activation_alpha", &RunConfig::model_activation_alpha, Effect::weights, "elu: alpha, the value approached for large negative inputs.",
        [](const RunConfig& c) { return used_by("model.activation", c.model_activation, {"elu"}); }},
-      {"model.init", &RunConfig::model_init, Effect::weights, "Weight init: pytorch (the layers' defaults), zeros, constant, normal, uniform, xavier_normal, xavier_uniform, kaiming_normal, kaiming_uniform, lecun_normal, orthogonal. Biases start at 0 except with pytorch."},
+      {"model.init", &RunConfig::model_init, Effect::weights, "Weight init scheme (nn/init.cpp describes each; pytorch: the layers' defaults). Biases start at 0 except with pytorch.",
+       nullptr, init_names, "init scheme"},
       {"model.init_scale", &RunConfig::model_init_scale, Effect::weights, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value.",
        [](const RunConfig& c) -> std::string {
          return c.model_init_overrides.empty() ? used_by("model.init", c.model_init, {"normal", "uniform", "constant"}) : "";
@@ -123,7 +153,7 @@ const std::vector<Key>& keys() {
       {"model.init_mode", &RunConfig::model_init_mode, Effect::weights, "kaiming: fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
        [](const RunConfig& c) -> std::string {
          return c.model_init_overrides.empty() ? used_by("model.init", c.model_init, {"kaiming_normal", "kaiming_uniform"}) : "";
-       }},
+       }, [] { return std::vector<std::string>{"fan_in", "fan_out"}; }, "mode"},
       {"model.init_gain", &RunConfig::model_init_gain, Effect::weights, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
        [](const RunConfig& c) -> std::string {
          return c.model_init_overrides.empty()
@@ -146,15 +176,16 @@ const std::vector<Key>& keys() {
       {"model.freeze_bn", &RunConfig::model_freeze_bn, Effect::weights, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
       {"model.drop_path", &RunConfig::model_drop_path, Effect::weights, "Stochastic depth (Huang et al. 2016) for the residual models (resnet*, preact_resnet20, wrn_*, resnet_stack): in training each sample's (or batch's, model.drop_path_mode) residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
       {"model.drop_path_mode", &RunConfig::model_drop_path_mode, Effect::weights, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed).",
-       [](const RunConfig& c) -> std::string { return c.model_drop_path > 0 ? "" : "no effect without model.drop_path"; }},
+       [](const RunConfig& c) -> std::string { return c.model_drop_path > 0 ? "" : "no effect without model.drop_path"; }, [] { return std::vector<std::string>{"sample", "batch"}; }, "mode"},
       {"model.dropconnect", &RunConfig::model_dropconnect, Effect::weights, "DropConnect (Wan et al. 2013) rate p on the hidden fully connected layers (all but the last): in training weights masked with keep 1-p and scaled by 1/(1-p), one mask per step; full weights at evaluation. 0: off."},
-      {"model.pool", &RunConfig::model_pool, Effect::weights, "cnn, vgg, lenet5: max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio)."},
+      {"model.pool", &RunConfig::model_pool, Effect::weights, "cnn, vgg, lenet5: max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio).",
+       nullptr, [] { return std::vector<std::string>{"max", "fractional"}; }, "pooling"},
       {"model.fmp_ratio", &RunConfig::model_fmp_ratio, Effect::weights, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha)).",
        [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
       {"model.fmp_overlapping", &RunConfig::model_fmp_overlapping, Effect::weights, "Fractional max pooling: overlapping regions (neighbours share a row/column) or disjoint ones.",
        [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
       {"model.fmp_sequence", &RunConfig::model_fmp_sequence, Effect::weights, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u))).",
-       [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
+       [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }, [] { return std::vector<std::string>{"random", "pseudo_random"}; }, "sequence"},
       {"model.fmp_test_samples", &RunConfig::model_fmp_test_samples, Effect::metrics, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions.",
        [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
       {"model.batch_norm", &RunConfig::model_batch_norm, Effect::weights, "cnn, vgg: false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation."},
@@ -186,12 +217,15 @@ const std::vector<Key>& keys() {
       {"train.tensorboard", &RunConfig::train_tensorboard, Effect::files, "Write TensorBoard event files to RUN/tensorboard."},
       {"train.histograms", &RunConfig::train_histograms, Effect::files, "TensorBoard histograms of weights and gradients after each epoch."},
       {"train.plots", &RunConfig::train_plots, Effect::files, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
-      {"train.precision", &RunConfig::train_precision, Effect::weights, "fp32, or bf16: convolutions and matrix products compute in bf16 and accumulate in f32, activations between layers are bf16 (train.bf16_activations); master weights, batch-norm statistics, loss and optimizer stay f32 (docs/perf.md)."},
+      {"train.precision", &RunConfig::train_precision, Effect::weights, "fp32, or bf16: convolutions and matrix products compute in bf16 and accumulate in f32, activations between layers are bf16 (train.bf16_activations); master weights, batch-norm statistics, loss and optimizer stay f32 (docs/perf.md).",
+       nullptr, [] { return std::vector<std::string>{"fp32", "bf16"}; }, "precision"},
       {"train.bf16_activations", &RunConfig::train_bf16_activations, Effect::weights, "With train.precision bf16 on the CPU: activations between layers are bf16 too (as PyTorch's autocast), halving the memory batch norm, ReLU, pooling and the residual adds move, with no conversion around convolutions; statistics and arithmetic stay f32. false: f32 activations, bf16 only inside convolutions and matrix products.",
        [](const RunConfig& c) { return used_by("train.precision", c.train_precision, {"bf16"}); }},
-      {"train.memory_format", &RunConfig::train_memory_format, Effect::bits, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md)."},
+      {"train.memory_format", &RunConfig::train_memory_format, Effect::bits, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md).",
+       nullptr, [] { return std::vector<std::string>{"channels_last", "nchw"}; }, "memory format"},
       {"train.snapshots", &RunConfig::train_snapshots, Effect::files, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
-      {"optim.name", &RunConfig::optim_name, Effect::weights, "Optimizer: sgd, adam, adamw, rmsprop, adagrad (torch.optim's updates)."},
+      {"optim.name", &RunConfig::optim_name, Effect::weights, "Optimizer, with torch.optim's updates.",
+       nullptr, optimizer_names, "optimizer"},
       {"optim.lr", &RunConfig::optim_lr, Effect::weights, "Peak learning rate (the schedule's maximum)."},
       {"optim.momentum", &RunConfig::optim_momentum, Effect::weights, "Momentum of sgd and rmsprop (with onecycle, set optim.cycle_momentum: false to use it; the default cycles between optim.base_momentum and optim.max_momentum).",
        [](const RunConfig& c) -> std::string {
@@ -204,7 +238,8 @@ const std::vector<Key>& keys() {
        [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"sgd"}); }},
       {"optim.weight_decay", &RunConfig::optim_weight_decay, Effect::weights, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw."},
       {"optim.l1", &RunConfig::optim_l1, Effect::weights, "L1 penalty: l1*sign(w) added to the gradient (every optimizer); with weight_decay too, the elastic net. Follows optim.decay_bias_and_norm."},
-      {"optim.schedule", &RunConfig::optim_schedule, Effect::weights, "Learning-rate schedule (per step): constant, cosine, onecycle, step, multistep, exponential, sgdr, linear, invsqrt, polynomial (`cvtrain schedule` plots it)."},
+      {"optim.schedule", &RunConfig::optim_schedule, Effect::weights, "Learning-rate schedule, per step (`cvtrain schedule` plots it).",
+       nullptr, schedule_names, "schedule"},
       {"optim.pct_start", &RunConfig::optim_pct_start, Effect::weights, "onecycle: fraction of the steps spent warming up.",
        [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"onecycle"}); }},
       {"optim.cycle_momentum", &RunConfig::optim_cycle_momentum, Effect::weights, "onecycle: cycle the momentum (sgd, rmsprop) or adam's beta1 inversely to the lr, from optim.max_momentum down to optim.base_momentum and back, as torch's OneCycleLR (false: optim.momentum or optim.beta1 stays fixed).",
@@ -263,7 +298,8 @@ const std::vector<Key>& keys() {
        [](const RunConfig& c) -> std::string {
          return c.optim_warmup_steps > 0 || c.optim_warmup_epochs > 0 ? "" : "no effect without optim.warmup_steps or optim.warmup_epochs";
        }},
-      {"optim.scale_lr", &RunConfig::optim_scale_lr, Effect::weights, "none, or linear: lr *= batch_size * accumulate_steps / base_batch_size (Goyal et al. 2017)."},
+      {"optim.scale_lr", &RunConfig::optim_scale_lr, Effect::weights, "none, or linear: lr *= batch_size * accumulate_steps / base_batch_size (Goyal et al. 2017).",
+       nullptr, [] { return std::vector<std::string>{"none", "linear"}; }, "rule"},
       {"optim.base_batch_size", &RunConfig::optim_base_batch_size, Effect::weights, "The batch size that optim.lr is given for, with scale_lr: linear.",
        [](const RunConfig& c) { return used_by("optim.scale_lr", c.optim_scale_lr, {"linear"}); }},
       {"optim.lr_mult", &RunConfig::optim_lr_mult, Effect::weights, "Per-layer learning-rate multipliers by parameter-name prefix, e.g. {net.0: 0.1, net.12: 1.0} (the longest matching prefix wins; 0 keeps a layer fixed)."},
@@ -439,19 +475,27 @@ void walk(RunConfig& cfg, const YAML::Node& node, const std::string& prefix, con
   }
 }
 
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
 void validate(const RunConfig& c, const std::string& origin) {
   auto need = [&](bool ok, const char* key, const std::string& what) {
     if (!ok) fail_input(origin, ": ", key, ": ", what);
   };
+  for (const Key& k : keys()) {  // a string key with choices takes one of them
+    if (!k.choices) continue;
+    const std::string& v = c.*std::get<std::string RunConfig::*>(k.field);
+    const std::vector<std::string> names = k.choices();
+    need(std::find(names.begin(), names.end(), v) != names.end(), k.path,
+         std::string("unknown ") + k.noun + " '" + v + "' (known: " + joined(names) + ")");
+  }
   need(c.threads >= 0, "threads", "must be >= 0, got " + std::to_string(c.threads));
-  need(c.device == "cpu" || c.device == "cuda", "device", "must be cpu or cuda, got '" + c.device + "'");
   need(c.data_limit_train >= 0, "data.limit_train", "must be >= 0");
   need(c.data_limit_test >= 0, "data.limit_test", "must be >= 0");
   need(c.data_val_fraction >= 0 && c.data_val_fraction < 1, "data.val_fraction", "must be in [0, 1)");
-  need(c.data_on_bad_file == "fail" || c.data_on_bad_file == "skip", "data.on_bad_file",
-       "must be fail or skip, got '" + c.data_on_bad_file + "'");
-  need(std::find(preprocess_modes().begin(), preprocess_modes().end(), c.data_preprocess) != preprocess_modes().end(),
-       "data.preprocess", "unknown mode '" + c.data_preprocess + "' (known: channel, mean_image, pca, pca_whiten, zca)");
   need(c.data_preprocess_components >= 0, "data.preprocess_components", "must be >= 0");
   need(c.data_whiten_epsilon >= 0, "data.whiten_epsilon", "must be >= 0");
   need(c.data_workers >= 0 && c.data_workers <= 64, "data.workers", "must be in [0, 64]");
@@ -464,18 +508,10 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.model_dropout == -1.0 || (c.model_dropout >= 0 && c.model_dropout < 1), "model.dropout",
        "must be in [0, 1) or -1 for the model's default");
   need(c.model_drop_path >= 0 && c.model_drop_path < 1, "model.drop_path", "must be in [0, 1)");
-  need(c.model_drop_path_mode == "sample" || c.model_drop_path_mode == "batch", "model.drop_path_mode",
-       "must be sample or batch, got '" + c.model_drop_path_mode + "'");
   need(c.model_dropconnect >= 0 && c.model_dropconnect < 1, "model.dropconnect", "must be in [0, 1)");
-  need(c.model_pool == "max" || c.model_pool == "fractional", "model.pool",
-       "must be max or fractional, got '" + c.model_pool + "'");
   need(c.model_fmp_ratio > 1 && c.model_fmp_ratio < 2, "model.fmp_ratio", "must be in (1, 2)");
-  need(c.model_fmp_sequence == "random" || c.model_fmp_sequence == "pseudo_random", "model.fmp_sequence",
-       "must be random or pseudo_random, got '" + c.model_fmp_sequence + "'");
   need(c.model_fmp_test_samples >= 1 && c.model_fmp_test_samples <= 1000, "model.fmp_test_samples",
        "must be in [1, 1000]");
-  need(c.model_dropout_mode == "inverted" || c.model_dropout_mode == "original", "model.dropout_mode",
-       "must be inverted or original");
   need(c.optim_lr > 0, "optim.lr", "must be > 0");
   need(c.optim_momentum >= 0 && c.optim_momentum < 1, "optim.momentum", "must be in [0, 1)");
   need(c.optim_weight_decay >= 0, "optim.weight_decay", "must be >= 0");
@@ -485,12 +521,6 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.optim_base_momentum >= 0 && c.optim_base_momentum <= c.optim_max_momentum && c.optim_max_momentum < 1,
        "optim.base_momentum", "and optim.max_momentum must satisfy 0 <= base_momentum <= max_momentum < 1");
   need(c.optim_pct_start > 0 && c.optim_pct_start < 1, "optim.pct_start", "must be in (0, 1)");
-  {
-    std::string known;
-    bool found = false;
-    for (const auto& e : optim::optimizer_registry()) found |= e.name == c.optim_name, known += (known.empty() ? "" : ", ") + e.name;
-    need(found, "optim.name", "unknown optimizer '" + c.optim_name + "' (known: " + known + ")");
-  }
   need(c.optim_beta1 >= 0 && c.optim_beta1 < 1, "optim.beta1", "must be in [0, 1)");
   need(c.optim_beta2 >= 0 && c.optim_beta2 < 1, "optim.beta2", "must be in [0, 1)");
   need(c.optim_eps == -1.0 || c.optim_eps > 0, "optim.eps", "must be > 0 (or -1 for the optimizer's default)");
@@ -498,7 +528,6 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.optim_bias_lr_mult >= 0, "optim.bias_lr_mult", "must be >= 0");
   need(c.optim_warmup_steps >= 0 && c.optim_warmup_epochs >= 0, "optim.warmup_steps", "and optim.warmup_epochs must be >= 0");
   need(c.optim_warmup_start_factor > 0 && c.optim_warmup_start_factor <= 1, "optim.warmup_start_factor", "must be in (0, 1]");
-  need(c.optim_scale_lr == "none" || c.optim_scale_lr == "linear", "optim.scale_lr", "must be none or linear, got '" + c.optim_scale_lr + "'");
   need(c.optim_base_batch_size >= 1, "optim.base_batch_size", "must be >= 1");
   need(c.train_eval_every >= 1, "train.eval_every", "must be >= 1");
   need(c.train_clip_grad_norm >= 0, "train.clip_grad_norm", "must be >= 0");
@@ -516,10 +545,6 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.train_max_steps >= 0, "train.max_steps", "must be >= 0");
   need(c.train_dist_timeout_s > 0, "train.dist_timeout_s", "must be > 0");
   need(c.train_dist_bucket_mb > 0 && c.train_dist_bucket_mb <= 1024, "train.dist_bucket_mb", "must be in (0, 1024]");
-  need(c.train_precision == "fp32" || c.train_precision == "bf16", "train.precision",
-       "must be fp32 or bf16, got '" + c.train_precision + "'");
-  need(c.train_memory_format == "channels_last" || c.train_memory_format == "nchw", "train.memory_format",
-       "must be channels_last or nchw, got '" + c.train_memory_format + "'");
 }
 
 bool is_default(const RunConfig& c, const Key& key) {
@@ -646,7 +671,9 @@ std::string config_reference_markdown() {
         },
         k.field);
     std::string type = k.field.index() == 0 ? "int" : k.field.index() == 1 ? "float" : k.field.index() == 2 ? "bool" : "string";
-    md << "| `" << k.path << "` | " << type << " | `" << def << "` | " << effect_name(k.effect) << " | " << k.doc << " |\n";
+    md << "| `" << k.path << "` | " << type << " | `" << def << "` | " << effect_name(k.effect) << " | " << k.doc;
+    if (k.choices) md << " One of: " << joined(k.choices()) << ".";
+    md << " |\n";
     if (std::string(k.path) == "data.limit_test")
       md << "| `data.augment` | list | `[]` | weights | Augmentations applied in order to each training image: entries {name, p, parameters}; see docs/data.md and `cvtrain augmentations`. |\n";
   }
