@@ -94,6 +94,7 @@ struct ActivationEntry {
   // The init gain for this nonlinearity (model.init_gain 0 with kaiming/xavier/orthogonal), as
   // torch.nn.init.calculate_gain gives it; `slope`: the negative slope of the leaky kinds.
   double (*gain)(double slope);
+  std::vector<std::string> keys = {};  // the config keys it reads beyond model.activation
 };
 
 // Every activation, in the order docs list them.

@@ -116,15 +116,15 @@ const std::vector<InitEntry>& init_registry() {
   static const std::vector<InitEntry> table = {
       {"pytorch", "PyTorch's defaults as built: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases"},
       {"zeros", "all weights 0 (a symmetric network: every unit learns the same thing)"},
-      {"constant", "all weights model.init_scale"},
-      {"normal", "N(0, model.init_scale^2): the lecture's \"small random numbers\" (std 0.01)"},
-      {"uniform", "U(-model.init_scale, model.init_scale)"},
-      {"xavier_normal", "N(0, gain^2 * 2/(fan_in+fan_out)), Glorot & Bengio 2010 (gain: model.init_gain, default 1)"},
-      {"xavier_uniform", "U(-b, b), b = gain * sqrt(6/(fan_in+fan_out)), Glorot & Bengio 2010"},
-      {"kaiming_normal", "N(0, gain^2/fan), He et al. 2015; fan from model.init_mode, gain from model.activation"},
-      {"kaiming_uniform", "U(-b, b), b = gain * sqrt(3/fan), He et al. 2015"},
+      {"constant", "all weights model.init_scale", {"model.init_scale"}},
+      {"normal", "N(0, model.init_scale^2): the lecture's \"small random numbers\" (std 0.01)", {"model.init_scale"}},
+      {"uniform", "U(-model.init_scale, model.init_scale)", {"model.init_scale"}},
+      {"xavier_normal", "N(0, gain^2 * 2/(fan_in+fan_out)), Glorot & Bengio 2010 (gain: model.init_gain, default 1)", {"model.init_gain"}},
+      {"xavier_uniform", "U(-b, b), b = gain * sqrt(6/(fan_in+fan_out)), Glorot & Bengio 2010", {"model.init_gain"}},
+      {"kaiming_normal", "N(0, gain^2/fan), He et al. 2015; fan from model.init_mode, gain from model.activation", {"model.init_mode", "model.init_gain"}},
+      {"kaiming_uniform", "U(-b, b), b = gain * sqrt(3/fan), He et al. 2015", {"model.init_mode", "model.init_gain"}},
       {"lecun_normal", "N(0, 1/fan_in), LeCun et al. 1998: the init SELU assumes"},
-      {"orthogonal", "orthonormal rows or columns times gain, Saxe et al. 2014"},
+      {"orthogonal", "orthonormal rows or columns times gain, Saxe et al. 2014", {"model.init_gain"}},
   };
   return table;
 }

@@ -62,6 +62,7 @@ struct InitSpec {
 struct InitEntry {
   std::string name;
   std::string description;
+  std::vector<std::string> keys = {};  // the config keys it reads beyond model.init
 };
 // Every scheme, in the order docs list them.
 const std::vector<InitEntry>& init_registry();

@@ -1,6 +1,7 @@
 // The zoo table and the builders of the anchor architectures.
 #include "cvtrain/nn/zoo.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "cvtrain/nn/fractional_pool.h"
@@ -207,9 +208,9 @@ std::shared_ptr<Module> build_resnet_stack(const ModelSpec& spec, Rng& rng) {
 const std::vector<ModelEntry>& model_registry() {
   static const std::vector<ModelEntry> table = {
       {"mlp", "perceptron: flatten, fc 512, fc 256, fc classes; ReLU, dropout 0.2 (anchor class MLP)", build_mlp},
-      {"cnn", "two conv3x3-BN-ReLU-maxpool blocks (32, 64), fc 128, dropout 0.5 (anchor class CNN)", build_cnn},
+      {"cnn", "two conv3x3-BN-ReLU-maxpool blocks (32, 64), fc 128, dropout 0.5 (anchor class CNN)", build_cnn, {"model.pool", "model.batch_norm"}},
       {"deep_mlp", "model.depth fc layers of model.width units with model.activation (the lecture's init experiments)",
-       build_deep_mlp},
+       build_deep_mlp, {"model.depth", "model.width"}},
       {"resnet20", "CIFAR-style ResNet, 3 stages x 3 basic blocks (16, 32, 64), GAP, fc (anchor class ResNet20)",
        cifar_resnet(3)},
       {"resnet32", "CIFAR-style ResNet, 3 stages x 5 basic blocks (He et al. 2016)", cifar_resnet(5)},
@@ -223,11 +224,11 @@ const std::vector<ModelEntry>& model_registry() {
        build_wrn_28_10},
       {"resnet18", "ResNet-18 for small images: conv3x3 stem (no max pool), 4 stages x 2 blocks (64..512); torchvision names",
        build_resnet18},
-      {"lenet5", "LeNet-5 with max pooling: conv5x5 6, pool, conv5x5 16, pool, fc 120, fc 84", build_lenet5},
+      {"lenet5", "LeNet-5 with max pooling: conv5x5 6, pool, conv5x5 16, pool, fc 120, fc 84", build_lenet5, {"model.pool"}},
       {"vgg", "VGG-style: stages of model.stage_convs conv3x3-BN-act at the widths model.channels, maxpool, fc 512",
-       build_vgg},
+       build_vgg, {"model.channels", "model.stage_convs", "model.pool", "model.batch_norm"}},
       {"resnet_stack", "conv stem, model.depth basic blocks of 16 channels, GAP, fc (the lecture's residual stack)",
-       build_resnet_stack},
+       build_resnet_stack, {"model.depth"}},
   };
   return table;
 }
@@ -246,6 +247,17 @@ void collect_linear(Module& m, std::vector<Linear*>& out) {
   if (auto* l = dynamic_cast<Linear*>(&m)) out.push_back(l);
   for (const auto& [name, child] : m.children()) collect_linear(*child, out);
 }
+
+bool reads(const ModelEntry& e, const char* key) { return std::find(e.keys.begin(), e.keys.end(), key) != e.keys.end(); }
+
+// The models whose rows read `key`, for messages.
+std::string readers(const char* key) {
+  std::string out;
+  for (const ModelEntry& e : model_registry())
+    if (reads(e, key)) out += (out.empty() ? "" : ", ") + e.name;
+  return out;
+}
+
 }  // namespace
 
 int64_t set_dropconnect(Module& model, float p) {
@@ -275,15 +287,16 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
     fail_input("model.width must be in [1, 65536], got ", spec.hidden_width);
   if (spec.pool != "max" && spec.pool != "fractional")
     fail_input("model.pool: unknown pooling '", spec.pool, "' (known: max, fractional)");
-  if (spec.pool == "fractional" && spec.name != "cnn" && spec.name != "vgg" && spec.name != "lenet5")
-    fail_input("model.pool: fractional pooling is for cnn, vgg and lenet5, not '", spec.name, "'");
+  if (spec.pool == "fractional" && !reads(*entry, "model.pool"))
+    fail_input("model.pool: fractional pooling is for ", readers("model.pool"), ", not '", spec.name, "'");
   if (!(spec.fmp_ratio > 1.0 && spec.fmp_ratio < 2.0))
     fail_input("model.fmp_ratio must be in (1, 2), got ", spec.fmp_ratio);
   ops::fmp_sequence_from_name(spec.fmp_sequence);
   if (spec.fmp_test_samples < 1 || spec.fmp_test_samples > 1000)
     fail_input("model.fmp_test_samples must be in [1, 1000], got ", spec.fmp_test_samples);
-  if (!spec.batch_norm && spec.name != "cnn" && spec.name != "vgg")
-    fail_input("model.batch_norm: only cnn and vgg can leave their BatchNorm layers out, not '", spec.name, "'");
+  if (!spec.batch_norm && !reads(*entry, "model.batch_norm"))
+    fail_input("model.batch_norm: only ", readers("model.batch_norm"), " can leave their BatchNorm layers out, not '",
+               spec.name, "'");
   if (spec.drop_path_mode != "sample" && spec.drop_path_mode != "batch")
     fail_input("model.drop_path_mode: unknown mode '", spec.drop_path_mode, "' (known: sample, batch)");
   if (!(spec.dropconnect >= 0.0f && spec.dropconnect < 1.0f))

@@ -40,6 +40,7 @@ struct ModelEntry {
   std::string name;
   std::string description;
   std::function<std::shared_ptr<Module>(const ModelSpec&, Rng&)> build;
+  std::vector<std::string> keys = {};  // the model.* keys of its own it reads (model.depth, model.pool, ...)
 };
 
 // Every model, in the order `cvtrain models` lists them.

@@ -68,15 +68,20 @@ std::unique_ptr<Optimizer> make_sgd(nn::ParameterArena& arena, const OptimOption
 
 const std::vector<OptimizerEntry>& optimizer_registry() {
   static const std::vector<OptimizerEntry> table = {
-      {"sgd", "SGD with momentum, dampening, Nesterov; L2 weight decay (torch.optim.SGD), L1", make_sgd},
+      {"sgd", "SGD with momentum, dampening, Nesterov; L2 weight decay (torch.optim.SGD), L1", make_sgd,
+       {"optim.momentum", "optim.dampening", "optim.nesterov"}},
       {"adam", "Adam, L2 weight decay on the gradient (torch.optim.Adam)",
-       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<Adam>(a, o, false); }},
+       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<Adam>(a, o, false); },
+       {"optim.beta1", "optim.beta2", "optim.eps"}},
       {"adamw", "Adam with decoupled weight decay (torch.optim.AdamW)",
-       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<Adam>(a, o, true); }},
+       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<Adam>(a, o, true); },
+       {"optim.beta1", "optim.beta2", "optim.eps"}},
       {"rmsprop", "RMSprop with optional momentum and centering (torch.optim.RMSprop)",
-       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<RMSprop>(a, o); }},
+       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<RMSprop>(a, o); },
+       {"optim.momentum", "optim.alpha", "optim.eps", "optim.centered"}},
       {"adagrad", "Adagrad with lr decay (torch.optim.Adagrad)",
-       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<Adagrad>(a, o); }},
+       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<Adagrad>(a, o); },
+       {"optim.eps", "optim.lr_decay", "optim.initial_accumulator"}},
   };
   return table;
 }

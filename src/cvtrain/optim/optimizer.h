@@ -81,6 +81,9 @@ struct OptimizerEntry {
   std::string name;
   std::string description;
   std::function<std::unique_ptr<Optimizer>(nn::ParameterArena&, const OptimOptions&)> make;
+  // The config keys it reads beyond lr, weight decay and L1 (optim.momentum or optim.beta1: the one a
+  // momentum-cycling schedule moves).
+  std::vector<std::string> keys;
 };
 
 const std::vector<OptimizerEntry>& optimizer_registry();

@@ -184,20 +184,25 @@ Schedule make_polynomial(const ScheduleSpec& spec) {
 
 const std::vector<ScheduleEntry>& schedule_registry() {
   static const std::vector<ScheduleEntry> table = {
-      {"constant", "lr and momentum fixed", make_constant},
-      {"cosine", "cosine annealing from lr to min_lr over total_steps (torch CosineAnnealingLR)", make_cosine},
+      {"constant", "lr and momentum fixed", make_constant, {}},
+      {"cosine", "cosine annealing from lr to min_lr over total_steps (torch CosineAnnealingLR)", make_cosine,
+       {"optim.min_lr"}},
       {"onecycle",
        "lr up from lr/25 to lr over pct_start of the steps, then down to lr/25/1e4; momentum max_momentum -> "
        "base_momentum -> max_momentum unless cycle_momentum is false (torch OneCycleLR)",
-       make_onecycle},
-      {"step", "lr * gamma^floor(epoch / step_size) (torch StepLR)", make_step},
-      {"multistep", "lr * gamma at each milestone epoch (torch MultiStepLR)", make_multistep},
-      {"exponential", "lr * gamma per epoch, applied smoothly per step (torch ExponentialLR)", make_exponential},
+       make_onecycle, {"optim.pct_start", "optim.cycle_momentum", "optim.base_momentum", "optim.max_momentum"}},
+      {"step", "lr * gamma^floor(epoch / step_size) (torch StepLR)", make_step, {"optim.gamma", "optim.step_size"}},
+      {"multistep", "lr * gamma at each milestone epoch (torch MultiStepLR)", make_multistep,
+       {"optim.gamma", "optim.milestones"}},
+      {"exponential", "lr * gamma per epoch, applied smoothly per step (torch ExponentialLR)", make_exponential,
+       {"optim.gamma"}},
       {"sgdr", "cosine from lr to min_lr, restarting after restart_period epochs, each cycle restart_mult longer "
-               "(torch CosineAnnealingWarmRestarts)", make_sgdr},
-      {"linear", "linear decay from lr to min_lr over the run (torch LinearLR)", make_linear},
-      {"invsqrt", "lr * sqrt(warmup / step) after the warmup (Vaswani et al. 2017)", make_invsqrt},
-      {"polynomial", "(lr - min_lr) (1 - step/total)^power + min_lr (torch PolynomialLR)", make_polynomial},
+               "(torch CosineAnnealingWarmRestarts)", make_sgdr,
+       {"optim.min_lr", "optim.restart_period", "optim.restart_mult"}},
+      {"linear", "linear decay from lr to min_lr over the run (torch LinearLR)", make_linear, {"optim.min_lr"}},
+      {"invsqrt", "lr * sqrt(warmup / step) after the warmup (Vaswani et al. 2017)", make_invsqrt, {}},
+      {"polynomial", "(lr - min_lr) (1 - step/total)^power + min_lr (torch PolynomialLR)", make_polynomial,
+       {"optim.min_lr", "optim.power"}},
   };
   return table;
 }

@@ -49,6 +49,7 @@ struct ScheduleEntry {
   std::string name;
   std::string description;
   std::function<Schedule(const ScheduleSpec&)> make;
+  std::vector<std::string> keys;  // the config keys it reads beyond optim.lr and the warmup (a set one is refused elsewhere)
 };
 
 const std::vector<ScheduleEntry>& schedule_registry();

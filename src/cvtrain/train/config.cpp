@@ -30,7 +30,7 @@ using Field = std::variant<int64_t RunConfig::*, double RunConfig::*, bool RunCo
 
 // When a key set to a non-default value takes no effect in a run, the run is refused naming it:
 // Applies returns "" when the key is consumed by a run with this config, else the reason it is not.
-using Applies = std::string (*)(const RunConfig&);
+using Applies = std::string (*)(const RunConfig&, const char* key);
 
 // What a key changes when it takes effect, for the reference and tests/cli/knobs.py, which checks it:
 // weights, metrics (the evaluations) and files (the run folder) must change when the key is set,
@@ -94,7 +94,37 @@ std::string used_by(const char* owner, const std::string& value, std::initialize
   return std::string("no effect with ") + owner + " " + value + " (only " + list_text(names) +
          (names.size() == 1 ? " uses it)" : " use it)");
 }
-bool has_momentum(const RunConfig& c) { return one_of(c.optim_name, {"sgd", "rmsprop", "adam", "adamw"}); }
+// "" when the row that `owner` selects (its value `value`) in a registry reads `key`, else the
+// reason, naming the rows that do: the registries declare which keys each of their rows consumes.
+template <class Table>
+std::string read_by(const Table& table, const std::string& owner, const std::string& value, const char* key) {
+  std::vector<std::string> users;
+  for (const auto& row : table) {
+    if (std::find(row.keys.begin(), row.keys.end(), key) == row.keys.end()) continue;
+    if (row.name == value) return "";
+    users.push_back(row.name);
+  }
+  std::string names;
+  for (const std::string& u : users) names += (names.empty() ? "" : ", ") + u;
+  return "no effect with " + owner + " " + value + " (only " + names + (users.size() == 1 ? " uses" : " use") + " it)";
+}
+std::string by_optimizer(const RunConfig& c, const char* key) {
+  return read_by(optim::optimizer_registry(), "optim.name", c.optim_name, key);
+}
+std::string by_schedule(const RunConfig& c, const char* key) {
+  return read_by(optim::schedule_registry(), "optim.schedule", c.optim_schedule, key);
+}
+std::string by_activation(const RunConfig& c, const char* key) {
+  return read_by(nn::activation_registry(), "model.activation", c.model_activation, key);
+}
+std::string by_model(const RunConfig& c, const char* key) { return read_by(nn::model_registry(), "model.name", c.model_name, key); }
+std::string by_init(const RunConfig& c, const char* key) {  // a per-layer override may use any scheme
+  return c.model_init_overrides.empty() ? read_by(nn::init::init_registry(), "model.init", c.model_init, key) : "";
+}
+// The optimizer has a momentum a cycling schedule moves: optim.momentum, or adam's beta1.
+bool has_momentum(const RunConfig& c) {
+  return by_optimizer(c, "optim.momentum").empty() || by_optimizer(c, "optim.beta1").empty();
+}
 bool cycles_momentum(const RunConfig& c) { return c.optim_schedule == "onecycle" && c.optim_cycle_momentum && has_momentum(c); }
 std::string cycled(const char* what) {
   return std::string("onecycle cycles ") + what +
@@ -111,20 +141,20 @@ const std::vector<Key>& keys() {
       {"data.dataset", &RunConfig::data_dataset, Effect::weights, "Dataset: IDX files (fashion_mnist, mnist), CIFAR binary files (cifar10, cifar100), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests).",
        nullptr, dataset_names, "dataset"},
       {"data.root", &RunConfig::data_root, Effect::input, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder.",
-       [](const RunConfig& c) -> std::string {
+       [](const RunConfig& c, const char*) -> std::string {
          return c.data_dataset == "synthetic" ? "no effect with data.dataset synthetic (made in memory)" : "";
        }},
       {"data.limit_train", &RunConfig::data_limit_train, Effect::weights, "Use only the first N training images (0: all)."},
       {"data.limit_test", &RunConfig::data_limit_test, Effect::metrics, "Use only the first N test images (0: all)."},
       {"data.val_fraction", &RunConfig::data_val_fraction, Effect::weights, "Hold out this fraction of the training set (chosen with the seed) as the test split (0: use the dataset's test split)."},
       {"data.on_bad_file", &RunConfig::data_on_bad_file, Effect::input, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip).",
-       [](const RunConfig& c) { return used_by("data.dataset", c.data_dataset, {"image_folder"}); }, [] { return std::vector<std::string>{"fail", "skip"}; }, "mode"},
+       [](const RunConfig& c, const char*) { return used_by("data.dataset", c.data_dataset, {"image_folder"}); }, [] { return std::vector<std::string>{"fail", "skip"}; }, "mode"},
       {"data.preprocess", &RunConfig::data_preprocess, Effect::weights, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, or the PCA family (docs/data.md).",
        nullptr, preprocess_names, "mode"},
       {"data.preprocess_components", &RunConfig::data_preprocess_components, Effect::weights, "pca, pca_whiten: components kept (0: all C*H*W).",
-       [](const RunConfig& c) { return used_by("data.preprocess", c.data_preprocess, {"pca", "pca_whiten"}); }},
+       [](const RunConfig& c, const char*) { return used_by("data.preprocess", c.data_preprocess, {"pca", "pca_whiten"}); }},
       {"data.whiten_epsilon", &RunConfig::data_whiten_epsilon, Effect::weights, "pca_whiten, zca: added to each covariance eigenvalue before 1/sqrt.",
-       [](const RunConfig& c) { return used_by("data.preprocess", c.data_preprocess, {"pca_whiten", "zca"}); }},
+       [](const RunConfig& c, const char*) { return used_by("data.preprocess", c.data_preprocess, {"pca_whiten", "zca"}); }},
       {"data.workers", &RunConfig::data_workers, Effect::speed, "Loader threads that prefetch augmented batches (0: on the training thread). Batches do not depend on it."},
       {"data.drop_last", &RunConfig::data_drop_last, Effect::weights, "Drop the last training batch of an epoch when it is smaller than train.batch_size."},
       {"data.mixup_alpha", &RunConfig::data_mixup_alpha, Effect::weights, "Mixup (Zhang et al. 2018): lambda ~ Beta(a, a) per batch, soft targets (0: off)."},
@@ -139,36 +169,26 @@ const std::vector<Key>& keys() {
       {"model.activation", &RunConfig::model_activation, Effect::weights, "Nonlinearity of the model (nn/activations.cpp describes each; docs/experiments.md compares them).",
        nullptr, activation_names, "activation"},
       {"model.activation_slope", &RunConfig::model_activation_slope, Effect::weights, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu).",
-       [](const RunConfig& c) {
-         return used_by("model.activation", c.model_activation, {"leaky_relu", "prelu", "prelu_channel"});
-       }},
+       by_activation},
       {"model.activation_alpha", &RunConfig::model_activation_alpha, Effect::weights, "elu: alpha, the value approached for large negative inputs.",
-       [](const RunConfig& c) { return used_by("model.activation", c.model_activation, {"elu"}); }},
+       by_activation},
       {"model.init", &RunConfig::model_init, Effect::weights, "Weight init scheme (nn/init.cpp describes each; pytorch: the layers' defaults). Biases start at 0 except with pytorch.",
        nullptr, init_names, "init scheme"},
       {"model.init_scale", &RunConfig::model_init_scale, Effect::weights, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value.",
-       [](const RunConfig& c) -> std::string {
-         return c.model_init_overrides.empty() ? used_by("model.init", c.model_init, {"normal", "uniform", "constant"}) : "";
-       }},
+       by_init},
       {"model.init_mode", &RunConfig::model_init_mode, Effect::weights, "kaiming: fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
-       [](const RunConfig& c) -> std::string {
-         return c.model_init_overrides.empty() ? used_by("model.init", c.model_init, {"kaiming_normal", "kaiming_uniform"}) : "";
-       }, [] { return std::vector<std::string>{"fan_in", "fan_out"}; }, "mode"},
+       by_init, [] { return std::vector<std::string>{"fan_in", "fan_out"}; }, "mode"},
       {"model.init_gain", &RunConfig::model_init_gain, Effect::weights, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
-       [](const RunConfig& c) -> std::string {
-         return c.model_init_overrides.empty()
-                    ? used_by("model.init", c.model_init, {"xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform", "orthogonal"})
-                    : "";
-       }},
+       by_init},
       {"model.init_overrides", &RunConfig::model_init_overrides, Effect::weights, "Per-layer init: PREFIX=SCHEME[:SCALE],... e.g. net.13=xavier_normal,net.1=normal:0.02 (the longest matching layer prefix wins)."},
       {"model.depth", &RunConfig::model_depth, Effect::weights, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks.",
-       [](const RunConfig& c) { return used_by("model.name", c.model_name, {"deep_mlp", "resnet_stack"}); }},
+       by_model},
       {"model.width", &RunConfig::model_width, Effect::weights, "deep_mlp: units per hidden layer.",
-       [](const RunConfig& c) { return used_by("model.name", c.model_name, {"deep_mlp"}); }},
+       by_model},
       {"model.channels", &RunConfig::model_channels, Effect::weights, "vgg: the width of each stage, comma-separated; each stage ends in a 2x2 max pooling.",
-       [](const RunConfig& c) { return used_by("model.name", c.model_name, {"vgg"}); }},
+       by_model},
       {"model.stage_convs", &RunConfig::model_stage_convs, Effect::weights, "vgg: conv3x3-BN-activation layers per stage.",
-       [](const RunConfig& c) { return used_by("model.name", c.model_name, {"vgg"}); }},
+       by_model},
       {"model.zero_init_residual", &RunConfig::model_zero_init_residual, Effect::weights, "Post-activation residual models (resnet18/20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
       {"model.init_from", &RunConfig::model_init_from, Effect::weights, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
       {"model.freeze", &RunConfig::model_freeze, Effect::weights, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
@@ -176,19 +196,20 @@ const std::vector<Key>& keys() {
       {"model.freeze_bn", &RunConfig::model_freeze_bn, Effect::weights, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
       {"model.drop_path", &RunConfig::model_drop_path, Effect::weights, "Stochastic depth (Huang et al. 2016) for the residual models (resnet*, preact_resnet20, wrn_*, resnet_stack): in training each sample's (or batch's, model.drop_path_mode) residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
       {"model.drop_path_mode", &RunConfig::model_drop_path_mode, Effect::weights, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed).",
-       [](const RunConfig& c) -> std::string { return c.model_drop_path > 0 ? "" : "no effect without model.drop_path"; }, [] { return std::vector<std::string>{"sample", "batch"}; }, "mode"},
+       [](const RunConfig& c, const char*) -> std::string { return c.model_drop_path > 0 ? "" : "no effect without model.drop_path"; }, [] { return std::vector<std::string>{"sample", "batch"}; }, "mode"},
       {"model.dropconnect", &RunConfig::model_dropconnect, Effect::weights, "DropConnect (Wan et al. 2013) rate p on the hidden fully connected layers (all but the last): in training weights masked with keep 1-p and scaled by 1/(1-p), one mask per step; full weights at evaluation. 0: off."},
       {"model.pool", &RunConfig::model_pool, Effect::weights, "cnn, vgg, lenet5: max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio).",
-       nullptr, [] { return std::vector<std::string>{"max", "fractional"}; }, "pooling"},
+       by_model, [] { return std::vector<std::string>{"max", "fractional"}; }, "pooling"},
       {"model.fmp_ratio", &RunConfig::model_fmp_ratio, Effect::weights, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha)).",
-       [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
+       [](const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
       {"model.fmp_overlapping", &RunConfig::model_fmp_overlapping, Effect::weights, "Fractional max pooling: overlapping regions (neighbours share a row/column) or disjoint ones.",
-       [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
+       [](const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
       {"model.fmp_sequence", &RunConfig::model_fmp_sequence, Effect::weights, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u))).",
-       [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }, [] { return std::vector<std::string>{"random", "pseudo_random"}; }, "sequence"},
+       [](const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }, [] { return std::vector<std::string>{"random", "pseudo_random"}; }, "sequence"},
       {"model.fmp_test_samples", &RunConfig::model_fmp_test_samples, Effect::metrics, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions.",
-       [](const RunConfig& c) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
-      {"model.batch_norm", &RunConfig::model_batch_norm, Effect::weights, "cnn, vgg: false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation."},
+       [](const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
+      {"model.batch_norm", &RunConfig::model_batch_norm, Effect::weights, "cnn, vgg: false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation.",
+       by_model},
       {"train.epochs", &RunConfig::train_epochs, Effect::weights, "Passes over the training set (a train.max_steps above 0 decides the length instead)."},
       {"train.batch_size", &RunConfig::train_batch_size, Effect::weights, "Training batch size."},
       {"train.eval_batch_size", &RunConfig::train_eval_batch_size, Effect::bits, "Batch size for evaluation (results agree to rounding whatever it is; 128 measured fastest for the CNN)."},
@@ -201,7 +222,7 @@ const std::vector<Key>& keys() {
       {"train.ema_decay", &RunConfig::train_ema_decay, Effect::metrics, "Keep an exponential moving average of the weights with this decay, evaluated beside the raw weights (0: off)."},
       {"train.early_stop_patience", &RunConfig::train_early_stop_patience, Effect::stopping, "Stop after N evaluations without a better test accuracy (0: off)."},
       {"train.early_stop_min_delta", &RunConfig::train_early_stop_min_delta, Effect::stopping, "The improvement in test accuracy that counts as better.",
-       [](const RunConfig& c) -> std::string {
+       [](const RunConfig& c, const char*) -> std::string {
          return c.train_early_stop_patience > 0 ? "" : "no effect without train.early_stop_patience";
        }},
       {"train.checkpoint_every_steps", &RunConfig::train_checkpoint_every_steps, Effect::files, "Also write a checkpoint every N optimizer steps (0: only at the end of each epoch)."},
@@ -220,7 +241,7 @@ const std::vector<Key>& keys() {
       {"train.precision", &RunConfig::train_precision, Effect::weights, "fp32, or bf16: convolutions and matrix products compute in bf16 and accumulate in f32, activations between layers are bf16 (train.bf16_activations); master weights, batch-norm statistics, loss and optimizer stay f32 (docs/perf.md).",
        nullptr, [] { return std::vector<std::string>{"fp32", "bf16"}; }, "precision"},
       {"train.bf16_activations", &RunConfig::train_bf16_activations, Effect::weights, "With train.precision bf16 on the CPU: activations between layers are bf16 too (as PyTorch's autocast), halving the memory batch norm, ReLU, pooling and the residual adds move, with no conversion around convolutions; statistics and arithmetic stay f32. false: f32 activations, bf16 only inside convolutions and matrix products.",
-       [](const RunConfig& c) { return used_by("train.precision", c.train_precision, {"bf16"}); }},
+       [](const RunConfig& c, const char*) { return used_by("train.precision", c.train_precision, {"bf16"}); }},
       {"train.memory_format", &RunConfig::train_memory_format, Effect::bits, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md).",
        nullptr, [] { return std::vector<std::string>{"channels_last", "nchw"}; }, "memory format"},
       {"train.snapshots", &RunConfig::train_snapshots, Effect::files, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
@@ -228,80 +249,78 @@ const std::vector<Key>& keys() {
        nullptr, optimizer_names, "optimizer"},
       {"optim.lr", &RunConfig::optim_lr, Effect::weights, "Peak learning rate (the schedule's maximum)."},
       {"optim.momentum", &RunConfig::optim_momentum, Effect::weights, "Momentum of sgd and rmsprop (with onecycle, set optim.cycle_momentum: false to use it; the default cycles between optim.base_momentum and optim.max_momentum).",
-       [](const RunConfig& c) -> std::string {
-         if (std::string r = used_by("optim.name", c.optim_name, {"sgd", "rmsprop"}); !r.empty()) return r;
+       [](const RunConfig& c, const char* key) -> std::string {
+         if (std::string r = by_optimizer(c, key); !r.empty()) return r;
          return cycles_momentum(c) ? cycled("the momentum") : "";
        }},
       {"optim.dampening", &RunConfig::optim_dampening, Effect::weights, "SGD dampening of the momentum.",
-       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"sgd"}); }},
+       by_optimizer},
       {"optim.nesterov", &RunConfig::optim_nesterov, Effect::weights, "Nesterov momentum.",
-       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"sgd"}); }},
+       by_optimizer},
       {"optim.weight_decay", &RunConfig::optim_weight_decay, Effect::weights, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw."},
       {"optim.l1", &RunConfig::optim_l1, Effect::weights, "L1 penalty: l1*sign(w) added to the gradient (every optimizer); with weight_decay too, the elastic net. Follows optim.decay_bias_and_norm."},
       {"optim.schedule", &RunConfig::optim_schedule, Effect::weights, "Learning-rate schedule, per step (`cvtrain schedule` plots it).",
        nullptr, schedule_names, "schedule"},
       {"optim.pct_start", &RunConfig::optim_pct_start, Effect::weights, "onecycle: fraction of the steps spent warming up.",
-       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"onecycle"}); }},
+       by_schedule},
       {"optim.cycle_momentum", &RunConfig::optim_cycle_momentum, Effect::weights, "onecycle: cycle the momentum (sgd, rmsprop) or adam's beta1 inversely to the lr, from optim.max_momentum down to optim.base_momentum and back, as torch's OneCycleLR (false: optim.momentum or optim.beta1 stays fixed).",
-       [](const RunConfig& c) -> std::string {
-         if (std::string r = used_by("optim.schedule", c.optim_schedule, {"onecycle"}); !r.empty()) return r;
+       [](const RunConfig& c, const char* key) -> std::string {
+         if (std::string r = by_schedule(c, key); !r.empty()) return r;
          return has_momentum(c) ? "" : "no effect with optim.name " + c.optim_name + " (it has no momentum)";
        }},
       {"optim.base_momentum", &RunConfig::optim_base_momentum, Effect::weights, "onecycle with cycle_momentum: the lowest momentum (or beta1), reached at the peak lr.",
-       [](const RunConfig& c) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
+       [](const RunConfig& c, const char*) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
       {"optim.max_momentum", &RunConfig::optim_max_momentum, Effect::weights, "onecycle with cycle_momentum: the highest momentum (or beta1), at the start and the end.",
-       [](const RunConfig& c) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
+       [](const RunConfig& c, const char*) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
       {"optim.min_lr", &RunConfig::optim_min_lr, Effect::weights, "cosine, sgdr, linear, polynomial: the final (lowest) learning rate.",
-       [](const RunConfig& c) {
-         return used_by("optim.schedule", c.optim_schedule, {"cosine", "sgdr", "linear", "polynomial"});
-       }},
+       by_schedule},
       {"optim.beta1", &RunConfig::optim_beta1, Effect::weights, "adam, adamw: beta1, decay of the gradient's running mean.",
-       [](const RunConfig& c) -> std::string {
-         if (std::string r = used_by("optim.name", c.optim_name, {"adam", "adamw"}); !r.empty()) return r;
+       [](const RunConfig& c, const char* key) -> std::string {
+         if (std::string r = by_optimizer(c, key); !r.empty()) return r;
          return cycles_momentum(c) ? cycled("beta1") : "";
        }},
       {"optim.beta2", &RunConfig::optim_beta2, Effect::weights, "adam, adamw: beta2, decay of the squared gradient's running mean.",
-       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adam", "adamw"}); }},
+       by_optimizer},
       {"optim.eps", &RunConfig::optim_eps, Effect::weights, "adam, adamw, rmsprop, adagrad: epsilon of the denominator (-1: the optimizer's default, 1e-8 or adagrad's 1e-10).",
-       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adam", "adamw", "rmsprop", "adagrad"}); }},
+       by_optimizer},
       {"optim.alpha", &RunConfig::optim_alpha, Effect::weights, "rmsprop: smoothing constant of the squared gradient's average.",
-       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"rmsprop"}); }},
+       by_optimizer},
       {"optim.centered", &RunConfig::optim_centered, Effect::weights, "rmsprop: normalize by the gradient's estimated variance.",
-       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"rmsprop"}); }},
+       by_optimizer},
       {"optim.lr_decay", &RunConfig::optim_lr_decay, Effect::weights, "adagrad: lr decay, lr / (1 + (t-1) lr_decay).",
-       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adagrad"}); }},
+       by_optimizer},
       {"optim.initial_accumulator", &RunConfig::optim_initial_accumulator, Effect::weights, "adagrad: initial value of the sum of squared gradients.",
-       [](const RunConfig& c) { return used_by("optim.name", c.optim_name, {"adagrad"}); }},
+       by_optimizer},
       {"optim.decay_bias_and_norm", &RunConfig::optim_decay_bias_and_norm, Effect::weights, "false: no weight decay (nor L1) on biases and norm scales/shifts (1-D parameters).",
-       [](const RunConfig& c) -> std::string {
+       [](const RunConfig& c, const char*) -> std::string {
          return c.optim_weight_decay > 0 || c.optim_l1 > 0 ? "" : "no effect without optim.weight_decay or optim.l1";
        }},
       {"optim.bias_lr_mult", &RunConfig::optim_bias_lr_mult, Effect::weights, "Learning-rate multiplier of the biases and norm parameters."},
       {"optim.gamma", &RunConfig::optim_gamma, Effect::weights, "step, multistep, exponential: lr factor per decay (exponential: per epoch).",
-       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"step", "multistep", "exponential"}); }},
+       by_schedule},
       {"optim.step_size", &RunConfig::optim_step_size, Effect::weights, "step: epochs between decays.",
-       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"step"}); }},
+       by_schedule},
       {"optim.milestones", &RunConfig::optim_milestones, Effect::weights, "multistep: epochs at which the lr is multiplied by gamma, e.g. \"30,60,80\".",
-       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"multistep"}); }},
+       by_schedule},
       {"optim.restart_period", &RunConfig::optim_restart_period, Effect::weights, "sgdr: epochs of the first cosine cycle (T_0).",
-       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"sgdr"}); }},
+       by_schedule},
       {"optim.restart_mult", &RunConfig::optim_restart_mult, Effect::weights, "sgdr: factor by which each cycle is longer than the last (T_mult).",
-       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"sgdr"}); }},
+       by_schedule},
       {"optim.power", &RunConfig::optim_power, Effect::weights, "polynomial: the power of the decay (1: linear).",
-       [](const RunConfig& c) { return used_by("optim.schedule", c.optim_schedule, {"polynomial"}); }},
+       by_schedule},
       {"optim.warmup_steps", &RunConfig::optim_warmup_steps, Effect::weights, "Linear warmup over this many steps, multiplying any schedule (0: none)."},
       {"optim.warmup_epochs", &RunConfig::optim_warmup_epochs, Effect::weights, "Linear warmup in epochs (used when warmup_steps is 0).",
-       [](const RunConfig& c) -> std::string {
+       [](const RunConfig& c, const char*) -> std::string {
          return c.optim_warmup_steps > 0 ? "optim.warmup_steps is set and decides the warmup" : "";
        }},
       {"optim.warmup_start_factor", &RunConfig::optim_warmup_start_factor, Effect::weights, "The lr factor at step 0 of the warmup, rising linearly to 1.",
-       [](const RunConfig& c) -> std::string {
+       [](const RunConfig& c, const char*) -> std::string {
          return c.optim_warmup_steps > 0 || c.optim_warmup_epochs > 0 ? "" : "no effect without optim.warmup_steps or optim.warmup_epochs";
        }},
       {"optim.scale_lr", &RunConfig::optim_scale_lr, Effect::weights, "none, or linear: lr *= batch_size * accumulate_steps / base_batch_size (Goyal et al. 2017).",
        nullptr, [] { return std::vector<std::string>{"none", "linear"}; }, "rule"},
       {"optim.base_batch_size", &RunConfig::optim_base_batch_size, Effect::weights, "The batch size that optim.lr is given for, with scale_lr: linear.",
-       [](const RunConfig& c) { return used_by("optim.scale_lr", c.optim_scale_lr, {"linear"}); }},
+       [](const RunConfig& c, const char*) { return used_by("optim.scale_lr", c.optim_scale_lr, {"linear"}); }},
       {"optim.lr_mult", &RunConfig::optim_lr_mult, Effect::weights, "Per-layer learning-rate multipliers by parameter-name prefix, e.g. {net.0: 0.1, net.12: 1.0} (the longest matching prefix wins; 0 keeps a layer fixed)."},
   };
   return table;
@@ -556,7 +575,7 @@ bool is_default(const RunConfig& c, const Key& key) {
 void check_consumed(const RunConfig& c, const std::string& origin) {
   for (const Key& k : keys()) {
     if (!k.applies || is_default(c, k)) continue;
-    if (std::string why = k.applies(c); !why.empty()) fail_input(origin, ": ", k.path, ": ", why);
+    if (std::string why = k.applies(c, k.path); !why.empty()) fail_input(origin, ": ", k.path, ": ", why);
   }
 }
 
