@@ -94,24 +94,44 @@ bool load_ema(const std::string& run_dir, const std::vector<std::string>& overri
   return true;
 }
 
+// The members as (label, model file): each run's model, or with --snapshots each run's snapshots.
+std::vector<std::pair<std::string, std::string>> member_paths(const EnsembleArgs& a) {
+  std::vector<std::pair<std::string, std::string>> paths;
+  for (const std::string& m : a.members) {
+    if (!a.snapshots) {
+      paths.emplace_back(m, resolve_model_path(m, "ensemble"));
+      continue;
+    }
+    if (!fs::is_directory(m)) fail_input("ensemble --snapshots: ", m, " is not a run folder");
+    const auto snaps = list_snapshots(m);
+    if (snaps.empty())
+      fail_input(m, ": no snapshots/epoch-*.safetensors (train with train.snapshots: true and a cyclic schedule)");
+    for (const auto& s : snaps) paths.emplace_back(fs::path(s).stem().string(), s);
+  }
+  return paths;
+}
+
+void print_table(const EnsembleArgs& a, size_t n, int64_t images, const nlohmann::json& members, const Score& ens,
+                 double best_member, const nlohmann::json& extras) {
+  std::printf("ensemble of %zu on %lld test images (average of %s, tta %s)\n", n, static_cast<long long>(images),
+              a.logits ? "logits" : "probabilities", a.tta.c_str());
+  std::printf("  %-44s %9s %9s\n", "model", "test_acc", "nll");
+  for (const auto& m : members)
+    std::printf("  %-44s %8.2f%% %9.4f\n", m["member"].get<std::string>().c_str(), 100 * m["test_acc"].get<double>(),
+                m["test_nll"].get<double>());
+  std::printf("  %-44s %8.2f%% %9.4f   (%+.2f points over the best member)\n", "ENSEMBLE", 100 * ens.accuracy, ens.nll,
+              100 * (ens.accuracy - best_member));
+  for (const auto& e : extras)
+    std::printf("  %-44s %8.2f%% %9.4f   (compared, not a member)\n", e["model"].get<std::string>().c_str(),
+                100 * e["test_acc"].get<double>(), e["test_nll"].get<double>());
+}
+
 }  // namespace
 
 int cmd_ensemble(const EnsembleArgs& a) {
   tta_view_count(a.tta);  // checks --tta before the work
   if (a.members.empty()) fail_input("ensemble: give run folders or model files");
-  // member paths and labels
-  std::vector<std::pair<std::string, std::string>> paths;  // label, file
-  for (const std::string& m : a.members) {
-    if (a.snapshots) {
-      if (!fs::is_directory(m)) fail_input("ensemble --snapshots: ", m, " is not a run folder");
-      const auto snaps = list_snapshots(m);
-      if (snaps.empty())
-        fail_input(m, ": no snapshots/epoch-*.safetensors (train with train.snapshots: true and a cyclic schedule)");
-      for (const auto& s : snaps) paths.emplace_back(fs::path(s).stem().string(), s);
-    } else {
-      paths.emplace_back(m, resolve_model_path(m, "ensemble"));
-    }
-  }
+  const std::vector<std::pair<std::string, std::string>> paths = member_paths(a);  // label, file
   RunConfig first_cfg;
   {
     const auto meta = read_model_metadata(paths.front().second);
@@ -171,17 +191,7 @@ int cmd_ensemble(const EnsembleArgs& a) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("ensemble of %zu on %lld test images (average of %s, tta %s)\n", preds.size(),
-              static_cast<long long>(test.size()), a.logits ? "logits" : "probabilities", a.tta.c_str());
-  std::printf("  %-44s %9s %9s\n", "model", "test_acc", "nll");
-  for (const auto& m : members)
-    std::printf("  %-44s %8.2f%% %9.4f\n", m["member"].get<std::string>().c_str(), 100 * m["test_acc"].get<double>(),
-                m["test_nll"].get<double>());
-  std::printf("  %-44s %8.2f%% %9.4f   (%+.2f points over the best member)\n", "ENSEMBLE", 100 * ens.accuracy, ens.nll,
-              100 * (ens.accuracy - best_member));
-  for (const auto& e : extras)
-    std::printf("  %-44s %8.2f%% %9.4f   (compared, not a member)\n", e["model"].get<std::string>().c_str(),
-                100 * e["test_acc"].get<double>(), e["test_nll"].get<double>());
+  print_table(a, preds.size(), test.size(), members, ens, best_member, extras);
   return 0;
 }
 
