@@ -38,7 +38,7 @@ def weights(path):
 a, b = weights(sys.argv[1]), weights(sys.argv[2])
 assert a['net.4.weight'] == b['net.4.weight'] and a['net.1.weight'] != b['net.1.weight']
 PY
-grep -q "lr_mult: net=1,net.4=0" "$tmp/ft/config.yaml" || { echo "FAIL: lr_mult in config.yaml"; exit 1; }
+grep -qF "lr_mult: {net: 1, net.4: 0}" "$tmp/ft/config.yaml" || { echo "FAIL: lr_mult in config.yaml"; exit 1; }
 "$bin" config "$tmp/ft/config.yaml" > /dev/null || { echo "FAIL: config.yaml does not read back"; exit 1; }
 
 set +e

@@ -20,7 +20,7 @@ nn::ModelSpec small_spec(const std::string& name, const std::string& activation 
   s.in_channels = 1, s.height = 16, s.width = 16, s.num_classes = 5;
   s.activation.name = activation;
   s.depth = 2, s.hidden_width = 32;
-  s.channels = "8,16";
+  s.channels = {8, 16};
   s.stage_convs = 1;
   return s;
 }

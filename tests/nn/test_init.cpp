@@ -171,7 +171,7 @@ TEST(InitModel, PerLayerOverridesTakeTheLongestPrefix) {
   ModelSpec spec{"mlp"};
   spec.init.scheme = "normal";
   spec.init.scale = 0.5;
-  spec.init.overrides = "net.4=constant:0.25,net=zeros,net.7=pytorch";
+  spec.init.overrides = {{"net.4", "constant:0.25"}, {"net", "zeros"}, {"net.7", "pytorch"}};
   auto m = build_model(spec, rng);
   for (auto& [name, v] : m->named_parameters()) {
     Moments mo = moments(v->data());
@@ -180,10 +180,10 @@ TEST(InitModel, PerLayerOverridesTakeTheLongestPrefix) {
     if (name == "net.7.weight") { EXPECT_LT(mo.hi, 1.0 / std::sqrt(256.0) + 1e-6) << name; }  // PyTorch's
     if (name == "net.7.bias") { EXPECT_NE(mo.hi, 0.0) << name; }                          // kept as built
   }
-  spec.init.overrides = "net.99=zeros";
+  spec.init.overrides = {{"net.99", "zeros"}};
   EXPECT_THROW(build_model(spec, rng), InputError);
-  spec.init.overrides = "net.1=he";
+  spec.init.overrides = {{"net.1", "he"}};
   EXPECT_THROW(build_model(spec, rng), InputError);
-  spec.init.overrides = "net.1=normal:abc";
+  spec.init.overrides = {{"net.1", "normal:abc"}};
   EXPECT_THROW(build_model(spec, rng), InputError);
 }

@@ -162,14 +162,14 @@ TEST(Zoo, VggWidthsAndDepthFromTheSpec) {
   // 256; Flatten, Linear(256*3*3, 512), ReLU, Dropout, Linear(512, 10): 2331338 parameters
   EXPECT_EQ(nn::parameter_count(*nn::build_model({"vgg"}, rng)), 2331338);
   nn::ModelSpec spec{"vgg"};
-  spec.channels = "8,16";
+  spec.channels = {8, 16};
   spec.stage_convs = 3;
   auto model = nn::build_model(spec, rng);
   // 2 stages x 3 x (conv, BN, act) + 2 pools + flatten, fc, act, dropout, fc
   EXPECT_EQ(model->children()[0].second->children().size(), 2u * 3 * 3 + 2 + 5);
   EXPECT_EQ(model->forward(ctx, Variable(random_tensor({2, 1, 28, 28}, 9))).shape(), (Shape{2, 10}));
-  for (const char* bad : {"", "8,,16", "8,x", "0", "8,16,32,64,128"}) {
+  for (const std::vector<int64_t>& bad : std::vector<std::vector<int64_t>>{{}, {0}, {8, 5000}, {8, 16, 32, 64, 128}}) {
     spec.channels = bad;
-    EXPECT_THROW(nn::build_model(spec, rng), InputError) << bad;
+    EXPECT_THROW(nn::build_model(spec, rng), InputError) << bad.size();
   }
 }

@@ -182,7 +182,7 @@ TEST(Bf16Activations, ZooModelsTrainLikeF32Activations) {
       {"resnet20", [](nn::ModelSpec& s) { s.drop_path = 0.2f; }},
       {"preact_resnet20", [](nn::ModelSpec&) {}},
       {"lenet5", [](nn::ModelSpec&) {}},
-      {"vgg", [](nn::ModelSpec& s) { s.channels = "16,32"; s.activation.name = "leaky_relu"; }},
+      {"vgg", [](nn::ModelSpec& s) { s.channels = {16, 32}; s.activation.name = "leaky_relu"; }},
       {"resnet_stack", [](nn::ModelSpec& s) { s.depth = 2; }},
   };
   const int64_t B = 8;

@@ -164,7 +164,7 @@ TEST(Trainer, ScheduleSpecCountsEpochsInSteps) {
   c.train_epochs = 10;
   c.train_accumulate_steps = 2;
   c.optim_schedule = "multistep";
-  c.optim_milestones = "3,6";
+  c.optim_milestones = {3, 6};
   c.optim_warmup_epochs = 1;
   c.optim_scale_lr = "linear";
   c.optim_base_batch_size = 256;

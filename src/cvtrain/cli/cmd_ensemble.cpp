@@ -29,9 +29,16 @@ struct Loaded {
   std::unique_ptr<nn::ParameterArena> arena;  // EMA members: the weights live here
 };
 
+std::string class_list(const RunConfig& c) {
+  std::string out;
+  for (int64_t k : c.data_classes) out += std::to_string(k) + ",";
+  return out;
+}
+
+// Members with the same key are evaluated on the same test images.
 std::string data_key(const RunConfig& c) {
   return c.data_dataset + "|" + c.data_root + "|" + std::to_string(c.data_limit_test) + "|" +
-         std::to_string(c.data_val_fraction) + "|" + c.data_classes + "|" + std::to_string(c.seed * (c.data_val_fraction > 0));
+         std::to_string(c.data_val_fraction) + "|" + class_list(c) + "|" + std::to_string(c.seed * (c.data_val_fraction > 0));
 }
 
 struct TestSets {

@@ -157,7 +157,8 @@ Dataset load_dataset(const DatasetOptions& o, Split split) {
     DatasetOptions all = o;
     all.classes.clear(), all.per_class = 0;
     Dataset full = load_dataset(all, split);
-    return select_classes(full, parse_class_list(o.classes, full.num_classes(), "data.classes"),
+    check_class_list(o.classes, full.num_classes(), "data.classes");
+    return select_classes(full, o.classes,
                           split == Split::train ? o.per_class : 0);
   }
   const BadFile policy = parse_bad_file(o.on_bad_file);

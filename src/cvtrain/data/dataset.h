@@ -45,7 +45,7 @@ struct DatasetOptions {
   double val_fraction = 0.0;
   uint64_t split_seed = 0;
   std::string on_bad_file = "fail";
-  std::string classes;    // data.classes: "5,6,7" keeps those classes relabelled 0..k-1 (subset.h)
+  std::vector<int64_t> classes;  // data.classes: keeps those classes relabelled 0..k-1 (subset.h)
   int64_t per_class = 0;  // data.per_class: at most N images per class, training split only (0: all)
 };
 Dataset load_dataset(const DatasetOptions& options, Split split);

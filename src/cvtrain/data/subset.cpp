@@ -8,28 +8,13 @@
 
 namespace cvtrain {
 
-std::vector<int64_t> parse_class_list(const std::string& text, int64_t num_classes, const std::string& key) {
-  std::vector<int64_t> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const auto b = item.find_first_not_of(" \t[]"), e = item.find_last_not_of(" \t[]");
-    if (b == std::string::npos) continue;
-    item = item.substr(b, e - b + 1);
-    size_t used = 0;
-    int64_t c = -1;
-    try {
-      c = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size()) fail_input(key, ": expected class indices such as [5, 6, 7], got '", item, "'");
+void check_class_list(const std::vector<int64_t>& classes, int64_t num_classes, const std::string& key) {
+  for (size_t i = 0; i < classes.size(); ++i) {
+    const int64_t c = classes[i];
     if (c < 0 || c >= num_classes) fail_input(key, ": class ", c, " is not in [0, ", num_classes, ")");
-    for (int64_t d : out)
-      if (d == c) fail_input(key, ": class ", c, " is listed twice");
-    out.push_back(c);
+    for (size_t j = 0; j < i; ++j)
+      if (classes[j] == c) fail_input(key, ": class ", c, " is listed twice");
   }
-  return out;
 }
 
 Dataset select_classes(const Dataset& data, const std::vector<int64_t>& classes, int64_t per_class) {

@@ -11,8 +11,8 @@
 
 namespace cvtrain {
 
-// "5,6,7,8,9" -> {5,6,7,8,9}; "" -> {}. Each in [0, num_classes), no repeats (InputError naming `key`).
-std::vector<int64_t> parse_class_list(const std::string& text, int64_t num_classes, const std::string& key);
+// Each class in [0, num_classes), none twice (InputError naming `key`).
+void check_class_list(const std::vector<int64_t>& classes, int64_t num_classes, const std::string& key);
 
 // The examples of `classes` (empty: all classes, labels unchanged), class classes[i] relabelled i and
 // named as before; per_class > 0 keeps the first per_class examples of each kept class. The kept

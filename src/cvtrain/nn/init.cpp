@@ -155,20 +155,15 @@ struct Override {
   bool used = false;
 };
 
-// "net.13=xavier_normal,net.1=normal:0.02"
-std::vector<Override> parse_overrides(const std::string& text, double default_scale) {
+// {net.13: xavier_normal, net.1: "normal:0.02"}: each value is SCHEME or SCHEME:SCALE.
+std::vector<Override> parse_overrides(const std::vector<std::pair<std::string, std::string>>& given,
+                                      double default_scale) {
   std::vector<Override> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find(',', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (item.empty()) continue;
-    const size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0)
-      fail_input("model.init_overrides: '", item, "' is not PREFIX=SCHEME[:SCALE] (e.g. net.13=xavier_normal)");
-    Override o{item.substr(0, eq), item.substr(eq + 1), default_scale};
+  for (const auto& [prefix, value] : given) {
+    const std::string item = prefix + ": " + value;
+    if (prefix.empty() || value.empty())
+      fail_input("model.init_overrides: '", item, "' is not PREFIX: SCHEME[:SCALE] (e.g. net.13: xavier_normal)");
+    Override o{prefix, value, default_scale};
     if (const size_t colon = o.scheme.find(':'); colon != std::string::npos) {
       const std::string num = o.scheme.substr(colon + 1);
       o.scheme = o.scheme.substr(0, colon);

@@ -3,6 +3,7 @@
 // selects. Host-side loops: they run once per model.
 #pragma once
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cvtrain/nn/module.h"
@@ -51,10 +52,10 @@ struct InitSpec {
   double scale = 0.01;               // normal: std; uniform: half-width; constant: the value
   std::string mode = "fan_in";       // kaiming: fan_in | fan_out
   double gain = 0.0;                 // 0: kaiming from the activation, 1 for xavier and orthogonal
-  // Per-layer overrides (model.init_overrides): "PREFIX=SCHEME[:SCALE],...", e.g.
-  // "net.13=xavier_normal,net.1=normal:0.02": a weight whose name starts with PREFIX + "." uses
+  // Per-layer overrides (model.init_overrides): PREFIX -> "SCHEME[:SCALE]", e.g.
+  // {net.13: xavier_normal, net.1: "normal:0.02"}: a weight whose name starts with PREFIX + "." uses
   // that scheme (the longest matching prefix wins). Every prefix must match some weight.
-  std::string overrides;
+  std::vector<std::pair<std::string, std::string>> overrides;
   std::string activation = "relu";   // the model's activation (model.activation), for kaiming's gain
   double activation_slope = 0.01;    // leaky_relu / prelu slope, for kaiming's gain
 };

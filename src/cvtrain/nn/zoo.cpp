@@ -162,20 +162,10 @@ std::shared_ptr<Module> build_lenet5(const ModelSpec& spec, Rng& rng) {
 // model.channels, model.stage_convs x [Conv3x3(c, pad 1), BN, act], then MaxPool2d(2); then Flatten,
 // Linear(512), act, Dropout (model.dropout, 0.5), Linear(classes): one hidden fc for small images.
 std::shared_ptr<Module> build_vgg(const ModelSpec& spec, Rng& rng) {
-  std::vector<int64_t> widths;
-  std::string item;
-  for (size_t i = 0; i <= spec.channels.size(); ++i) {
-    if (i < spec.channels.size() && spec.channels[i] != ',') {
-      item += spec.channels[i];
-      continue;
-    }
-    char* end = nullptr;
-    long long c = std::strtoll(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || c < 1 || c > 4096)
-      fail_input("model.channels: expected widths in [1, 4096] separated by commas, got '", spec.channels, "'");
-    widths.push_back(c);
-    item.clear();
-  }
+  const std::vector<int64_t>& widths = spec.channels;
+  if (widths.empty()) fail_input("model.channels: give at least one stage width");
+  for (int64_t c : widths)
+    if (c < 1 || c > 4096) fail_input("model.channels: widths must be in [1, 4096], got ", c);
   if (spec.stage_convs < 1 || spec.stage_convs > 16)
     fail_input("model.stage_convs must be in [1, 16], got ", spec.stage_convs);
   int64_t h = spec.height, w = spec.width, cin = spec.in_channels, pools = 0;

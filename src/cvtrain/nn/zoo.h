@@ -24,7 +24,7 @@ struct ModelSpec {
   int64_t hidden_width = 4096;  // deep_mlp: units per hidden layer (model.width; `width` is the image's)
   bool zero_init_residual = false;  // model.zero_init_residual: residual models start each block as identity
   float drop_path = 0.0f;  // model.drop_path: stochastic depth, the deepest block's drop rate (residual models)
-  std::string channels = "64,128,256";  // vgg: width of each stage (model.channels)
+  std::vector<int64_t> channels = {64, 128, 256};  // vgg: width of each stage (model.channels)
   int64_t stage_convs = 2;              // vgg: conv layers per stage (model.stage_convs)
   std::string drop_path_mode = "sample";  // model.drop_path_mode: sample | batch
   float dropconnect = 0.0f;               // model.dropconnect: DropConnect rate of the hidden fc layers

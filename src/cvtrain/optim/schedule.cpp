@@ -240,28 +240,5 @@ double scaled_lr(double lr, const std::string& rule, int64_t batch, int64_t base
   return lr * static_cast<double>(batch) / static_cast<double>(base_batch);
 }
 
-std::vector<int64_t> parse_milestones(const std::string& text, const std::string& key) {
-  std::vector<int64_t> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t comma = text.find(',', pos);
-    if (comma == std::string::npos) comma = text.size();
-    std::string item = text.substr(pos, comma - pos);
-    item.erase(0, item.find_first_not_of(" "));
-    item.erase(item.find_last_not_of(" ") + 1);
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || v <= 0 || (!out.empty() && v <= out.back()))
-      fail_input(key, ": expected increasing positive integers separated by commas, got '", text, "'");
-    out.push_back(v);
-    pos = comma + 1;
-  }
-  return out;
-}
 
 }  // namespace cvtrain::optim

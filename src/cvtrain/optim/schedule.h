@@ -61,7 +61,5 @@ Schedule make_schedule(const ScheduleSpec& spec);
 // lr unchanged for "none" (InputError naming optim.scale_lr otherwise).
 double scaled_lr(double lr, const std::string& rule, int64_t batch, int64_t base_batch);
 
-// "30,60,80" -> {30, 60, 80}: strictly increasing positive integers (InputError naming `key`).
-std::vector<int64_t> parse_milestones(const std::string& text, const std::string& key);
 
 }  // namespace cvtrain::optim

@@ -26,7 +26,12 @@
 namespace cvtrain {
 namespace {
 
-using Field = std::variant<int64_t RunConfig::*, double RunConfig::*, bool RunConfig::*, std::string RunConfig::*>;
+using IntList = std::vector<int64_t>;
+using WordList = std::vector<std::string>;
+using NamedNumbers = std::vector<std::pair<std::string, double>>;     // a YAML mapping, in its order
+using NamedWords = std::vector<std::pair<std::string, std::string>>;  // a YAML mapping, in its order
+using Field = std::variant<int64_t RunConfig::*, double RunConfig::*, bool RunConfig::*, std::string RunConfig::*,
+                           IntList RunConfig::*, WordList RunConfig::*, NamedNumbers RunConfig::*, NamedWords RunConfig::*>;
 
 // When a key set to a non-default value takes no effect in a run, the run is refused naming it:
 // Applies returns "" when the key is consumed by a run with this config, else the reason it is not.
@@ -180,12 +185,12 @@ const std::vector<Key>& keys() {
        by_init, [] { return std::vector<std::string>{"fan_in", "fan_out"}; }, "mode"},
       {"model.init_gain", &RunConfig::model_init_gain, Effect::weights, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
        by_init},
-      {"model.init_overrides", &RunConfig::model_init_overrides, Effect::weights, "Per-layer init: PREFIX=SCHEME[:SCALE],... e.g. net.13=xavier_normal,net.1=normal:0.02 (the longest matching layer prefix wins)."},
+      {"model.init_overrides", &RunConfig::model_init_overrides, Effect::weights, "Per-layer init, layer prefix -> SCHEME or SCHEME:SCALE, e.g. {net.13: xavier_normal, net.1: \"normal:0.02\"} (the longest matching layer prefix wins)."},
       {"model.depth", &RunConfig::model_depth, Effect::weights, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks.",
        by_model},
       {"model.width", &RunConfig::model_width, Effect::weights, "deep_mlp: units per hidden layer.",
        by_model},
-      {"model.channels", &RunConfig::model_channels, Effect::weights, "vgg: the width of each stage, comma-separated; each stage ends in a 2x2 max pooling.",
+      {"model.channels", &RunConfig::model_channels, Effect::weights, "vgg: the width of each stage, e.g. [64, 128, 256]; each stage ends in a 2x2 max pooling.",
        by_model},
       {"model.stage_convs", &RunConfig::model_stage_convs, Effect::weights, "vgg: conv3x3-BN-activation layers per stage.",
        by_model},
@@ -300,7 +305,7 @@ const std::vector<Key>& keys() {
        by_schedule},
       {"optim.step_size", &RunConfig::optim_step_size, Effect::weights, "step: epochs between decays.",
        by_schedule},
-      {"optim.milestones", &RunConfig::optim_milestones, Effect::weights, "multistep: epochs at which the lr is multiplied by gamma, e.g. \"30,60,80\".",
+      {"optim.milestones", &RunConfig::optim_milestones, Effect::weights, "multistep: epochs at which the lr is multiplied by gamma, e.g. [30, 60, 80].",
        by_schedule},
       {"optim.restart_period", &RunConfig::optim_restart_period, Effect::weights, "sgdr: epochs of the first cosine cycle (T_0).",
        by_schedule},
@@ -362,8 +367,18 @@ std::string type_name(const Field& f) {
     case 0: return "an integer";
     case 1: return "a number";
     case 2: return "true or false";
-    default: return "a string";
+    case 3: return "a string";
+    case 4: return "a list of integers";
+    case 5: return "a list of words";
+    case 6: return "a mapping of names to numbers";
+    default: return "a mapping of names to words";
   }
+}
+
+const char* short_type_name(const Field& f) {
+  static const char* names[] = {"int", "float", "bool", "string", "int list", "word list", "name: number map",
+                                "name: word map"};
+  return names[f.index()];
 }
 
 // A mapping's key as text. YAML allows lists and mappings as keys (`? [a, b] : 1`); as<std::string>
@@ -373,39 +388,92 @@ std::string key_text(const YAML::Node& key, const std::string& where) {
   return key.Scalar();
 }
 
-// Converts a YAML scalar into the field; `where` names the key (and the file) in errors.
-void assign(RunConfig& cfg, const Key& key, const YAML::Node& node, const std::string& where) {
-  // A string key may be written as a list of scalars ("a,b") or a mapping of scalars ("k=v,k=v").
-  if (std::holds_alternative<std::string RunConfig::*>(key.field) && (node.IsSequence() || node.IsMap())) {
-    std::string text;
-    for (const auto& item : node) {
-      const YAML::Node v = node.IsMap() ? YAML::Node(item.second) : YAML::Node(item);
-      if (!v.IsScalar() || (node.IsMap() && !item.first.IsScalar()))
-        fail_input(where, ": expected a list or mapping of plain values");
-      text += (text.empty() ? "" : ",") + (node.IsMap() ? item.first.Scalar() + "=" : std::string()) + v.Scalar();
+// The items of a list or mapping value. A plain scalar is read as "a, b" or "k=v, k=v" too: the form
+// --set gives without brackets, and the one configs stored by older versions hold.
+std::vector<std::string> scalar_items(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto b = item.find_first_not_of(" \t[]{}"), e = item.find_last_not_of(" \t[]{}");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+template <class T>
+T scalar_as(const YAML::Node& node, const std::string& text, const std::string& where, const char* what) {
+  try {
+    return YAML::Node(text).as<T>();
+  } catch (const YAML::Exception&) {
+    fail_input(where, ": expected ", what, ", got '", text, "'");
+  }
+}
+
+void read_value(int64_t& v, const YAML::Node& n, const std::string& where) {
+  v = scalar_as<int64_t>(n, n.Scalar(), where, "an integer");
+}
+void read_value(double& v, const YAML::Node& n, const std::string& where) {
+  v = scalar_as<double>(n, n.Scalar(), where, "a number");
+  if (!std::isfinite(v)) fail_input(where, ": expected a finite number, got '", n.Scalar(), "'");  // .nan, .inf
+}
+void read_value(bool& v, const YAML::Node& n, const std::string& where) {
+  v = scalar_as<bool>(n, n.Scalar(), where, "true or false");
+}
+void read_value(std::string& v, const YAML::Node& n, const std::string&) { v = n.Scalar(); }
+
+// A list: a YAML sequence of scalars, or "a, b" in a scalar.
+template <class T>
+void read_list(std::vector<T>& v, const YAML::Node& n, const std::string& where, const char* what) {
+  v.clear();
+  if (n.IsNull()) return;
+  if (n.IsMap()) fail_input(where, ": expected ", what, ", got a mapping");
+  const std::vector<std::string> items = n.IsSequence() ? std::vector<std::string>{} : scalar_items(n.Scalar());
+  if (n.IsSequence())
+    for (const auto& item : n) {
+      if (!item.IsScalar()) fail_input(where, ": expected ", what, ", got a nested list or mapping");
+      v.push_back(scalar_as<T>(item, item.Scalar(), where, what));
     }
-    cfg.*std::get<std::string RunConfig::*>(key.field) = text;
+  for (const std::string& item : items) v.push_back(scalar_as<T>(n, item, where, what));
+}
+void read_value(IntList& v, const YAML::Node& n, const std::string& w) { read_list(v, n, w, "a list of integers"); }
+void read_value(WordList& v, const YAML::Node& n, const std::string& w) { read_list(v, n, w, "a list of words"); }
+
+// A mapping: a YAML mapping of scalars, or "k=v, k=v" (or "k: v") in a scalar.
+template <class T>
+void read_map(std::vector<std::pair<std::string, T>>& v, const YAML::Node& n, const std::string& where, const char* what) {
+  v.clear();
+  if (n.IsNull()) return;
+  if (n.IsSequence()) fail_input(where, ": expected ", what, ", got a list");
+  if (n.IsMap()) {
+    for (const auto& kv : n) {
+      if (!kv.first.IsScalar() || !kv.second.IsScalar()) fail_input(where, ": expected ", what, " of plain values");
+      v.emplace_back(kv.first.Scalar(), scalar_as<T>(kv.second, kv.second.Scalar(), where, what));
+    }
     return;
   }
-  if (!node.IsScalar())
-    fail_input(where, ": expected ", type_name(key.field), ", got a ", node.IsMap() ? "mapping" : "list");
-  const std::string text = node.Scalar();
-  try {
-    std::visit(
-        [&](auto member) {
-          using T = std::remove_reference_t<decltype(cfg.*member)>;
-          if constexpr (std::is_same_v<T, std::string>) {
-            cfg.*member = text;
-          } else {
-            cfg.*member = node.as<T>();
-            if constexpr (std::is_same_v<T, double>)  // .nan and .inf parse as doubles
-              if (!std::isfinite(cfg.*member)) fail_input(where, ": expected a finite number, got '", text, "'");
-          }
-        },
-        key.field);
-  } catch (const YAML::Exception&) {
-    fail_input(where, ": expected ", type_name(key.field), ", got '", text, "'");
+  for (const std::string& item : scalar_items(n.Scalar())) {
+    const auto eq = item.find_first_of("=:");
+    if (eq == std::string::npos || eq == 0) fail_input(where, ": expected name=value items, got '", item, "'");
+    const auto b = item.find_first_not_of(' ', eq + 1);
+    std::string name = item.substr(0, eq);
+    name.erase(name.find_last_not_of(' ') + 1);
+    v.emplace_back(name, scalar_as<T>(n, b == std::string::npos ? "" : item.substr(b), where, what));
   }
+}
+void read_value(NamedNumbers& v, const YAML::Node& n, const std::string& w) {
+  read_map(v, n, w, "a mapping of names to numbers");
+}
+void read_value(NamedWords& v, const YAML::Node& n, const std::string& w) {
+  read_map(v, n, w, "a mapping of names to words");
+}
+
+// Converts a YAML value into the field; `where` names the key (and the file) in errors.
+void assign(RunConfig& cfg, const Key& key, const YAML::Node& node, const std::string& where) {
+  const bool plain = key.field.index() <= 3;
+  if (plain && !node.IsScalar())
+    fail_input(where, ": expected ", type_name(key.field), ", got a ", node.IsMap() ? "mapping" : "list");
+  std::visit([&](auto member) { read_value(cfg.*member, node, where); }, key.field);
 }
 
 // A mapping that names one key twice is an error naming both lines (YAML parsers keep the last).
@@ -545,6 +613,12 @@ void validate(const RunConfig& c, const std::string& origin) {
   need(c.optim_eps == -1.0 || c.optim_eps > 0, "optim.eps", "must be > 0 (or -1 for the optimizer's default)");
   need(c.optim_alpha >= 0 && c.optim_alpha < 1, "optim.alpha", "must be in [0, 1)");
   need(c.optim_bias_lr_mult >= 0, "optim.bias_lr_mult", "must be >= 0");
+  for (size_t i = 0; i < c.optim_milestones.size(); ++i)
+    need(c.optim_milestones[i] > 0 && (i == 0 || c.optim_milestones[i] > c.optim_milestones[i - 1]), "optim.milestones",
+         "must be increasing positive epochs");
+  for (const auto& [prefix, factor] : c.optim_lr_mult)
+    need(!prefix.empty() && factor >= 0, "optim.lr_mult", "wants name prefixes with factors >= 0, got '" + prefix + "'");
+  for (const std::string& prefix : c.model_freeze) need(!prefix.empty(), "model.freeze", "an empty prefix");
   need(c.optim_warmup_steps >= 0 && c.optim_warmup_epochs >= 0, "optim.warmup_steps", "and optim.warmup_epochs must be >= 0");
   need(c.optim_warmup_start_factor > 0 && c.optim_warmup_start_factor <= 1, "optim.warmup_start_factor", "must be in (0, 1]");
   need(c.optim_base_batch_size >= 1, "optim.base_batch_size", "must be >= 1");
@@ -640,6 +714,25 @@ RunConfig load_config(const std::string& path, const std::vector<std::string>& o
   return cfg;
 }
 
+namespace {
+template <class T>
+void emit(YAML::Emitter& out, const T& v) {
+  out << v;
+}
+template <class T>
+void emit(YAML::Emitter& out, const std::vector<T>& v) {
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const T& x : v) out << x;
+  out << YAML::EndSeq;
+}
+template <class T>
+void emit(YAML::Emitter& out, const std::vector<std::pair<std::string, T>>& v) {
+  out << YAML::Flow << YAML::BeginMap;
+  for (const auto& [name, x] : v) out << YAML::Key << name << YAML::Value << x;
+  out << YAML::EndMap;
+}
+}  // namespace
+
 std::string dump_config(const RunConfig& cfg) {
   YAML::Emitter out;
   out << YAML::BeginMap;
@@ -667,7 +760,7 @@ std::string dump_config(const RunConfig& cfg) {
       section = sec;
     }
     out << YAML::Key << leaf << YAML::Value;
-    std::visit([&](auto member) { out << cfg.*member; }, k.field);
+    std::visit([&](auto member) { emit(out, cfg.*member); }, k.field);
   }
   if (in_section) out << YAML::EndMap;
   out << YAML::EndMap;
@@ -683,13 +776,20 @@ std::string config_reference_markdown() {
     std::visit(
         [&](auto member) {
           using T = std::remove_reference_t<decltype(defaults.*member)>;
-          std::ostringstream v;
-          if constexpr (std::is_same_v<T, bool>) v << (defaults.*member ? "true" : "false");
-          else v << defaults.*member;
-          def = v.str();
+          if constexpr (std::is_same_v<T, bool>) {
+            def = defaults.*member ? "true" : "false";
+          } else if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
+            std::ostringstream v;
+            v << defaults.*member;
+            def = v.str();
+          } else {
+            YAML::Emitter out;
+            emit(out, defaults.*member);
+            def = out.c_str();
+          }
         },
         k.field);
-    std::string type = k.field.index() == 0 ? "int" : k.field.index() == 1 ? "float" : k.field.index() == 2 ? "bool" : "string";
+    const std::string type = short_type_name(k.field);
     md << "| `" << k.path << "` | " << type << " | `" << def << "` | " << effect_name(k.effect) << " | " << k.doc;
     if (k.choices) md << " One of: " << joined(k.choices()) << ".";
     md << " |\n";

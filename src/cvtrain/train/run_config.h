@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cvtrain/data/augment_spec.h"
@@ -29,7 +30,7 @@ struct RunConfig {
   bool data_drop_last = false;
   double data_mixup_alpha = 0.0;
   double data_cutmix_alpha = 0.0;
-  std::string data_classes;    // issue 7: "5,6,7,8,9" (a YAML list in the file), relabelled 0..k-1
+  std::vector<int64_t> data_classes;  // kept classes, relabelled 0..k-1 in this order (empty: all)
   int64_t data_per_class = 0;  // issue 7: training images per class (0: all)
 
   std::string model_name = "cnn";
@@ -42,12 +43,12 @@ struct RunConfig {
   double model_init_scale = 0.01;
   std::string model_init_mode = "fan_in";
   double model_init_gain = 0.0;
-  std::string model_init_overrides;
+  std::vector<std::pair<std::string, std::string>> model_init_overrides;  // layer prefix -> "scheme[:scale]"
   int64_t model_depth = 6;
   int64_t model_width = 4096;
   bool model_zero_init_residual = false;
   double model_drop_path = 0.0;  // issue 5: stochastic depth, the deepest block's drop rate
-  std::string model_channels = "64,128,256";
+  std::vector<int64_t> model_channels = {64, 128, 256};
   int64_t model_stage_convs = 2;
   // issue 5: stochastic depth mode, DropConnect, fractional max pooling
   std::string model_drop_path_mode = "sample";
@@ -60,7 +61,7 @@ struct RunConfig {
   bool model_batch_norm = true;
   // transfer learning (issue 7, train/transfer.h)
   std::string model_init_from;  // a model file, run folder or PyTorch safetensors state_dict
-  std::string model_freeze;     // "prefix,prefix" or "backbone" (a YAML list in the file)
+  std::vector<std::string> model_freeze;  // parameter-name prefixes, or "backbone"
   int64_t model_reset_head = 0;  // the new number of classes: the final linear starts fresh
   bool model_freeze_bn = false;
 
@@ -120,7 +121,7 @@ struct RunConfig {
   double optim_bias_lr_mult = 1.0;
   double optim_gamma = 0.1;
   int64_t optim_step_size = 1;
-  std::string optim_milestones = "";
+  std::vector<int64_t> optim_milestones;  // epochs
   int64_t optim_restart_period = 1;
   int64_t optim_restart_mult = 1;
   double optim_power = 1.0;
@@ -129,7 +130,7 @@ struct RunConfig {
   double optim_warmup_start_factor = 0.01;
   std::string optim_scale_lr = "none";
   int64_t optim_base_batch_size = 256;
-  std::string optim_lr_mult;  // issue 7: "prefix=factor,..." (a YAML mapping in the file)
+  std::vector<std::pair<std::string, double>> optim_lr_mult;  // parameter-name prefix -> lr factor
 };
 
 }  // namespace cvtrain

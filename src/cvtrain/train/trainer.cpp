@@ -134,7 +134,7 @@ optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoc
   s.gamma = cfg.optim_schedule == "exponential" ? std::pow(cfg.optim_gamma, 1.0 / static_cast<double>(spe))
                                                 : cfg.optim_gamma;
   s.step_size = cfg.optim_step_size * spe;
-  for (int64_t m : optim::parse_milestones(cfg.optim_milestones, "optim.milestones")) s.milestones.push_back(m * spe);
+  for (int64_t m : cfg.optim_milestones) s.milestones.push_back(m * spe);
   s.restart_period = cfg.optim_restart_period * spe;
   s.restart_mult = cfg.optim_restart_mult;
   s.power = cfg.optim_power;

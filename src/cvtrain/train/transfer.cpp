@@ -124,9 +124,9 @@ std::string apply_transfer(const RunConfig& cfg, nn::Module& model) {
     fail_input(key, ": '", p, "' names no parameter of ", cfg.model_name, " (names such as '",
                model.named_parameters().front().first, "')");
   };
-  for (const std::string& p : split_list(cfg.model_freeze))
+  for (const std::string& p : cfg.model_freeze)
     if (p != "backbone") check_prefix(p, "model.freeze");
-  for (const auto& [p, f] : parse_lr_mults(cfg.optim_lr_mult, "optim.lr_mult")) check_prefix(p, "optim.lr_mult");
+  for (const auto& [p, f] : cfg.optim_lr_mult) check_prefix(p, "optim.lr_mult");
   std::vector<std::string> fresh;
   if (cfg.model_reset_head > 0) {
     const std::string head = head_prefix(model);
@@ -145,40 +145,15 @@ std::string apply_transfer(const RunConfig& cfg, nn::Module& model) {
   return load_matching(model, file.tensors, path, fresh).text();
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    item = trim(item);
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-std::vector<std::pair<std::string, float>> parse_lr_mults(const std::string& text, const std::string& key) {
+std::vector<std::pair<std::string, float>> lr_mults(const RunConfig& cfg) {
   std::vector<std::pair<std::string, float>> out;
-  for (const std::string& item : split_list(text)) {
-    const auto eq = item.find_first_of("=:");
-    if (eq == std::string::npos) fail_input(key, ": expected prefix=factor, got '", item, "'");
-    const std::string prefix = trim(item.substr(0, eq)), value = trim(item.substr(eq + 1));
-    size_t used = 0;
-    double f = -1;
-    try {
-      f = std::stod(value, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (prefix.empty() || used != value.size() || !(f >= 0))
-      fail_input(key, ": expected prefix=factor with a factor >= 0, got '", item, "'");
-    out.emplace_back(prefix, static_cast<float>(f));
-  }
+  for (const auto& [prefix, factor] : cfg.optim_lr_mult) out.emplace_back(prefix, static_cast<float>(factor));
   return out;
 }
 
 std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::ParameterArena& arena) {
   std::vector<std::string> out;
-  for (const std::string& p : split_list(cfg.model_freeze)) {
+  for (const std::string& p : cfg.model_freeze) {
     if (p != "backbone") {
       out.push_back(p);
       continue;
@@ -196,7 +171,7 @@ std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::Paramet
 optim::OptimOptions transfer_optim_options(const RunConfig& cfg, const nn::ParameterArena& arena) {
   optim::OptimOptions o = optim_options(cfg);
   o.freeze = freeze_prefixes(cfg, arena);
-  o.lr_mults = parse_lr_mults(cfg.optim_lr_mult, "optim.lr_mult");
+  o.lr_mults = lr_mults(cfg);
   return o;
 }
 

@@ -44,10 +44,8 @@ TransferReport load_matching(nn::Module& model, const nn::StateDict& source, con
 // model's number of classes, or a model.freeze / optim.lr_mult prefix names no parameter.
 std::string apply_transfer(const RunConfig& cfg, nn::Module& model);
 
-// "a, b,[c]" -> {"a","b","c"} (a YAML list in a config file arrives as "a,b,c").
-std::vector<std::string> split_list(const std::string& text);
-// "net.0=0.1,net.12=1" -> {{"net.0",0.1},{"net.12",1}} (InputError naming `key`).
-std::vector<std::pair<std::string, float>> parse_lr_mults(const std::string& text, const std::string& key);
+// optim.lr_mult as the optimizer takes it.
+std::vector<std::pair<std::string, float>> lr_mults(const RunConfig& cfg);
 
 // model.freeze with "backbone" expanded to every parameter outside the head.
 std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::ParameterArena& arena);

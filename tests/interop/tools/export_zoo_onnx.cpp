@@ -33,7 +33,7 @@ nn::ModelSpec small(const std::string& model, const std::string& act = "relu") {
   s.name = model;
   s.in_channels = 1, s.height = 16, s.width = 16, s.num_classes = 5;
   s.activation.name = act;
-  s.depth = 2, s.hidden_width = 32, s.channels = "8,16", s.stage_convs = 1;
+  s.depth = 2, s.hidden_width = 32, s.channels = {8, 16}, s.stage_convs = 1;
   return s;
 }
 

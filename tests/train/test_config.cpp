@@ -1,0 +1,79 @@
+// The config loader (train/config.h): typed lists and mappings read from YAML lists and mappings and
+// from the "a, b" / "k=v" scalars that --set and configs stored by older versions give; the resolved
+// config dumps and reads back to the same values; errors name the key.
+#include <string>
+
+#include "common/testing.h"
+#include "cvtrain/base/error.h"
+#include "cvtrain/train/config.h"
+
+namespace cvtrain {
+namespace {
+
+std::string error_of(const std::string& yaml) {
+  try {
+    parse_config_text(yaml, "t.yaml");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, ListsAndMappingsAreTyped) {
+  const RunConfig c = parse_config_text(
+      "data: {classes: [5, 6, 7]}\n"
+      "model: {channels: [8, 16], freeze: [net.0, net.1], init_overrides: {net.3: xavier_normal, net.1: 'normal:0.02'}}\n"
+      "optim: {schedule: multistep, milestones: [2, 4], lr_mult: {net.0: 0.1, net.12: 1}}\n",
+      "t.yaml");
+  EXPECT_EQ(c.data_classes, (std::vector<int64_t>{5, 6, 7}));
+  EXPECT_EQ(c.model_channels, (std::vector<int64_t>{8, 16}));
+  EXPECT_EQ(c.model_freeze, (std::vector<std::string>{"net.0", "net.1"}));
+  ASSERT_EQ(c.model_init_overrides.size(), 2u);
+  EXPECT_EQ(c.model_init_overrides[1], (std::pair<std::string, std::string>{"net.1", "normal:0.02"}));
+  EXPECT_EQ(c.optim_milestones, (std::vector<int64_t>{2, 4}));
+  ASSERT_EQ(c.optim_lr_mult.size(), 2u);
+  EXPECT_EQ(c.optim_lr_mult[0].first, "net.0");
+  EXPECT_DOUBLE_EQ(c.optim_lr_mult[0].second, 0.1);
+}
+
+TEST(Config, ScalarFormsOfListsStillRead) {  // --set data.classes=5,6 and configs stored before lists
+  const RunConfig c = parse_config_text(
+      "data: {classes: '5,6'}\nmodel: {channels: '64,128,256', init_overrides: 'net.3=xavier_normal,net.1=normal:0.02'}\n"
+      "optim: {lr_mult: 'net.0=0.1,net.12=1'}\n",
+      "t.yaml", {"optim.schedule=multistep", "optim.milestones=30,60"});
+  EXPECT_EQ(c.data_classes, (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(c.model_channels, (std::vector<int64_t>{64, 128, 256}));
+  EXPECT_EQ(c.model_init_overrides[1], (std::pair<std::string, std::string>{"net.1", "normal:0.02"}));
+  EXPECT_EQ(c.optim_milestones, (std::vector<int64_t>{30, 60}));
+  EXPECT_DOUBLE_EQ(c.optim_lr_mult[1].second, 1.0);
+}
+
+TEST(Config, DumpReadsBackToTheSameValues) {
+  const RunConfig c = parse_config_text(
+      "data: {classes: [3, 1]}\nmodel: {name: vgg, channels: [8], freeze: [backbone], init_overrides: {net.0: zeros}}\n"
+      "optim: {schedule: multistep, milestones: [5], lr_mult: {net: 0.5}}\n",
+      "t.yaml");
+  const RunConfig back = parse_config_text(dump_config(c), "dumped");
+  EXPECT_EQ(back.data_classes, c.data_classes);
+  EXPECT_EQ(back.model_channels, c.model_channels);
+  EXPECT_EQ(back.model_freeze, c.model_freeze);
+  EXPECT_EQ(back.model_init_overrides, c.model_init_overrides);
+  EXPECT_EQ(back.optim_milestones, c.optim_milestones);
+  EXPECT_EQ(back.optim_lr_mult, c.optim_lr_mult);
+  EXPECT_EQ(dump_config(back), dump_config(c));
+}
+
+TEST(Config, BadListsNameTheKey) {
+  EXPECT_NE(error_of("data: {classes: [5, x]}").find("data.classes: expected a list of integers, got 'x'"), std::string::npos);
+  EXPECT_NE(error_of("model: {channels: {a: 1}}").find("model.channels: expected a list of integers, got a mapping"),
+            std::string::npos);
+  EXPECT_NE(error_of("optim: {lr_mult: [1, 2]}").find("optim.lr_mult: expected a mapping of names to numbers, got a list"),
+            std::string::npos);
+  EXPECT_NE(error_of("optim: {lr_mult: {net.0: -1}}").find("optim.lr_mult"), std::string::npos);
+  EXPECT_NE(error_of("optim: {schedule: multistep, milestones: [4, 2]}").find("optim.milestones: must be increasing"),
+            std::string::npos);
+  EXPECT_NE(error_of("model: {name: [cnn]}").find("model.name: expected a string, got a list"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cvtrain
