@@ -118,11 +118,10 @@ DiagnosticsOptions diagnostics_options(const RunConfig& cfg) {
   return opt;
 }
 
-DiagnosticsReport diagnose(Context& ctx, nn::Module& model, const std::vector<std::pair<Tensor, Tensor>>& batches,
-                           const DiagnosticsOptions& opt) {
-  CHECK(!batches.empty(), "diagnose: no batches");
-  CHECK(opt.bins >= 1, "diagnose: bins must be >= 1");
-  // The layers to walk: the zoo's models keep them in one Sequential child.
+namespace {
+
+// The layers to walk: the zoo's models keep them in one Sequential child.
+std::vector<std::pair<std::string, nn::Module*>> layers_of(nn::Module& model) {
   std::vector<std::pair<std::string, nn::Module*>> layers;
   nn::Module* seq = dynamic_cast<nn::Sequential*>(&model);
   std::string prefix;
@@ -134,13 +133,77 @@ DiagnosticsReport diagnose(Context& ctx, nn::Module& model, const std::vector<st
     for (const auto& [name, child] : seq->children()) layers.push_back({prefix + name, child.get()});
   else
     layers.push_back({"model", &model});
+  return layers;
+}
 
-  // No side effects: BatchNorm's running statistics, the rng (dropout) and the mode are restored.
-  std::vector<Tensor> saved_buffers;
-  for (auto& [name, b] : model.named_buffers()) saved_buffers.push_back(b->clone());
-  const Rng saved_rng = ctx.rng;
-  const bool was_training = model.training();
-  const bool was_grad = ctx.grad_enabled;
+// What diagnose() changes and puts back: BatchNorm's running statistics, the rng (dropout), the
+// training mode and the grad switch.
+struct SavedState {
+  std::vector<Tensor> buffers;
+  Rng rng;
+  bool training, grad;
+  SavedState(Context& ctx, nn::Module& model) : rng(ctx.rng), training(model.training()), grad(ctx.grad_enabled) {
+    for (auto& [name, b] : model.named_buffers()) buffers.push_back(b->clone());
+  }
+  void restore(Context& ctx, nn::Module& model) const {
+    size_t k = 0;
+    for (auto& [name, b] : model.named_buffers()) b->copy_(buffers[k++]);
+    ctx.rng = rng;
+    model.train(training);
+    ctx.grad_enabled = grad;
+  }
+};
+
+LayerDiagnostics layer_diagnostics(const LayerSlot& s) {
+  LayerDiagnostics d;
+  d.name = s.name, d.type = s.type, d.shape = s.shape;
+  const double n = std::max(1.0, s.act.count());
+  d.act_mean = s.act.mean(), d.act_std = s.act.std();
+  d.act_min = s.act.n > 0 ? s.act.lo : 0.0, d.act_max = s.act.n > 0 ? s.act.hi : 0.0;
+  d.frac_zero = s.act.zeros / n;
+  d.frac_saturated = s.act.saturated / n;
+  d.frac_nonfinite = s.act.nonfinite / n;
+  if (!s.act.alive.empty())
+    d.frac_dead = double(std::count(s.act.alive.begin(), s.act.alive.end(), 0)) / double(s.act.alive.size());
+  d.grad_mean = s.grad.mean(), d.grad_std = s.grad.std();
+  d.grad_nonfinite = s.grad.nonfinite / std::max(1.0, s.grad.count());
+  d.hist = s.act.hist, d.grad_hist = s.grad.hist;
+  return d;
+}
+
+// A parameter's weight and mean-gradient statistics, and the update-to-weight ratio of one SGD step
+// (with Nesterov's 1 + momentum on the first step) of the options' lr and weight decay.
+ParamDiagnostics param_diagnostics(const std::string& name, const Variable& v, int64_t batches,
+                                   const DiagnosticsOptions& opt) {
+  ParamDiagnostics p;
+  p.name = name, p.shape = v.shape();
+  const double step_scale = opt.lr * (opt.nesterov ? 1.0 + opt.momentum : 1.0);
+  std::vector<float> w = v.data().to_vector();
+  std::vector<float> g = v.grad().defined() ? v.grad().to_vector() : std::vector<float>(w.size(), 0.0f);
+  double ws = 0, wss = 0, gs = 0, gss = 0, step2 = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const double gi = double(g[i]) / double(batches);  // the mean gradient over the batches
+    ws += w[i], wss += double(w[i]) * w[i], gs += gi, gss += gi * gi;
+    const double step = step_scale * (gi + opt.weight_decay * w[i]);
+    step2 += step * step;
+  }
+  const double n = std::max<double>(1.0, double(w.size()));
+  p.weight_mean = ws / n, p.weight_std = std::sqrt(std::max(0.0, wss / n - p.weight_mean * p.weight_mean));
+  p.weight_norm = norm_of(w);
+  p.grad_mean = gs / n, p.grad_std = std::sqrt(std::max(0.0, gss / n - p.grad_mean * p.grad_mean));
+  p.grad_norm = std::sqrt(gss);
+  p.update_ratio = p.weight_norm > 0 ? std::sqrt(step2) / p.weight_norm : 0.0;
+  return p;
+}
+
+}  // namespace
+
+DiagnosticsReport diagnose(Context& ctx, nn::Module& model, const std::vector<std::pair<Tensor, Tensor>>& batches,
+                           const DiagnosticsOptions& opt) {
+  CHECK(!batches.empty(), "diagnose: no batches");
+  CHECK(opt.bins >= 1, "diagnose: bins must be >= 1");
+  const std::vector<std::pair<std::string, nn::Module*>> layers = layers_of(model);
+  const SavedState saved(ctx, model);  // no side effects: put back below
   model.train(true);
   ctx.grad_enabled = true;
   zero_grads(model);
@@ -153,7 +216,7 @@ DiagnosticsReport diagnose(Context& ctx, nn::Module& model, const std::vector<st
   }
   DiagnosticsReport report;
   double loss_sum = 0;
-  for (const auto& [x, y] : batches) {
+  for (const auto& [x, y] : batches) {  // forward layer by layer, statistics of each output, then backward
     Variable h(x);
     for (size_t i = 0; i < layers.size(); ++i) {
       h = layers[i].second->forward(ctx, h);
@@ -172,61 +235,24 @@ DiagnosticsReport diagnose(Context& ctx, nn::Module& model, const std::vector<st
   }
   report.batches = static_cast<int64_t>(batches.size());
   report.loss = loss_sum / double(report.batches);
-
-  for (auto& s : slots) {
-    LayerDiagnostics d;
-    d.name = s->name, d.type = s->type, d.shape = s->shape;
-    const double n = std::max(1.0, s->act.count());
-    d.act_mean = s->act.mean(), d.act_std = s->act.std();
-    d.act_min = s->act.n > 0 ? s->act.lo : 0.0, d.act_max = s->act.n > 0 ? s->act.hi : 0.0;
-    d.frac_zero = s->act.zeros / n;
-    d.frac_saturated = s->act.saturated / n;
-    d.frac_nonfinite = s->act.nonfinite / n;
-    if (!s->act.alive.empty())
-      d.frac_dead = double(std::count(s->act.alive.begin(), s->act.alive.end(), 0)) / double(s->act.alive.size());
-    d.grad_mean = s->grad.mean(), d.grad_std = s->grad.std();
-    d.grad_nonfinite = s->grad.nonfinite / std::max(1.0, s->grad.count());
-    d.hist = s->act.hist, d.grad_hist = s->grad.hist;
-    report.layers.push_back(std::move(d));
-  }
-
-  const double step_scale = opt.lr * (opt.nesterov ? 1.0 + opt.momentum : 1.0);
-  for (auto& [name, v] : model.named_parameters()) {
-    ParamDiagnostics p;
-    p.name = name, p.shape = v->shape();
-    std::vector<float> w = v->data().to_vector();
-    std::vector<float> g = v->grad().defined() ? v->grad().to_vector() : std::vector<float>(w.size(), 0.0f);
-    double ws = 0, wss = 0, gs = 0, gss = 0, step2 = 0;
-    for (size_t i = 0; i < w.size(); ++i) {
-      const double gi = double(g[i]) / double(report.batches);  // the mean gradient over the batches
-      ws += w[i], wss += double(w[i]) * w[i], gs += gi, gss += gi * gi;
-      const double step = step_scale * (gi + opt.weight_decay * w[i]);
-      step2 += step * step;
-    }
-    const double n = std::max<double>(1.0, double(w.size()));
-    p.weight_mean = ws / n, p.weight_std = std::sqrt(std::max(0.0, wss / n - p.weight_mean * p.weight_mean));
-    p.weight_norm = norm_of(w);
-    p.grad_mean = gs / n, p.grad_std = std::sqrt(std::max(0.0, gss / n - p.grad_mean * p.grad_mean));
-    p.grad_norm = std::sqrt(gss);
-    p.update_ratio = p.weight_norm > 0 ? std::sqrt(step2) / p.weight_norm : 0.0;
-    report.params.push_back(std::move(p));
-  }
+  for (auto& s : slots) report.layers.push_back(layer_diagnostics(*s));
+  for (auto& [name, v] : model.named_parameters())
+    report.params.push_back(param_diagnostics(name, *v, report.batches, opt));
 
   zero_grads(model);
-  size_t k = 0;
-  for (auto& [name, b] : model.named_buffers()) b->copy_(saved_buffers[k++]);
-  ctx.rng = saved_rng;
-  model.train(was_training);
-  ctx.grad_enabled = was_grad;
+  saved.restore(ctx, model);
   report.warnings = diagnostic_warnings(report, opt);
   return report;
 }
 
-std::vector<std::string> diagnostic_warnings(const DiagnosticsReport& r, const DiagnosticsOptions& opt) {
-  std::vector<std::string> w;
-  auto pct = [](double f) { return fmt("%.0f%%", 100.0 * f); };
-  auto label = [](const LayerDiagnostics& l) { return l.name + " (" + l.type + ")"; };
+namespace {
 
+using Warnings = std::vector<std::string>;
+std::string pct(double f) { return fmt("%.0f%%", 100.0 * f); }
+std::string label(const LayerDiagnostics& l) { return l.name + " (" + l.type + ")"; }
+
+// A non-finite loss, and the first layer whose outputs or gradients are non-finite (the rest follow).
+void nonfinite_warnings(const DiagnosticsReport& r, Warnings& w) {
   if (!std::isfinite(r.loss))
     w.push_back("the loss is " + fmt("%g", r.loss) +
                 ": the forward pass overflowed; check the input normalization, lower model.init_scale or use "
@@ -245,26 +271,31 @@ std::vector<std::string> diagnostic_warnings(const DiagnosticsReport& r, const D
                   " of the gradients are NaN or inf; lower optim.lr or the init scale");
       break;
     }
+}
 
-  // Activation layers in order: the signal's spread through depth.
+// Activation layers in order: the signal's spread through depth.
+void signal_warnings(const DiagnosticsReport& r, Warnings& w) {
   std::vector<const LayerDiagnostics*> acts;
   for (const LayerDiagnostics& l : r.layers)
     if (nn::is_activation_type(l.type)) acts.push_back(&l);
-  if (acts.size() >= 3) {
-    const LayerDiagnostics &first = *acts.front(), &last = *acts.back();
-    int shrinking = 0;
-    for (size_t i = 1; i < acts.size(); ++i) shrinking += acts[i]->act_std < acts[i - 1]->act_std;
-    if (first.act_std > 0 && last.act_std < 0.25 * first.act_std && shrinking >= int(acts.size() - 1) * 3 / 4)
-      w.push_back("vanishing signal: the activations shrink toward zero layer after layer (std " +
-                  fmt("%.3g", first.act_std) + " at " + first.name + ", " + fmt("%.3g", last.act_std) + " at " +
-                  last.name + "); the weights are too small for this depth: use model.init: " +
-                  (last.type == "Tanh" || last.type == "Sigmoid" ? "xavier_normal" : "kaiming_normal") +
-                  " (scaled to the fan-in and the activation's gain)");
-    if (last.act_std > 10.0 * std::max(first.act_std, 1e-12) && last.act_std > 10.0)
-      w.push_back("exploding signal: the activations grow layer after layer (std " + fmt("%.3g", first.act_std) +
-                  " at " + first.name + ", " + fmt("%.3g", last.act_std) + " at " + last.name +
-                  "); the weights are too large: use model.init: kaiming_normal or xavier_normal");
-  }
+  if (acts.size() < 3) return;
+  const LayerDiagnostics &first = *acts.front(), &last = *acts.back();
+  int shrinking = 0;
+  for (size_t i = 1; i < acts.size(); ++i) shrinking += acts[i]->act_std < acts[i - 1]->act_std;
+  if (first.act_std > 0 && last.act_std < 0.25 * first.act_std && shrinking >= int(acts.size() - 1) * 3 / 4)
+    w.push_back("vanishing signal: the activations shrink toward zero layer after layer (std " +
+                fmt("%.3g", first.act_std) + " at " + first.name + ", " + fmt("%.3g", last.act_std) + " at " +
+                last.name + "); the weights are too small for this depth: use model.init: " +
+                (last.type == "Tanh" || last.type == "Sigmoid" ? "xavier_normal" : "kaiming_normal") +
+                " (scaled to the fan-in and the activation's gain)");
+  if (last.act_std > 10.0 * std::max(first.act_std, 1e-12) && last.act_std > 10.0)
+    w.push_back("exploding signal: the activations grow layer after layer (std " + fmt("%.3g", first.act_std) +
+                " at " + first.name + ", " + fmt("%.3g", last.act_std) + " at " + last.name +
+                "); the weights are too large: use model.init: kaiming_normal or xavier_normal");
+}
+
+// Saturated tanh/sigmoid, dead ReLUs and huge outputs, per layer.
+void unit_warnings(const DiagnosticsReport& r, Warnings& w) {
   std::string saturated, dead;
   for (const LayerDiagnostics& l : r.layers) {
     if (l.frac_saturated > 0.2)
@@ -284,24 +315,29 @@ std::vector<std::string> diagnostic_warnings(const DiagnosticsReport& r, const D
     w.push_back("dead ReLUs: " + dead +
                 " (units that output 0 for every input seen cannot learn); use model.init: kaiming_normal, a lower "
                 "optim.lr, or model.activation: leaky_relu / prelu");
-  // Gradients through depth: compare the first and the last layer that received one.
+}
+
+// Gradients through depth: the first and the last layer that received one.
+void gradient_warnings(const DiagnosticsReport& r, Warnings& w) {
   const LayerDiagnostics *gfirst = nullptr, *glast = nullptr;
   for (const LayerDiagnostics& l : r.layers)
     if (l.grad_std > 0) {
       if (!gfirst) gfirst = &l;
       glast = &l;
     }
-  if (gfirst && glast && gfirst != glast) {
-    const double ratio = gfirst->grad_std / glast->grad_std;
-    if (ratio > 1e3)
-      w.push_back("exploding gradients: the gradient std grows " + fmt("%.3g", ratio) + "x from " + glast->name +
-                  " back to " + gfirst->name + "; use a smaller init, normalization layers, or gradient clipping");
-    if (ratio < 1e-3)
-      w.push_back("vanishing gradients: the gradient std shrinks " + fmt("%.3g", 1.0 / ratio) + "x from " +
-                  glast->name + " back to " + gfirst->name +
-                  "; the early layers will barely learn: fix the init (model.init) or the activation");
-  }
-  // Update-to-weight ratios of the Linear and Conv2d weights, one warning per direction.
+  if (!gfirst || !glast || gfirst == glast) return;
+  const double ratio = gfirst->grad_std / glast->grad_std;
+  if (ratio > 1e3)
+    w.push_back("exploding gradients: the gradient std grows " + fmt("%.3g", ratio) + "x from " + glast->name +
+                " back to " + gfirst->name + "; use a smaller init, normalization layers, or gradient clipping");
+  if (ratio < 1e-3)
+    w.push_back("vanishing gradients: the gradient std shrinks " + fmt("%.3g", 1.0 / ratio) + "x from " +
+                glast->name + " back to " + gfirst->name +
+                "; the early layers will barely learn: fix the init (model.init) or the activation");
+}
+
+// Update-to-weight ratios of the Linear and Conv2d weights, one warning per direction; all-zero weights.
+void update_warnings(const DiagnosticsReport& r, const DiagnosticsOptions& opt, Warnings& w) {
   std::string high, low;
   for (const ParamDiagnostics& p : r.params) {
     if (p.shape.size() < 2 || p.weight_norm == 0) continue;
@@ -318,6 +354,17 @@ std::vector<std::string> diagnostic_warnings(const DiagnosticsReport& r, const D
     if (p.shape.size() >= 2 && p.weight_norm == 0)
       w.push_back(p.name + ": all weights are zero (a symmetric network: every unit computes the same thing); use "
                   "a random init");
+}
+
+}  // namespace
+
+std::vector<std::string> diagnostic_warnings(const DiagnosticsReport& r, const DiagnosticsOptions& opt) {
+  Warnings w;
+  nonfinite_warnings(r, w);
+  signal_warnings(r, w);
+  unit_warnings(r, w);
+  gradient_warnings(r, w);
+  update_warnings(r, opt, w);
   return w;
 }
 
