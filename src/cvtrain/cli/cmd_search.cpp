@@ -116,160 +116,222 @@ bool has_key(const std::vector<std::string>& overrides, const std::vector<Param>
   return false;
 }
 
-}  // namespace
+// One search: what every stage shares (the base command, its overrides, the epochs and the halving
+// budgets), then per stage the assignments, the rungs of trials, and the narrowing.
+class Search {
+ public:
+  Search(const SearchArgs& a, const std::string& self);
+  int run();
 
-int cmd_search(const SearchArgs& a, const std::string& self) {
+ private:
+  std::vector<std::string> overrides_of(const Assignment& params, int64_t budget) const;
+  void check_and_announce(int64_t stage, const std::vector<Assignment>& assignments,
+                          std::vector<TrialResult>& results) const;
+  void run_rung(int64_t stage, size_t rung, const std::vector<Assignment>& assignments, std::vector<size_t>& alive,
+                std::vector<TrialResult>& results);
+  bool reuse_trial(const fs::path& dir, const Assignment& params, int64_t budget, TrialResult& res) const;
+  void keep_best_of_rung(std::vector<size_t>& alive, const std::vector<TrialResult>& results) const;
+  int finish();
+
+  const SearchArgs& a_;
+  std::vector<Param> space_;
+  std::string out_, exe_;
+  std::vector<std::string> common_;  // every trial's overrides
+  int64_t epochs_;
+  std::vector<int64_t> budgets_;  // epochs of each halving rung (one rung without halving)
+  std::vector<TrialResult> all_;
+};
+
+Search::Search(const SearchArgs& a, const std::string& self) : a_(a) {
   const RunConfig base = load_config(a.config, a.overrides);
-  std::vector<Param> space = load_space(a.space);
-  const std::string out = a.out.empty() ? "runs/search-" + fs::path(a.config).stem().string() : a.out;
+  space_ = load_space(a.space);
+  out_ = a.out.empty() ? "runs/search-" + fs::path(a.config).stem().string() : a.out;
   std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) fail_input(out, ": cannot create the output folder: ", ec.message());
-  std::string exe = fs::read_symlink("/proc/self/exe", ec).string();
-  if (ec || exe.empty()) exe = fs::absolute(self).string();
-
-  std::vector<std::string> common = a.overrides;
-  common.push_back("train.progress=false");
-  if (a.jobs > 1 && !has_key(a.overrides, space, "threads")) {
+  fs::create_directories(out_, ec);
+  if (ec) fail_input(out_, ": cannot create the output folder: ", ec.message());
+  exe_ = fs::read_symlink("/proc/self/exe", ec).string();
+  if (ec || exe_.empty()) exe_ = fs::absolute(self).string();
+  common_ = a.overrides;
+  common_.push_back("train.progress=false");
+  if (a.jobs > 1 && !has_key(a.overrides, space_, "threads")) {
     const int64_t all = base.threads > 0 ? base.threads : static_cast<int64_t>(std::thread::hardware_concurrency());
-    common.push_back("threads=" + std::to_string(std::max<int64_t>(1, all / a.jobs)));
+    common_.push_back("threads=" + std::to_string(std::max<int64_t>(1, all / a.jobs)));
   }
-  const int64_t epochs = base.train_epochs;
-  const std::vector<int64_t> budgets = search::halving_budgets(epochs, a.halving);
-  if (a.halving >= 2 && budgets.size() == 1)
+  epochs_ = base.train_epochs;
+  budgets_ = search::halving_budgets(epochs_, a.halving);
+  if (a.halving >= 2 && budgets_.size() == 1)
     std::printf("search: --halving %lld needs train.epochs >= %lld; running every trial to the end\n",
                 static_cast<long long>(a.halving), static_cast<long long>(a.halving));
+}
 
-  std::vector<TrialResult> all;
-  for (int64_t stage = 1; stage <= a.stages; ++stage) {
-    const bool grid_only = std::all_of(space.begin(), space.end(), [](const Param& p) { return p.dist == Dist::grid; });
-    const int64_t n = grid_only ? search::grid_size(space) : a.trials;
-    const std::vector<Assignment> assignments = search::make_assignments(space, n, a.seed, stage);
-    std::vector<TrialResult> stage_results(static_cast<size_t>(n));
-    auto overrides_of = [&](size_t i, int64_t budget) {
-      std::vector<std::string> o = common;
-      for (const auto& [k, v] : assignments[i]) o.push_back(k + "=" + v);
-      if (budget != epochs) o.push_back("train.epochs=" + std::to_string(budget));
-      return o;
-    };
-    for (size_t i = 0; i < assignments.size(); ++i) {  // a bad key or value stops the search before any run
-      stage_results[i].stage = stage, stage_results[i].index = static_cast<int64_t>(i);
-      stage_results[i].params = assignments[i];
-      load_config(a.config, overrides_of(i, epochs));
+std::vector<std::string> Search::overrides_of(const Assignment& params, int64_t budget) const {
+  std::vector<std::string> o = common_;
+  for (const auto& [k, v] : params) o.push_back(k + "=" + v);
+  if (budget != epochs_) o.push_back("train.epochs=" + std::to_string(budget));
+  return o;
+}
+
+// A bad key or value stops the search before any run.
+void Search::check_and_announce(int64_t stage, const std::vector<Assignment>& assignments,
+                                std::vector<TrialResult>& results) const {
+  for (size_t i = 0; i < assignments.size(); ++i) {
+    results[i].stage = stage, results[i].index = static_cast<int64_t>(i);
+    results[i].params = assignments[i];
+    load_config(a_.config, overrides_of(assignments[i], epochs_));
+  }
+  std::printf("search: stage %lld, %zu trials over", static_cast<long long>(stage), assignments.size());
+  for (const Param& p : space_) {
+    std::printf(" %s~%s", p.key.c_str(), search::dist_name(p.dist));
+    if (p.dist == Dist::choice || p.dist == Dist::grid) std::printf("(%zu values)", p.values.size());
+    else std::printf("[%g, %g]", p.lo, p.hi);
+  }
+  std::printf(", %lld at a time -> %s\n", static_cast<long long>(a_.jobs), out_.c_str());
+  std::fflush(stdout);
+}
+
+// Resume: a trial folder holding the same values and a finished (or recorded failed) run is read back.
+bool Search::reuse_trial(const fs::path& dir, const Assignment& params, int64_t budget, TrialResult& res) const {
+  const fs::path info = dir / "trial.json";
+  const bool same = fs::exists(info) && read_text(info) == params_json(params) + "\n";
+  if (same && fs::exists(dir / "failed.txt")) {  // a recorded failure stays failed
+    res.status = "failed", res.error = read_text(dir / "failed.txt");
+    return true;
+  }
+  if (same && search::read_trial(dir.string(), res)) {
+    res.status = "ok", res.epochs = budget;
+    return true;
+  }
+  return false;
+}
+
+// The alive trials at this rung's budget: reused where done, the rest run `jobs` at a time.
+void Search::run_rung(int64_t stage, size_t rung, const std::vector<Assignment>& assignments,
+                      std::vector<size_t>& alive, std::vector<TrialResult>& results) {
+  const int64_t budget = budgets_[rung];
+  std::vector<search::Job> jobs;
+  std::vector<size_t> job_trial;
+  int64_t reused = 0;
+  for (size_t i : alive) {
+    char name[64];
+    std::snprintf(name, sizeof name, "s%lld-t%03zu", static_cast<long long>(stage), i);
+    std::string dir = (fs::path(out_) / name).string();
+    if (budget != epochs_) dir += "-e" + std::to_string(budget);
+    TrialResult& res = results[i];
+    res.dir = dir;
+    res.epochs = budget;
+    if (reuse_trial(dir, assignments[i], budget, res)) {
+      ++reused;
+      continue;
     }
-    std::printf("search: stage %lld, %lld trials over", static_cast<long long>(stage), static_cast<long long>(n));
-    for (const Param& p : space) {
-      std::printf(" %s~%s", p.key.c_str(), search::dist_name(p.dist));
-      if (p.dist == Dist::choice || p.dist == Dist::grid) std::printf("(%zu values)", p.values.size());
-      else std::printf("[%g, %g]", p.lo, p.hi);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) fail_input(dir, ": cannot create the trial folder: ", ec.message());
+    fs::remove(fs::path(dir) / "failed.txt", ec);
+    write_text_atomic((fs::path(dir) / "trial.json").string(), params_json(assignments[i]) + "\n");
+    search::Job job;
+    job.argv = {exe_, "train", a_.config};
+    for (const std::string& o : overrides_of(assignments[i], budget)) job.argv.insert(job.argv.end(), {"--set", o});
+    job.argv.insert(job.argv.end(), {"--out", dir, "--overwrite"});
+    job.log = (fs::path(dir) / "train.log").string();
+    jobs.push_back(std::move(job));
+    job_trial.push_back(i);
+  }
+  if (budgets_.size() > 1)
+    std::printf("search: stage %lld rung %zu: %zu trials at %lld epochs (%lld already done)\n",
+                static_cast<long long>(stage), rung + 1, alive.size(), static_cast<long long>(budget),
+                static_cast<long long>(reused));
+  else if (reused > 0)
+    std::printf("search: %lld trials already done in %s, %zu to run\n", static_cast<long long>(reused), out_.c_str(),
+                jobs.size());
+  std::fflush(stdout);
+  const std::vector<int> status = search::run_jobs(jobs, a_.jobs);
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    TrialResult& res = results[job_trial[j]];
+    if (status[j] == 0 && search::read_trial(res.dir, res)) {
+      res.status = "ok", res.epochs = budget, res.error.clear();
+    } else {
+      res.status = "failed";
+      if (status[j] != 0) res.error = "exit " + std::to_string(status[j]) + ": " + last_error(jobs[j].log);
+      write_text_atomic((fs::path(res.dir) / "failed.txt").string(), res.error);
     }
-    std::printf(", %lld at a time -> %s\n", static_cast<long long>(a.jobs), out.c_str());
+    std::printf("  trial s%lld-t%03lld: %s", static_cast<long long>(stage), static_cast<long long>(res.index),
+                res.status.c_str());
+    if (res.status == "ok") std::printf("  test_acc %.2f%%", 100 * res.metric);
+    else std::printf("  (%s)", res.error.c_str());
+    std::printf("  %s\n", params_json(res.params).c_str());
     std::fflush(stdout);
+  }
+}
 
+// Successive halving: the best 1/eta of the rung go on, the others stop here.
+void Search::keep_best_of_rung(std::vector<size_t>& alive, const std::vector<TrialResult>& results) const {
+  std::vector<size_t> ok;
+  for (size_t i : alive)
+    if (results[i].status == "ok") ok.push_back(i);
+  std::stable_sort(ok.begin(), ok.end(), [&](size_t x, size_t y) { return results[x].metric > results[y].metric; });
+  const auto keep = static_cast<size_t>(search::halving_keep(static_cast<int64_t>(ok.size()), a_.halving));
+  ok.resize(std::min(keep, ok.size()));
+  alive = ok;
+}
+
+int Search::run() {
+  for (int64_t stage = 1; stage <= a_.stages; ++stage) {
+    const bool grid_only =
+        std::all_of(space_.begin(), space_.end(), [](const Param& p) { return p.dist == Dist::grid; });
+    const int64_t n = grid_only ? search::grid_size(space_) : a_.trials;
+    const std::vector<Assignment> assignments = search::make_assignments(space_, n, a_.seed, stage);
+    std::vector<TrialResult> results(static_cast<size_t>(n));
+    check_and_announce(stage, assignments, results);
     std::vector<size_t> alive(assignments.size());
     for (size_t i = 0; i < alive.size(); ++i) alive[i] = i;
-    for (size_t r = 0; r < budgets.size(); ++r) {
-      const int64_t budget = budgets[r];
-      std::vector<search::Job> jobs;
-      std::vector<size_t> job_trial;
-      int64_t reused = 0;
-      for (size_t i : alive) {
-        char name[64];
-        std::snprintf(name, sizeof name, "s%lld-t%03zu", static_cast<long long>(stage), i);
-        std::string dir = (fs::path(out) / name).string();
-        if (budget != epochs) dir += "-e" + std::to_string(budget);
-        TrialResult& res = stage_results[i];
-        res.dir = dir;
-        res.epochs = budget;
-        const fs::path info = fs::path(dir) / "trial.json";
-        const bool same = fs::exists(info) && read_text(info) == params_json(assignments[i]) + "\n";
-        if (same && fs::exists(fs::path(dir) / "failed.txt")) {  // resume: a recorded failure stays failed
-          res.status = "failed", res.error = read_text(fs::path(dir) / "failed.txt");
-          ++reused;
-          continue;
-        }
-        if (same && search::read_trial(dir, res)) {
-          res.status = "ok", res.epochs = budget;
-          ++reused;
-          continue;
-        }
-        fs::create_directories(dir, ec);
-        if (ec) fail_input(dir, ": cannot create the trial folder: ", ec.message());
-        fs::remove(fs::path(dir) / "failed.txt", ec);
-        write_text_atomic(info.string(), params_json(assignments[i]) + "\n");
-        search::Job job;
-        job.argv = {exe, "train", a.config};
-        for (const std::string& o : overrides_of(i, budget)) job.argv.insert(job.argv.end(), {"--set", o});
-        job.argv.insert(job.argv.end(), {"--out", dir, "--overwrite"});
-        job.log = (fs::path(dir) / "train.log").string();
-        jobs.push_back(std::move(job));
-        job_trial.push_back(i);
-      }
-      if (budgets.size() > 1)
-        std::printf("search: stage %lld rung %zu: %zu trials at %lld epochs (%lld already done)\n",
-                    static_cast<long long>(stage), r + 1, alive.size(), static_cast<long long>(budget),
-                    static_cast<long long>(reused));
-      else if (reused > 0)
-        std::printf("search: %lld trials already done in %s, %zu to run\n", static_cast<long long>(reused),
-                    out.c_str(), jobs.size());
-      std::fflush(stdout);
-      const std::vector<int> status = search::run_jobs(jobs, a.jobs);
-      for (size_t j = 0; j < jobs.size(); ++j) {
-        TrialResult& res = stage_results[job_trial[j]];
-        if (status[j] == 0 && search::read_trial(res.dir, res)) {
-          res.status = "ok", res.epochs = budget, res.error.clear();
-        } else {
-          res.status = "failed";
-          if (status[j] != 0) res.error = "exit " + std::to_string(status[j]) + ": " + last_error(jobs[j].log);
-          write_text_atomic((fs::path(res.dir) / "failed.txt").string(), res.error);
-        }
-        std::printf("  trial s%lld-t%03lld: %s", static_cast<long long>(stage), static_cast<long long>(res.index),
-                    res.status.c_str());
-        if (res.status == "ok") std::printf("  test_acc %.2f%%", 100 * res.metric);
-        else std::printf("  (%s)", res.error.c_str());
-        std::printf("  %s\n", params_json(res.params).c_str());
-        std::fflush(stdout);
-      }
-      if (r + 1 < budgets.size()) {  // successive halving: the best 1/eta go on, the others stop here
-        std::vector<size_t> ok;
-        for (size_t i : alive)
-          if (stage_results[i].status == "ok") ok.push_back(i);
-        std::stable_sort(ok.begin(), ok.end(),
-                         [&](size_t x, size_t y) { return stage_results[x].metric > stage_results[y].metric; });
-        const auto keep = static_cast<size_t>(search::halving_keep(static_cast<int64_t>(ok.size()), a.halving));
-        for (size_t q = keep; q < ok.size(); ++q) stage_results[ok[q]].status = "stopped";
-        ok.resize(std::min(keep, ok.size()));
-        alive = ok;
-      }
+    for (size_t rung = 0; rung < budgets_.size(); ++rung) {
+      run_rung(stage, rung, assignments, alive, results);
+      if (rung + 1 == budgets_.size()) break;
+      const std::vector<size_t> before = alive;
+      keep_best_of_rung(alive, results);
+      for (size_t i : before)
+        if (results[i].status == "ok" && std::find(alive.begin(), alive.end(), i) == alive.end())
+          results[i].status = "stopped";
     }
-    all.insert(all.end(), stage_results.begin(), stage_results.end());
-    if (stage < a.stages) {  // coarse to fine: narrow around the best quarter of this stage
-      std::vector<TrialResult> sorted = stage_results;
+    all_.insert(all_.end(), results.begin(), results.end());
+    if (stage < a_.stages) {  // coarse to fine: narrow around the best quarter of this stage
+      std::vector<TrialResult> sorted = results;
       search::sort_results(sorted);
       std::vector<Assignment> best;
       const size_t k = std::max<size_t>(2, sorted.size() / 4);
       for (const TrialResult& r : sorted)
         if (r.status == "ok" && best.size() < k) best.push_back(r.params);
-      space = search::narrow_space(space, best);
+      space_ = search::narrow_space(space_, best);
     }
   }
+  return finish();
+}
 
-  search::sort_results(all);
-  write_text_atomic((fs::path(out) / "results.csv").string(), search::results_csv(all, space));
-  std::printf("\n%s", search::results_table(all, space, 40).c_str());
-  const auto plots = search::scatter_plots(out, space, all);
+// results.csv, the table, the plots, and best.yaml (the best trial's resolved config).
+int Search::finish() {
+  search::sort_results(all_);
+  write_text_atomic((fs::path(out_) / "results.csv").string(), search::results_csv(all_, space_));
+  std::printf("\n%s", search::results_table(all_, space_, 40).c_str());
+  const auto plots = search::scatter_plots(out_, space_, all_);
   int64_t failed = 0;
-  for (const auto& r : all) failed += r.status == "failed";
-  if (all.front().status == "failed") {
-    std::printf("search: every trial failed; see %s/results.csv and each trial's train.log\n", out.c_str());
+  for (const auto& r : all_) failed += r.status == "failed";
+  if (all_.front().status == "failed") {
+    std::printf("search: every trial failed; see %s/results.csv and each trial's train.log\n", out_.c_str());
     return 1;
   }
-  const TrialResult& best = all.front();
-  write_text_atomic((fs::path(out) / "best.yaml").string(), read_text(fs::path(best.dir) / "config.yaml"));
+  const TrialResult& best = all_.front();
+  write_text_atomic((fs::path(out_) / "best.yaml").string(), read_text(fs::path(best.dir) / "config.yaml"));
   std::printf("best: test_acc %.2f%% (%s) -> %s/best.yaml, results.csv, %zu plots in %s/plots; %lld failed\n",
-              100 * best.metric, best.dir.c_str(), out.c_str(), plots.size(), out.c_str(),
+              100 * best.metric, best.dir.c_str(), out_.c_str(), plots.size(), out_.c_str(),
               static_cast<long long>(failed));
   return 0;
+}
+
+}  // namespace
+
+int cmd_search(const SearchArgs& a, const std::string& self) {
+  Search search(a, self);
+  return search.run();
 }
 
 }  // namespace cvtrain::cli
