@@ -175,24 +175,24 @@ const std::vector<Key>& keys() {
        nullptr, activation_names, "activation"},
       {"model.activation_slope", &RunConfig::model_activation_slope, Effect::weights, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu).",
        by_activation},
-      {"model.activation_alpha", &RunConfig::model_activation_alpha, Effect::weights, "elu: alpha, the value approached for large negative inputs.",
+      {"model.activation_alpha", &RunConfig::model_activation_alpha, Effect::weights, "The value approached for large negative inputs.",
        by_activation},
       {"model.init", &RunConfig::model_init, Effect::weights, "Weight init scheme (nn/init.cpp describes each; pytorch: the layers' defaults). Biases start at 0 except with pytorch.",
        nullptr, init_names, "init scheme"},
       {"model.init_scale", &RunConfig::model_init_scale, Effect::weights, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value.",
        by_init},
-      {"model.init_mode", &RunConfig::model_init_mode, Effect::weights, "kaiming: fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
+      {"model.init_mode", &RunConfig::model_init_mode, Effect::weights, "fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
        by_init, [] { return std::vector<std::string>{"fan_in", "fan_out"}; }, "mode"},
       {"model.init_gain", &RunConfig::model_init_gain, Effect::weights, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
        by_init},
       {"model.init_overrides", &RunConfig::model_init_overrides, Effect::weights, "Per-layer init, layer prefix -> SCHEME or SCHEME:SCALE, e.g. {net.13: xavier_normal, net.1: \"normal:0.02\"} (the longest matching layer prefix wins)."},
       {"model.depth", &RunConfig::model_depth, Effect::weights, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks.",
        by_model},
-      {"model.width", &RunConfig::model_width, Effect::weights, "deep_mlp: units per hidden layer.",
+      {"model.width", &RunConfig::model_width, Effect::weights, "Units per hidden layer.",
        by_model},
-      {"model.channels", &RunConfig::model_channels, Effect::weights, "vgg: the width of each stage, e.g. [64, 128, 256]; each stage ends in a 2x2 max pooling.",
+      {"model.channels", &RunConfig::model_channels, Effect::weights, "The width of each stage, e.g. [64, 128, 256]; each stage ends in a 2x2 max pooling.",
        by_model},
-      {"model.stage_convs", &RunConfig::model_stage_convs, Effect::weights, "vgg: conv3x3-BN-activation layers per stage.",
+      {"model.stage_convs", &RunConfig::model_stage_convs, Effect::weights, "conv3x3-BN-activation layers per stage.",
        by_model},
       {"model.zero_init_residual", &RunConfig::model_zero_init_residual, Effect::weights, "Post-activation residual models (resnet18/20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
       {"model.init_from", &RunConfig::model_init_from, Effect::weights, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
@@ -203,7 +203,7 @@ const std::vector<Key>& keys() {
       {"model.drop_path_mode", &RunConfig::model_drop_path_mode, Effect::weights, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed).",
        [](const RunConfig& c, const char*) -> std::string { return c.model_drop_path > 0 ? "" : "no effect without model.drop_path"; }, [] { return std::vector<std::string>{"sample", "batch"}; }, "mode"},
       {"model.dropconnect", &RunConfig::model_dropconnect, Effect::weights, "DropConnect (Wan et al. 2013) rate p on the hidden fully connected layers (all but the last): in training weights masked with keep 1-p and scaled by 1/(1-p), one mask per step; full weights at evaluation. 0: off."},
-      {"model.pool", &RunConfig::model_pool, Effect::weights, "cnn, vgg, lenet5: max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio).",
+      {"model.pool", &RunConfig::model_pool, Effect::weights, "max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio).",
        by_model, [] { return std::vector<std::string>{"max", "fractional"}; }, "pooling"},
       {"model.fmp_ratio", &RunConfig::model_fmp_ratio, Effect::weights, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha)).",
        [](const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
@@ -213,7 +213,7 @@ const std::vector<Key>& keys() {
        [](const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }, [] { return std::vector<std::string>{"random", "pseudo_random"}; }, "sequence"},
       {"model.fmp_test_samples", &RunConfig::model_fmp_test_samples, Effect::metrics, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions.",
        [](const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
-      {"model.batch_norm", &RunConfig::model_batch_norm, Effect::weights, "cnn, vgg: false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation.",
+      {"model.batch_norm", &RunConfig::model_batch_norm, Effect::weights, "false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation.",
        by_model},
       {"train.epochs", &RunConfig::train_epochs, Effect::weights, "Passes over the training set (a train.max_steps above 0 decides the length instead)."},
       {"train.batch_size", &RunConfig::train_batch_size, Effect::weights, "Training batch size."},
@@ -266,7 +266,7 @@ const std::vector<Key>& keys() {
       {"optim.l1", &RunConfig::optim_l1, Effect::weights, "L1 penalty: l1*sign(w) added to the gradient (every optimizer); with weight_decay too, the elastic net. Follows optim.decay_bias_and_norm."},
       {"optim.schedule", &RunConfig::optim_schedule, Effect::weights, "Learning-rate schedule, per step (`cvtrain schedule` plots it).",
        nullptr, schedule_names, "schedule"},
-      {"optim.pct_start", &RunConfig::optim_pct_start, Effect::weights, "onecycle: fraction of the steps spent warming up.",
+      {"optim.pct_start", &RunConfig::optim_pct_start, Effect::weights, "Fraction of the steps spent raising the lr.",
        by_schedule},
       {"optim.cycle_momentum", &RunConfig::optim_cycle_momentum, Effect::weights, "onecycle: cycle the momentum (sgd, rmsprop) or adam's beta1 inversely to the lr, from optim.max_momentum down to optim.base_momentum and back, as torch's OneCycleLR (false: optim.momentum or optim.beta1 stays fixed).",
        [](const RunConfig& c, const char* key) -> std::string {
@@ -277,41 +277,41 @@ const std::vector<Key>& keys() {
        [](const RunConfig& c, const char*) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
       {"optim.max_momentum", &RunConfig::optim_max_momentum, Effect::weights, "onecycle with cycle_momentum: the highest momentum (or beta1), at the start and the end.",
        [](const RunConfig& c, const char*) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
-      {"optim.min_lr", &RunConfig::optim_min_lr, Effect::weights, "cosine, sgdr, linear, polynomial: the final (lowest) learning rate.",
+      {"optim.min_lr", &RunConfig::optim_min_lr, Effect::weights, "The final (lowest) learning rate.",
        by_schedule},
-      {"optim.beta1", &RunConfig::optim_beta1, Effect::weights, "adam, adamw: beta1, decay of the gradient's running mean.",
+      {"optim.beta1", &RunConfig::optim_beta1, Effect::weights, "Decay of the gradient's running mean.",
        [](const RunConfig& c, const char* key) -> std::string {
          if (std::string r = by_optimizer(c, key); !r.empty()) return r;
          return cycles_momentum(c) ? cycled("beta1") : "";
        }},
-      {"optim.beta2", &RunConfig::optim_beta2, Effect::weights, "adam, adamw: beta2, decay of the squared gradient's running mean.",
+      {"optim.beta2", &RunConfig::optim_beta2, Effect::weights, "Decay of the squared gradient's running mean.",
        by_optimizer},
-      {"optim.eps", &RunConfig::optim_eps, Effect::weights, "adam, adamw, rmsprop, adagrad: epsilon of the denominator (-1: the optimizer's default, 1e-8 or adagrad's 1e-10).",
+      {"optim.eps", &RunConfig::optim_eps, Effect::weights, "Epsilon of the denominator (-1: the optimizer's default, 1e-8 or adagrad's 1e-10).",
        by_optimizer},
-      {"optim.alpha", &RunConfig::optim_alpha, Effect::weights, "rmsprop: smoothing constant of the squared gradient's average.",
+      {"optim.alpha", &RunConfig::optim_alpha, Effect::weights, "Smoothing constant of the squared gradient's average.",
        by_optimizer},
-      {"optim.centered", &RunConfig::optim_centered, Effect::weights, "rmsprop: normalize by the gradient's estimated variance.",
+      {"optim.centered", &RunConfig::optim_centered, Effect::weights, "Normalize by the gradient's estimated variance.",
        by_optimizer},
-      {"optim.lr_decay", &RunConfig::optim_lr_decay, Effect::weights, "adagrad: lr decay, lr / (1 + (t-1) lr_decay).",
+      {"optim.lr_decay", &RunConfig::optim_lr_decay, Effect::weights, "lr / (1 + (t-1) lr_decay).",
        by_optimizer},
-      {"optim.initial_accumulator", &RunConfig::optim_initial_accumulator, Effect::weights, "adagrad: initial value of the sum of squared gradients.",
+      {"optim.initial_accumulator", &RunConfig::optim_initial_accumulator, Effect::weights, "Initial value of the sum of squared gradients.",
        by_optimizer},
       {"optim.decay_bias_and_norm", &RunConfig::optim_decay_bias_and_norm, Effect::weights, "false: no weight decay (nor L1) on biases and norm scales/shifts (1-D parameters).",
        [](const RunConfig& c, const char*) -> std::string {
          return c.optim_weight_decay > 0 || c.optim_l1 > 0 ? "" : "no effect without optim.weight_decay or optim.l1";
        }},
       {"optim.bias_lr_mult", &RunConfig::optim_bias_lr_mult, Effect::weights, "Learning-rate multiplier of the biases and norm parameters."},
-      {"optim.gamma", &RunConfig::optim_gamma, Effect::weights, "step, multistep, exponential: lr factor per decay (exponential: per epoch).",
+      {"optim.gamma", &RunConfig::optim_gamma, Effect::weights, "The lr factor per decay (exponential: per epoch).",
        by_schedule},
-      {"optim.step_size", &RunConfig::optim_step_size, Effect::weights, "step: epochs between decays.",
+      {"optim.step_size", &RunConfig::optim_step_size, Effect::weights, "Epochs between decays.",
        by_schedule},
-      {"optim.milestones", &RunConfig::optim_milestones, Effect::weights, "multistep: epochs at which the lr is multiplied by gamma, e.g. [30, 60, 80].",
+      {"optim.milestones", &RunConfig::optim_milestones, Effect::weights, "Epochs at which the lr is multiplied by gamma, e.g. [30, 60, 80].",
        by_schedule},
-      {"optim.restart_period", &RunConfig::optim_restart_period, Effect::weights, "sgdr: epochs of the first cosine cycle (T_0).",
+      {"optim.restart_period", &RunConfig::optim_restart_period, Effect::weights, "Epochs of the first cosine cycle (T_0).",
        by_schedule},
-      {"optim.restart_mult", &RunConfig::optim_restart_mult, Effect::weights, "sgdr: factor by which each cycle is longer than the last (T_mult).",
+      {"optim.restart_mult", &RunConfig::optim_restart_mult, Effect::weights, "Factor by which each cycle is longer than the last (T_mult).",
        by_schedule},
-      {"optim.power", &RunConfig::optim_power, Effect::weights, "polynomial: the power of the decay (1: linear).",
+      {"optim.power", &RunConfig::optim_power, Effect::weights, "The power of the decay (1: linear).",
        by_schedule},
       {"optim.warmup_steps", &RunConfig::optim_warmup_steps, Effect::weights, "Linear warmup over this many steps, multiplying any schedule (0: none)."},
       {"optim.warmup_epochs", &RunConfig::optim_warmup_epochs, Effect::weights, "Linear warmup in epochs (used when warmup_steps is 0).",
@@ -562,6 +562,24 @@ void walk(RunConfig& cfg, const YAML::Node& node, const std::string& prefix, con
   }
 }
 
+// "optim.schedule: cosine, sgdr" for a key that registry rows declare they read ("" for none).
+template <class Table>
+void add_readers(std::string& out, const Table& table, const char* owner, const char* key) {
+  std::string names;
+  for (const auto& row : table)
+    if (std::find(row.keys.begin(), row.keys.end(), key) != row.keys.end()) names += (names.empty() ? "" : ", ") + row.name;
+  if (!names.empty()) out += (out.empty() ? "" : "; ") + std::string(owner) + " " + names;
+}
+std::string readers(const char* key) {
+  std::string out;
+  add_readers(out, nn::model_registry(), "model.name", key);
+  add_readers(out, nn::activation_registry(), "model.activation", key);
+  add_readers(out, nn::init::init_registry(), "model.init", key);
+  add_readers(out, optim::optimizer_registry(), "optim.name", key);
+  add_readers(out, optim::schedule_registry(), "optim.schedule", key);
+  return out;
+}
+
 std::string joined(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -792,6 +810,7 @@ std::string config_reference_markdown() {
     const std::string type = short_type_name(k.field);
     md << "| `" << k.path << "` | " << type << " | `" << def << "` | " << effect_name(k.effect) << " | " << k.doc;
     if (k.choices) md << " One of: " << joined(k.choices()) << ".";
+    if (const std::string r = readers(k.path); !r.empty()) md << " Read by " << r << ".";
     md << " |\n";
     if (std::string(k.path) == "data.limit_test")
       md << "| `data.augment` | list | `[]` | weights | Augmentations applied in order to each training image: entries {name, p, parameters}; see docs/data.md and `cvtrain augmentations`. |\n";
