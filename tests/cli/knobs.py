@@ -244,6 +244,12 @@ def check(tmp):
         return [{}]
 
     jobs, failures, skipped = [], [], []
+    failed_keys = set()
+
+    def fail(key, text):
+        failed_keys.add(key)
+        failures.append(text)
+
     for k in keys:
         key = k["key"]
         if ONLY and not any(key.startswith(p) for p in ONLY):
@@ -253,7 +259,7 @@ def check(tmp):
             continue
         probe = PROBES.get(key, derived(k))
         if probe is None:
-            failures.append(f"{key}: no probe value; add one to PROBES in tests/cli/knobs.py")
+            fail(key, f"{key}: no probe value; add one to PROBES in tests/cli/knobs.py")
             continue
         value, enable = probe if isinstance(probe, tuple) else (probe, {})
         for ctx in contexts(key):
@@ -261,10 +267,16 @@ def check(tmp):
                 continue
             jobs.append((k, value, {**BASE, **ctx, **enable}))
 
-    # One base run per distinct context, then every probe against its context's base.
-    bases = {}
-    for _, _, ctx in jobs:
-        bases.setdefault(json.dumps(ctx, sort_keys=True), None)
+    # One base run per distinct context, then every probe against its context's base. A context that
+    # starts from @BASE_RUN (model.init_from) uses the base run of its plain twin, which runs first.
+    def key_of(ctx):
+        return json.dumps(ctx, sort_keys=True)
+
+    def plain(ctx):
+        return {k: v for k, v in ctx.items() if v != BASE_RUN and k != "model.reset_head"}
+
+    def folder_of_base(ctx):
+        return bases[key_of(plain(ctx))].folder
 
     def run_base(i, ctx_text):
         ctx = json.loads(ctx_text)
@@ -272,22 +284,14 @@ def check(tmp):
         ctx = {k: (folder_of_base(ctx) if v == BASE_RUN else v) for k, v in ctx.items()}
         return ctx_text, Outcome(train(ctx, folder), folder)
 
-    def folder_of_base(ctx):  # model.init_from: the same model's plain base run
-        plain = json.dumps({k: v for k, v in ctx.items() if v != BASE_RUN and k != "model.reset_head"}, sort_keys=True)
-        return (bases_plain.get(plain) or bases[plain]).folder
-
-    # init_from contexts need the plain base of the same context first
-    bases_plain = {}
-    for ctx_text in list(bases):
-        ctx = json.loads(ctx_text)
-        if BASE_RUN in ctx.values():
-            plain = json.dumps({k: v for k, v in ctx.items() if v != BASE_RUN and k != "model.reset_head"}, sort_keys=True)
-            bases_plain.setdefault(plain, None)
+    texts = {key_of(c) for _, _, c in jobs} | {key_of(plain(c)) for _, _, c in jobs}
+    independent = sorted(t for t in texts if BASE_RUN not in t)
+    dependent = sorted(t for t in texts if BASE_RUN in t)
+    bases = {}
     with concurrent.futures.ThreadPoolExecutor(JOBS) as pool:
-        for text, outcome in pool.map(lambda a: run_base(*a), enumerate(bases_plain, start=100000)):
-            bases_plain[text] = outcome
-        for text, outcome in pool.map(lambda a: run_base(*a), enumerate(bases)):
-            bases[text] = outcome
+        for group, start in ((independent, 0), (dependent, len(independent))):
+            for text, outcome in pool.map(lambda a: run_base(*a), enumerate(group, start=start)):
+                bases[text] = outcome
 
     def probe_one(i, job):
         k, value, ctx = job
@@ -332,10 +336,10 @@ def check(tmp):
             elif verdict == "context":
                 contexts_failed.add(f"[{where}]: {why}")
             elif verdict in ("violation", "error"):
-                failures.append(f"{key}={PROBES.get(key, derived(k))} [{where}]: {why}")
+                fail(key, f"{key}={PROBES.get(key, derived(k))} [{where}]: {why}")
     for key, ok in trained.items():
         if not ok and key not in REFUSED_HERE:
-            failures.append(f"{key}: refused or failed in every context; the probe value or its context is wrong")
+            fail(key, f"{key}: refused or failed in every context; the probe value or its context is wrong")
     print(f"knobs: {len(trained)} keys probed in {len(jobs)} runs ({counts['ok']} took effect, "
           f"{counts['refused']} refused, {counts['context']} contexts that cannot run); not probed: "
           f"{', '.join(skipped)}")
@@ -343,8 +347,7 @@ def check(tmp):
         print("context that cannot run:", c)
     for f in failures:
         print("FAIL:", f)
-    print(f"knobs: {len(trained) - len({f.split('=')[0].split(':')[0] for f in failures})} passed, "
-          f"{len({f.split('=')[0].split(':')[0] for f in failures})} failed")
+    print(f"knobs: {len(set(trained) - failed_keys)} passed, {len(failed_keys)} failed")
     return 1 if failures else 0
 
 

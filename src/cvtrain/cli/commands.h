@@ -63,7 +63,7 @@ struct PreviewArgs {
   int64_t scale = 3;   // pixel magnification
 };
 
-// issue 7: ensembles and hyperparameter search
+// ensembles and hyperparameter search
 struct EnsembleArgs {
   std::vector<std::string> members;  // run folders or model files
   std::vector<std::string> overrides;
@@ -84,7 +84,7 @@ struct SearchArgs {
   uint64_t seed = 0;
 };
 
-// issue 8: predict and export
+// predict and export
 struct PredictArgs {
   std::string run;                  // a run folder, model file or checkpoint
   std::vector<std::string> inputs;  // PNG/JPEG files, or IDX / CIFAR binary files with ":0-99,120" indices

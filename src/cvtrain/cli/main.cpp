@@ -21,15 +21,10 @@ using Runner = std::function<int()>;
 struct Subcommand {
   const char* name;
   const char* help;
-  // Declares the options on `app` into arguments it keeps, and returns the call that runs it with them.
+  // Declares the options on `app` into arguments it keeps (shared with the call, so they live as
+  // long as it), and returns the call that runs the subcommand with them.
   Runner (*define)(CLI::App& app, const std::string& self);
 };
-
-// A subcommand's arguments live as long as its runner.
-template <class Args>
-std::shared_ptr<Args> args_for() {
-  return std::make_shared<Args>();
-}
 
 void overrides(CLI::App& app, std::vector<std::string>& into, const char* what = "Override a key (repeatable)") {
   app.add_option("--set", into, what);
@@ -38,7 +33,7 @@ void overrides(CLI::App& app, std::vector<std::string>& into, const char* what =
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
       {"train", "Train a model from a config file", [](CLI::App& app, const std::string&) -> Runner {
-         auto a = args_for<TrainArgs>();
+         auto a = std::make_shared<TrainArgs>();
          app.add_option("config", a->config, "YAML config (recipes/*.yaml); omit with --resume");
          overrides(app, a->overrides, "Override a key: --set train.epochs=1 (repeatable)");
          app.add_option("--out", a->out, "Output folder (default runs/<config name>-<time>)");
@@ -48,7 +43,7 @@ const std::vector<Subcommand>& subcommands() {
        }},
       {"schedule", "Print (and plot) the learning rate per optimizer step of a config",
        [](CLI::App& app, const std::string&) -> Runner {
-         auto a = args_for<ScheduleArgs>();
+         auto a = std::make_shared<ScheduleArgs>();
          app.add_option("config", a->config, "YAML config")->required();
          overrides(app, a->overrides);
          app.add_flag("--json", a->json, "Print one JSON object");
@@ -56,7 +51,7 @@ const std::vector<Subcommand>& subcommands() {
          return [a] { return cmd_schedule(*a); };
        }},
       {"eval", "Evaluate a trained model on its test set", [](CLI::App& app, const std::string&) -> Runner {
-         auto a = args_for<EvalArgs>();
+         auto a = std::make_shared<EvalArgs>();
          app.add_option("run", a->run, "Run folder or model.safetensors")->required();
          overrides(app, a->overrides, "Override a key of the run's config (e.g. data.root)");
          app.add_flag("--json", a->json, "Print one JSON object");
@@ -65,7 +60,7 @@ const std::vector<Subcommand>& subcommands() {
          return [a] { return cmd_eval(*a); };
        }},
       {"bench", "Measure training and evaluation images per second", [](CLI::App& app, const std::string&) -> Runner {
-         auto a = args_for<BenchArgs>();
+         auto a = std::make_shared<BenchArgs>();
          app.add_option("config", a->config, "YAML config")->required();
          overrides(app, a->overrides);
          app.add_option("--steps", a->steps, "Timed training steps")->check(CLI::PositiveNumber);
@@ -73,7 +68,7 @@ const std::vector<Subcommand>& subcommands() {
          return [a] { return cmd_bench(*a); };
        }},
       {"config", "Print the fully resolved config", [](CLI::App& app, const std::string&) -> Runner {
-         auto a = args_for<ConfigArgs>();
+         auto a = std::make_shared<ConfigArgs>();
          app.add_option("config", a->config, "YAML config (omit for the defaults)");
          overrides(app, a->overrides);
          app.add_flag("--reference", a->reference, "Print the Markdown reference of every key");
@@ -82,7 +77,7 @@ const std::vector<Subcommand>& subcommands() {
       {"models", "List the models of the zoo", [](CLI::App&, const std::string&) -> Runner { return cmd_models; }},
       {"diagnose", "Per-layer activation and gradient statistics, histograms and warnings",
        [](CLI::App& app, const std::string&) -> Runner {
-         auto a = args_for<DiagnoseArgs>();
+         auto a = std::make_shared<DiagnoseArgs>();
          app.add_option("config", a->config, "YAML config")->required();
          overrides(app, a->overrides);
          app.add_option("--out", a->out, "Output folder (default runs/<config name>-diagnose)");
@@ -91,7 +86,7 @@ const std::vector<Subcommand>& subcommands() {
        }},
       {"preview", "Write a PNG grid of training images with random augmentations from the config",
        [](CLI::App& app, const std::string&) -> Runner {
-         auto a = args_for<PreviewArgs>();
+         auto a = std::make_shared<PreviewArgs>();
          app.add_option("config", a->config, "YAML config")->required();
          overrides(app, a->overrides);
          app.add_option("--out", a->out, "PNG file to write (default augment.png)");
@@ -104,7 +99,7 @@ const std::vector<Subcommand>& subcommands() {
        [](CLI::App&, const std::string&) -> Runner { return cmd_augmentations; }},
       {"predict", "Class probabilities for images (PNG/JPEG, or IDX/CIFAR files with :indices)",
        [](CLI::App& app, const std::string&) -> Runner {
-         auto a = args_for<PredictArgs>();
+         auto a = std::make_shared<PredictArgs>();
          app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint")->required();
          app.add_option("inputs", a->inputs, "Image files, or FILE:0-99,120 for IDX / CIFAR binary files")->required();
          app.add_option("--topk", a->topk, "Classes shown per image (default 3)");
@@ -114,7 +109,7 @@ const std::vector<Subcommand>& subcommands() {
        }},
       {"export", "Write a trained model as ONNX or as a plain safetensors model file",
        [](CLI::App& app, const std::string&) -> Runner {
-         auto a = args_for<ExportArgs>();
+         auto a = std::make_shared<ExportArgs>();
          app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint")->required();
          app.add_option("--format", a->format, "onnx (inference graph, opset 13) or safetensors (PyTorch state_dict names)");
          app.add_option("--out", a->out, "File to write")->required();
@@ -124,7 +119,7 @@ const std::vector<Subcommand>& subcommands() {
        }},
       {"ensemble", "Average the predictions of several models (or a run's snapshots) and compare them",
        [](CLI::App& app, const std::string&) -> Runner {
-         auto a = args_for<EnsembleArgs>();
+         auto a = std::make_shared<EnsembleArgs>();
          app.add_option("members", a->members, "Run folders or model files")->required();
          overrides(app, a->overrides, "Override a key of the members' configs (e.g. data.root)");
          app.add_option("--tta", a->tta, "Test-time augmentation of each member: none, flip, 5crop, 10crop");
@@ -135,7 +130,7 @@ const std::vector<Subcommand>& subcommands() {
        }},
       {"search", "Hyperparameter search: random, grid, coarse-to-fine, successive halving",
        [](CLI::App& app, const std::string& self) -> Runner {
-         auto a = args_for<SearchArgs>();
+         auto a = std::make_shared<SearchArgs>();
          app.add_option("config", a->config, "Base YAML config")->required();
          app.add_option("--space", a->space, "SPACE.yaml: config keys -> {uniform|loguniform|int|choice|grid: [...]}")
              ->required();

@@ -433,6 +433,12 @@ const TransformDef* find_transform(const std::string& name) {
   return nullptr;
 }
 
+double applied_p(const AugmentSpec& spec) {
+  if (spec.p >= 0) return spec.p;
+  const TransformDef* def = find_transform(spec.name);
+  return def ? def->default_p : 1.0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing and the pipeline
 
@@ -494,7 +500,7 @@ AugmentPipeline::AugmentPipeline(const std::vector<AugmentSpec>& specs, const st
       for (const TransformDef& t : augment_registry()) known += (known.empty() ? "" : ", ") + std::string(t.name);
       fail_input(at, ".name: unknown augmentation '", s.name, "' (known: ", known, ")");
     }
-    const double p = s.p < 0 ? def->default_p : s.p;
+    const double p = applied_p(s);
     if (!(p <= 1)) fail_input(at, ".p: must be in [0, 1], got ", s.p);
     AugmentStep step{def, p, {}};
     for (const auto& [key, text] : s.params) {

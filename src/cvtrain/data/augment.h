@@ -73,6 +73,8 @@ struct TransformDef {
 // The registry: every augmentation, in the order `cvtrain augmentations` / docs list them.
 const std::vector<TransformDef>& augment_registry();
 const TransformDef* find_transform(const std::string& name);
+// The probability an entry is applied with: its own p, or, left out (< 0), its transform's default_p.
+double applied_p(const AugmentSpec& spec);
 
 struct AugmentStep {
   const TransformDef* def;

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "cvtrain/nn/init.h"
 #include "cvtrain/nn/layers.h"
 #include "cvtrain/ops/activation.h"
 #include "cvtrain/ops/elementwise.h"
@@ -43,16 +44,17 @@ Variable SiLU::forward(Context& ctx, const Variable& x) { return ops::silu(ctx, 
 const std::vector<ActivationEntry>& activation_registry() {
   using std::make_shared;
   auto slope_or = [](const ActivationSpec& s, double d) { return static_cast<float>(s.slope < 0 ? d : s.slope); };
-  // Init gains (torch.nn.init.calculate_gain): ReLU's sqrt(2) also for the ReLU-like elu, gelu, silu;
-  // selu 1, so that kaiming becomes LeCun normal, the init SELU assumes.
-  constexpr auto sqrt2 = [](double) { return std::sqrt(2.0); };
-  constexpr auto one = [](double) { return 1.0; };
-  constexpr auto leaky = [](double slope) { return std::sqrt(2.0 / (1.0 + slope * slope)); };
+  // Init gains from torch.nn.init.calculate_gain: ReLU's also for the ReLU-like elu, gelu, silu; selu
+  // 1 ('linear'), so that kaiming becomes LeCun normal, the init SELU assumes.
+  constexpr auto relu = [](double) { return init::calculate_gain("relu"); };
+  constexpr auto sigmoid = [](double) { return init::calculate_gain("sigmoid"); };
+  constexpr auto tanh = [](double) { return init::calculate_gain("tanh"); };
+  constexpr auto linear = [](double) { return init::calculate_gain("linear"); };
+  constexpr auto leaky = [](double slope) { return init::calculate_gain("leaky_relu", slope); };
   static const std::vector<ActivationEntry> table = {
-      {"relu", "max(0, x)", [](const ActivationSpec&, int64_t) { return make_shared<ReLU>(); }, sqrt2},
-      {"sigmoid", "1 / (1 + exp(-x))", [](const ActivationSpec&, int64_t) { return make_shared<Sigmoid>(); }, one},
-      {"tanh", "tanh(x)", [](const ActivationSpec&, int64_t) { return make_shared<Tanh>(); },
-       [](double) { return 5.0 / 3.0; }},
+      {"relu", "max(0, x)", [](const ActivationSpec&, int64_t) { return make_shared<ReLU>(); }, relu},
+      {"sigmoid", "1 / (1 + exp(-x))", [](const ActivationSpec&, int64_t) { return make_shared<Sigmoid>(); }, sigmoid},
+      {"tanh", "tanh(x)", [](const ActivationSpec&, int64_t) { return make_shared<Tanh>(); }, tanh},
       {"leaky_relu", "x > 0 ? x : slope x (model.activation_slope, default 0.01)",
        [slope_or](const ActivationSpec& s, int64_t) { return make_shared<LeakyReLU>(slope_or(s, 0.01)); }, leaky,
        {"model.activation_slope"}},
@@ -63,14 +65,14 @@ const std::vector<ActivationEntry>& activation_registry() {
        [slope_or](const ActivationSpec& s, int64_t c) { return make_shared<PReLU>(c, slope_or(s, 0.25)); }, leaky,
        {"model.activation_slope"}},
       {"elu", "x > 0 ? x : alpha (exp(x) - 1) (model.activation_alpha, default 1)",
-       [](const ActivationSpec& s, int64_t) { return make_shared<ELU>(static_cast<float>(s.alpha)); }, sqrt2,
+       [](const ActivationSpec& s, int64_t) { return make_shared<ELU>(static_cast<float>(s.alpha)); }, relu,
        {"model.activation_alpha"}},
       {"selu", "scale * elu(x, alpha), the self-normalizing constants (pair with model.init: lecun_normal)",
-       [](const ActivationSpec&, int64_t) { return make_shared<SELU>(); }, one},
-      {"gelu", "x Phi(x), exact (erf)", [](const ActivationSpec&, int64_t) { return make_shared<GELU>(false); }, sqrt2},
+       [](const ActivationSpec&, int64_t) { return make_shared<SELU>(); }, linear},
+      {"gelu", "x Phi(x), exact (erf)", [](const ActivationSpec&, int64_t) { return make_shared<GELU>(false); }, relu},
       {"gelu_tanh", "GELU's tanh approximation", [](const ActivationSpec&, int64_t) { return make_shared<GELU>(true); },
-       sqrt2},
-      {"silu", "x sigmoid(x) (Swish)", [](const ActivationSpec&, int64_t) { return make_shared<SiLU>(); }, sqrt2},
+       relu},
+      {"silu", "x sigmoid(x) (Swish)", [](const ActivationSpec&, int64_t) { return make_shared<SiLU>(); }, relu},
   };
   return table;
 }

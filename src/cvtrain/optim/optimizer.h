@@ -36,7 +36,7 @@ struct OptimOptions {
   // Parameter groups: false withholds weight decay and L1 from arena entries flagged is_bias_or_norm.
   bool decay_bias_and_norm = true;
   float bias_lr_mult = 1.0f;  // the lr of the bias/norm entries is lr * bias_lr_mult
-  // Transfer learning (issue 7): entries whose name starts with a frozen prefix get lr multiplier 0
+  // Transfer learning: entries whose name starts with a frozen prefix get lr multiplier 0
   // and no weight decay or L1; otherwise the longest matching lr_mults prefix multiplies their lr
   // (times bias_lr_mult). A prefix matches a name equal to it or followed by '.'.
   std::vector<std::string> freeze;

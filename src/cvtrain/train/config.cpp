@@ -1,12 +1,12 @@
-// The config schema: one table of keys (path, field, documentation). Loading walks the YAML tree,
-// rejects keys that are not in the table (suggesting the nearest one), converts each value to its
-// field's type, then checks the values that can be impossible.
+// The config schema: one table of keys, each row with its field (type and default), what it changes,
+// its documentation, when a run uses it and its choices. Loading walks the YAML tree, rejects keys
+// that are not in the table (suggesting the nearest one) or named twice, converts each value to its
+// field's type, checks the values that can be impossible, and refuses set keys the run would not use.
 #include "cvtrain/train/config.h"
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <sstream>
 #include <variant>
@@ -85,33 +85,32 @@ std::vector<std::string> optimizer_names() { return names_of(optim::optimizer_re
 std::vector<std::string> schedule_names() { return names_of(optim::schedule_registry()); }
 std::vector<std::string> preprocess_names() { return preprocess_modes(); }
 
-bool one_of(const std::string& value, std::initializer_list<const char*> names) {
-  return std::any_of(names.begin(), names.end(), [&](const char* n) { return value == n; });
-}
-std::string list_text(std::initializer_list<const char*> names) {
+std::string joined(const std::vector<std::string>& names) {
   std::string out;
-  for (const char* n : names) out += (out.empty() ? "" : ", ") + std::string(n);
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
 }
-// "" when the key's owner (optim.name, optim.schedule, ...) is one of `names`, else the reason.
-std::string used_by(const char* owner, const std::string& value, std::initializer_list<const char*> names) {
-  if (one_of(value, names)) return "";
-  return std::string("no effect with ") + owner + " " + value + " (only " + list_text(names) +
-         (names.size() == 1 ? " uses it)" : " use it)");
+
+// "" when `value` of `owner` (optim.name, optim.schedule, ...) is one of `users`, else the reason.
+std::string used_by(const std::string& owner, const std::string& value, const std::vector<std::string>& users) {
+  if (std::find(users.begin(), users.end(), value) != users.end()) return "";
+  return "no effect with " + owner + " " + value + " (only " + joined(users) +
+         (users.size() == 1 ? " uses it)" : " use it)");
+}
+
+// The names of a registry's rows that declare they read `key`.
+template <class Table>
+std::vector<std::string> rows_reading(const Table& table, const char* key) {
+  std::vector<std::string> names;
+  for (const auto& row : table)
+    if (std::find(row.keys.begin(), row.keys.end(), key) != row.keys.end()) names.push_back(row.name);
+  return names;
 }
 // "" when the row that `owner` selects (its value `value`) in a registry reads `key`, else the
 // reason, naming the rows that do: the registries declare which keys each of their rows consumes.
 template <class Table>
 std::string read_by(const Table& table, const std::string& owner, const std::string& value, const char* key) {
-  std::vector<std::string> users;
-  for (const auto& row : table) {
-    if (std::find(row.keys.begin(), row.keys.end(), key) == row.keys.end()) continue;
-    if (row.name == value) return "";
-    users.push_back(row.name);
-  }
-  std::string names;
-  for (const std::string& u : users) names += (names.empty() ? "" : ", ") + u;
-  return "no effect with " + owner + " " + value + " (only " + names + (users.size() == 1 ? " uses" : " use") + " it)";
+  return used_by(owner, value, rows_reading(table, key));
 }
 std::string by_optimizer(const RunConfig& c, const char* key) {
   return read_by(optim::optimizer_registry(), "optim.name", c.optim_name, key);
@@ -130,6 +129,7 @@ std::string by_init(const RunConfig& c, const char* key) {  // a per-layer overr
 bool has_momentum(const RunConfig& c) {
   return by_optimizer(c, "optim.momentum").empty() || by_optimizer(c, "optim.beta1").empty();
 }
+std::string by_fractional_pool(const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }
 bool cycles_momentum(const RunConfig& c) { return c.optim_schedule == "onecycle" && c.optim_cycle_momentum && has_momentum(c); }
 std::string cycled(const char* what) {
   return std::string("onecycle cycles ") + what +
@@ -153,7 +153,8 @@ const std::vector<Key>& keys() {
       {"data.limit_test", &RunConfig::data_limit_test, Effect::metrics, "Use only the first N test images (0: all)."},
       {"data.val_fraction", &RunConfig::data_val_fraction, Effect::weights, "Hold out this fraction of the training set (chosen with the seed) as the test split (0: use the dataset's test split)."},
       {"data.on_bad_file", &RunConfig::data_on_bad_file, Effect::input, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip).",
-       [](const RunConfig& c, const char*) { return used_by("data.dataset", c.data_dataset, {"image_folder"}); }, [] { return std::vector<std::string>{"fail", "skip"}; }, "mode"},
+       [](const RunConfig& c, const char*) { return used_by("data.dataset", c.data_dataset, {"image_folder"}); },
+       [] { return std::vector<std::string>{"fail", "skip"}; }, "mode"},
       {"data.preprocess", &RunConfig::data_preprocess, Effect::weights, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, or the PCA family (docs/data.md).",
        nullptr, preprocess_names, "mode"},
       {"data.preprocess_components", &RunConfig::data_preprocess_components, Effect::weights, "pca, pca_whiten: components kept (0: all C*H*W).",
@@ -206,13 +207,13 @@ const std::vector<Key>& keys() {
       {"model.pool", &RunConfig::model_pool, Effect::weights, "max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio).",
        by_model, [] { return std::vector<std::string>{"max", "fractional"}; }, "pooling"},
       {"model.fmp_ratio", &RunConfig::model_fmp_ratio, Effect::weights, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha)).",
-       [](const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
+       by_fractional_pool},
       {"model.fmp_overlapping", &RunConfig::model_fmp_overlapping, Effect::weights, "Fractional max pooling: overlapping regions (neighbours share a row/column) or disjoint ones.",
-       [](const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
+       by_fractional_pool},
       {"model.fmp_sequence", &RunConfig::model_fmp_sequence, Effect::weights, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u))).",
-       [](const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }, [] { return std::vector<std::string>{"random", "pseudo_random"}; }, "sequence"},
+       by_fractional_pool, [] { return std::vector<std::string>{"random", "pseudo_random"}; }, "sequence"},
       {"model.fmp_test_samples", &RunConfig::model_fmp_test_samples, Effect::metrics, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions.",
-       [](const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }},
+       by_fractional_pool},
       {"model.batch_norm", &RunConfig::model_batch_norm, Effect::weights, "false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation.",
        by_model},
       {"train.epochs", &RunConfig::train_epochs, Effect::weights, "Passes over the training set (a train.max_steps above 0 decides the length instead)."},
@@ -362,22 +363,21 @@ std::string suggestion(const std::string& path) {
   return best ? std::string(" (did you mean '") + best->path + "'?)" : std::string();
 }
 
-std::string type_name(const Field& f) {
-  switch (f.index()) {
-    case 0: return "an integer";
-    case 1: return "a number";
-    case 2: return "true or false";
-    case 3: return "a string";
-    case 4: return "a list of integers";
-    case 5: return "a list of words";
-    case 6: return "a mapping of names to numbers";
-    default: return "a mapping of names to words";
-  }
-}
-
-const char* short_type_name(const Field& f) {
-  static const char* names[] = {"int", "float", "bool", "string", "int list", "word list", "name: number map",
-                                "name: word map"};
+// Each Field alternative's name, in the variant's order: in the reference, and in errors.
+struct TypeNames {
+  const char* brief;
+  const char* phrase;
+};
+const TypeNames& type_names(const Field& f) {
+  static const TypeNames names[] = {{"int", "an integer"},
+                                    {"float", "a number"},
+                                    {"bool", "true or false"},
+                                    {"string", "a string"},
+                                    {"int list", "a list of integers"},
+                                    {"word list", "a list of words"},
+                                    {"name: number map", "a mapping of names to numbers"},
+                                    {"name: word map", "a mapping of names to words"}};
+  static_assert(std::size(names) == std::variant_size_v<Field>);
   return names[f.index()];
 }
 
@@ -402,7 +402,7 @@ std::vector<std::string> scalar_items(const std::string& text) {
 }
 
 template <class T>
-T scalar_as(const YAML::Node& node, const std::string& text, const std::string& where, const char* what) {
+T scalar_as(const std::string& text, const std::string& where, const char* what) {
   try {
     return YAML::Node(text).as<T>();
   } catch (const YAML::Exception&) {
@@ -411,14 +411,14 @@ T scalar_as(const YAML::Node& node, const std::string& text, const std::string& 
 }
 
 void read_value(int64_t& v, const YAML::Node& n, const std::string& where) {
-  v = scalar_as<int64_t>(n, n.Scalar(), where, "an integer");
+  v = scalar_as<int64_t>(n.Scalar(), where, "an integer");
 }
 void read_value(double& v, const YAML::Node& n, const std::string& where) {
-  v = scalar_as<double>(n, n.Scalar(), where, "a number");
+  v = scalar_as<double>(n.Scalar(), where, "a number");
   if (!std::isfinite(v)) fail_input(where, ": expected a finite number, got '", n.Scalar(), "'");  // .nan, .inf
 }
 void read_value(bool& v, const YAML::Node& n, const std::string& where) {
-  v = scalar_as<bool>(n, n.Scalar(), where, "true or false");
+  v = scalar_as<bool>(n.Scalar(), where, "true or false");
 }
 void read_value(std::string& v, const YAML::Node& n, const std::string&) { v = n.Scalar(); }
 
@@ -428,13 +428,14 @@ void read_list(std::vector<T>& v, const YAML::Node& n, const std::string& where,
   v.clear();
   if (n.IsNull()) return;
   if (n.IsMap()) fail_input(where, ": expected ", what, ", got a mapping");
-  const std::vector<std::string> items = n.IsSequence() ? std::vector<std::string>{} : scalar_items(n.Scalar());
-  if (n.IsSequence())
-    for (const auto& item : n) {
-      if (!item.IsScalar()) fail_input(where, ": expected ", what, ", got a nested list or mapping");
-      v.push_back(scalar_as<T>(item, item.Scalar(), where, what));
-    }
-  for (const std::string& item : items) v.push_back(scalar_as<T>(n, item, where, what));
+  if (!n.IsSequence()) {
+    for (const std::string& item : scalar_items(n.Scalar())) v.push_back(scalar_as<T>(item, where, what));
+    return;
+  }
+  for (const auto& item : n) {
+    if (!item.IsScalar()) fail_input(where, ": expected ", what, ", got a nested list or mapping");
+    v.push_back(scalar_as<T>(item.Scalar(), where, what));
+  }
 }
 void read_value(IntList& v, const YAML::Node& n, const std::string& w) { read_list(v, n, w, "a list of integers"); }
 void read_value(WordList& v, const YAML::Node& n, const std::string& w) { read_list(v, n, w, "a list of words"); }
@@ -448,7 +449,7 @@ void read_map(std::vector<std::pair<std::string, T>>& v, const YAML::Node& n, co
   if (n.IsMap()) {
     for (const auto& kv : n) {
       if (!kv.first.IsScalar() || !kv.second.IsScalar()) fail_input(where, ": expected ", what, " of plain values");
-      v.emplace_back(kv.first.Scalar(), scalar_as<T>(kv.second, kv.second.Scalar(), where, what));
+      v.emplace_back(kv.first.Scalar(), scalar_as<T>(kv.second.Scalar(), where, what));
     }
     return;
   }
@@ -458,7 +459,7 @@ void read_map(std::vector<std::pair<std::string, T>>& v, const YAML::Node& n, co
     const auto b = item.find_first_not_of(' ', eq + 1);
     std::string name = item.substr(0, eq);
     name.erase(name.find_last_not_of(' ') + 1);
-    v.emplace_back(name, scalar_as<T>(n, b == std::string::npos ? "" : item.substr(b), where, what));
+    v.emplace_back(name, scalar_as<T>(b == std::string::npos ? "" : item.substr(b), where, what));
   }
 }
 void read_value(NamedNumbers& v, const YAML::Node& n, const std::string& w) {
@@ -472,7 +473,7 @@ void read_value(NamedWords& v, const YAML::Node& n, const std::string& w) {
 void assign(RunConfig& cfg, const Key& key, const YAML::Node& node, const std::string& where) {
   const bool plain = key.field.index() <= 3;
   if (plain && !node.IsScalar())
-    fail_input(where, ": expected ", type_name(key.field), ", got a ", node.IsMap() ? "mapping" : "list");
+    fail_input(where, ": expected ", type_names(key.field).phrase, ", got a ", node.IsMap() ? "mapping" : "list");
   std::visit([&](auto member) { read_value(cfg.*member, node, where); }, key.field);
 }
 
@@ -535,7 +536,7 @@ std::vector<AugmentSpec> parse_augment(const YAML::Node& node, const std::string
       }
     }
     if (spec.name.empty()) fail_input(at, ": missing 'name'");
-    if (const TransformDef* def = find_transform(spec.name); def && spec.p < 0) spec.p = def->default_p;
+    spec.p = applied_p(spec);  // the resolved config shows the p the run uses
     specs.push_back(std::move(spec));
   }
   AugmentPipeline check(specs, where);  // validates names and parameters now, naming the entry
@@ -562,13 +563,11 @@ void walk(RunConfig& cfg, const YAML::Node& node, const std::string& prefix, con
   }
 }
 
-// "optim.schedule: cosine, sgdr" for a key that registry rows declare they read ("" for none).
+// "optim.schedule cosine, sgdr" for a key that registry rows declare they read ("" for none).
 template <class Table>
 void add_readers(std::string& out, const Table& table, const char* owner, const char* key) {
-  std::string names;
-  for (const auto& row : table)
-    if (std::find(row.keys.begin(), row.keys.end(), key) != row.keys.end()) names += (names.empty() ? "" : ", ") + row.name;
-  if (!names.empty()) out += (out.empty() ? "" : "; ") + std::string(owner) + " " + names;
+  const std::vector<std::string> names = rows_reading(table, key);
+  if (!names.empty()) out += (out.empty() ? "" : "; ") + std::string(owner) + " " + joined(names);
 }
 std::string readers(const char* key) {
   std::string out;
@@ -577,12 +576,6 @@ std::string readers(const char* key) {
   add_readers(out, nn::init::init_registry(), "model.init", key);
   add_readers(out, optim::optimizer_registry(), "optim.name", key);
   add_readers(out, optim::schedule_registry(), "optim.schedule", key);
-  return out;
-}
-
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
 }
 
@@ -718,17 +711,15 @@ RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
 }
 
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  if (path.empty()) {
-    RunConfig cfg = parse_config_text("", "<defaults>", overrides);
-    check_consumed(cfg, "<defaults>");
-    return cfg;
+  std::stringstream text;
+  if (!path.empty()) {
+    std::ifstream in(path);
+    if (!in) fail_input(path, ": cannot open the config file");
+    text << in.rdbuf();
   }
-  std::ifstream in(path);
-  if (!in) fail_input(path, ": cannot open the config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  RunConfig cfg = parse_config_text(ss.str(), path, overrides);
-  check_consumed(cfg, path);
+  const std::string origin = path.empty() ? "<defaults>" : path;
+  RunConfig cfg = parse_config_text(text.str(), origin, overrides);
+  check_consumed(cfg, origin);
   return cfg;
 }
 
@@ -807,7 +798,7 @@ std::string config_reference_markdown() {
           }
         },
         k.field);
-    const std::string type = short_type_name(k.field);
+    const std::string type = type_names(k.field).brief;
     md << "| `" << k.path << "` | " << type << " | `" << def << "` | " << effect_name(k.effect) << " | " << k.doc;
     if (k.choices) md << " One of: " << joined(k.choices()) << ".";
     if (const std::string r = readers(k.path); !r.empty()) md << " Read by " << r << ".";

@@ -14,7 +14,7 @@ namespace cvtrain {
 struct RunConfig {
   int64_t seed = 0;
   int64_t threads = 2;
-  std::string device = "cpu";  // issue 10: cpu | cuda (docs/cuda.md)
+  std::string device = "cpu";  // cpu | cuda (docs/cuda.md)
 
   std::string data_dataset = "fashion_mnist";
   std::string data_root = "/usr/share/datasets/fashion-mnist";
@@ -31,11 +31,11 @@ struct RunConfig {
   double data_mixup_alpha = 0.0;
   double data_cutmix_alpha = 0.0;
   std::vector<int64_t> data_classes;  // kept classes, relabelled 0..k-1 in this order (empty: all)
-  int64_t data_per_class = 0;  // issue 7: training images per class (0: all)
+  int64_t data_per_class = 0;  // training images per class (0: all)
 
   std::string model_name = "cnn";
   double model_dropout = -1.0;
-  std::string model_dropout_mode = "inverted";  // issue 5: inverted | original
+  std::string model_dropout_mode = "inverted";  // inverted | original
   std::string model_activation = "relu";
   double model_activation_slope = -1.0;
   double model_activation_alpha = 1.0;
@@ -47,10 +47,10 @@ struct RunConfig {
   int64_t model_depth = 6;
   int64_t model_width = 4096;
   bool model_zero_init_residual = false;
-  double model_drop_path = 0.0;  // issue 5: stochastic depth, the deepest block's drop rate
+  double model_drop_path = 0.0;  // stochastic depth, the deepest block's drop rate
   std::vector<int64_t> model_channels = {64, 128, 256};
   int64_t model_stage_convs = 2;
-  // issue 5: stochastic depth mode, DropConnect, fractional max pooling
+  // stochastic depth mode, DropConnect, fractional max pooling
   std::string model_drop_path_mode = "sample";
   double model_dropconnect = 0.0;
   std::string model_pool = "max";
@@ -59,7 +59,7 @@ struct RunConfig {
   std::string model_fmp_sequence = "random";
   int64_t model_fmp_test_samples = 4;
   bool model_batch_norm = true;
-  // transfer learning (issue 7, train/transfer.h)
+  // transfer learning (train/transfer.h)
   std::string model_init_from;  // a model file, run folder or PyTorch safetensors state_dict
   std::vector<std::string> model_freeze;  // parameter-name prefixes, or "backbone"
   int64_t model_reset_head = 0;  // the new number of classes: the final linear starts fresh
@@ -70,7 +70,7 @@ struct RunConfig {
   int64_t train_eval_batch_size = 128;
   double train_label_smoothing = 0.0;
   bool train_progress = true;
-  // trainer (issue 6): see train/config.cpp for each key's meaning
+  // the training loop: train/config.cpp documents each key
   int64_t train_eval_every = 1;
   double train_clip_grad_norm = 0.0;
   double train_clip_grad_value = 0.0;
@@ -83,18 +83,18 @@ struct RunConfig {
   int64_t train_skip_nonfinite = 0;
   int64_t train_log_every_steps = 50;
   int64_t train_diagnostics_every = 0;
-  int64_t train_max_steps = 0;  // issue 6: train by optimizer steps instead of epochs (0: train.epochs)
-  bool train_sync_bn = false;   // issue 11: batch-norm statistics over all ranks
-  double train_dist_timeout_s = 300;  // issue 11: a collective waiting longer stops the job
-  bool train_dist_overlap = true;     // issue 11: gradient all-reduce overlapped with the backward pass
-  double train_dist_bucket_mb = 1.0;  // issue 11: gradient all-reduce bucket size
+  int64_t train_max_steps = 0;  // train by optimizer steps instead of epochs (0: train.epochs)
+  bool train_sync_bn = false;   // batch-norm statistics over all ranks
+  double train_dist_timeout_s = 300;  // a collective waiting longer stops the job
+  bool train_dist_overlap = true;     // gradient all-reduce overlapped with the backward pass
+  double train_dist_bucket_mb = 1.0;  // gradient all-reduce bucket size
   bool train_tensorboard = true;
   bool train_histograms = true;
   bool train_plots = true;
-  bool train_snapshots = false;  // issue 7: a model file at the end of each schedule cycle
-  std::string train_precision = "fp32";  // issue 9: fp32 | bf16 (convolutions and matmuls in bf16)
-  bool train_bf16_activations = true;  // issue 9: with bf16, activations between layers in bf16 (CPU)
-  std::string train_memory_format = "channels_last";  // issue 9: channels_last | nchw (CPU activations)
+  bool train_snapshots = false;  // a model file at the end of each schedule cycle
+  std::string train_precision = "fp32";  // fp32 | bf16 (convolutions and matmuls in bf16)
+  bool train_bf16_activations = true;  // with bf16, activations between layers in bf16 (CPU)
+  std::string train_memory_format = "channels_last";  // channels_last | nchw (CPU activations)
 
   std::string optim_name = "sgd";
   double optim_lr = 0.1;
@@ -102,14 +102,14 @@ struct RunConfig {
   double optim_dampening = 0.0;
   bool optim_nesterov = true;
   double optim_weight_decay = 5e-4;
-  double optim_l1 = 0.0;  // L1 strength (issue 5); with weight_decay, the elastic net
+  double optim_l1 = 0.0;  // L1 strength; with weight_decay, the elastic net
   std::string optim_schedule = "onecycle";
   double optim_pct_start = 0.15;
   bool optim_cycle_momentum = true;  // onecycle: momentum (or beta1) cycled between the two below
   double optim_base_momentum = 0.85;
   double optim_max_momentum = 0.95;
   double optim_min_lr = 0.0;
-  // optimizers and schedules (issue 6)
+  // optimizers and schedules
   double optim_beta1 = 0.9;
   double optim_beta2 = 0.999;
   double optim_eps = -1.0;

@@ -110,7 +110,7 @@ DatasetOptions dataset_options(const RunConfig& cfg, Split split) {
   o.limit = split == Split::train ? cfg.data_limit_train : cfg.data_limit_test;
   o.val_fraction = cfg.data_val_fraction, o.split_seed = static_cast<uint64_t>(cfg.seed);
   o.on_bad_file = cfg.data_on_bad_file;
-  o.classes = cfg.data_classes, o.per_class = cfg.data_per_class;  // issue 7 (data/subset.h)
+  o.classes = cfg.data_classes, o.per_class = cfg.data_per_class;  // data/subset.h
   return o;
 }
 

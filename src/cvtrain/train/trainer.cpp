@@ -83,6 +83,16 @@ void model_to_device(Context& ctx, nn::Module& model, const RunConfig& cfg) {
     if (t->dtype() == DType::f32 && !t->is_cuda()) *t = t->to_cuda(ctx.cuda);
 }
 
+// The runtime as the config asks (train.precision, train.bf16_activations, train.memory_format on the
+// CPU; the device), before the parameter arena is built over the model. Returns the model.
+nn::Module& prepare_model(Context& ctx, nn::Module& model, const RunConfig& cfg) {
+  ctx.dnnl.set_bf16(cfg.train_precision == "bf16");  // backend/cpu/dnnl_runtime.h
+  ctx.dnnl.set_bf16_activations(cfg.train_bf16_activations);
+  ctx.dnnl.set_channels_last(cfg.train_memory_format == "channels_last");
+  model_to_device(ctx, model, cfg);
+  return model;
+}
+
 AugmentOptions augment_options(const RunConfig& cfg) {
   return {cfg.data_augment, cfg.data_workers, cfg.data_drop_last, {cfg.data_mixup_alpha, cfg.data_cutmix_alpha},
           static_cast<uint64_t>(cfg.seed)};
@@ -236,13 +246,15 @@ class Trainer {
   };
 
   void setup_distributed();
-  void start_epoch(int64_t epoch, EpochData& d);
+  void start_shard_epoch(int64_t epoch, EpochData& d);
+  void start_local_epoch(int64_t epoch, EpochData& d);
+  void start_epoch(int64_t epoch, EpochData& d, EpochProgress& p);
   bool next_batch(EpochData& d, Batch& b);
   void train_batch(const Batch& batch, int64_t epoch, const EpochData& d, EpochProgress& p);
   void fail_or_skip_nonfinite(float loss_value, int64_t epoch);
   void optimizer_step(int64_t epoch, EpochProgress& p);
   void clip_gradients(double norm);
-  EpochMetrics end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& p);
+  void end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& p);
   void evaluate_epoch(int64_t epoch, EpochMetrics& m);
   void save_checkpoint();
 
@@ -276,10 +288,7 @@ class Trainer {
 Trainer::Trainer(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
                  const Normalization& norm, const TrainHooks& hooks, const RunOutput& out)
     : ctx_(ctx), model_(model), cfg_(cfg), train_(train), test_(test), norm_(norm), hooks_(hooks), out_(out),
-      arena_((ctx.dnnl.set_bf16(cfg.train_precision == "bf16"),  // mixed precision (backend/cpu/dnnl_runtime.h)
-              ctx.dnnl.set_bf16_activations(cfg.train_bf16_activations),
-              ctx.dnnl.set_channels_last(cfg.train_memory_format == "channels_last"),  // NHWC activations (CPU)
-              model_to_device(ctx, model, cfg), model)),                                // device: cuda
+      arena_(prepare_model(ctx, model, cfg)),
       // transfer_optim_options: optim_options plus model.freeze and optim.lr_mult (transfer.h)
       optim_opts_(transfer_optim_options(cfg, arena_)),
       optimizer_(optim::make_optimizer(arena_, optim_opts_)),
@@ -341,24 +350,14 @@ FitResult Trainer::run() {
   while ((max_steps > 0 ? st_.step < max_steps : st_.epoch <= cfg_.train_epochs) && !stop_) {
     const int64_t epoch = st_.epoch;
     EpochData d;
-    start_epoch(epoch, d);
     EpochProgress p;
+    start_epoch(epoch, d, p);
     Batch batch;
-    d.loader->reset_wait();
-    p.t0 = Clock::now();
     while (next_batch(d, batch)) {
       train_batch(batch, epoch, d, p);
       if (max_steps > 0 && st_.step >= max_steps) break;  // train.max_steps: the last epoch ends here
     }
-    const EpochMetrics m = end_epoch(epoch, d, p);
-    arena_.sync_to_host();  // device: cuda: logs and checkpoints read the host mirror
-    if (log_) log_->on_epoch(m, arena_);
-    if (hooks_.on_epoch) hooks_.on_epoch(m);
-    if (writes_ && cfg_.train_snapshots) save_snapshot_if_cycle_end(out_.dir, cfg_, epoch, model_, out_.metadata);  // ensemble.h
-    st_.epoch += 1;
-    st_.batches_done = 0, st_.images_done = 0;
-    st_.loss_sum = 0, st_.correct = 0, st_.seen = 0;
-    save_checkpoint();
+    end_epoch(epoch, d, p);
   }
   return std::move(result_);
 }
@@ -366,23 +365,32 @@ FitResult Trainer::run() {
 // The shuffle depends only on the RNG state at start_epoch; a resumed epoch replays it and skips the
 // batches already consumed, then takes up the RNG where the checkpoint left it. Data-parallel: the
 // epoch's shard after the examples already consumed (any number of ranks).
-void Trainer::start_epoch(int64_t epoch, EpochData& d) {
+void Trainer::start_epoch(int64_t epoch, EpochData& d, EpochProgress& p) {
   model_.train();
   if (cfg_.model_freeze_bn) freeze_batchnorm(model_);  // transfer.h
-  if (comm_) {
-    d.shard = dist::shard_epoch(train_.size(), static_cast<uint64_t>(cfg_.seed), epoch - 1, st_.images_done, rank_,
-                                world_, cfg_.train_batch_size, cfg_.data_drop_last);
-    d.shard_data = dist::gather(train_, d.shard.indices);
-    AugmentOptions ao = augment_options(cfg_);
-    ao.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank_);  // the ranks' streams differ
-    d.shard_loader = std::make_unique<BatchLoader>(d.shard_data, norm_, cfg_.train_batch_size, /*shuffle=*/false, ao);
-    if (out_.preprocess) d.shard_loader->set_preprocess(*out_.preprocess);
-    d.shard_loader->set_epoch(epoch - 1);
-    d.shard_loader->start_epoch(ctx_.rng);
-    d.loader = d.shard_loader.get();
-    d.batches = st_.batches_done + static_cast<int64_t>(d.shard.global_sizes.size());
-    return;
-  }
+  if (comm_) start_shard_epoch(epoch, d);
+  else start_local_epoch(epoch, d);
+  d.loader->reset_wait();
+  p.t0 = Clock::now();
+}
+
+// Data-parallel: this rank's shard of the epoch, after the examples already consumed.
+void Trainer::start_shard_epoch(int64_t epoch, EpochData& d) {
+  d.shard = dist::shard_epoch(train_.size(), static_cast<uint64_t>(cfg_.seed), epoch - 1, st_.images_done, rank_,
+                              world_, cfg_.train_batch_size, cfg_.data_drop_last);
+  d.shard_data = dist::gather(train_, d.shard.indices);
+  AugmentOptions ao = augment_options(cfg_);
+  ao.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank_);  // the ranks' streams differ
+  d.shard_loader = std::make_unique<BatchLoader>(d.shard_data, norm_, cfg_.train_batch_size, /*shuffle=*/false, ao);
+  if (out_.preprocess) d.shard_loader->set_preprocess(*out_.preprocess);
+  d.shard_loader->set_epoch(epoch - 1);
+  d.shard_loader->start_epoch(ctx_.rng);
+  d.loader = d.shard_loader.get();
+  d.batches = st_.batches_done + static_cast<int64_t>(d.shard.global_sizes.size());
+}
+
+// One process: the loader's epoch; a resumed epoch replays the shuffle and skips the batches taken.
+void Trainer::start_local_epoch(int64_t epoch, EpochData& d) {
   const bool resumed_mid_epoch = st_.batches_done > 0;
   if (resumed_mid_epoch) ctx_.rng.set_state(st_.rng_epoch_start);
   else st_.rng_epoch_start = ctx_.rng.state();
@@ -516,7 +524,8 @@ void Trainer::clip_gradients(double norm) {
   for (int64_t i = 0; i < arena_.size(); ++i) g[i] = std::clamp(g[i], -v, v);
 }
 
-EpochMetrics Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& p) {
+// The epoch's metrics and evaluation, the logs and hooks, snapshots, and the checkpoint that closes it.
+void Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& p) {
   EpochMetrics m;
   m.epoch = epoch;
   m.step = st_.step;
@@ -534,7 +543,14 @@ EpochMetrics Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochPr
   const bool last = cfg_.train_max_steps > 0 ? st_.step >= cfg_.train_max_steps : epoch == cfg_.train_epochs;
   if (epoch % cfg_.train_eval_every == 0 || last) evaluate_epoch(epoch, m);
   result_.history.push_back(m);
-  return m;
+  arena_.sync_to_host();  // device: cuda: logs and checkpoints read the host mirror
+  if (log_) log_->on_epoch(m, arena_);
+  if (hooks_.on_epoch) hooks_.on_epoch(m);
+  if (writes_ && cfg_.train_snapshots) save_snapshot_if_cycle_end(out_.dir, cfg_, epoch, model_, out_.metadata);  // ensemble.h
+  st_.epoch += 1;
+  st_.batches_done = 0, st_.images_done = 0;
+  st_.loss_sum = 0, st_.correct = 0, st_.seen = 0;
+  save_checkpoint();
 }
 
 // The test split with the raw weights and, with EMA, the averaged ones; the best model so far
@@ -590,11 +606,7 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
 
 double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig& cfg, const Shape& image_shape,
                                 int64_t num_classes, int64_t warmup, int64_t steps, int64_t* allocations) {
-  ctx.dnnl.set_bf16(cfg.train_precision == "bf16");
-  ctx.dnnl.set_bf16_activations(cfg.train_bf16_activations);
-  ctx.dnnl.set_channels_last(cfg.train_memory_format == "channels_last");
-  model_to_device(ctx, model, cfg);  // device: cuda
-  nn::ParameterArena arena(model);
+  nn::ParameterArena arena(prepare_model(ctx, model, cfg));
   std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, optim_options(cfg));
   const int64_t b = cfg.train_batch_size;
   Shape xs{b};

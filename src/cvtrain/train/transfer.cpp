@@ -12,11 +12,6 @@
 namespace cvtrain {
 namespace {
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t[]{}'\""), e = s.find_last_not_of(" \t[]{}'\"");
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
-
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 // The source's names mapped to the model's: checkpoint and DataParallel prefixes removed.
