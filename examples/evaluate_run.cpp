@@ -25,12 +25,12 @@ int main(int argc, char** argv) {
     if (it == w.metadata.end()) fail_input(w.path, ": no config in the metadata; not a cvtrain model file");
     const RunConfig cfg = parse_config_text(it->second, w.path, std::vector<std::string>(argv + 2, argv + argc));
     Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
-    const Dataset test = load_dataset(dataset_options(cfg, Split::test), Split::test);
+    const Dataset test = load_split(cfg, Split::test);
     const Preprocess fitted = preprocess_from_metadata(w.metadata, w.path);
     auto model = make_model(cfg, test, ctx.rng, &fitted);
     interop::load_weights(*model, w);
     const EvalResult r = evaluate(ctx, *model, test, normalization_from_metadata(w.metadata, w.path),
-                                  cfg.train_eval_batch_size, &fitted);
+                                  cfg.train.eval_batch_size, &fitted);
     std::printf("%s: test accuracy %.2f%% (%lld images)\n", w.path.c_str(), 100 * r.accuracy,
                 static_cast<long long>(r.images));
     return 0;

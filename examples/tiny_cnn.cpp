@@ -27,7 +27,7 @@ int main() {
   Normalization norm = fit_normalization(data);
   BatchLoader loader(data, norm, 32, /*shuffle=*/true);
   nn::ParameterArena arena(net);
-  optim::SgdOptions opt;
+  optim::OptimOptions opt;
   opt.momentum = 0.9f;
   optim::SGD sgd(arena, opt);
 

@@ -21,17 +21,17 @@ int main(int argc, char** argv) {
   try {
     const RunConfig cfg = load_config(argv[1], std::vector<std::string>(argv + 2, argv + argc));
     Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
-    const Dataset train = load_dataset(dataset_options(cfg, Split::train), Split::train);
-    const Dataset test = load_dataset(dataset_options(cfg, Split::test), Split::test);
+    const Dataset train = load_split(cfg, Split::train);
+    const Dataset test = load_split(cfg, Split::test);
     const Normalization norm = fit_normalization(train);
     const Preprocess fitted =
-        fit_preprocess(train, cfg.data_preprocess, cfg.data_preprocess_components, cfg.data_whiten_epsilon);
+        fit_preprocess(train, cfg.data.preprocess, cfg.data.preprocess_components, cfg.data.whiten_epsilon);
     auto model = make_model(cfg, train, ctx.rng, &fitted);
     RunOutput out;  // no folder: nothing written
     out.preprocess = &fitted;
     const FitResult result = fit(ctx, *model, cfg, train, test, norm, TrainHooks{}, out);
     const double acc = result.history.back().test_acc;
-    std::printf("%s: %s, %zu epochs, test accuracy %.2f%%\n", argv[1], cfg.model_name.c_str(), result.history.size(),
+    std::printf("%s: %s, %zu epochs, test accuracy %.2f%%\n", argv[1], cfg.model.name.c_str(), result.history.size(),
                 100 * acc);
     const double chance = 1.0 / static_cast<double>(train.class_names.size());
     return acc > chance + 0.1 ? 0 : 1;

@@ -153,11 +153,12 @@ TEST(ImageFolder, TrainTestLayoutAndValidationSplit) {
       fs::create_directories(d / split / cls);
       for (int i = 0; i < 5; ++i) write_png((d / split / cls / (std::to_string(i) + ".png")).string(), pattern(1, 4, 4, i));
     }
-  DatasetOptions o{"image_folder", d.string(), 0, 0.0, 1, "fail"};
-  EXPECT_EQ(load_dataset(o, Split::train).size(), 10);
-  EXPECT_EQ(load_dataset(o, Split::test).size(), 10);
+  DataOptions o;
+  o.dataset = "image_folder", o.root = d.string();
+  EXPECT_EQ(load_dataset(o, Split::train, 1).size(), 10);
+  EXPECT_EQ(load_dataset(o, Split::test, 1).size(), 10);
   o.val_fraction = 0.3;
-  const Dataset tr = load_dataset(o, Split::train), va = load_dataset(o, Split::test);
+  const Dataset tr = load_dataset(o, Split::train, 1), va = load_dataset(o, Split::test, 1);
   EXPECT_EQ(tr.size(), 7);
   EXPECT_EQ(va.size(), 3);
   fs::remove_all(d);

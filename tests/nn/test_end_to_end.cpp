@@ -20,7 +20,7 @@ void expect_one_step_lowers_loss(const std::string& name) {
   spec.dropout = 0.0f;
   auto model = nn::build_model(spec, rng);
   nn::ParameterArena arena(*model);
-  optim::SgdOptions opt;
+  optim::OptimOptions opt;
   opt.weight_decay = 5e-4f;
   opt.nesterov = true;
   optim::SGD sgd(arena, opt);

@@ -68,6 +68,7 @@ void run_sgd(float l1, float wd, bool decay_bias) {
   o.l1 = l1;
   o.weight_decay = wd;
   o.momentum = 0.9f;
+  o.nesterov = false;
   o.decay_bias_and_norm = decay_bias;
   auto opt = optim::make_optimizer(arena, o);
   for (int step = 0; step < 2; ++step) {
@@ -94,6 +95,7 @@ TEST(Penalties, L1ChangesTheUpdate) {
   nn::ParameterArena arena_a(a), arena_b(b);
   optim::OptimOptions o;
   o.name = "sgd";
+  o.weight_decay = 0, o.nesterov = false;
   auto plain = optim::make_optimizer(arena_a, o);
   o.l1 = 0.05f;
   auto l1 = optim::make_optimizer(arena_b, o);

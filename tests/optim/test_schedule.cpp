@@ -16,14 +16,21 @@ const std::map<std::string, Tensor>& fixture() {
   return fx;
 }
 
+// A schedule's options and run, counted in steps (steps_per_epoch 1).
+struct Spec {
+  optim::ScheduleOptions o;
+  optim::ScheduleRun run;
+};
+optim::Schedule make(const Spec& s) { return optim::make_schedule(s.o, s.run); }
+
 // Specs are written here in double, as Python holds them (the fixture's f32 copy is only checked).
-void expect_matches(const std::string& c, const optim::ScheduleSpec& spec, bool with_momentum) {
+void expect_matches(const std::string& c, const Spec& spec, bool with_momentum) {
   std::vector<float> recorded = fixture().at(c + ".spec").to_vector();
-  EXPECT_FLOAT_EQ(recorded[0], float(spec.base_lr)) << c;
-  EXPECT_EQ(recorded[1], float(spec.total_steps)) << c;
+  EXPECT_FLOAT_EQ(recorded[0], float(spec.o.lr)) << c;
+  EXPECT_EQ(recorded[1], float(spec.run.total_steps)) << c;
   std::vector<float> lr = fixture().at(c + ".lr").to_vector();
   std::vector<float> mom = with_momentum ? fixture().at(c + ".momentum").to_vector() : std::vector<float>();
-  optim::Schedule s = optim::make_schedule(spec);
+  optim::Schedule s = make(spec);
   for (size_t step = 0; step < lr.size(); ++step) {
     optim::ScheduleValue v = s(static_cast<int64_t>(step));
     EXPECT_NEAR(v.lr, lr[step], 1e-9 + 1e-6 * std::fabs(lr[step])) << c << " step " << step;
@@ -33,21 +40,21 @@ void expect_matches(const std::string& c, const optim::ScheduleSpec& spec, bool 
   }
 }
 
-optim::ScheduleSpec onecycle(double max_lr, int64_t total, double pct) {
-  optim::ScheduleSpec s;
-  s.name = "onecycle";
-  s.base_lr = max_lr;
-  s.total_steps = total;
-  s.pct_start = pct;
+Spec onecycle(double max_lr, int64_t total, double pct) {
+  Spec s;
+  s.o.name = "onecycle";
+  s.o.lr = max_lr;
+  s.run.total_steps = total;
+  s.o.pct_start = pct;
   return s;
 }
 
-optim::ScheduleSpec cosine(double lr, int64_t t_max, double eta_min) {
-  optim::ScheduleSpec s;
-  s.name = "cosine";
-  s.base_lr = lr;
-  s.total_steps = t_max;
-  s.min_lr = eta_min;
+Spec cosine(double lr, int64_t t_max, double eta_min) {
+  Spec s;
+  s.o.name = "cosine";
+  s.o.lr = lr;
+  s.run.total_steps = t_max;
+  s.o.min_lr = eta_min;
   return s;
 }
 
@@ -61,7 +68,7 @@ TEST(Schedule, CosineToMinLrAndPast) { expect_matches("cosine_b", cosine(0.05, 4
 
 TEST(Schedule, OneCycleBoundaries) {
   // pct_start 0.15 of 100 steps: phase 1 ends at float(0.15*100)-1 = 14.000000000000002
-  optim::Schedule s = optim::make_schedule(onecycle(0.1, 100, 0.15));
+  optim::Schedule s = make(onecycle(0.1, 100, 0.15));
   EXPECT_FLOAT_EQ(s(0).lr, 0.1f / 25);
   EXPECT_FLOAT_EQ(s(0).momentum, 0.95f);
   EXPECT_NEAR(s(14).lr, 0.1f, 1e-7);  // the peak, still in phase 1
@@ -73,10 +80,11 @@ TEST(Schedule, OneCycleBoundaries) {
 }
 
 TEST(Schedule, ConstantIgnoresTheStep) {
-  optim::ScheduleSpec spec;
-  spec.base_lr = 0.2;
-  spec.base_momentum = 0.8;
-  optim::Schedule s = optim::make_schedule(spec);
+  Spec spec;
+  spec.o.name = "constant";
+  spec.o.lr = 0.2;
+  spec.run.momentum = 0.8;
+  optim::Schedule s = make(spec);
   EXPECT_EQ(s(0).lr, 0.2f);
   EXPECT_EQ(s(123456).momentum, 0.8f);
 }
@@ -86,17 +94,17 @@ TEST(Schedule, RegistryAndErrors) {
   for (const auto& e : optim::schedule_registry()) names.push_back(e.name);
   EXPECT_EQ(names, (std::vector<std::string>{"constant", "cosine", "onecycle", "step", "multistep", "exponential",
                                              "sgdr", "linear", "invsqrt", "polynomial"}));
-  optim::ScheduleSpec spec;
-  spec.name = "stair";
+  Spec spec;
+  spec.o.name = "stair";
   try {
-    optim::make_schedule(spec);
+    make(spec);
     FAIL() << "no error";
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(),
                  "optim.schedule: unknown schedule 'stair' (known: constant, cosine, onecycle, step, multistep, "
                  "exponential, sgdr, linear, invsqrt, polynomial)");
   }
-  EXPECT_THROW(optim::make_schedule(onecycle(0.1, 0, 0.3)), InputError);
-  EXPECT_THROW(optim::make_schedule(onecycle(0.1, 100, 1.5)), InputError);
-  EXPECT_THROW(optim::make_schedule(cosine(0.1, 100, 0.5)), InputError);
+  EXPECT_THROW(make(onecycle(0.1, 0, 0.3)), InputError);
+  EXPECT_THROW(make(onecycle(0.1, 100, 1.5)), InputError);
+  EXPECT_THROW(make(cosine(0.1, 100, 0.5)), InputError);
 }

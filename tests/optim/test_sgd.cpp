@@ -19,7 +19,7 @@ void run_case(const std::string& c) {
     return it->second;
   };
   std::vector<float> o = get("options").to_vector();  // momentum scale, dampening, wd, nesterov, decay bias
-  optim::SgdOptions opt;
+  optim::OptimOptions opt;
   opt.dampening = o[1];
   opt.weight_decay = o[2];
   opt.nesterov = o[3] != 0.0f;
@@ -52,10 +52,17 @@ TEST(SGD, NesterovWithWeightDecay) { run_case("nesterov_wd"); }
 TEST(SGD, DampeningWithWeightDecay) { run_case("dampening_wd"); }
 TEST(SGD, NoWeightDecayOnBias) { run_case("nesterov_wd_nobias"); }
 
+// torch.optim.SGD's defaults: no momentum, weight decay or Nesterov (the program's differ).
+optim::OptimOptions torch_defaults() {
+  optim::OptimOptions o;
+  o.momentum = 0, o.weight_decay = 0, o.nesterov = false;
+  return o;
+}
+
 TEST(SGD, FirstStepSetsBufferToGradient) {
   WeightAndBias m;
   nn::ParameterArena arena(m);
-  optim::SGD sgd(arena, {});
+  optim::SGD sgd(arena, torch_defaults());
   grad_of(m.weight).fill_(2.0f);
   sgd.step(0.1f, 0.0f);  // momentum 0: no buffer yet
   EXPECT_TRUE(sgd.momentum_buffer.empty());
@@ -70,7 +77,7 @@ TEST(SGD, FirstStepSetsBufferToGradient) {
 TEST(SGD, BadOptionsAreInputErrors) {
   WeightAndBias m;
   nn::ParameterArena arena(m);
-  optim::SgdOptions opt;
+  optim::OptimOptions opt = torch_defaults();
   opt.nesterov = true;
   opt.dampening = 0.1f;
   EXPECT_THROW(optim::SGD(arena, opt), InputError);
@@ -82,9 +89,9 @@ TEST(SGD, BadOptionsAreInputErrors) {
 TEST(SGD, StepWithoutMomentumArgumentUsesOptions) {
   WeightAndBias a, b;
   nn::ParameterArena arena_a(a), arena_b(b);
-  optim::SgdOptions opt;
+  optim::OptimOptions opt = torch_defaults();
   opt.momentum = 0.8f;
-  optim::SGD sa(arena_a, opt), sb(arena_b, {});
+  optim::SGD sa(arena_a, opt), sb(arena_b, torch_defaults());
   for (int k = 0; k < 3; ++k) {
     grad_of(a.weight).fill_(1.0f + k);
     grad_of(b.weight).fill_(1.0f + k);

@@ -25,15 +25,15 @@ TEST(Config, ListsAndMappingsAreTyped) {
       "model: {channels: [8, 16], freeze: [net.0, net.1], init_overrides: {net.3: xavier_normal, net.1: 'normal:0.02'}}\n"
       "optim: {schedule: multistep, milestones: [2, 4], lr_mult: {net.0: 0.1, net.12: 1}}\n",
       "t.yaml");
-  EXPECT_EQ(c.data_classes, (std::vector<int64_t>{5, 6, 7}));
-  EXPECT_EQ(c.model_channels, (std::vector<int64_t>{8, 16}));
-  EXPECT_EQ(c.model_freeze, (std::vector<std::string>{"net.0", "net.1"}));
-  ASSERT_EQ(c.model_init_overrides.size(), 2u);
-  EXPECT_EQ(c.model_init_overrides[1], (std::pair<std::string, std::string>{"net.1", "normal:0.02"}));
-  EXPECT_EQ(c.optim_milestones, (std::vector<int64_t>{2, 4}));
-  ASSERT_EQ(c.optim_lr_mult.size(), 2u);
-  EXPECT_EQ(c.optim_lr_mult[0].first, "net.0");
-  EXPECT_DOUBLE_EQ(c.optim_lr_mult[0].second, 0.1);
+  EXPECT_EQ(c.data.classes, (std::vector<int64_t>{5, 6, 7}));
+  EXPECT_EQ(c.model.channels, (std::vector<int64_t>{8, 16}));
+  EXPECT_EQ(c.transfer.freeze, (std::vector<std::string>{"net.0", "net.1"}));
+  ASSERT_EQ(c.model.init.overrides.size(), 2u);
+  EXPECT_EQ(c.model.init.overrides[1], (std::pair<std::string, std::string>{"net.1", "normal:0.02"}));
+  EXPECT_EQ(c.schedule.milestones, (std::vector<int64_t>{2, 4}));
+  ASSERT_EQ(c.optim.lr_mults.size(), 2u);
+  EXPECT_EQ(c.optim.lr_mults[0].first, "net.0");
+  EXPECT_DOUBLE_EQ(c.optim.lr_mults[0].second, 0.1);
 }
 
 TEST(Config, ScalarFormsOfListsStillRead) {  // --set data.classes=5,6 and configs stored before lists
@@ -41,11 +41,11 @@ TEST(Config, ScalarFormsOfListsStillRead) {  // --set data.classes=5,6 and confi
       "data: {classes: '5,6'}\nmodel: {channels: '64,128,256', init_overrides: 'net.3=xavier_normal,net.1=normal:0.02'}\n"
       "optim: {lr_mult: 'net.0=0.1,net.12=1'}\n",
       "t.yaml", {"optim.schedule=multistep", "optim.milestones=30,60"});
-  EXPECT_EQ(c.data_classes, (std::vector<int64_t>{5, 6}));
-  EXPECT_EQ(c.model_channels, (std::vector<int64_t>{64, 128, 256}));
-  EXPECT_EQ(c.model_init_overrides[1], (std::pair<std::string, std::string>{"net.1", "normal:0.02"}));
-  EXPECT_EQ(c.optim_milestones, (std::vector<int64_t>{30, 60}));
-  EXPECT_DOUBLE_EQ(c.optim_lr_mult[1].second, 1.0);
+  EXPECT_EQ(c.data.classes, (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(c.model.channels, (std::vector<int64_t>{64, 128, 256}));
+  EXPECT_EQ(c.model.init.overrides[1], (std::pair<std::string, std::string>{"net.1", "normal:0.02"}));
+  EXPECT_EQ(c.schedule.milestones, (std::vector<int64_t>{30, 60}));
+  EXPECT_DOUBLE_EQ(c.optim.lr_mults[1].second, 1.0);
 }
 
 TEST(Config, DumpReadsBackToTheSameValues) {
@@ -54,12 +54,12 @@ TEST(Config, DumpReadsBackToTheSameValues) {
       "optim: {schedule: multistep, milestones: [5], lr_mult: {net: 0.5}}\n",
       "t.yaml");
   const RunConfig back = parse_config_text(dump_config(c), "dumped");
-  EXPECT_EQ(back.data_classes, c.data_classes);
-  EXPECT_EQ(back.model_channels, c.model_channels);
-  EXPECT_EQ(back.model_freeze, c.model_freeze);
-  EXPECT_EQ(back.model_init_overrides, c.model_init_overrides);
-  EXPECT_EQ(back.optim_milestones, c.optim_milestones);
-  EXPECT_EQ(back.optim_lr_mult, c.optim_lr_mult);
+  EXPECT_EQ(back.data.classes, c.data.classes);
+  EXPECT_EQ(back.model.channels, c.model.channels);
+  EXPECT_EQ(back.transfer.freeze, c.transfer.freeze);
+  EXPECT_EQ(back.model.init.overrides, c.model.init.overrides);
+  EXPECT_EQ(back.schedule.milestones, c.schedule.milestones);
+  EXPECT_EQ(back.optim.lr_mults, c.optim.lr_mults);
   EXPECT_EQ(dump_config(back), dump_config(c));
 }
 

@@ -185,15 +185,15 @@ TEST(Ensemble, AverageAndScore) {
 
 TEST(Ensemble, SnapshotsAtSgdrCycleEnds) {
   RunConfig cfg;
-  cfg.optim_schedule = "sgdr";
-  cfg.optim_restart_period = 1;
-  cfg.optim_restart_mult = 2;
-  cfg.train_epochs = 8;
+  cfg.schedule.name = "sgdr";
+  cfg.schedule.restart_period = 1;
+  cfg.schedule.restart_mult = 2;
+  cfg.train.epochs = 8;
   std::vector<int64_t> ends;
   for (int64_t e = 1; e <= 8; ++e)
     if (is_cycle_end(cfg, e)) ends.push_back(e);
   EXPECT_EQ(ends, (std::vector<int64_t>{1, 3, 7, 8}));
-  cfg.optim_schedule = "cosine";
+  cfg.schedule.name = "cosine";
   ends.clear();
   for (int64_t e = 1; e <= 8; ++e)
     if (is_cycle_end(cfg, e)) ends.push_back(e);

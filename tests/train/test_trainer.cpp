@@ -1,7 +1,7 @@
 // The training loop's options on a small synthetic set with the MLP: accumulation of two batches
 // equals one batch twice the size; clipping by norm and by value bound the update; evaluation every
 // N epochs; EMA evaluated beside the raw weights; early stopping; the every-N-steps hook; a
-// non-finite loss stops the run (or is skipped when allowed); schedule_spec converts epochs to steps.
+// non-finite loss stops the run (or is skipped when allowed); schedule_run and in_steps convert epochs to steps.
 #include <cmath>
 
 #include "common/testing.h"
@@ -18,8 +18,8 @@ const TrainerData& data() { return trainer_data(); }
 
 RunConfig base_config() {
   RunConfig c = trainer_config();
-  c.optim_momentum = 0.0;
-  c.optim_nesterov = false;
+  c.optim.momentum = 0.0;
+  c.optim.nesterov = false;
   return c;
 }
 
@@ -60,8 +60,8 @@ double norm_of_difference(const std::vector<float>& a, const std::vector<float>&
 TEST(Trainer, AccumulationEqualsALargerBatch) {
   RunConfig big = base_config();
   RunConfig small = base_config();
-  small.train_batch_size = 32;
-  small.train_accumulate_steps = 2;
+  small.train.batch_size = 32;
+  small.train.accumulate_steps = 2;
   auto [b0, b1] = run(big);
   auto [s0, s1] = run(small);
   ASSERT_EQ(b0, s0);
@@ -70,7 +70,7 @@ TEST(Trainer, AccumulationEqualsALargerBatch) {
   norm_of_difference(b1, s1, &max_abs);
   EXPECT_LT(max_abs, 1e-5);
   // and differs from no accumulation at batch 32
-  small.train_accumulate_steps = 1;
+  small.train.accumulate_steps = 1;
   auto [n0, n1] = run(small);
   norm_of_difference(b1, n1, &max_abs);
   EXPECT_GT(max_abs, 1e-4);
@@ -78,19 +78,19 @@ TEST(Trainer, AccumulationEqualsALargerBatch) {
 
 TEST(Trainer, ClipByNormBoundsTheStep) {
   RunConfig c = base_config();
-  c.data_limit_train = 0;
-  c.train_batch_size = 256;  // one step
-  c.optim_lr = 1.0;
-  c.train_clip_grad_norm = 1e-3;
+  c.data.limit_train = 0;
+  c.train.batch_size = 256;  // one step
+  c.schedule.lr = 1.0;
+  c.train.clip_grad_norm = 1e-3;
   auto [w0, w1] = run(c);
   EXPECT_NEAR(norm_of_difference(w0, w1), 1e-3, 2e-5);  // plain SGD, lr 1: the step is the clipped gradient
 }
 
 TEST(Trainer, ClipByValueBoundsEachElement) {
   RunConfig c = base_config();
-  c.train_batch_size = 256;
-  c.optim_lr = 1.0;
-  c.train_clip_grad_value = 1e-4;
+  c.train.batch_size = 256;
+  c.schedule.lr = 1.0;
+  c.train.clip_grad_value = 1e-4;
   auto [w0, w1] = run(c);
   double max_abs = 0;
   norm_of_difference(w0, w1, &max_abs);
@@ -99,9 +99,9 @@ TEST(Trainer, ClipByValueBoundsEachElement) {
 
 TEST(Trainer, EvalEveryAndEma) {
   RunConfig c = base_config();
-  c.train_epochs = 3;
-  c.train_eval_every = 2;
-  c.train_ema_decay = 0.5;
+  c.train.epochs = 3;
+  c.train.eval_every = 2;
+  c.train.ema_decay = 0.5;
   FitResult r;
   run(c, &r);
   ASSERT_EQ(r.history.size(), 3u);
@@ -116,9 +116,9 @@ TEST(Trainer, EvalEveryAndEma) {
 
 TEST(Trainer, EarlyStoppingAndHook) {
   RunConfig c = base_config();
-  c.train_epochs = 5;
-  c.train_early_stop_patience = 1;
-  c.train_early_stop_min_delta = 1.0;  // nothing counts as better after the first evaluation
+  c.train.epochs = 5;
+  c.train.early_stop_patience = 1;
+  c.train.early_stop_min_delta = 1.0;  // nothing counts as better after the first evaluation
   FitResult r;
   TrainHooks hooks;
   std::vector<int64_t> calls;
@@ -135,8 +135,8 @@ TEST(Trainer, EarlyStoppingAndHook) {
 
 TEST(Trainer, NonFiniteLossStopsOrIsSkipped) {
   RunConfig c = base_config();
-  c.optim_lr = 1e30;
-  c.train_epochs = 2;
+  c.schedule.lr = 1e30;
+  c.train.epochs = 2;
   try {
     run(c);
     FAIL() << "no error";
@@ -144,16 +144,16 @@ TEST(Trainer, NonFiniteLossStopsOrIsSkipped) {
     EXPECT_NE(std::string(e.what()).find("the loss is"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("No checkpoint was written yet"), std::string::npos) << e.what();
   }
-  c.train_skip_nonfinite = 1000;
+  c.train.skip_nonfinite = 1000;
   FitResult r;
   EXPECT_NO_THROW(run(c, &r));
 }
 
 TEST(Trainer, AdamTrains) {
   RunConfig c = base_config();
-  c.optim_name = "adam";
-  c.optim_lr = 1e-3;
-  c.train_epochs = 2;
+  c.optim.name = "adam";
+  c.schedule.lr = 1e-3;
+  c.train.epochs = 2;
   FitResult r;
   run(c, &r);
   EXPECT_GT(r.history.back().test_acc, 0.8);
@@ -161,22 +161,22 @@ TEST(Trainer, AdamTrains) {
 
 TEST(Trainer, ScheduleSpecCountsEpochsInSteps) {
   RunConfig c = base_config();
-  c.train_epochs = 10;
-  c.train_accumulate_steps = 2;
-  c.optim_schedule = "multistep";
-  c.optim_milestones = {3, 6};
-  c.optim_warmup_epochs = 1;
-  c.optim_scale_lr = "linear";
-  c.optim_base_batch_size = 256;
-  c.train_batch_size = 64;
-  optim::ScheduleSpec s = schedule_spec(c, 9);  // 9 batches: 5 optimizer steps per epoch
+  c.train.epochs = 10;
+  c.train.accumulate_steps = 2;
+  c.schedule.name = "multistep";
+  c.schedule.milestones = {3, 6};
+  c.schedule.warmup_epochs = 1;
+  c.schedule.scale_lr = "linear";
+  c.schedule.base_batch_size = 256;
+  c.train.batch_size = 64;
+  optim::ScheduleSteps s = optim::in_steps(c.schedule, schedule_run(c, 9));  // 9 batches: 5 optimizer steps per epoch
   EXPECT_EQ(optimizer_steps_per_epoch(c, 9), 5);
   EXPECT_EQ(s.total_steps, 50);
-  EXPECT_EQ(s.milestones, (std::vector<int64_t>{15, 30}));
-  EXPECT_EQ(s.warmup_steps, 5);
-  EXPECT_DOUBLE_EQ(s.base_lr, 0.05 * 128 / 256);
-  c.optim_schedule = "exponential";
-  c.optim_gamma = 0.5;
-  s = schedule_spec(c, 9);
-  EXPECT_NEAR(std::pow(s.gamma, 5), 0.5, 1e-12);  // per epoch
+  EXPECT_EQ(s.o.milestones, (std::vector<int64_t>{15, 30}));
+  EXPECT_EQ(s.o.warmup_steps, 5);
+  EXPECT_DOUBLE_EQ(s.o.lr, 0.05 * 128 / 256);
+  c.schedule.name = "exponential";
+  c.schedule.gamma = 0.5;
+  s = optim::in_steps(c.schedule, schedule_run(c, 9));
+  EXPECT_NEAR(std::pow(s.o.gamma, 5), 0.5, 1e-12);  // per epoch
 }

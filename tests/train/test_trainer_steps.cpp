@@ -60,12 +60,12 @@ std::map<std::pair<std::string, int64_t>, int> scalar_counts(const std::string& 
 
 TEST(TrainerSteps, MaxStepsEqualsTheSameStepsInEpochs) {
   RunConfig by_epochs = base_config();
-  by_epochs.train_epochs = 2;
+  by_epochs.train.epochs = 2;
   RunConfig by_steps = base_config();
-  by_steps.train_epochs = 7;  // ignored
-  by_steps.train_max_steps = 8;
+  by_steps.train.epochs = 7;  // ignored
+  by_steps.train.max_steps = 8;
   EXPECT_EQ(train_weights(by_epochs), train_weights(by_steps));
-  by_steps.train_max_steps = 6;  // 1.5 epochs
+  by_steps.train.max_steps = 6;  // 1.5 epochs
   FitResult r;
   const auto w6 = train_weights(by_steps, &r);
   ASSERT_EQ(r.history.size(), 2u);
@@ -73,8 +73,8 @@ TEST(TrainerSteps, MaxStepsEqualsTheSameStepsInEpochs) {
   EXPECT_TRUE(r.history[1].evaluated);  // the partial last epoch is evaluated
   EXPECT_NE(w6, train_weights(by_epochs));
   EXPECT_EQ(planned_epochs(by_steps, 4), 2);
-  EXPECT_EQ(schedule_spec(by_steps, 4).total_steps, 6);
-  by_steps.train_max_steps = 0;
+  EXPECT_EQ(schedule_run(by_steps, 4).total_steps, 6);
+  by_steps.train.max_steps = 0;
   EXPECT_EQ(planned_epochs(by_steps, 4), 7);
 }
 
@@ -108,12 +108,12 @@ TEST(TrainerSteps, EmaAveragesBatchNormStatistics) {
 TEST(TrainerSteps, ResumedRunLogsEachStepOnce) {
   const std::string dir = temp_dir("tb");
   RunConfig c = base_config();
-  c.train_epochs = 2;
-  c.train_checkpoint_every_steps = 3;
-  c.train_keep_last = 10;
-  c.train_log_every_steps = 1;
-  c.train_plots = false;
-  c.data_augment = {};
+  c.train.epochs = 2;
+  c.train.checkpoint_every_steps = 3;
+  c.train.keep_last = 10;
+  c.train.log_every_steps = 1;
+  c.train.plots = false;
+  c.data.augment = {};
   {
     Context ctx(7, 2);
     auto model = model_for(ctx.rng);

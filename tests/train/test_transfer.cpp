@@ -93,7 +93,7 @@ TEST(Transfer, FrozenParametersDoNotMoveInSgd) {
   nn::ParameterArena arena(*m);
   for (int64_t i = 0; i < arena.size(); ++i) arena.grad()[i] = 0.01f * static_cast<float>((i % 7) - 3);
   const std::vector<float> before(arena.data(), arena.data() + arena.size());
-  optim::SgdOptions s;
+  optim::OptimOptions s;
   s.momentum = 0.9f;
   s.weight_decay = 0.5f;  // a frozen weight would shrink under decay even with zero gradient
   s.freeze = {"net.1", "net.4.weight"};
@@ -113,7 +113,7 @@ TEST(Transfer, BackboneFreezesAllButTheHead) {
   auto m = model_of("cnn", 10, 3);
   nn::ParameterArena arena(*m);
   RunConfig cfg;
-  cfg.model_freeze = {"backbone"};
+  cfg.transfer.freeze = {"backbone"};
   const auto frozen = freeze_prefixes(cfg, arena);
   EXPECT_EQ(frozen.size(), arena.entries().size() - 2);
   for (const auto& f : frozen) EXPECT_EQ(f.rfind("net.12", 0), std::string::npos) << f;
@@ -130,7 +130,7 @@ TEST(Transfer, FrozenLayersComputeNoGradient) {
     auto m = model_of("cnn", 10, 3);
     nn::ParameterArena arena(*m);
     RunConfig cfg;
-    cfg.model_freeze = frozen ? std::vector<std::string>{"backbone"} : std::vector<std::string>{};
+    cfg.transfer.freeze = frozen ? std::vector<std::string>{"backbone"} : std::vector<std::string>{};
     const auto prefixes = freeze_prefixes(cfg, arena);
     EXPECT_EQ(stop_frozen_gradients(*m, prefixes), frozen ? static_cast<int64_t>(arena.entries().size()) - 2 : 0);
     arena.zero_grad();
@@ -190,17 +190,17 @@ TEST(Transfer, ResetHeadKeepsTheHeadFresh) {
   auto dst = model_of("mlp", 5, 32);
   const std::vector<float> fresh_head = values(param(*dst, "net.7.weight"));
   RunConfig cfg;
-  cfg.model_name = "mlp";
-  cfg.model_init_from = path;
-  cfg.model_reset_head = 5;
+  cfg.model.name = "mlp";
+  cfg.transfer.init_from = path;
+  cfg.transfer.reset_head = 5;
   const std::string report = apply_transfer(cfg, *dst);
   EXPECT_NE(report.find("4 loaded, 2 skipped, 2 newly initialized"), std::string::npos) << report;
   EXPECT_EQ(values(param(*dst, "net.7.weight")), fresh_head);
   EXPECT_EQ(values(param(*dst, "net.1.weight")), values(param(*src, "net.1.weight")));
-  cfg.model_reset_head = 3;  // the data has 5 classes
+  cfg.transfer.reset_head = 3;  // the data has 5 classes
   EXPECT_THROW(apply_transfer(cfg, *dst), InputError);
-  cfg.model_reset_head = 0;
-  cfg.model_init_from = path + ".missing";
+  cfg.transfer.reset_head = 0;
+  cfg.transfer.init_from = path + ".missing";
   EXPECT_THROW(apply_transfer(cfg, *dst), InputError);
   std::filesystem::remove(path);
 }

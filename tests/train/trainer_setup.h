@@ -22,14 +22,14 @@ inline const TrainerData& trainer_data() {
 
 inline RunConfig trainer_config() {
   RunConfig c;
-  c.model_name = "mlp";
-  c.model_dropout = 0.0;
-  c.train_epochs = 1;
-  c.train_batch_size = 64;  // 4 batches per epoch
-  c.train_progress = false;
-  c.optim_schedule = "constant";
-  c.optim_lr = 0.05;
-  c.optim_weight_decay = 0.0;
+  c.model.name = "mlp";
+  c.model.dropout = 0.0;
+  c.train.epochs = 1;
+  c.train.batch_size = 64;  // 4 batches per epoch
+  c.train.progress = false;
+  c.schedule.name = "constant";
+  c.schedule.lr = 0.05;
+  c.optim.weight_decay = 0.0;
   return c;
 }
 

@@ -28,7 +28,7 @@ int cmd_bench(const BenchArgs& a) {
     ctx.cuda = cuda::Runtime::create(o);
   }
   // Only the shape and class count are needed from the data.
-  Dataset like = load_dataset(cfg.data_dataset, cfg.data_root, Split::test, 1);
+  Dataset like = load_dataset(cfg.data.dataset, cfg.data.root, Split::test, 1);
   const Shape image{like.images.size(1), like.images.size(2), like.images.size(3)};
   const int64_t classes = static_cast<int64_t>(like.class_names.size());
   auto model = make_model(cfg, like, ctx.rng);
@@ -44,7 +44,7 @@ int cmd_bench(const BenchArgs& a) {
                  static_cast<long long>(a.steps), ctx.cuda->profile_report().c_str());
 
   // Evaluation: forward only, no graph, at the evaluation batch size.
-  const int64_t eb = cfg.train_eval_batch_size;
+  const int64_t eb = cfg.train.eval_batch_size;
   Shape xs{eb};
   xs.insert(xs.end(), image.begin(), image.end());
   Tensor x = Tensor::empty(xs);
@@ -66,9 +66,9 @@ int cmd_bench(const BenchArgs& a) {
   getrusage(RUSAGE_SELF, &ru);
   const double peak_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;
   if (a.json) {
-    nlohmann::json j = {{"model", cfg.model_name},       {"batch_size", cfg.train_batch_size},
+    nlohmann::json j = {{"model", cfg.model.name},       {"batch_size", cfg.train.batch_size},
                         {"threads", cfg.threads},        {"steps", a.steps},
-                        {"precision", cfg.train_precision}, {"device", cfg.device},
+                        {"precision", cfg.train.precision}, {"device", cfg.device},
                         {"train_images_per_s", train_ips}, {"eval_images_per_s", eval_ips},
                         {"forward_mflop_per_image", fwd_flop * 1e-6},
                         {"train_gflop_per_s", train_gflops}, {"eval_gflop_per_s", eval_gflops},
@@ -79,8 +79,8 @@ int cmd_bench(const BenchArgs& a) {
     std::printf(
         "%s: batch %lld, %lld threads, %s: train %.0f img/s (%.1f GFLOP/s), eval %.0f img/s (%.1f GFLOP/s), "
         "%.1f forward MFLOP/image, %lld system allocations in %lld training steps, peak memory %.0f MiB\n",
-        cfg.model_name.c_str(), static_cast<long long>(cfg.train_batch_size), static_cast<long long>(cfg.threads),
-        cfg.train_precision.c_str(), train_ips, train_gflops, eval_ips, eval_gflops, fwd_flop * 1e-6,
+        cfg.model.name.c_str(), static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.threads),
+        cfg.train.precision.c_str(), train_ips, train_gflops, eval_ips, eval_gflops, fwd_flop * 1e-6,
         static_cast<long long>(misses_total), static_cast<long long>(a.steps), peak_mib);
   }
   return 0;

@@ -20,7 +20,7 @@ int cmd_diagnose(const DiagnoseArgs& a) {
   if (a.batches < 1) fail_input("--batches must be >= 1, got ", a.batches);
   apply_threads(cfg);
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
-  Dataset train = load_dataset(cfg.data_dataset, cfg.data_root, Split::train, cfg.data_limit_train);
+  Dataset train = load_dataset(cfg.data.dataset, cfg.data.root, Split::train, cfg.data.limit_train);
   Normalization norm = fit_normalization(train);
   std::shared_ptr<nn::Module> model = make_model(cfg, train, ctx.rng);
 
@@ -30,7 +30,7 @@ int cmd_diagnose(const DiagnoseArgs& a) {
   if (ec) fail_input(out, ": cannot create the output folder: ", ec.message());
 
   std::vector<std::pair<Tensor, Tensor>> batches;
-  BatchLoader loader(train, norm, cfg.train_batch_size, true);
+  BatchLoader loader(train, norm, cfg.train.batch_size, true);
   loader.start_epoch(ctx.rng);
   Batch b;
   while (static_cast<int64_t>(batches.size()) < a.batches && loader.next(b)) batches.push_back({b.x.clone(), b.y.clone()});
@@ -38,21 +38,21 @@ int cmd_diagnose(const DiagnoseArgs& a) {
   // The update-to-weight ratio is of the first step: the schedule's lr and momentum at step 0
   // (onecycle starts at optim.lr / 25).
   DiagnosticsOptions opt = diagnostics_options(cfg);
-  const int64_t batches_per_epoch = (train.labels.size(0) + cfg.train_batch_size - 1) / cfg.train_batch_size;
-  const optim::ScheduleValue first = optim::make_schedule(schedule_spec(cfg, batches_per_epoch))(0);
+  const int64_t batches_per_epoch = (train.labels.size(0) + cfg.train.batch_size - 1) / cfg.train.batch_size;
+  const optim::ScheduleValue first = optim::make_schedule(cfg.schedule, schedule_run(cfg, batches_per_epoch))(0);
   opt.lr = first.lr, opt.momentum = first.momentum;
   DiagnosticsReport report = diagnose(ctx, *model, batches, opt);
 
-  std::string title = cfg.model_name + ", " + cfg.model_activation + ", init " + cfg.model_init;
-  if (cfg.model_init == "normal" || cfg.model_init == "uniform" || cfg.model_init == "constant") {
+  std::string title = cfg.model.name + ", " + cfg.model.activation.name + ", init " + cfg.model.init.scheme;
+  if (cfg.model.init.scheme == "normal" || cfg.model.init.scheme == "uniform" || cfg.model.init.scheme == "constant") {
     char buf[32];
-    std::snprintf(buf, sizeof buf, " %g", cfg.model_init_scale);
+    std::snprintf(buf, sizeof buf, " %g", cfg.model.init.scale);
     title += buf;
   }
   write_diagnostics(report, out, title);
 
   std::printf("cvtrain diagnose: %s, %lld batches of %lld, loss %.4f -> %s\n", title.c_str(),
-              static_cast<long long>(report.batches), static_cast<long long>(cfg.train_batch_size), report.loss,
+              static_cast<long long>(report.batches), static_cast<long long>(cfg.train.batch_size), report.loss,
               out.c_str());
   std::printf("%-10s %-10s %11s %11s %7s %7s %7s %11s\n", "layer", "type", "act_mean", "act_std", "zero", "dead",
               "satur.", "grad_std");

@@ -31,21 +31,21 @@ struct Loaded {
 
 std::string class_list(const RunConfig& c) {
   std::string out;
-  for (int64_t k : c.data_classes) out += std::to_string(k) + ",";
+  for (int64_t k : c.data.classes) out += std::to_string(k) + ",";
   return out;
 }
 
 // Members with the same key are evaluated on the same test images.
 std::string data_key(const RunConfig& c) {
-  return c.data_dataset + "|" + c.data_root + "|" + std::to_string(c.data_limit_test) + "|" +
-         std::to_string(c.data_val_fraction) + "|" + class_list(c) + "|" + std::to_string(c.seed * (c.data_val_fraction > 0));
+  return c.data.dataset + "|" + c.data.root + "|" + std::to_string(c.data.limit_test) + "|" +
+         std::to_string(c.data.val_fraction) + "|" + class_list(c) + "|" + std::to_string(c.seed * (c.data.val_fraction > 0));
 }
 
 struct TestSets {
   std::map<std::string, Dataset> by_key;
   const Dataset& get(const RunConfig& cfg) {
     auto it = by_key.find(data_key(cfg));
-    if (it == by_key.end()) it = by_key.emplace(data_key(cfg), load_dataset(dataset_options(cfg, Split::test), Split::test)).first;
+    if (it == by_key.end()) it = by_key.emplace(data_key(cfg), load_split(cfg, Split::test)).first;
     return it->second;
   }
 };
@@ -156,7 +156,7 @@ int cmd_ensemble(const EnsembleArgs& a) {
     if (own.size() != test.size() ||
         !std::equal(own.labels.data<int64_t>(), own.labels.data<int64_t>() + own.size(), test.labels.data<int64_t>()))
       fail_input("ensemble: ", label, " is evaluated on a different test set than the first member (data.*)");
-    return predict(ctx, *m.model, test, m.norm, m.fitted, m.cfg.train_eval_batch_size, a.tta, tta_padding(m.cfg),
+    return predict(ctx, *m.model, test, m.norm, m.fitted, m.cfg.train.eval_batch_size, a.tta, tta_padding(m.cfg),
                    a.logits);
   };
 

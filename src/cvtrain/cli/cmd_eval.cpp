@@ -24,14 +24,14 @@ int cmd_eval(const EvalArgs& a) {
   const Normalization norm = normalization_from_metadata(meta, path);
   apply_threads(cfg);
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
-  Dataset test = load_dataset(dataset_options(cfg, Split::test), Split::test);
+  Dataset test = load_split(cfg, Split::test);
   const Preprocess fitted = preprocess_from_metadata(meta, path);
   auto model = make_model(cfg, test, ctx.rng, &fitted);
   load_model_file(path, *model);
   tta_view_count(a.tta);  // checks --tta before the work
-  EvalResult r = a.tta == "none" ? evaluate(ctx, *model, test, norm, cfg.train_eval_batch_size,
+  EvalResult r = a.tta == "none" ? evaluate(ctx, *model, test, norm, cfg.train.eval_batch_size,
                                             fitted.is_channel() ? nullptr : &fitted)
-                                 : evaluate_tta(ctx, *model, test, norm, fitted, cfg.train_eval_batch_size, a.tta,
+                                 : evaluate_tta(ctx, *model, test, norm, fitted, cfg.train.eval_batch_size, a.tta,
                                                 tta_padding(cfg));
   if (a.json) {
     nlohmann::json j = {{"model", path},         {"images", r.images},  {"tta", a.tta},

@@ -21,10 +21,10 @@ int cmd_export(const ExportArgs& a) {
     o.C = m.C, o.H = m.H, o.W = m.W;
     o.norm = m.norm;
     o.preprocess = m.fitted;
-    o.activation = {m.cfg.model_activation, m.cfg.model_activation_slope, m.cfg.model_activation_alpha};
+    o.activation = {m.cfg.model.activation.name, m.cfg.model.activation.slope, m.cfg.model.activation.alpha};
     o.fold_batchnorm = a.fold_bn;
-    o.graph_name = m.cfg.model_name;
-    o.doc = "cvtrain " + m.cfg.model_name + " exported from " + m.weights.path +
+    o.graph_name = m.cfg.model.name;
+    o.doc = "cvtrain " + m.cfg.model.name + " exported from " + m.weights.path +
             "; input (N," + std::to_string(m.C) + "," + std::to_string(m.H) + "," + std::to_string(m.W) +
             ") pixels v/255 in [0,1]; output logits";
     interop::write_onnx(a.out, *m.model, o);
@@ -38,7 +38,7 @@ int cmd_export(const ExportArgs& a) {
     save_model_file(a.out, *m.model, meta);
   }
   std::printf("%s: %s model %s, input (N,%lld,%lld,%lld), %zu classes, %lld bytes\n", a.out.c_str(), a.format.c_str(),
-              m.cfg.model_name.c_str(), static_cast<long long>(m.C), static_cast<long long>(m.H),
+              m.cfg.model.name.c_str(), static_cast<long long>(m.C), static_cast<long long>(m.H),
               static_cast<long long>(m.W), m.class_names.size(),
               static_cast<long long>(std::filesystem::file_size(a.out)));
   return 0;

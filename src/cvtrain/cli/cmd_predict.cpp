@@ -33,12 +33,12 @@ InferenceModel load_inference_model(const std::string& run_or_file, const std::v
   // one test image of the run's dataset.
   Dataset like = input_like_from_metadata(m.weights.metadata, path);
   if (!like.images.defined()) {
-    DatasetOptions opt = dataset_options(m.cfg, Split::test);
-    opt.limit = 1;
+    RunConfig one = m.cfg;
+    one.data.limit_test = 1;
     try {
-      like = load_dataset(opt, Split::test);
+      like = load_split(one, Split::test);
     } catch (const InputError& e) {
-      fail_input(path, ": the input shape and class names come from data.dataset '", m.cfg.data_dataset,
+      fail_input(path, ": the input shape and class names come from data.dataset '", m.cfg.data.dataset,
                  "', which did not load (--set data.root=FOLDER to point at it): ", e.what());
     }
   }
@@ -136,7 +136,7 @@ Images read_inputs(const std::vector<std::string>& args, const InferenceModel& m
         add_image(out, m, file + ":" + std::to_string(i), t.data<uint8_t>() + i * c * h * w, c, h, w);
     } else {
       // CIFAR binary: records of label byte(s) then 3x32x32 (cifar.h); CIFAR-100 has two label bytes.
-      const int64_t label_bytes = m.cfg.data_dataset == "cifar100" ? 2 : 1, record = label_bytes + 3072;
+      const int64_t label_bytes = m.cfg.data.dataset == "cifar100" ? 2 : 1, record = label_bytes + 3072;
       const auto size = static_cast<int64_t>(fs::file_size(file));
       if (size == 0 || size % record != 0)
         fail_input(file, ": not a PNG, JPEG, IDX or CIFAR binary file (", size, " bytes is not a whole number of ",

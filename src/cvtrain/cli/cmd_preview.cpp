@@ -16,9 +16,9 @@ int cmd_preview(const PreviewArgs& a) {
   RunConfig cfg = load_config(a.config, a.overrides);
   apply_threads(cfg);
   if (a.images < 1 || a.views < 0 || a.scale < 1) fail_input("preview: --images, --scale must be >= 1 and --views >= 0");
-  const Dataset train = load_dataset(dataset_options(cfg, Split::train), Split::train);
-  if (train.size() == 0) fail_input(cfg.data_dataset, ": the training set is empty");
-  AugmentPipeline pipeline(cfg.data_augment);
+  const Dataset train = load_split(cfg, Split::train);
+  if (train.size() == 0) fail_input(cfg.data.dataset, ": the training set is empty");
+  AugmentPipeline pipeline(cfg.data.augment);
   if (pipeline.needs_color_pca()) pipeline.set_color_pca(fit_color_pca(train.images));
   const int64_t C = train.images.size(1), H = train.images.size(2), W = train.images.size(3);
   int64_t OH = H, OW = W;

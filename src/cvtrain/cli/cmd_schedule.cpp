@@ -7,6 +7,7 @@
 
 #include "cvtrain/cli/commands.h"
 #include "cvtrain/train/config.h"
+#include "cvtrain/train/setup.h"
 #include "cvtrain/train/trainer.h"
 #include "cvtrain/viz/plot.h"
 
@@ -14,12 +15,13 @@ namespace cvtrain::cli {
 
 int cmd_schedule(const ScheduleArgs& a) {
   RunConfig cfg = load_config(a.config, a.overrides);
-  Dataset train = load_dataset(cfg.data_dataset, cfg.data_root, Split::train, cfg.data_limit_train);
-  const int64_t n = train.labels.size(0), b = cfg.train_batch_size;
-  const int64_t batches = cfg.data_drop_last ? n / b : (n + b - 1) / b;
+  Dataset train = load_split(cfg, Split::train);
+  const int64_t n = train.labels.size(0), b = cfg.train.batch_size;
+  const int64_t batches = cfg.data.drop_last ? n / b : (n + b - 1) / b;
   const int64_t spe = optimizer_steps_per_epoch(cfg, batches);
-  const optim::ScheduleSpec spec = schedule_spec(cfg, batches);
-  const optim::Schedule schedule = optim::make_schedule(spec);
+  const optim::ScheduleRun run = schedule_run(cfg, batches);
+  const optim::Schedule schedule = optim::make_schedule(cfg.schedule, run);
+  const optim::ScheduleSteps spec = optim::in_steps(cfg.schedule, run);
   std::vector<double> steps, lr, momentum;
   for (int64_t s = 0; s < spec.total_steps; ++s) {
     optim::ScheduleValue v = schedule(s);
@@ -28,18 +30,18 @@ int cmd_schedule(const ScheduleArgs& a) {
     momentum.push_back(v.momentum);
   }
   if (!a.out.empty())
-    viz::line_chart_png(a.out, cfg.optim_schedule + " schedule (" + cfg.optim_name + ")", "optimizer step",
+    viz::line_chart_png(a.out, cfg.schedule.name + " schedule (" + cfg.optim.name + ")", "optimizer step",
                         "learning rate", {{"", steps, lr}});
   if (a.json) {
-    nlohmann::json j = {{"schedule", cfg.optim_schedule}, {"optimizer", cfg.optim_name}, {"steps_per_epoch", spe},
-                        {"total_steps", spec.total_steps}, {"base_lr", spec.base_lr},
-                        {"warmup_steps", spec.warmup_steps}, {"lr", lr}, {"momentum", momentum}};
+    nlohmann::json j = {{"schedule", cfg.schedule.name}, {"optimizer", cfg.optim.name}, {"steps_per_epoch", spe},
+                        {"total_steps", spec.total_steps}, {"base_lr", spec.o.lr},
+                        {"warmup_steps", spec.o.warmup_steps}, {"lr", lr}, {"momentum", momentum}};
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
   std::printf("# %s schedule, %lld steps (%lld per epoch), peak lr %g, warmup %lld steps\n# step epoch lr momentum\n",
-              cfg.optim_schedule.c_str(), static_cast<long long>(spec.total_steps), static_cast<long long>(spe),
-              spec.base_lr, static_cast<long long>(spec.warmup_steps));
+              cfg.schedule.name.c_str(), static_cast<long long>(spec.total_steps), static_cast<long long>(spe),
+              spec.o.lr, static_cast<long long>(spec.o.warmup_steps));
   for (size_t s = 0; s < lr.size(); ++s)
     std::printf("%zu %lld %.9g %.6g\n", s, static_cast<long long>(static_cast<int64_t>(s) / spe + 1), lr[s], momentum[s]);
   if (!a.out.empty()) std::printf("# plot -> %s\n", a.out.c_str());

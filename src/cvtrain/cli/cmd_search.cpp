@@ -157,7 +157,7 @@ Search::Search(const SearchArgs& a, const std::string& self) : a_(a) {
     const int64_t all = base.threads > 0 ? base.threads : static_cast<int64_t>(std::thread::hardware_concurrency());
     common_.push_back("threads=" + std::to_string(std::max<int64_t>(1, all / a.jobs)));
   }
-  epochs_ = base.train_epochs;
+  epochs_ = base.train.epochs;
   budgets_ = search::halving_budgets(epochs_, a.halving);
   if (a.halving >= 2 && budgets_.size() == 1)
     std::printf("search: --halving %lld needs train.epochs >= %lld; running every trial to the end\n",

@@ -93,7 +93,7 @@ RunStart start_run(const TrainArgs& a) {
 std::unique_ptr<dist::Communicator> make_communicator(const RunStart& r) {
   if (dist::launched_by_mpi()) {
 #if CVTRAIN_HAVE_MPI
-    return dist::make_mpi_communicator(r.cfg.train_dist_timeout_s);
+    return dist::make_mpi_communicator(r.cfg.train.dist_timeout_s);
 #else
     fail_input("train: started by an MPI launcher, but this cvtrain was built without MPI (install libopenmpi-dev "
                "and rebuild; CMake option CVTRAIN_MPI)");
@@ -116,15 +116,15 @@ void open_device(Context& ctx, const RunConfig& cfg, std::unique_ptr<dist::Commu
 
 void print_banner(const RunStart& r, const dist::Communicator* comm, const Dataset& train, const Dataset& test) {
   const RunConfig& cfg = r.cfg;
-  const std::string length = cfg.train_max_steps > 0 ? std::to_string(cfg.train_max_steps) + " steps"
-                                                     : std::to_string(cfg.train_epochs) + " epochs";
+  const std::string length = cfg.train.max_steps > 0 ? std::to_string(cfg.train.max_steps) + " steps"
+                                                     : std::to_string(cfg.train.epochs) + " epochs";
   if (comm)
     std::printf("data-parallel: %s, global batch %lld\n", comm->describe().c_str(),
-                static_cast<long long>(cfg.train_batch_size * comm->size()));
+                static_cast<long long>(cfg.train.batch_size * comm->size()));
   std::printf("cvtrain: %s on %s (%lld train, %lld test images), %s, batch %lld, %s, %lld threads -> %s\n",
-              cfg.model_name.c_str(), cfg.data_dataset.c_str(), static_cast<long long>(train.labels.size(0)),
+              cfg.model.name.c_str(), cfg.data.dataset.c_str(), static_cast<long long>(train.labels.size(0)),
               static_cast<long long>(test.labels.size(0)), length.c_str(),
-              static_cast<long long>(cfg.train_batch_size), cfg.optim_name.c_str(),
+              static_cast<long long>(cfg.train.batch_size), cfg.optim.name.c_str(),
               static_cast<long long>(cfg.threads), r.out.c_str());
   if (r.ck)
     std::printf("resuming from %s (epoch %lld, batch %lld, step %lld)\n", r.ck_path.c_str(),
@@ -138,8 +138,8 @@ void add_display_hooks(TrainHooks& hooks, Progress& progress, const RunConfig& c
   hooks.on_step = [&progress, &cfg, global_batch](const StepInfo& s) {
     const int64_t epochs = planned_epochs(cfg, s.steps_per_epoch);
     const double left_batches =
-        cfg.train_max_steps > 0
-            ? static_cast<double>((cfg.train_max_steps - s.step) * cfg.train_accumulate_steps)
+        cfg.train.max_steps > 0
+            ? static_cast<double>((cfg.train.max_steps - s.step) * cfg.train.accumulate_steps)
             : static_cast<double>((epochs - s.epoch) * s.steps_per_epoch + (s.steps_per_epoch - s.step_in_epoch));
     const double left_images = left_batches * static_cast<double>(global_batch);
     progress.update(s.epoch, epochs, s.step_in_epoch, s.steps_per_epoch, s.loss, s.accuracy, s.images_per_s,
@@ -166,13 +166,13 @@ struct DiagnosticsHook {
 void add_diagnostics_hook(TrainHooks& hooks, DiagnosticsHook& d, Context& ctx, const RunStart& r, const Dataset& train,
                           const Normalization& norm) {
   const RunConfig& cfg = r.cfg;
-  if (cfg.train_diagnostics_every <= 0) return;
+  if (cfg.train.diagnostics_every <= 0) return;
   d.log = std::make_unique<LineAppender>(r.out + "/diagnostics.jsonl", /*append=*/r.ck.has_value());
-  BatchLoader first(train, norm, cfg.train_batch_size, /*shuffle=*/false);
+  BatchLoader first(train, norm, cfg.train.batch_size, /*shuffle=*/false);
   first.start_epoch(ctx.rng);
   first.next(d.probe);
   d.probe.x = d.probe.x.clone(), d.probe.y = d.probe.y.clone();  // the loader reuses its buffers
-  hooks.every_steps = cfg.train_diagnostics_every;
+  hooks.every_steps = cfg.train.diagnostics_every;
   hooks.on_every_steps = [&d, &ctx, &cfg](int64_t step, nn::Module& m, const nn::ParameterArena&) {
     d.log->append(diagnostics_line(diagnose(ctx, m, {{d.probe.x, d.probe.y}}, diagnostics_options(cfg)), step));
   };
@@ -192,12 +192,12 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   const bool lead = !comm || comm->rank() == 0;  // prints and writes
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
   open_device(ctx, cfg, comm);
-  Dataset train = load_dataset(dataset_options(cfg, Split::train), Split::train);
-  Dataset test = load_dataset(dataset_options(cfg, Split::test), Split::test);
+  Dataset train = load_split(cfg, Split::train);
+  Dataset test = load_split(cfg, Split::test);
   Normalization norm = ck ? normalization_from_metadata(ck->metadata, r.ck_path) : fit_normalization(train);
   const Preprocess fitted = ck ? preprocess_from_metadata(ck->metadata, r.ck_path)
-                              : fit_preprocess(train, cfg.data_preprocess, cfg.data_preprocess_components,
-                                               cfg.data_whiten_epsilon);
+                              : fit_preprocess(train, cfg.data.preprocess, cfg.data.preprocess_components,
+                                               cfg.data.whiten_epsilon);
   std::shared_ptr<nn::Module> model = make_model(cfg, train, ctx.rng, &fitted);
   const std::string transfer_report = ck ? std::string() : apply_transfer(cfg, *model);  // model.init_from (transfer.h)
   auto metadata = model_metadata(cfg, norm);
@@ -208,8 +208,8 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
     prepare_out_dir(r.out, a.overwrite);
     write_text_atomic(r.out + "/config.yaml", dump_config(cfg));
   }
-  const int64_t global_batch = cfg.train_batch_size * (comm ? comm->size() : 1);
-  const int64_t batches = cfg.data_drop_last ? train.size() / global_batch  // the loader's (sampler's) count
+  const int64_t global_batch = cfg.train.batch_size * (comm ? comm->size() : 1);
+  const int64_t batches = cfg.data.drop_last ? train.size() / global_batch  // the loader's (sampler's) count
                                              : (train.size() + global_batch - 1) / global_batch;
   if (!lead && !std::freopen("/dev/null", "w", stdout)) fail_input("/dev/null: cannot open");  // rank 0 speaks
   print_banner(r, comm.get(), train, test);
@@ -219,7 +219,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   }
   std::fflush(stdout);
 
-  Progress progress(cfg.train_progress && lead);
+  Progress progress(cfg.train.progress && lead);
   TrainHooks hooks;
   add_display_hooks(hooks, progress, cfg, batches, global_batch);
   DiagnosticsHook diagnostics;
@@ -232,7 +232,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   if (result.early_stopped)
     std::printf("early stop after epoch %lld: no better test accuracy in %lld evaluations\n",
-                static_cast<long long>(result.history.back().epoch), static_cast<long long>(cfg.train_early_stop_patience));
+                static_cast<long long>(result.history.back().epoch), static_cast<long long>(cfg.train.early_stop_patience));
   std::printf("test accuracy %.2f%% after %lld epochs (%.1f s wall) -> %s/model.safetensors\n",
               100 * result.history.back().test_acc, static_cast<long long>(result.history.back().epoch), wall,
               r.out.c_str());

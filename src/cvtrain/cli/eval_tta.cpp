@@ -33,7 +33,7 @@ EvalResult evaluate_tta(Context& ctx, nn::Module& model, const Dataset& data, co
 }
 
 int64_t tta_padding(const RunConfig& cfg) {
-  for (const AugmentSpec& s : cfg.data_augment)
+  for (const AugmentSpec& s : cfg.data.augment)
     if (s.name == "crop") {
       auto it = s.params.find("padding");
       return it == s.params.end() ? 4 : std::stoll(it->second);  // 4: crop's default padding

@@ -13,6 +13,7 @@
 #include "cvtrain/data/cifar.h"
 #include "cvtrain/data/idx.h"
 #include "cvtrain/data/image_folder.h"
+#include "cvtrain/data/preprocess.h"
 #include "cvtrain/data/subset.h"
 #include "cvtrain/tensor/rng.h"
 
@@ -152,33 +153,59 @@ std::pair<Dataset, Dataset> split_dataset(const Dataset& data, double fraction, 
   return {take(data, train), take(data, val)};
 }
 
-Dataset load_dataset(const DatasetOptions& o, Split split) {
+void check_options(const DataOptions& o) {
+  auto need = [](bool ok, const char* key, const char* what) {
+    if (!ok) fail_input(key, ": ", what);
+  };
+  const std::vector<std::string> names = dataset_names();
+  if (std::find(names.begin(), names.end(), o.dataset) == names.end()) {
+    std::string known;
+    for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
+    fail_input("data.dataset: unknown dataset '", o.dataset, "' (known: ", known, ")");
+  }
+  need(o.limit_train >= 0, "data.limit_train", "must be >= 0");
+  need(o.limit_test >= 0, "data.limit_test", "must be >= 0");
+  need(o.val_fraction >= 0 && o.val_fraction < 1, "data.val_fraction", "must be in [0, 1)");
+  parse_bad_file(o.on_bad_file);
+  const std::vector<std::string> modes = preprocess_modes();
+  if (std::find(modes.begin(), modes.end(), o.preprocess) == modes.end())
+    fail_input("data.preprocess: unknown mode '", o.preprocess, "'");
+  need(o.preprocess_components >= 0, "data.preprocess_components", "must be >= 0");
+  need(o.whiten_epsilon >= 0, "data.whiten_epsilon", "must be >= 0");
+  need(o.workers >= 0 && o.workers <= 64, "data.workers", "must be in [0, 64]");
+  need(o.mixup_alpha >= 0, "data.mixup_alpha", "must be >= 0");
+  need(o.cutmix_alpha >= 0, "data.cutmix_alpha", "must be >= 0");
+  need(o.per_class >= 0, "data.per_class", "must be >= 0");
+}
+
+Dataset load_dataset(const DataOptions& o, Split split, uint64_t split_seed) {
+  check_options(o);
   if (!o.classes.empty() || o.per_class > 0) {  // data.classes, data.per_class: after the limits
-    DatasetOptions all = o;
+    DataOptions all = o;
     all.classes.clear(), all.per_class = 0;
-    Dataset full = load_dataset(all, split);
+    Dataset full = load_dataset(all, split, split_seed);
     check_class_list(o.classes, full.num_classes(), "data.classes");
-    return select_classes(full, o.classes,
-                          split == Split::train ? o.per_class : 0);
+    return select_classes(full, o.classes, split == Split::train ? o.per_class : 0);
   }
   const BadFile policy = parse_bad_file(o.on_bad_file);
+  const int64_t limit = split == Split::train ? o.limit_train : o.limit_test;
   auto limited = [&](Dataset ds) {
-    if (o.limit > 0 && o.limit < ds.size()) {
-      std::vector<int64_t> idx(static_cast<size_t>(o.limit));
-      for (int64_t i = 0; i < o.limit; ++i) idx[i] = i;
+    if (limit > 0 && limit < ds.size()) {
+      std::vector<int64_t> idx(static_cast<size_t>(limit));
+      for (int64_t i = 0; i < limit; ++i) idx[i] = i;
       ds = take(ds, idx);
     }
     return ds;
   };
-  auto load = [&](Split s, int64_t limit) {
-    if (o.name == "image_folder") return load_image_folder_split(o.root, s, policy, limit);
-    return load_dataset(o.name, o.root, s, limit);
+  auto load = [&](Split s, int64_t n) {
+    if (o.dataset == "image_folder") return load_image_folder_split(o.root, s, policy, n);
+    return load_dataset(o.dataset, o.root, s, n);
   };
   if (o.val_fraction > 0) {
-    auto parts = split_dataset(load(Split::train, 0), o.val_fraction, o.split_seed);
+    auto parts = split_dataset(load(Split::train, 0), o.val_fraction, split_seed);
     return limited(split == Split::train ? std::move(parts.first) : std::move(parts.second));
   }
-  return load(split, o.limit);
+  return load(split, limit);
 }
 
 Dataset make_synthetic(int64_t n, int64_t channels, int64_t height, int64_t width, uint64_t seed) {

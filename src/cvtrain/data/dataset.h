@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "cvtrain/data/augment_spec.h"
 #include "cvtrain/tensor/tensor.h"
 
 namespace cvtrain {
@@ -30,25 +31,39 @@ std::vector<std::string> dataset_names();
 std::string default_dataset_root(const std::string& name);
 
 // Loads `name` from the folder `root` (ignored for "synthetic"). cifar10 / cifar100: cifar.h;
-// image_folder: image_folder.h (bad files stop the load; DatasetOptions can skip them). The IDX files may be gzip'd
+// image_folder: image_folder.h (bad files stop the load; DataOptions can skip them). The IDX files may be gzip'd
 // (train-images-idx3-ubyte.gz) or raw (train-images-idx3-ubyte); .gz is tried first. limit <= 0
 // means all examples, limit N the first N. Bad input throws InputError naming the file or folder.
 Dataset load_dataset(const std::string& name, const std::string& root, Split split, int64_t limit);
 
-// Everything the config says about a dataset: data.dataset, data.root, data.limit_*,
-// data.val_fraction (hold out that fraction of the training set, chosen with `split_seed`, as the
-// test split instead of the dataset's own), data.on_bad_file ("fail" | "skip", image folders).
-struct DatasetOptions {
-  std::string name = "fashion_mnist";
-  std::string root;
-  int64_t limit = 0;  // of the split asked for (after the train/validation split)
+// The data.* keys, with the program's defaults (their only defaults; train/config.cpp documents
+// each key): which dataset and how much of it, the train/validation split (val_fraction of the
+// training set, chosen with the run's seed, held out as the test split), image-folder policy, the
+// fitted preprocessing (preprocess.h) and the training loader's augmentation and mixing (loader.h).
+struct DataOptions {
+  std::string dataset = "fashion_mnist";
+  std::string root = default_dataset_root("fashion_mnist");
+  int64_t limit_train = 0;  // first N of the split (after the train/validation split); 0: all
+  int64_t limit_test = 0;
+  std::vector<AugmentSpec> augment;
   double val_fraction = 0.0;
-  uint64_t split_seed = 0;
-  std::string on_bad_file = "fail";
-  std::vector<int64_t> classes;  // data.classes: keeps those classes relabelled 0..k-1 (subset.h)
-  int64_t per_class = 0;  // data.per_class: at most N images per class, training split only (0: all)
+  std::string on_bad_file = "fail";  // image_folder: fail | skip
+  std::string preprocess = "channel";
+  int64_t preprocess_components = 0;
+  double whiten_epsilon = 1e-5;
+  int64_t workers = 0;
+  bool drop_last = false;
+  double mixup_alpha = 0.0;
+  double cutmix_alpha = 0.0;
+  std::vector<int64_t> classes;  // keeps those classes relabelled 0..k-1 in this order (subset.h); empty: all
+  int64_t per_class = 0;         // at most N training images per class (0: all)
 };
-Dataset load_dataset(const DatasetOptions& options, Split split);
+
+// The range of every field (InputError naming its data.* key); load_dataset checks it too.
+void check_options(const DataOptions& o);
+
+// One split as `o` says; `split_seed` chooses the validation split.
+Dataset load_dataset(const DataOptions& o, Split split, uint64_t split_seed);
 
 // Splits `data` into (train, held-out) with round(fraction * N) held-out examples chosen by a
 // Fisher-Yates shuffle from `seed`; both keep the original order of their examples.

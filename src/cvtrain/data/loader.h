@@ -26,8 +26,8 @@ struct Batch {
 };
 
 // Everything the training loop's loader needs from the config, in one aggregate so the trainer
-// sets it in one line: {cfg.data_augment, cfg.data_workers, cfg.data_drop_last,
-// {cfg.data_mixup_alpha, cfg.data_cutmix_alpha}, uint64_t(cfg.seed)}.
+// sets it in one line: {cfg.data.augment, cfg.data.workers, cfg.data.drop_last,
+// {cfg.data.mixup_alpha, cfg.data.cutmix_alpha}, uint64_t(cfg.seed)}.
 struct AugmentOptions {
   std::vector<AugmentSpec> augment;  // data.augment
   int64_t workers = 0;               // data.workers: 0 = produce on the caller's thread

@@ -184,8 +184,15 @@ std::vector<Override> parse_overrides(const std::vector<std::pair<std::string, s
 
 }  // namespace
 
-void init_model(Module& model, const InitSpec& spec, Rng& rng) {
+void check_options(const InitSpec& spec) {
   if (!is_scheme(spec.scheme)) fail_input("model.init: unknown scheme '", spec.scheme, "' (known: ", scheme_names(), ")");
+  fan_mode(spec.mode);
+  if (!(spec.gain >= 0)) fail_input("model.init_gain must be >= 0, got ", spec.gain);
+  parse_overrides(spec.overrides, spec.scale);
+}
+
+void init_model(Module& model, const InitSpec& spec, Rng& rng) {
+  check_options(spec);
   std::vector<Override> overrides = parse_overrides(spec.overrides, spec.scale);
   if (spec.scheme == "pytorch" && overrides.empty()) return;
   const FanMode mode = fan_mode(spec.mode);

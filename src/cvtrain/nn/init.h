@@ -78,5 +78,7 @@ double activation_gain(const std::string& activation, double slope);
 // defaults). Other parameters (BatchNorm, PReLU) keep their values. InputError naming model.init
 // for an unknown scheme (model.init_overrides for a bad override).
 void init_model(Module& model, const InitSpec& spec, Rng& rng);
+// The scheme, mode, gain and overrides of `spec` (InputError naming the model.init* key).
+void check_options(const InitSpec& spec);
 
 }  // namespace cvtrain::nn::init

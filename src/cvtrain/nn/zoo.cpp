@@ -45,7 +45,7 @@ std::shared_ptr<Module> pool_layer(const ModelSpec& spec, int64_t& h, int64_t& w
   return fmp;
 }
 
-float dropout_or(const ModelSpec& spec, float fallback) { return spec.dropout < 0.0f ? fallback : spec.dropout; }
+float dropout_or(const ModelSpec& spec, float fallback) { return spec.dropout < 0 ? fallback : static_cast<float>(spec.dropout); }
 
 std::shared_ptr<Module> act(const ModelSpec& spec, int64_t channels) { return make_activation(spec.activation, channels); }
 
@@ -258,40 +258,53 @@ int64_t set_dropconnect(Module& model, float p) {
   return static_cast<int64_t>(layers.size()) - 1;
 }
 
-std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
-  const ModelEntry* entry = nullptr;
+namespace {
+const ModelEntry& find_model(const std::string& name) {
   std::string known;
   for (const ModelEntry& e : model_registry()) {
-    if (spec.name == e.name) entry = &e;
+    if (name == e.name) return e;
     known += (known.empty() ? "" : ", ") + e.name;
   }
-  if (!entry) fail_input("model.name: unknown model '", spec.name, "' (known: ", known, ")");
+  fail_input("model.name: unknown model '", name, "' (known: ", known, ")");
+}
+}  // namespace
+
+void check_options(const ModelSpec& spec) {
+  const ModelEntry& entry = find_model(spec.name);
   if (spec.in_channels <= 0) fail_input("model.in_channels must be positive, got ", spec.in_channels);
   if (spec.height <= 0 || spec.width <= 0)
     fail_input("model.height/model.width must be positive, got ", spec.height, "x", spec.width);
   if (spec.num_classes <= 0) fail_input("model.num_classes must be positive, got ", spec.num_classes);
-  if (spec.dropout != -1.0f && !(spec.dropout >= 0.0f && spec.dropout < 1.0f))
+  if (spec.dropout != -1.0 && !(spec.dropout >= 0 && spec.dropout < 1))
     fail_input("model.dropout must be in [0, 1) (or -1 for the model's default), got ", spec.dropout);
   if (spec.depth < 1 || spec.depth > 1000) fail_input("model.depth must be in [1, 1000], got ", spec.depth);
   if (spec.hidden_width < 1 || spec.hidden_width > 65536)
     fail_input("model.width must be in [1, 65536], got ", spec.hidden_width);
   if (spec.pool != "max" && spec.pool != "fractional")
     fail_input("model.pool: unknown pooling '", spec.pool, "' (known: max, fractional)");
-  if (spec.pool == "fractional" && !reads(*entry, "model.pool"))
+  if (spec.pool == "fractional" && !reads(entry, "model.pool"))
     fail_input("model.pool: fractional pooling is for ", readers("model.pool"), ", not '", spec.name, "'");
   if (!(spec.fmp_ratio > 1.0 && spec.fmp_ratio < 2.0))
     fail_input("model.fmp_ratio must be in (1, 2), got ", spec.fmp_ratio);
   ops::fmp_sequence_from_name(spec.fmp_sequence);
   if (spec.fmp_test_samples < 1 || spec.fmp_test_samples > 1000)
     fail_input("model.fmp_test_samples must be in [1, 1000], got ", spec.fmp_test_samples);
-  if (!spec.batch_norm && !reads(*entry, "model.batch_norm"))
+  if (!spec.batch_norm && !reads(entry, "model.batch_norm"))
     fail_input("model.batch_norm: only ", readers("model.batch_norm"), " can leave their BatchNorm layers out, not '",
                spec.name, "'");
   if (spec.drop_path_mode != "sample" && spec.drop_path_mode != "batch")
     fail_input("model.drop_path_mode: unknown mode '", spec.drop_path_mode, "' (known: sample, batch)");
-  if (!(spec.dropconnect >= 0.0f && spec.dropconnect < 1.0f))
+  ops::dropout_mode_from_name(spec.dropout_mode);
+  if (!(spec.dropconnect >= 0 && spec.dropconnect < 1))
     fail_input("model.dropconnect must be in [0, 1), got ", spec.dropconnect);
+  if (!(spec.drop_path >= 0 && spec.drop_path < 1)) fail_input("model.drop_path must be in [0, 1), got ", spec.drop_path);
   validate_activation(spec.activation);
+  init::check_options(spec.init);
+}
+
+std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
+  check_options(spec);
+  const ModelEntry* entry = &find_model(spec.name);
   init::InitSpec init = spec.init;
   init.activation = spec.activation.name;
   if (spec.activation.slope >= 0) init.activation_slope = spec.activation.slope;
@@ -299,16 +312,14 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   std::shared_ptr<Module> model = entry->build(spec, rng);
   const ops::DropoutMode dropout_mode = ops::dropout_mode_from_name(spec.dropout_mode);
   if (set_dropout_mode(*model, dropout_mode) == 0) {  // a dropout knob on a model without dropout does nothing
-    if (spec.dropout > 0.0f)
+    if (spec.dropout > 0)
       fail_input("model.dropout: model '", spec.name, "' has no dropout layer (`cvtrain models` says which have one)");
     if (dropout_mode != ops::DropoutMode::inverted)
       fail_input("model.dropout_mode: model '", spec.name, "' has no dropout layer");
   }
-  if (!(spec.drop_path >= 0.0f && spec.drop_path < 1.0f))
-    fail_input("model.drop_path must be in [0, 1), got ", spec.drop_path);
-  if (spec.drop_path > 0.0f && set_drop_path(*model, spec.drop_path, spec.drop_path_mode == "batch") == 0)
+  if (spec.drop_path > 0 && set_drop_path(*model, static_cast<float>(spec.drop_path), spec.drop_path_mode == "batch") == 0)
     fail_input("model.drop_path: model '", spec.name, "' has no residual block (resnet*, preact_resnet20, wrn_*, resnet_stack)");
-  if (spec.dropconnect > 0.0f && set_dropconnect(*model, spec.dropconnect) == 0)
+  if (spec.dropconnect > 0 && set_dropconnect(*model, static_cast<float>(spec.dropconnect)) == 0)
     fail_input("model.dropconnect: model '", spec.name, "' has no hidden fully connected layer (mlp, cnn, deep_mlp, lenet5, vgg)");
   init::init_model(*model, init, rng);
   if (spec.zero_init_residual && zero_init_residual(*model) == 0)

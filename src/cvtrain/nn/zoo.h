@@ -13,21 +13,23 @@
 
 namespace cvtrain::nn {
 
+// The model.* keys of the architecture, with the program's defaults (their only defaults;
+// train/config.cpp documents each key), and the input and class count the data decides.
 struct ModelSpec {
-  std::string name;
-  int64_t in_channels = 1, height = 28, width = 28, num_classes = 10;
-  float dropout = -1.0f;  // -1: the model's own default
+  std::string name = "cnn";
+  int64_t in_channels = 1, height = 28, width = 28, num_classes = 10;  // from the data, not keys
+  double dropout = -1.0;  // -1: the model's own default
   std::string dropout_mode = "inverted";  // model.dropout_mode: inverted | original (every Dropout layer)
   ActivationSpec activation = {};  // model.activation*: "relu" builds the anchor architectures exactly
   init::InitSpec init = {};   // model.init*: "pytorch" keeps PyTorch's default initialization
   int64_t depth = 6;          // deep_mlp: hidden layers (model.depth)
   int64_t hidden_width = 4096;  // deep_mlp: units per hidden layer (model.width; `width` is the image's)
   bool zero_init_residual = false;  // model.zero_init_residual: residual models start each block as identity
-  float drop_path = 0.0f;  // model.drop_path: stochastic depth, the deepest block's drop rate (residual models)
+  double drop_path = 0.0;  // model.drop_path: stochastic depth, the deepest block's drop rate (residual models)
   std::vector<int64_t> channels = {64, 128, 256};  // vgg: width of each stage (model.channels)
   int64_t stage_convs = 2;              // vgg: conv layers per stage (model.stage_convs)
   std::string drop_path_mode = "sample";  // model.drop_path_mode: sample | batch
-  float dropconnect = 0.0f;               // model.dropconnect: DropConnect rate of the hidden fc layers
+  double dropconnect = 0.0;               // model.dropconnect: DropConnect rate of the hidden fc layers
   std::string pool = "max";               // model.pool: max | fractional (cnn, vgg, lenet5)
   double fmp_ratio = 1.4142135623730951;  // model.fmp_ratio
   bool fmp_overlapping = true;            // model.fmp_overlapping
@@ -46,7 +48,10 @@ struct ModelEntry {
 // Every model, in the order `cvtrain models` lists them.
 const std::vector<ModelEntry>& model_registry();
 
-// Validates the spec (InputError naming the model.* key), builds the model in training mode and
+// The range of every field (InputError naming its model.* key); build_model checks it too.
+void check_options(const ModelSpec& spec);
+
+// Checks the spec, builds the model in training mode and
 // applies spec.init to it (after the layers' own PyTorch-default initialization).
 std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng);
 

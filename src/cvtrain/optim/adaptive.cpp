@@ -13,7 +13,8 @@ namespace {
 
 constexpr int64_t kParallelMin = 65536;  // below this, one thread is faster
 
-float eps_or(float eps, float fallback) { return eps < 0.0f ? fallback : eps; }
+// eps, or the optimizer's default when eps is negative (optim.eps: -1).
+float eps_or(double eps, float fallback) { return eps < 0 ? fallback : static_cast<float>(eps); }
 
 void allocate(std::vector<float>& buf, int64_t n, float value = 0.0f) {
   if (buf.empty()) buf.assign(static_cast<size_t>(n), value);
@@ -23,11 +24,13 @@ void allocate(std::vector<float>& buf, int64_t n, float value = 0.0f) {
 }  // namespace
 
 Adam::Adam(nn::ParameterArena& arena, const OptimOptions& o, bool decoupled)
-    : arena_(arena), beta1_(o.beta1), beta2_(o.beta2), eps_(eps_or(o.eps, 1e-8f)), decoupled_(decoupled),
-      groups_(param_groups(arena, o)) {
-  if (!(beta1_ >= 0.0f && beta1_ < 1.0f)) fail_input("optim.beta1 must be in [0, 1), got ", beta1_);
-  if (!(beta2_ >= 0.0f && beta2_ < 1.0f)) fail_input("optim.beta2 must be in [0, 1), got ", beta2_);
-  if (!(eps_ > 0.0f)) fail_input("optim.eps must be > 0 (it also keeps the arena padding at 0), got ", eps_);
+    : arena_(arena),
+      beta1_(static_cast<float>(o.beta1)),
+      beta2_(static_cast<float>(o.beta2)),
+      eps_(eps_or(o.eps, 1e-8f)),
+      decoupled_(decoupled) {
+  check_options(o);
+  groups_ = param_groups(arena, o);
 }
 
 OptimState Adam::state() {
@@ -80,10 +83,13 @@ void Adam::step(float lr, float beta1) {
 }
 
 RMSprop::RMSprop(nn::ParameterArena& arena, const OptimOptions& o)
-    : arena_(arena), alpha_(o.alpha), eps_(eps_or(o.eps, 1e-8f)), momentum_(o.momentum), centered_(o.centered),
-      groups_(param_groups(arena, o)) {
-  if (!(alpha_ >= 0.0f && alpha_ < 1.0f)) fail_input("optim.alpha must be in [0, 1), got ", alpha_);
-  if (!(eps_ > 0.0f)) fail_input("optim.eps must be > 0 (it also keeps the arena padding at 0), got ", eps_);
+    : arena_(arena),
+      alpha_(static_cast<float>(o.alpha)),
+      eps_(eps_or(o.eps, 1e-8f)),
+      momentum_(static_cast<float>(o.momentum)),
+      centered_(o.centered) {
+  check_options(o);
+  groups_ = param_groups(arena, o);
 }
 
 void RMSprop::step(float lr, float momentum) {
@@ -123,12 +129,12 @@ void RMSprop::step(float lr, float momentum) {
 }
 
 Adagrad::Adagrad(nn::ParameterArena& arena, const OptimOptions& o)
-    : arena_(arena), eps_(eps_or(o.eps, 1e-10f)), lr_decay_(o.lr_decay), initial_accumulator_(o.initial_accumulator),
-      groups_(param_groups(arena, o)) {
-  if (!(lr_decay_ >= 0.0f)) fail_input("optim.lr_decay must be >= 0, got ", lr_decay_);
-  if (!(initial_accumulator_ >= 0.0f))
-    fail_input("optim.initial_accumulator must be >= 0, got ", initial_accumulator_);
-  if (!(eps_ > 0.0f)) fail_input("optim.eps must be > 0 (it also keeps the arena padding at 0), got ", eps_);
+    : arena_(arena),
+      eps_(eps_or(o.eps, 1e-10f)),
+      lr_decay_(static_cast<float>(o.lr_decay)),
+      initial_accumulator_(static_cast<float>(o.initial_accumulator)) {
+  check_options(o);
+  groups_ = param_groups(arena, o);
 }
 
 void Adagrad::step(float lr, float /*momentum*/) {

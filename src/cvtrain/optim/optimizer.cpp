@@ -25,7 +25,6 @@ std::vector<ParamGroup> param_groups(const nn::ParameterArena& arena, const Opti
     bool used = false;
     for (const auto& e : entries) used = used || matches_prefix(e.name, p);
     if (!used) fail_input("optim.lr_mult: '", p, "' names no parameter (names such as '", example, "')");
-    if (!(f >= 0.0f)) fail_input("optim.lr_mult: ", p, ": the factor must be >= 0, got ", f);
   }
   for (size_t i = 0; i < entries.size(); ++i) {
     const bool bias = entries[i].is_bias_or_norm;
@@ -34,10 +33,11 @@ std::vector<ParamGroup> param_groups(const nn::ParameterArena& arena, const Opti
     float layer_mult = 1.0f;
     size_t longest = 0;
     for (const auto& [p, f] : o.lr_mults)
-      if (p.size() >= longest && matches_prefix(entries[i].name, p)) layer_mult = f, longest = p.size();
-    const float lambda = frozen ? 0.0f : (o.decay_bias_and_norm || !bias) ? o.weight_decay : 0.0f;
-    const float lambda1 = frozen ? 0.0f : (o.decay_bias_and_norm || !bias) ? o.l1 : 0.0f;
-    const float mult = frozen ? 0.0f : (bias ? o.bias_lr_mult : 1.0f) * layer_mult;
+      if (p.size() >= longest && matches_prefix(entries[i].name, p)) layer_mult = static_cast<float>(f), longest = p.size();
+    const bool decayed = !frozen && (o.decay_bias_and_norm || !bias);
+    const float lambda = decayed ? static_cast<float>(o.weight_decay) : 0.0f;
+    const float lambda1 = decayed ? static_cast<float>(o.l1) : 0.0f;
+    const float mult = frozen ? 0.0f : (bias ? static_cast<float>(o.bias_lr_mult) : 1.0f) * layer_mult;
     const int64_t end = i + 1 < entries.size() ? entries[i + 1].offset : arena.size();
     if (!groups.empty() && groups.back().weight_decay == lambda && groups.back().lr_mult == mult &&
         groups.back().l1 == lambda1)
@@ -48,27 +48,35 @@ std::vector<ParamGroup> param_groups(const nn::ParameterArena& arena, const Opti
   return groups;
 }
 
-namespace {
-
-std::unique_ptr<Optimizer> make_sgd(nn::ParameterArena& arena, const OptimOptions& o) {
-  SgdOptions s;
-  s.momentum = o.momentum;
-  s.dampening = o.dampening;
-  s.weight_decay = o.weight_decay;
-  s.l1 = o.l1;
-  s.nesterov = o.nesterov;
-  s.decay_bias_and_norm = o.decay_bias_and_norm;
-  s.bias_lr_mult = o.bias_lr_mult;
-  s.freeze = o.freeze;
-  s.lr_mults = o.lr_mults;
-  return std::make_unique<SGD>(arena, s);
+void check_options(const OptimOptions& o) {
+  auto need = [](bool ok, const char* key, const char* what, double got) {
+    if (!ok) fail_input(key, ": ", what, ", got ", got);
+  };
+  need(o.weight_decay >= 0, "optim.weight_decay", "must be >= 0", o.weight_decay);
+  need(o.l1 >= 0, "optim.l1", "must be >= 0", o.l1);
+  need(o.momentum >= 0 && o.momentum < 1, "optim.momentum", "must be in [0, 1)", o.momentum);
+  need(o.dampening >= 0, "optim.dampening", "must be >= 0", o.dampening);
+  need(o.name != "sgd" || !o.nesterov || o.dampening == 0, "optim.dampening",
+       "Nesterov momentum (optim.nesterov) requires zero dampening", o.dampening);
+  need(o.beta1 >= 0 && o.beta1 < 1, "optim.beta1", "must be in [0, 1)", o.beta1);
+  need(o.beta2 >= 0 && o.beta2 < 1, "optim.beta2", "must be in [0, 1)", o.beta2);
+  need(o.eps == -1.0 || o.eps > 0, "optim.eps", "must be > 0 (or -1 for the optimizer's default)", o.eps);
+  need(o.alpha >= 0 && o.alpha < 1, "optim.alpha", "must be in [0, 1)", o.alpha);
+  need(o.lr_decay >= 0, "optim.lr_decay", "must be >= 0", o.lr_decay);
+  need(o.initial_accumulator >= 0, "optim.initial_accumulator", "must be >= 0", o.initial_accumulator);
+  need(o.bias_lr_mult >= 0, "optim.bias_lr_mult", "must be >= 0", o.bias_lr_mult);
+  for (const auto& [prefix, factor] : o.lr_mults) {
+    if (prefix.empty()) fail_input("optim.lr_mult: an empty name prefix");
+    need(factor >= 0, "optim.lr_mult", ("the factor of '" + prefix + "' must be >= 0").c_str(), factor);
+  }
+  for (const std::string& prefix : o.freeze)
+    if (prefix.empty()) fail_input("model.freeze: an empty prefix");
 }
-
-}  // namespace
 
 const std::vector<OptimizerEntry>& optimizer_registry() {
   static const std::vector<OptimizerEntry> table = {
-      {"sgd", "SGD with momentum, dampening, Nesterov; L2 weight decay (torch.optim.SGD), L1", make_sgd,
+      {"sgd", "SGD with momentum, dampening, Nesterov; L2 weight decay (torch.optim.SGD), L1",
+       [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<SGD>(a, o); },
        {"optim.momentum", "optim.dampening", "optim.nesterov"}},
       {"adam", "Adam, L2 weight decay on the gradient (torch.optim.Adam)",
        [](nn::ParameterArena& a, const OptimOptions& o) { return std::make_unique<Adam>(a, o, false); },
@@ -90,9 +98,6 @@ std::unique_ptr<Optimizer> make_optimizer(nn::ParameterArena& arena, const Optim
   std::string known;
   for (const OptimizerEntry& e : optimizer_registry()) {
     if (e.name == o.name) {
-      if (!(o.weight_decay >= 0.0f)) fail_input("optim.weight_decay must be >= 0, got ", o.weight_decay);
-      if (!(o.l1 >= 0.0f)) fail_input("optim.l1 must be >= 0, got ", o.l1);
-      if (!(o.bias_lr_mult >= 0.0f)) fail_input("optim.bias_lr_mult must be >= 0, got ", o.bias_lr_mult);
       return e.make(arena, o);
     }
     known += (known.empty() ? "" : ", ") + e.name;

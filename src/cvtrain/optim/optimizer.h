@@ -14,34 +14,39 @@
 
 namespace cvtrain::optim {
 
-// Everything the config can say to an optimizer; each reads the fields it knows.
+// The optim.* keys an optimizer reads, with the program's defaults (train/config.cpp documents each
+// key; these are its only defaults). Each optimizer reads the fields it knows and rounds them to
+// float once, when it is made.
 struct OptimOptions {
   std::string name = "sgd";
-  float weight_decay = 0.0f;  // lambda: L2 added to the gradient; AdamW: decoupled decay
+  double weight_decay = 5e-4;  // lambda: L2 added to the gradient; AdamW: decoupled decay
   // lambda_1: L1 penalty, lambda_1 sign(theta) added to the gradient by every optimizer (adamw too:
   // only its L2 part is decoupled). With weight_decay > 0 as well, this is the elastic net
   // (Zou & Hastie 2005): lambda_1 |theta|_1 + (lambda/2) |theta|_2^2, each with its own strength.
-  float l1 = 0.0f;
+  double l1 = 0.0;
   // sgd, rmsprop: mu (schedules may move it per step)
-  float momentum = 0.0f;
-  float dampening = 0.0f;  // sgd
-  bool nesterov = false;   // sgd
+  double momentum = 0.9;
+  double dampening = 0.0;  // sgd
+  bool nesterov = true;    // sgd
   // adam, adamw: beta1 (schedules that cycle momentum cycle beta1 instead, as torch's OneCycleLR does)
-  float beta1 = 0.9f, beta2 = 0.999f;
-  float eps = -1.0f;             // < 0: the optimizer's own default (adam 1e-8, rmsprop 1e-8, adagrad 1e-10)
-  float alpha = 0.99f;           // rmsprop: smoothing of the squared gradient's average
-  bool centered = false;         // rmsprop: divide by the gradient's estimated variance, not its 2nd moment
-  float lr_decay = 0.0f;         // adagrad
-  float initial_accumulator = 0.0f;  // adagrad
+  double beta1 = 0.9, beta2 = 0.999;
+  double eps = -1.0;              // < 0: the optimizer's own default (adam 1e-8, rmsprop 1e-8, adagrad 1e-10)
+  double alpha = 0.99;            // rmsprop: smoothing of the squared gradient's average
+  bool centered = false;          // rmsprop: divide by the gradient's estimated variance, not its 2nd moment
+  double lr_decay = 0.0;          // adagrad
+  double initial_accumulator = 0.0;  // adagrad
   // Parameter groups: false withholds weight decay and L1 from arena entries flagged is_bias_or_norm.
   bool decay_bias_and_norm = true;
-  float bias_lr_mult = 1.0f;  // the lr of the bias/norm entries is lr * bias_lr_mult
+  double bias_lr_mult = 1.0;  // the lr of the bias/norm entries is lr * bias_lr_mult
   // Transfer learning: entries whose name starts with a frozen prefix get lr multiplier 0
   // and no weight decay or L1; otherwise the longest matching lr_mults prefix multiplies their lr
   // (times bias_lr_mult). A prefix matches a name equal to it or followed by '.'.
-  std::vector<std::string> freeze;
-  std::vector<std::pair<std::string, float>> lr_mults;
+  std::vector<std::string> freeze;  // parameter-name prefixes (train/transfer.h expands model.freeze)
+  std::vector<std::pair<std::string, double>> lr_mults;  // optim.lr_mult
 };
+
+// The range of every field (InputError naming its optim.* key); make_optimizer checks it too.
+void check_options(const OptimOptions& o);
 
 // A run of arena floats that share one weight decay, one L1 strength and one lr multiplier. The padding after an
 // entry goes with it (it is zero and stays zero: every update maps g = 0, theta = 0 to theta = 0).

@@ -14,51 +14,73 @@ struct ScheduleValue {
   float momentum;
 };
 
-struct ScheduleSpec {
-  std::string name = "constant";
-  double base_lr = 0.1;        // constant, cosine: the starting lr; onecycle: max_lr
-  double base_momentum = 0.9;  // constant, cosine: the momentum at every step (onecycle cycles its own)
-  int64_t total_steps = 0;     // cosine: T_max; onecycle: total_steps
-  double pct_start = 0.3;      // onecycle: fraction of the steps spent raising the lr
-  double min_lr = 0.0;         // cosine: eta_min
-  // onecycle, torch's defaults: initial_lr = max_lr/div_factor, min_lr = initial_lr/final_div_factor,
-  // momentum from onecycle_max_momentum down to onecycle_base_momentum and back.
-  double div_factor = 25.0;
-  double final_div_factor = 1e4;
-  // cycle_momentum false: the momentum stays at base_momentum (torch's cycle_momentum=False).
+// The optim.* keys of the learning-rate schedule, with the program's defaults (their only defaults;
+// train/config.cpp documents each key). Counts are in epochs; make_schedule turns them into optimizer
+// steps with the run's steps per epoch (1: they count steps, as in tests against torch).
+struct ScheduleOptions {
+  std::string name = "onecycle";
+  double lr = 0.1;          // the peak lr (onecycle: max_lr), before scale_lr
+  double pct_start = 0.15;  // onecycle: fraction of the steps spent raising the lr
+  // onecycle: the momentum (or beta1) cycles from max_momentum down to base_momentum and back
+  // (torch's cycle_momentum); false keeps the optimizer's own.
   bool cycle_momentum = true;
-  double onecycle_base_momentum = 0.85;
-  double onecycle_max_momentum = 0.95;
-  // All counts are in optimizer steps (the trainer converts the config's epochs).
-  double gamma = 0.1;               // step, multistep: factor per decay; exponential: factor per step
-  int64_t step_size = 1;            // step: steps between decays
-  std::vector<int64_t> milestones;  // multistep: increasing steps at which the lr is multiplied by gamma
-  int64_t restart_period = 1;       // sgdr: T_0, steps of the first cycle
+  double base_momentum = 0.85;
+  double max_momentum = 0.95;
+  double min_lr = 0.0;              // cosine, sgdr, linear, polynomial: the lowest lr (eta_min)
+  double gamma = 0.1;               // step, multistep: factor per decay; exponential: factor per epoch
+  int64_t step_size = 1;            // step: epochs between decays
+  std::vector<int64_t> milestones;  // multistep: increasing epochs at which the lr is multiplied by gamma
+  int64_t restart_period = 1;       // sgdr: T_0, epochs of the first cycle
   int64_t restart_mult = 1;         // sgdr: T_mult
   double power = 1.0;               // polynomial
-  // Linear warmup, multiplying any schedule: factor start + (1 - start) * step / warmup_steps until
-  // warmup_steps (torch's LinearLR(start_factor, 1.0, warmup_steps) chained with the schedule).
-  // invsqrt also uses warmup_steps as the step where its decay begins.
+  // Linear warmup, multiplying any schedule: factor start + (1 - start) * step / W until step W
+  // (torch's LinearLR(start_factor, 1.0, W) chained with the schedule), W = warmup_steps, or
+  // warmup_epochs when warmup_steps is 0. invsqrt also uses W as the step where its decay begins.
   int64_t warmup_steps = 0;
+  int64_t warmup_epochs = 0;
   double warmup_start_factor = 0.01;
+  // The linear scaling rule (Goyal et al. 2017, sec. 2.1): "linear" multiplies lr by
+  // global_batch / base_batch_size; "none" keeps it.
+  std::string scale_lr = "none";
+  int64_t base_batch_size = 256;
 };
+
+// The range of every field (InputError naming its optim.* key); make_schedule checks it too.
+void check_options(const ScheduleOptions& o);
+
+// What the run adds to the options.
+struct ScheduleRun {
+  int64_t total_steps = 0;      // optimizer steps of the run
+  int64_t steps_per_epoch = 1;  // turns the options' epochs into steps
+  double momentum = 0.0;        // the optimizer's fixed momentum (or adam's beta1), kept when not cycling
+  int64_t global_batch = 0;     // images per optimizer step, for scale_lr
+};
+
+// The options in optimizer steps, as the schedules read them: counts in steps, the lr scaled, the
+// warmup in warmup_steps, exponential's gamma per step.
+struct ScheduleSteps {
+  ScheduleOptions o;
+  double momentum;
+  int64_t total_steps;
+};
+ScheduleSteps in_steps(const ScheduleOptions& o, const ScheduleRun& run);
 
 using Schedule = std::function<ScheduleValue(int64_t step)>;
 
 struct ScheduleEntry {
   std::string name;
   std::string description;
-  std::function<Schedule(const ScheduleSpec&)> make;
+  std::function<Schedule(const ScheduleSteps&)> make;
   std::vector<std::string> keys;  // the config keys it reads beyond optim.lr and the warmup (a set one is refused elsewhere)
 };
 
 const std::vector<ScheduleEntry>& schedule_registry();
 
-// Validates the spec (InputError naming the optim.* key) and returns the schedule, warmup included.
-Schedule make_schedule(const ScheduleSpec& spec);
+// Checks the options (InputError naming the optim.* key) and returns the schedule, warmup included.
+Schedule make_schedule(const ScheduleOptions& o, const ScheduleRun& run);
 
-// The linear scaling rule (Goyal et al. 2017, sec. 2.1): lr * batch / base_batch for rule "linear",
-// lr unchanged for "none" (InputError naming optim.scale_lr otherwise).
+// The linear scaling rule: lr * batch / base_batch for rule "linear", lr unchanged for "none"
+// (InputError naming optim.scale_lr otherwise).
 double scaled_lr(double lr, const std::string& rule, int64_t batch, int64_t base_batch);
 
 

@@ -6,20 +6,13 @@
 
 namespace cvtrain::optim {
 
-SGD::SGD(nn::ParameterArena& arena, const SgdOptions& options) : arena_(arena), options_(options) {
-  if (options_.dampening < 0.0f || options_.weight_decay < 0.0f || options_.l1 < 0.0f)
-    fail_input("optim: dampening, weight_decay and l1 must be >= 0, got ", options_.dampening, ", ",
-               options_.weight_decay, " and ", options_.l1);
-  if (options_.nesterov && options_.dampening != 0.0f)
-    fail_input("optim.dampening: Nesterov momentum (optim.nesterov) requires zero dampening, got ", options_.dampening);
-  OptimOptions o;
-  o.weight_decay = options_.weight_decay;
-  o.l1 = options_.l1;
-  o.decay_bias_and_norm = options_.decay_bias_and_norm;
-  o.bias_lr_mult = options_.bias_lr_mult;
-  o.freeze = options_.freeze;
-  o.lr_mults = options_.lr_mults;
-  groups_ = param_groups(arena_, o);
+SGD::SGD(nn::ParameterArena& arena, const OptimOptions& options)
+    : arena_(arena),
+      momentum_(static_cast<float>(options.momentum)),
+      dampening_(static_cast<float>(options.dampening)),
+      nesterov_(options.nesterov) {
+  check_options(options);
+  groups_ = param_groups(arena_, options);
 }
 
 OptimState SGD::state() {
@@ -28,8 +21,8 @@ OptimState SGD::state() {
 }
 
 void SGD::step(float lr, float momentum) {
-  const float mu = momentum, tau = options_.dampening;
-  const bool nesterov = options_.nesterov;
+  const float mu = momentum, tau = dampening_;
+  const bool nesterov = nesterov_;
   if (nesterov && mu <= 0.0f) fail_input("optim.momentum: Nesterov momentum requires momentum > 0, got ", mu);
   if (arena_.on_cuda()) {  // the same update on the GPU (backend/cuda/kernels.h: sgd_step)
     cuda::Runtime& rt = *arena_.cuda_runtime();

@@ -9,33 +9,19 @@
 
 namespace cvtrain::optim {
 
-struct SgdOptions {
-  float momentum = 0.0f;      // mu for step(lr); step(lr, momentum) overrides it per step
-  float dampening = 0.0f;     // tau
-  float weight_decay = 0.0f;  // lambda
-  float l1 = 0.0f;            // lambda_1: L1, lambda_1 sign(theta) added to the gradient (not in torch)
-  bool nesterov = false;
-  // false: no weight decay on the arena entries flagged is_bias_or_norm (torch applies it to all
-  // parameters unless they are put in a separate group with weight_decay=0, which this mirrors).
-  bool decay_bias_and_norm = true;
-  float bias_lr_mult = 1.0f;  // the bias/norm group's lr is lr * bias_lr_mult
-  std::vector<std::string> freeze;                          // OptimOptions::freeze
-  std::vector<std::pair<std::string, float>> lr_mults;      // OptimOptions::lr_mults
-};
-
 class SGD : public Optimizer {
  public:
+  // Reads name-independent fields of `options` (weight decay, L1, parameter groups) and sgd's own:
+  // momentum (mu for step(lr); step(lr, momentum) overrides it per step), dampening (tau), nesterov.
   // The arena must outlive the optimizer.
-  SGD(nn::ParameterArena& arena, const SgdOptions& options);
+  SGD(nn::ParameterArena& arena, const OptimOptions& options);
 
   // One update of every parameter from the gradients now in the arena. momentum 0 skips the buffer
   // entirely (as torch does), leaving it as it was.
   void step(float lr, float momentum) override;
-  void step(float lr) { step(lr, options_.momentum); }
+  void step(float lr) { step(lr, momentum_); }
   OptimState state() override;  // on a GPU, copies the device buffer into momentum_buffer first
-  float base_momentum() const override { return options_.momentum; }
-
-  const SgdOptions& options() const { return options_; }
+  float base_momentum() const override { return momentum_; }
 
   // State, for checkpoints: the momentum buffer b, one float per arena float; empty until the first
   // step with momentum, which sets it to that step's gradient (b_1 = g_1).
@@ -43,7 +29,8 @@ class SGD : public Optimizer {
 
  private:
   nn::ParameterArena& arena_;
-  SgdOptions options_;
+  float momentum_, dampening_;
+  bool nesterov_;
   std::vector<ParamGroup> groups_;
   Tensor momentum_device_;  // b on the GPU when the arena is there (momentum_buffer mirrors it for checkpoints)
 };

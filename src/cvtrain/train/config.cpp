@@ -30,8 +30,29 @@ using IntList = std::vector<int64_t>;
 using WordList = std::vector<std::string>;
 using NamedNumbers = std::vector<std::pair<std::string, double>>;     // a YAML mapping, in its order
 using NamedWords = std::vector<std::pair<std::string, std::string>>;  // a YAML mapping, in its order
-using Field = std::variant<int64_t RunConfig::*, double RunConfig::*, bool RunConfig::*, std::string RunConfig::*,
-                           IntList RunConfig::*, WordList RunConfig::*, NamedNumbers RunConfig::*, NamedWords RunConfig::*>;
+// A key's field: the function that returns it in a RunConfig, at<&RunConfig::section, &Section::field>.
+template <class T>
+using Ref = T& (*)(RunConfig&);
+using Field = std::variant<Ref<int64_t>, Ref<double>, Ref<bool>, Ref<std::string>, Ref<IntList>, Ref<WordList>,
+                           Ref<NamedNumbers>, Ref<NamedWords>>;
+template <auto... Members>
+auto& at(RunConfig& c) {
+  return (c.*....*Members);
+}
+// The field in a config that is only read.
+template <class T>
+const T& in(const RunConfig& c, Ref<T> field) {
+  return field(const_cast<RunConfig&>(c));
+}
+using R = RunConfig;
+using D = DataOptions;
+using M = nn::ModelSpec;
+using Act = nn::ActivationSpec;
+using In = nn::init::InitSpec;
+using X = TransferOptions;
+using O = optim::OptimOptions;
+using S = optim::ScheduleOptions;
+using Tr = TrainOptions;
 
 // When a key set to a non-default value takes no effect in a run, the run is refused naming it:
 // Applies returns "" when the key is consumed by a run with this config, else the reason it is not.
@@ -113,24 +134,24 @@ std::string read_by(const Table& table, const std::string& owner, const std::str
   return used_by(owner, value, rows_reading(table, key));
 }
 std::string by_optimizer(const RunConfig& c, const char* key) {
-  return read_by(optim::optimizer_registry(), "optim.name", c.optim_name, key);
+  return read_by(optim::optimizer_registry(), "optim.name", c.optim.name, key);
 }
 std::string by_schedule(const RunConfig& c, const char* key) {
-  return read_by(optim::schedule_registry(), "optim.schedule", c.optim_schedule, key);
+  return read_by(optim::schedule_registry(), "optim.schedule", c.schedule.name, key);
 }
 std::string by_activation(const RunConfig& c, const char* key) {
-  return read_by(nn::activation_registry(), "model.activation", c.model_activation, key);
+  return read_by(nn::activation_registry(), "model.activation", c.model.activation.name, key);
 }
-std::string by_model(const RunConfig& c, const char* key) { return read_by(nn::model_registry(), "model.name", c.model_name, key); }
+std::string by_model(const RunConfig& c, const char* key) { return read_by(nn::model_registry(), "model.name", c.model.name, key); }
 std::string by_init(const RunConfig& c, const char* key) {  // a per-layer override may use any scheme
-  return c.model_init_overrides.empty() ? read_by(nn::init::init_registry(), "model.init", c.model_init, key) : "";
+  return c.model.init.overrides.empty() ? read_by(nn::init::init_registry(), "model.init", c.model.init.scheme, key) : "";
 }
 // The optimizer has a momentum a cycling schedule moves: optim.momentum, or adam's beta1.
 bool has_momentum(const RunConfig& c) {
   return by_optimizer(c, "optim.momentum").empty() || by_optimizer(c, "optim.beta1").empty();
 }
-std::string by_fractional_pool(const RunConfig& c, const char*) { return used_by("model.pool", c.model_pool, {"fractional"}); }
-bool cycles_momentum(const RunConfig& c) { return c.optim_schedule == "onecycle" && c.optim_cycle_momentum && has_momentum(c); }
+std::string by_fractional_pool(const RunConfig& c, const char*) { return used_by("model.pool", c.model.pool, {"fractional"}); }
+bool cycles_momentum(const RunConfig& c) { return c.schedule.name == "onecycle" && c.schedule.cycle_momentum && has_momentum(c); }
 std::string cycled(const char* what) {
   return std::string("onecycle cycles ") + what +
          " between optim.max_momentum and optim.base_momentum; set optim.cycle_momentum: false to use a fixed one";
@@ -139,195 +160,195 @@ std::string cycled(const char* what) {
 // The one table of config keys. Add a key here and a field in train/run_config.h.
 const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
-      {"seed", &RunConfig::seed, Effect::weights, "Seed of every random draw (init, shuffling, dropout). Same seed and threads: same run."},
-      {"threads", &RunConfig::threads, Effect::bits, "CPU threads for compute (OpenMP and oneDNN). 0: all cores."},
-      {"device", &RunConfig::device, Effect::weights, "cpu, or cuda: train and evaluate on the first NVIDIA GPU (a build with -DCVTRAIN_CUDA=ON; optimizer sgd, adam or adamw; no EMA or gradient accumulation yet; docs/cuda.md).",
+      {"seed", &at<&R::seed>, Effect::weights, "Seed of every random draw (init, shuffling, dropout). Same seed and threads: same run."},
+      {"threads", &at<&R::threads>, Effect::bits, "CPU threads for compute (OpenMP and oneDNN). 0: all cores."},
+      {"device", &at<&R::device>, Effect::weights, "cpu, or cuda: train and evaluate on the first NVIDIA GPU (a build with -DCVTRAIN_CUDA=ON; optimizer sgd, adam or adamw; no EMA or gradient accumulation yet; docs/cuda.md).",
        nullptr, [] { return std::vector<std::string>{"cpu", "cuda"}; }, "device"},
-      {"data.dataset", &RunConfig::data_dataset, Effect::weights, "Dataset: IDX files (fashion_mnist, mnist), CIFAR binary files (cifar10, cifar100), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests).",
+      {"data.dataset", &at<&R::data, &D::dataset>, Effect::weights, "Dataset: IDX files (fashion_mnist, mnist), CIFAR binary files (cifar10, cifar100), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests).",
        nullptr, dataset_names, "dataset"},
-      {"data.root", &RunConfig::data_root, Effect::input, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder.",
+      {"data.root", &at<&R::data, &D::root>, Effect::input, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder.",
        [](const RunConfig& c, const char*) -> std::string {
-         return c.data_dataset == "synthetic" ? "no effect with data.dataset synthetic (made in memory)" : "";
+         return c.data.dataset == "synthetic" ? "no effect with data.dataset synthetic (made in memory)" : "";
        }},
-      {"data.limit_train", &RunConfig::data_limit_train, Effect::weights, "Use only the first N training images (0: all)."},
-      {"data.limit_test", &RunConfig::data_limit_test, Effect::metrics, "Use only the first N test images (0: all)."},
-      {"data.val_fraction", &RunConfig::data_val_fraction, Effect::weights, "Hold out this fraction of the training set (chosen with the seed) as the test split (0: use the dataset's test split)."},
-      {"data.on_bad_file", &RunConfig::data_on_bad_file, Effect::input, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip).",
-       [](const RunConfig& c, const char*) { return used_by("data.dataset", c.data_dataset, {"image_folder"}); },
+      {"data.limit_train", &at<&R::data, &D::limit_train>, Effect::weights, "Use only the first N training images (0: all)."},
+      {"data.limit_test", &at<&R::data, &D::limit_test>, Effect::metrics, "Use only the first N test images (0: all)."},
+      {"data.val_fraction", &at<&R::data, &D::val_fraction>, Effect::weights, "Hold out this fraction of the training set (chosen with the seed) as the test split (0: use the dataset's test split)."},
+      {"data.on_bad_file", &at<&R::data, &D::on_bad_file>, Effect::input, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip).",
+       [](const RunConfig& c, const char*) { return used_by("data.dataset", c.data.dataset, {"image_folder"}); },
        [] { return std::vector<std::string>{"fail", "skip"}; }, "mode"},
-      {"data.preprocess", &RunConfig::data_preprocess, Effect::weights, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, or the PCA family (docs/data.md).",
+      {"data.preprocess", &at<&R::data, &D::preprocess>, Effect::weights, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, or the PCA family (docs/data.md).",
        nullptr, preprocess_names, "mode"},
-      {"data.preprocess_components", &RunConfig::data_preprocess_components, Effect::weights, "pca, pca_whiten: components kept (0: all C*H*W).",
-       [](const RunConfig& c, const char*) { return used_by("data.preprocess", c.data_preprocess, {"pca", "pca_whiten"}); }},
-      {"data.whiten_epsilon", &RunConfig::data_whiten_epsilon, Effect::weights, "pca_whiten, zca: added to each covariance eigenvalue before 1/sqrt.",
-       [](const RunConfig& c, const char*) { return used_by("data.preprocess", c.data_preprocess, {"pca_whiten", "zca"}); }},
-      {"data.workers", &RunConfig::data_workers, Effect::speed, "Loader threads that prefetch augmented batches (0: on the training thread). Batches do not depend on it."},
-      {"data.drop_last", &RunConfig::data_drop_last, Effect::weights, "Drop the last training batch of an epoch when it is smaller than train.batch_size."},
-      {"data.mixup_alpha", &RunConfig::data_mixup_alpha, Effect::weights, "Mixup (Zhang et al. 2018): lambda ~ Beta(a, a) per batch, soft targets (0: off)."},
-      {"data.cutmix_alpha", &RunConfig::data_cutmix_alpha, Effect::weights, "CutMix (Yun et al. 2019): lambda ~ Beta(a, a) per batch (0: off; with mixup, one of the two per batch)."},
-      {"data.classes", &RunConfig::data_classes, Effect::weights, "Keep only these classes, relabelled 0..k-1 in the order given, e.g. [5, 6, 7, 8, 9] (empty: all). Applied after data.limit_*; docs/transfer.md."},
-      {"data.per_class", &RunConfig::data_per_class, Effect::weights, "At most N training images per class, the first N of each (0: all); the test split is not limited."},
-      {"model.name", &RunConfig::model_name, Effect::weights, "Model from the zoo (`cvtrain models` describes each).",
+      {"data.preprocess_components", &at<&R::data, &D::preprocess_components>, Effect::weights, "pca, pca_whiten: components kept (0: all C*H*W).",
+       [](const RunConfig& c, const char*) { return used_by("data.preprocess", c.data.preprocess, {"pca", "pca_whiten"}); }},
+      {"data.whiten_epsilon", &at<&R::data, &D::whiten_epsilon>, Effect::weights, "pca_whiten, zca: added to each covariance eigenvalue before 1/sqrt.",
+       [](const RunConfig& c, const char*) { return used_by("data.preprocess", c.data.preprocess, {"pca_whiten", "zca"}); }},
+      {"data.workers", &at<&R::data, &D::workers>, Effect::speed, "Loader threads that prefetch augmented batches (0: on the training thread). Batches do not depend on it."},
+      {"data.drop_last", &at<&R::data, &D::drop_last>, Effect::weights, "Drop the last training batch of an epoch when it is smaller than train.batch_size."},
+      {"data.mixup_alpha", &at<&R::data, &D::mixup_alpha>, Effect::weights, "Mixup (Zhang et al. 2018): lambda ~ Beta(a, a) per batch, soft targets (0: off)."},
+      {"data.cutmix_alpha", &at<&R::data, &D::cutmix_alpha>, Effect::weights, "CutMix (Yun et al. 2019): lambda ~ Beta(a, a) per batch (0: off; with mixup, one of the two per batch)."},
+      {"data.classes", &at<&R::data, &D::classes>, Effect::weights, "Keep only these classes, relabelled 0..k-1 in the order given, e.g. [5, 6, 7, 8, 9] (empty: all). Applied after data.limit_*; docs/transfer.md."},
+      {"data.per_class", &at<&R::data, &D::per_class>, Effect::weights, "At most N training images per class, the first N of each (0: all); the test split is not limited."},
+      {"model.name", &at<&R::model, &M::name>, Effect::weights, "Model from the zoo (`cvtrain models` describes each).",
        nullptr, model_names, "model"},
-      {"model.dropout", &RunConfig::model_dropout, Effect::weights, "Dropout probability of the model's dropout layers (-1: the model's default)."},
-      {"model.dropout_mode", &RunConfig::model_dropout_mode, Effect::weights, "inverted: scale kept units by 1/(1-p) in training; original: no scaling in training, multiply by 1-p at evaluation (same expected output).",
+      {"model.dropout", &at<&R::model, &M::dropout>, Effect::weights, "Dropout probability of the model's dropout layers (-1: the model's default)."},
+      {"model.dropout_mode", &at<&R::model, &M::dropout_mode>, Effect::weights, "inverted: scale kept units by 1/(1-p) in training; original: no scaling in training, multiply by 1-p at evaluation (same expected output).",
        nullptr, [] { return std::vector<std::string>{"inverted", "original"}; }, "mode"},
-      {"model.activation", &RunConfig::model_activation, Effect::weights, "Nonlinearity of the model (nn/activations.cpp describes each; docs/experiments.md compares them).",
+      {"model.activation", &at<&R::model, &M::activation, &Act::name>, Effect::weights, "Nonlinearity of the model (nn/activations.cpp describes each; docs/experiments.md compares them).",
        nullptr, activation_names, "activation"},
-      {"model.activation_slope", &RunConfig::model_activation_slope, Effect::weights, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu).",
+      {"model.activation_slope", &at<&R::model, &M::activation, &Act::slope>, Effect::weights, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu).",
        by_activation},
-      {"model.activation_alpha", &RunConfig::model_activation_alpha, Effect::weights, "The value approached for large negative inputs.",
+      {"model.activation_alpha", &at<&R::model, &M::activation, &Act::alpha>, Effect::weights, "The value approached for large negative inputs.",
        by_activation},
-      {"model.init", &RunConfig::model_init, Effect::weights, "Weight init scheme (nn/init.cpp describes each; pytorch: the layers' defaults). Biases start at 0 except with pytorch.",
+      {"model.init", &at<&R::model, &M::init, &In::scheme>, Effect::weights, "Weight init scheme (nn/init.cpp describes each; pytorch: the layers' defaults). Biases start at 0 except with pytorch.",
        nullptr, init_names, "init scheme"},
-      {"model.init_scale", &RunConfig::model_init_scale, Effect::weights, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value.",
+      {"model.init_scale", &at<&R::model, &M::init, &In::scale>, Effect::weights, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value.",
        by_init},
-      {"model.init_mode", &RunConfig::model_init_mode, Effect::weights, "fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
+      {"model.init_mode", &at<&R::model, &M::init, &In::mode>, Effect::weights, "fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
        by_init, [] { return std::vector<std::string>{"fan_in", "fan_out"}; }, "mode"},
-      {"model.init_gain", &RunConfig::model_init_gain, Effect::weights, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
+      {"model.init_gain", &at<&R::model, &M::init, &In::gain>, Effect::weights, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
        by_init},
-      {"model.init_overrides", &RunConfig::model_init_overrides, Effect::weights, "Per-layer init, layer prefix -> SCHEME or SCHEME:SCALE, e.g. {net.13: xavier_normal, net.1: \"normal:0.02\"} (the longest matching layer prefix wins)."},
-      {"model.depth", &RunConfig::model_depth, Effect::weights, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks.",
+      {"model.init_overrides", &at<&R::model, &M::init, &In::overrides>, Effect::weights, "Per-layer init, layer prefix -> SCHEME or SCHEME:SCALE, e.g. {net.13: xavier_normal, net.1: \"normal:0.02\"} (the longest matching layer prefix wins)."},
+      {"model.depth", &at<&R::model, &M::depth>, Effect::weights, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks.",
        by_model},
-      {"model.width", &RunConfig::model_width, Effect::weights, "Units per hidden layer.",
+      {"model.width", &at<&R::model, &M::hidden_width>, Effect::weights, "Units per hidden layer.",
        by_model},
-      {"model.channels", &RunConfig::model_channels, Effect::weights, "The width of each stage, e.g. [64, 128, 256]; each stage ends in a 2x2 max pooling.",
+      {"model.channels", &at<&R::model, &M::channels>, Effect::weights, "The width of each stage, e.g. [64, 128, 256]; each stage ends in a 2x2 max pooling.",
        by_model},
-      {"model.stage_convs", &RunConfig::model_stage_convs, Effect::weights, "conv3x3-BN-activation layers per stage.",
+      {"model.stage_convs", &at<&R::model, &M::stage_convs>, Effect::weights, "conv3x3-BN-activation layers per stage.",
        by_model},
-      {"model.zero_init_residual", &RunConfig::model_zero_init_residual, Effect::weights, "Post-activation residual models (resnet18/20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
-      {"model.init_from", &RunConfig::model_init_from, Effect::weights, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
-      {"model.freeze", &RunConfig::model_freeze, Effect::weights, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
-      {"model.reset_head", &RunConfig::model_reset_head, Effect::weights, "New number of classes: the final linear layer is freshly initialized, not taken from model.init_from (must equal the data's classes; 0: off)."},
-      {"model.freeze_bn", &RunConfig::model_freeze_bn, Effect::weights, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
-      {"model.drop_path", &RunConfig::model_drop_path, Effect::weights, "Stochastic depth (Huang et al. 2016) for the residual models (resnet*, preact_resnet20, wrn_*, resnet_stack): in training each sample's (or batch's, model.drop_path_mode) residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
-      {"model.drop_path_mode", &RunConfig::model_drop_path_mode, Effect::weights, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed).",
-       [](const RunConfig& c, const char*) -> std::string { return c.model_drop_path > 0 ? "" : "no effect without model.drop_path"; }, [] { return std::vector<std::string>{"sample", "batch"}; }, "mode"},
-      {"model.dropconnect", &RunConfig::model_dropconnect, Effect::weights, "DropConnect (Wan et al. 2013) rate p on the hidden fully connected layers (all but the last): in training weights masked with keep 1-p and scaled by 1/(1-p), one mask per step; full weights at evaluation. 0: off."},
-      {"model.pool", &RunConfig::model_pool, Effect::weights, "max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio).",
+      {"model.zero_init_residual", &at<&R::model, &M::zero_init_residual>, Effect::weights, "Post-activation residual models (resnet18/20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
+      {"model.init_from", &at<&R::transfer, &X::init_from>, Effect::weights, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
+      {"model.freeze", &at<&R::transfer, &X::freeze>, Effect::weights, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
+      {"model.reset_head", &at<&R::transfer, &X::reset_head>, Effect::weights, "New number of classes: the final linear layer is freshly initialized, not taken from model.init_from (must equal the data's classes; 0: off)."},
+      {"model.freeze_bn", &at<&R::transfer, &X::freeze_bn>, Effect::weights, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
+      {"model.drop_path", &at<&R::model, &M::drop_path>, Effect::weights, "Stochastic depth (Huang et al. 2016) for the residual models (resnet*, preact_resnet20, wrn_*, resnet_stack): in training each sample's (or batch's, model.drop_path_mode) residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
+      {"model.drop_path_mode", &at<&R::model, &M::drop_path_mode>, Effect::weights, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed).",
+       [](const RunConfig& c, const char*) -> std::string { return c.model.drop_path > 0 ? "" : "no effect without model.drop_path"; }, [] { return std::vector<std::string>{"sample", "batch"}; }, "mode"},
+      {"model.dropconnect", &at<&R::model, &M::dropconnect>, Effect::weights, "DropConnect (Wan et al. 2013) rate p on the hidden fully connected layers (all but the last): in training weights masked with keep 1-p and scaled by 1/(1-p), one mask per step; full weights at evaluation. 0: off."},
+      {"model.pool", &at<&R::model, &M::pool>, Effect::weights, "max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio).",
        by_model, [] { return std::vector<std::string>{"max", "fractional"}; }, "pooling"},
-      {"model.fmp_ratio", &RunConfig::model_fmp_ratio, Effect::weights, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha)).",
+      {"model.fmp_ratio", &at<&R::model, &M::fmp_ratio>, Effect::weights, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha)).",
        by_fractional_pool},
-      {"model.fmp_overlapping", &RunConfig::model_fmp_overlapping, Effect::weights, "Fractional max pooling: overlapping regions (neighbours share a row/column) or disjoint ones.",
+      {"model.fmp_overlapping", &at<&R::model, &M::fmp_overlapping>, Effect::weights, "Fractional max pooling: overlapping regions (neighbours share a row/column) or disjoint ones.",
        by_fractional_pool},
-      {"model.fmp_sequence", &RunConfig::model_fmp_sequence, Effect::weights, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u))).",
+      {"model.fmp_sequence", &at<&R::model, &M::fmp_sequence>, Effect::weights, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u))).",
        by_fractional_pool, [] { return std::vector<std::string>{"random", "pseudo_random"}; }, "sequence"},
-      {"model.fmp_test_samples", &RunConfig::model_fmp_test_samples, Effect::metrics, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions.",
+      {"model.fmp_test_samples", &at<&R::model, &M::fmp_test_samples>, Effect::metrics, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions.",
        by_fractional_pool},
-      {"model.batch_norm", &RunConfig::model_batch_norm, Effect::weights, "false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation.",
+      {"model.batch_norm", &at<&R::model, &M::batch_norm>, Effect::weights, "false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation.",
        by_model},
-      {"train.epochs", &RunConfig::train_epochs, Effect::weights, "Passes over the training set (a train.max_steps above 0 decides the length instead)."},
-      {"train.batch_size", &RunConfig::train_batch_size, Effect::weights, "Training batch size."},
-      {"train.eval_batch_size", &RunConfig::train_eval_batch_size, Effect::bits, "Batch size for evaluation (results agree to rounding whatever it is; 128 measured fastest for the CNN)."},
-      {"train.label_smoothing", &RunConfig::train_label_smoothing, Effect::weights, "Label smoothing of the cross-entropy loss, in [0, 1)."},
-      {"train.progress", &RunConfig::train_progress, Effect::terminal, "Show a progress bar when the output is a terminal."},
-      {"train.eval_every", &RunConfig::train_eval_every, Effect::metrics, "Evaluate on the test set every N epochs (and after the last)."},
-      {"train.clip_grad_norm", &RunConfig::train_clip_grad_norm, Effect::weights, "Scale the gradients so their global L2 norm is at most this (0: off)."},
-      {"train.clip_grad_value", &RunConfig::train_clip_grad_value, Effect::weights, "Clamp every gradient to [-v, v] (0: off)."},
-      {"train.accumulate_steps", &RunConfig::train_accumulate_steps, Effect::weights, "Batches whose gradients are averaged into one optimizer step."},
-      {"train.ema_decay", &RunConfig::train_ema_decay, Effect::metrics, "Keep an exponential moving average of the weights with this decay, evaluated beside the raw weights (0: off)."},
-      {"train.early_stop_patience", &RunConfig::train_early_stop_patience, Effect::stopping, "Stop after N evaluations without a better test accuracy (0: off)."},
-      {"train.early_stop_min_delta", &RunConfig::train_early_stop_min_delta, Effect::stopping, "The improvement in test accuracy that counts as better.",
+      {"train.epochs", &at<&R::train, &Tr::epochs>, Effect::weights, "Passes over the training set (a train.max_steps above 0 decides the length instead)."},
+      {"train.batch_size", &at<&R::train, &Tr::batch_size>, Effect::weights, "Training batch size."},
+      {"train.eval_batch_size", &at<&R::train, &Tr::eval_batch_size>, Effect::bits, "Batch size for evaluation (results agree to rounding whatever it is; 128 measured fastest for the CNN)."},
+      {"train.label_smoothing", &at<&R::train, &Tr::label_smoothing>, Effect::weights, "Label smoothing of the cross-entropy loss, in [0, 1)."},
+      {"train.progress", &at<&R::train, &Tr::progress>, Effect::terminal, "Show a progress bar when the output is a terminal."},
+      {"train.eval_every", &at<&R::train, &Tr::eval_every>, Effect::metrics, "Evaluate on the test set every N epochs (and after the last)."},
+      {"train.clip_grad_norm", &at<&R::train, &Tr::clip_grad_norm>, Effect::weights, "Scale the gradients so their global L2 norm is at most this (0: off)."},
+      {"train.clip_grad_value", &at<&R::train, &Tr::clip_grad_value>, Effect::weights, "Clamp every gradient to [-v, v] (0: off)."},
+      {"train.accumulate_steps", &at<&R::train, &Tr::accumulate_steps>, Effect::weights, "Batches whose gradients are averaged into one optimizer step."},
+      {"train.ema_decay", &at<&R::train, &Tr::ema_decay>, Effect::metrics, "Keep an exponential moving average of the weights with this decay, evaluated beside the raw weights (0: off)."},
+      {"train.early_stop_patience", &at<&R::train, &Tr::early_stop_patience>, Effect::stopping, "Stop after N evaluations without a better test accuracy (0: off)."},
+      {"train.early_stop_min_delta", &at<&R::train, &Tr::early_stop_min_delta>, Effect::stopping, "The improvement in test accuracy that counts as better.",
        [](const RunConfig& c, const char*) -> std::string {
-         return c.train_early_stop_patience > 0 ? "" : "no effect without train.early_stop_patience";
+         return c.train.early_stop_patience > 0 ? "" : "no effect without train.early_stop_patience";
        }},
-      {"train.checkpoint_every_steps", &RunConfig::train_checkpoint_every_steps, Effect::files, "Also write a checkpoint every N optimizer steps (0: only at the end of each epoch)."},
-      {"train.keep_last", &RunConfig::train_keep_last, Effect::files, "Checkpoints kept in RUN/checkpoints (older ones are deleted; best.safetensors is kept apart)."},
-      {"train.skip_nonfinite", &RunConfig::train_skip_nonfinite, Effect::faults, "Skip up to N batches whose loss is NaN or infinite before stopping the run."},
-      {"train.log_every_steps", &RunConfig::train_log_every_steps, Effect::files, "Write a line to steps.jsonl (and TensorBoard) every N steps (0: off)."},
-      {"train.diagnostics_every", &RunConfig::train_diagnostics_every, Effect::files, "Append per-layer statistics of a fixed training batch (as cvtrain diagnose) to diagnostics.jsonl every N steps (0: off)."},
-      {"train.max_steps", &RunConfig::train_max_steps, Effect::weights, "Train for this many optimizer steps instead of train.epochs (0: train.epochs decides); the schedule spans these steps and the last, partial epoch is evaluated."},
-      {"train.sync_bn", &RunConfig::train_sync_bn, Effect::ranks, "With several MPI ranks: batch-norm statistics over the global batch instead of each rank's (docs/distributed.md)."},
-      {"train.dist_timeout_s", &RunConfig::train_dist_timeout_s, Effect::ranks, "With several MPI ranks: seconds a rank waits for the others in one collective before it reports a dead or hung rank and stops the job."},
-      {"train.dist_overlap", &RunConfig::train_dist_overlap, Effect::ranks, "With several MPI ranks: start each gradient bucket's all-reduce during the backward pass, as soon as its gradients are final (false: all buckets after the backward; the same result bit for bit)."},
-      {"train.dist_bucket_mb", &RunConfig::train_dist_bucket_mb, Effect::ranks, "With several MPI ranks: size in MiB of the gradient all-reduce buckets (whole parameters, in reverse order)."},
-      {"train.tensorboard", &RunConfig::train_tensorboard, Effect::files, "Write TensorBoard event files to RUN/tensorboard."},
-      {"train.histograms", &RunConfig::train_histograms, Effect::files, "TensorBoard histograms of weights and gradients after each epoch."},
-      {"train.plots", &RunConfig::train_plots, Effect::files, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
-      {"train.precision", &RunConfig::train_precision, Effect::weights, "fp32, or bf16: convolutions and matrix products compute in bf16 and accumulate in f32, activations between layers are bf16 (train.bf16_activations); master weights, batch-norm statistics, loss and optimizer stay f32 (docs/perf.md).",
+      {"train.checkpoint_every_steps", &at<&R::train, &Tr::checkpoint_every_steps>, Effect::files, "Also write a checkpoint every N optimizer steps (0: only at the end of each epoch)."},
+      {"train.keep_last", &at<&R::train, &Tr::keep_last>, Effect::files, "Checkpoints kept in RUN/checkpoints (older ones are deleted; best.safetensors is kept apart)."},
+      {"train.skip_nonfinite", &at<&R::train, &Tr::skip_nonfinite>, Effect::faults, "Skip up to N batches whose loss is NaN or infinite before stopping the run."},
+      {"train.log_every_steps", &at<&R::train, &Tr::log_every_steps>, Effect::files, "Write a line to steps.jsonl (and TensorBoard) every N steps (0: off)."},
+      {"train.diagnostics_every", &at<&R::train, &Tr::diagnostics_every>, Effect::files, "Append per-layer statistics of a fixed training batch (as cvtrain diagnose) to diagnostics.jsonl every N steps (0: off)."},
+      {"train.max_steps", &at<&R::train, &Tr::max_steps>, Effect::weights, "Train for this many optimizer steps instead of train.epochs (0: train.epochs decides); the schedule spans these steps and the last, partial epoch is evaluated."},
+      {"train.sync_bn", &at<&R::train, &Tr::sync_bn>, Effect::ranks, "With several MPI ranks: batch-norm statistics over the global batch instead of each rank's (docs/distributed.md)."},
+      {"train.dist_timeout_s", &at<&R::train, &Tr::dist_timeout_s>, Effect::ranks, "With several MPI ranks: seconds a rank waits for the others in one collective before it reports a dead or hung rank and stops the job."},
+      {"train.dist_overlap", &at<&R::train, &Tr::dist_overlap>, Effect::ranks, "With several MPI ranks: start each gradient bucket's all-reduce during the backward pass, as soon as its gradients are final (false: all buckets after the backward; the same result bit for bit)."},
+      {"train.dist_bucket_mb", &at<&R::train, &Tr::dist_bucket_mb>, Effect::ranks, "With several MPI ranks: size in MiB of the gradient all-reduce buckets (whole parameters, in reverse order)."},
+      {"train.tensorboard", &at<&R::train, &Tr::tensorboard>, Effect::files, "Write TensorBoard event files to RUN/tensorboard."},
+      {"train.histograms", &at<&R::train, &Tr::histograms>, Effect::files, "TensorBoard histograms of weights and gradients after each epoch."},
+      {"train.plots", &at<&R::train, &Tr::plots>, Effect::files, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
+      {"train.precision", &at<&R::train, &Tr::precision>, Effect::weights, "fp32, or bf16: convolutions and matrix products compute in bf16 and accumulate in f32, activations between layers are bf16 (train.bf16_activations); master weights, batch-norm statistics, loss and optimizer stay f32 (docs/perf.md).",
        nullptr, [] { return std::vector<std::string>{"fp32", "bf16"}; }, "precision"},
-      {"train.bf16_activations", &RunConfig::train_bf16_activations, Effect::weights, "With train.precision bf16 on the CPU: activations between layers are bf16 too (as PyTorch's autocast), halving the memory batch norm, ReLU, pooling and the residual adds move, with no conversion around convolutions; statistics and arithmetic stay f32. false: f32 activations, bf16 only inside convolutions and matrix products.",
-       [](const RunConfig& c, const char*) { return used_by("train.precision", c.train_precision, {"bf16"}); }},
-      {"train.memory_format", &RunConfig::train_memory_format, Effect::bits, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md).",
+      {"train.bf16_activations", &at<&R::train, &Tr::bf16_activations>, Effect::weights, "With train.precision bf16 on the CPU: activations between layers are bf16 too (as PyTorch's autocast), halving the memory batch norm, ReLU, pooling and the residual adds move, with no conversion around convolutions; statistics and arithmetic stay f32. false: f32 activations, bf16 only inside convolutions and matrix products.",
+       [](const RunConfig& c, const char*) { return used_by("train.precision", c.train.precision, {"bf16"}); }},
+      {"train.memory_format", &at<&R::train, &Tr::memory_format>, Effect::bits, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md).",
        nullptr, [] { return std::vector<std::string>{"channels_last", "nchw"}; }, "memory format"},
-      {"train.snapshots", &RunConfig::train_snapshots, Effect::files, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
-      {"optim.name", &RunConfig::optim_name, Effect::weights, "Optimizer, with torch.optim's updates.",
+      {"train.snapshots", &at<&R::train, &Tr::snapshots>, Effect::files, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
+      {"optim.name", &at<&R::optim, &O::name>, Effect::weights, "Optimizer, with torch.optim's updates.",
        nullptr, optimizer_names, "optimizer"},
-      {"optim.lr", &RunConfig::optim_lr, Effect::weights, "Peak learning rate (the schedule's maximum)."},
-      {"optim.momentum", &RunConfig::optim_momentum, Effect::weights, "Momentum of sgd and rmsprop (with onecycle, set optim.cycle_momentum: false to use it; the default cycles between optim.base_momentum and optim.max_momentum).",
+      {"optim.lr", &at<&R::schedule, &S::lr>, Effect::weights, "Peak learning rate (the schedule's maximum)."},
+      {"optim.momentum", &at<&R::optim, &O::momentum>, Effect::weights, "Momentum of sgd and rmsprop (with onecycle, set optim.cycle_momentum: false to use it; the default cycles between optim.base_momentum and optim.max_momentum).",
        [](const RunConfig& c, const char* key) -> std::string {
          if (std::string r = by_optimizer(c, key); !r.empty()) return r;
          return cycles_momentum(c) ? cycled("the momentum") : "";
        }},
-      {"optim.dampening", &RunConfig::optim_dampening, Effect::weights, "SGD dampening of the momentum.",
+      {"optim.dampening", &at<&R::optim, &O::dampening>, Effect::weights, "SGD dampening of the momentum.",
        by_optimizer},
-      {"optim.nesterov", &RunConfig::optim_nesterov, Effect::weights, "Nesterov momentum.",
+      {"optim.nesterov", &at<&R::optim, &O::nesterov>, Effect::weights, "Nesterov momentum.",
        by_optimizer},
-      {"optim.weight_decay", &RunConfig::optim_weight_decay, Effect::weights, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw."},
-      {"optim.l1", &RunConfig::optim_l1, Effect::weights, "L1 penalty: l1*sign(w) added to the gradient (every optimizer); with weight_decay too, the elastic net. Follows optim.decay_bias_and_norm."},
-      {"optim.schedule", &RunConfig::optim_schedule, Effect::weights, "Learning-rate schedule, per step (`cvtrain schedule` plots it).",
+      {"optim.weight_decay", &at<&R::optim, &O::weight_decay>, Effect::weights, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw."},
+      {"optim.l1", &at<&R::optim, &O::l1>, Effect::weights, "L1 penalty: l1*sign(w) added to the gradient (every optimizer); with weight_decay too, the elastic net. Follows optim.decay_bias_and_norm."},
+      {"optim.schedule", &at<&R::schedule, &S::name>, Effect::weights, "Learning-rate schedule, per step (`cvtrain schedule` plots it).",
        nullptr, schedule_names, "schedule"},
-      {"optim.pct_start", &RunConfig::optim_pct_start, Effect::weights, "Fraction of the steps spent raising the lr.",
+      {"optim.pct_start", &at<&R::schedule, &S::pct_start>, Effect::weights, "Fraction of the steps spent raising the lr.",
        by_schedule},
-      {"optim.cycle_momentum", &RunConfig::optim_cycle_momentum, Effect::weights, "onecycle: cycle the momentum (sgd, rmsprop) or adam's beta1 inversely to the lr, from optim.max_momentum down to optim.base_momentum and back, as torch's OneCycleLR (false: optim.momentum or optim.beta1 stays fixed).",
+      {"optim.cycle_momentum", &at<&R::schedule, &S::cycle_momentum>, Effect::weights, "onecycle: cycle the momentum (sgd, rmsprop) or adam's beta1 inversely to the lr, from optim.max_momentum down to optim.base_momentum and back, as torch's OneCycleLR (false: optim.momentum or optim.beta1 stays fixed).",
        [](const RunConfig& c, const char* key) -> std::string {
          if (std::string r = by_schedule(c, key); !r.empty()) return r;
-         return has_momentum(c) ? "" : "no effect with optim.name " + c.optim_name + " (it has no momentum)";
+         return has_momentum(c) ? "" : "no effect with optim.name " + c.optim.name + " (it has no momentum)";
        }},
-      {"optim.base_momentum", &RunConfig::optim_base_momentum, Effect::weights, "onecycle with cycle_momentum: the lowest momentum (or beta1), reached at the peak lr.",
+      {"optim.base_momentum", &at<&R::schedule, &S::base_momentum>, Effect::weights, "onecycle with cycle_momentum: the lowest momentum (or beta1), reached at the peak lr.",
        [](const RunConfig& c, const char*) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
-      {"optim.max_momentum", &RunConfig::optim_max_momentum, Effect::weights, "onecycle with cycle_momentum: the highest momentum (or beta1), at the start and the end.",
+      {"optim.max_momentum", &at<&R::schedule, &S::max_momentum>, Effect::weights, "onecycle with cycle_momentum: the highest momentum (or beta1), at the start and the end.",
        [](const RunConfig& c, const char*) -> std::string { return cycles_momentum(c) ? "" : "used only by onecycle with optim.cycle_momentum true and an optimizer with momentum"; }},
-      {"optim.min_lr", &RunConfig::optim_min_lr, Effect::weights, "The final (lowest) learning rate.",
+      {"optim.min_lr", &at<&R::schedule, &S::min_lr>, Effect::weights, "The final (lowest) learning rate.",
        by_schedule},
-      {"optim.beta1", &RunConfig::optim_beta1, Effect::weights, "Decay of the gradient's running mean.",
+      {"optim.beta1", &at<&R::optim, &O::beta1>, Effect::weights, "Decay of the gradient's running mean.",
        [](const RunConfig& c, const char* key) -> std::string {
          if (std::string r = by_optimizer(c, key); !r.empty()) return r;
          return cycles_momentum(c) ? cycled("beta1") : "";
        }},
-      {"optim.beta2", &RunConfig::optim_beta2, Effect::weights, "Decay of the squared gradient's running mean.",
+      {"optim.beta2", &at<&R::optim, &O::beta2>, Effect::weights, "Decay of the squared gradient's running mean.",
        by_optimizer},
-      {"optim.eps", &RunConfig::optim_eps, Effect::weights, "Epsilon of the denominator (-1: the optimizer's default, 1e-8 or adagrad's 1e-10).",
+      {"optim.eps", &at<&R::optim, &O::eps>, Effect::weights, "Epsilon of the denominator (-1: the optimizer's default, 1e-8 or adagrad's 1e-10).",
        by_optimizer},
-      {"optim.alpha", &RunConfig::optim_alpha, Effect::weights, "Smoothing constant of the squared gradient's average.",
+      {"optim.alpha", &at<&R::optim, &O::alpha>, Effect::weights, "Smoothing constant of the squared gradient's average.",
        by_optimizer},
-      {"optim.centered", &RunConfig::optim_centered, Effect::weights, "Normalize by the gradient's estimated variance.",
+      {"optim.centered", &at<&R::optim, &O::centered>, Effect::weights, "Normalize by the gradient's estimated variance.",
        by_optimizer},
-      {"optim.lr_decay", &RunConfig::optim_lr_decay, Effect::weights, "lr / (1 + (t-1) lr_decay).",
+      {"optim.lr_decay", &at<&R::optim, &O::lr_decay>, Effect::weights, "lr / (1 + (t-1) lr_decay).",
        by_optimizer},
-      {"optim.initial_accumulator", &RunConfig::optim_initial_accumulator, Effect::weights, "Initial value of the sum of squared gradients.",
+      {"optim.initial_accumulator", &at<&R::optim, &O::initial_accumulator>, Effect::weights, "Initial value of the sum of squared gradients.",
        by_optimizer},
-      {"optim.decay_bias_and_norm", &RunConfig::optim_decay_bias_and_norm, Effect::weights, "false: no weight decay (nor L1) on biases and norm scales/shifts (1-D parameters).",
+      {"optim.decay_bias_and_norm", &at<&R::optim, &O::decay_bias_and_norm>, Effect::weights, "false: no weight decay (nor L1) on biases and norm scales/shifts (1-D parameters).",
        [](const RunConfig& c, const char*) -> std::string {
-         return c.optim_weight_decay > 0 || c.optim_l1 > 0 ? "" : "no effect without optim.weight_decay or optim.l1";
+         return c.optim.weight_decay > 0 || c.optim.l1 > 0 ? "" : "no effect without optim.weight_decay or optim.l1";
        }},
-      {"optim.bias_lr_mult", &RunConfig::optim_bias_lr_mult, Effect::weights, "Learning-rate multiplier of the biases and norm parameters."},
-      {"optim.gamma", &RunConfig::optim_gamma, Effect::weights, "The lr factor per decay (exponential: per epoch).",
+      {"optim.bias_lr_mult", &at<&R::optim, &O::bias_lr_mult>, Effect::weights, "Learning-rate multiplier of the biases and norm parameters."},
+      {"optim.gamma", &at<&R::schedule, &S::gamma>, Effect::weights, "The lr factor per decay (exponential: per epoch).",
        by_schedule},
-      {"optim.step_size", &RunConfig::optim_step_size, Effect::weights, "Epochs between decays.",
+      {"optim.step_size", &at<&R::schedule, &S::step_size>, Effect::weights, "Epochs between decays.",
        by_schedule},
-      {"optim.milestones", &RunConfig::optim_milestones, Effect::weights, "Epochs at which the lr is multiplied by gamma, e.g. [30, 60, 80].",
+      {"optim.milestones", &at<&R::schedule, &S::milestones>, Effect::weights, "Epochs at which the lr is multiplied by gamma, e.g. [30, 60, 80].",
        by_schedule},
-      {"optim.restart_period", &RunConfig::optim_restart_period, Effect::weights, "Epochs of the first cosine cycle (T_0).",
+      {"optim.restart_period", &at<&R::schedule, &S::restart_period>, Effect::weights, "Epochs of the first cosine cycle (T_0).",
        by_schedule},
-      {"optim.restart_mult", &RunConfig::optim_restart_mult, Effect::weights, "Factor by which each cycle is longer than the last (T_mult).",
+      {"optim.restart_mult", &at<&R::schedule, &S::restart_mult>, Effect::weights, "Factor by which each cycle is longer than the last (T_mult).",
        by_schedule},
-      {"optim.power", &RunConfig::optim_power, Effect::weights, "The power of the decay (1: linear).",
+      {"optim.power", &at<&R::schedule, &S::power>, Effect::weights, "The power of the decay (1: linear).",
        by_schedule},
-      {"optim.warmup_steps", &RunConfig::optim_warmup_steps, Effect::weights, "Linear warmup over this many steps, multiplying any schedule (0: none)."},
-      {"optim.warmup_epochs", &RunConfig::optim_warmup_epochs, Effect::weights, "Linear warmup in epochs (used when warmup_steps is 0).",
+      {"optim.warmup_steps", &at<&R::schedule, &S::warmup_steps>, Effect::weights, "Linear warmup over this many steps, multiplying any schedule (0: none)."},
+      {"optim.warmup_epochs", &at<&R::schedule, &S::warmup_epochs>, Effect::weights, "Linear warmup in epochs (used when warmup_steps is 0).",
        [](const RunConfig& c, const char*) -> std::string {
-         return c.optim_warmup_steps > 0 ? "optim.warmup_steps is set and decides the warmup" : "";
+         return c.schedule.warmup_steps > 0 ? "optim.warmup_steps is set and decides the warmup" : "";
        }},
-      {"optim.warmup_start_factor", &RunConfig::optim_warmup_start_factor, Effect::weights, "The lr factor at step 0 of the warmup, rising linearly to 1.",
+      {"optim.warmup_start_factor", &at<&R::schedule, &S::warmup_start_factor>, Effect::weights, "The lr factor at step 0 of the warmup, rising linearly to 1.",
        [](const RunConfig& c, const char*) -> std::string {
-         return c.optim_warmup_steps > 0 || c.optim_warmup_epochs > 0 ? "" : "no effect without optim.warmup_steps or optim.warmup_epochs";
+         return c.schedule.warmup_steps > 0 || c.schedule.warmup_epochs > 0 ? "" : "no effect without optim.warmup_steps or optim.warmup_epochs";
        }},
-      {"optim.scale_lr", &RunConfig::optim_scale_lr, Effect::weights, "none, or linear: lr *= batch_size * accumulate_steps / base_batch_size (Goyal et al. 2017).",
+      {"optim.scale_lr", &at<&R::schedule, &S::scale_lr>, Effect::weights, "none, or linear: lr *= batch_size * accumulate_steps / base_batch_size (Goyal et al. 2017).",
        nullptr, [] { return std::vector<std::string>{"none", "linear"}; }, "rule"},
-      {"optim.base_batch_size", &RunConfig::optim_base_batch_size, Effect::weights, "The batch size that optim.lr is given for, with scale_lr: linear.",
-       [](const RunConfig& c, const char*) { return used_by("optim.scale_lr", c.optim_scale_lr, {"linear"}); }},
-      {"optim.lr_mult", &RunConfig::optim_lr_mult, Effect::weights, "Per-layer learning-rate multipliers by parameter-name prefix, e.g. {net.0: 0.1, net.12: 1.0} (the longest matching prefix wins; 0 keeps a layer fixed)."},
+      {"optim.base_batch_size", &at<&R::schedule, &S::base_batch_size>, Effect::weights, "The batch size that optim.lr is given for, with scale_lr: linear.",
+       [](const RunConfig& c, const char*) { return used_by("optim.scale_lr", c.schedule.scale_lr, {"linear"}); }},
+      {"optim.lr_mult", &at<&R::optim, &O::lr_mults>, Effect::weights, "Per-layer learning-rate multipliers by parameter-name prefix, e.g. {net.0: 0.1, net.12: 1.0} (the longest matching prefix wins; 0 keeps a layer fixed)."},
   };
   return table;
 }
@@ -474,7 +495,7 @@ void assign(RunConfig& cfg, const Key& key, const YAML::Node& node, const std::s
   const bool plain = key.field.index() <= 3;
   if (plain && !node.IsScalar())
     fail_input(where, ": expected ", type_names(key.field).phrase, ", got a ", node.IsMap() ? "mapping" : "list");
-  std::visit([&](auto member) { read_value(cfg.*member, node, where); }, key.field);
+  std::visit([&](auto field) { read_value(field(cfg), node, where); }, key.field);
 }
 
 // A mapping that names one key twice is an error naming both lines (YAML parsers keep the last).
@@ -549,7 +570,7 @@ void walk(RunConfig& cfg, const YAML::Node& node, const std::string& prefix, con
     const std::string name = key_text(kv.first, prefix.empty() ? origin : origin + ": " + prefix);
     const std::string path = prefix.empty() ? name : prefix + "." + name;
     if (path == "data.augment") {
-      cfg.data_augment = parse_augment(kv.second, origin + ": data.augment");
+      cfg.data.augment = parse_augment(kv.second, origin + ": data.augment");
     } else if (const Key* key = find_key(path)) {
       assign(cfg, *key, kv.second, origin + ": " + path);
     } else if (kv.second.IsMap()) {
@@ -579,81 +600,37 @@ std::string readers(const char* key) {
   return out;
 }
 
+// Each section is checked by the module that owns it (its check_options names the key); the table
+// checks the choices of string keys, and the checks that span sections are here.
 void validate(const RunConfig& c, const std::string& origin) {
   auto need = [&](bool ok, const char* key, const std::string& what) {
     if (!ok) fail_input(origin, ": ", key, ": ", what);
   };
   for (const Key& k : keys()) {  // a string key with choices takes one of them
     if (!k.choices) continue;
-    const std::string& v = c.*std::get<std::string RunConfig::*>(k.field);
+    const std::string& v = in(c, std::get<Ref<std::string>>(k.field));
     const std::vector<std::string> names = k.choices();
     need(std::find(names.begin(), names.end(), v) != names.end(), k.path,
          std::string("unknown ") + k.noun + " '" + v + "' (known: " + joined(names) + ")");
   }
   need(c.threads >= 0, "threads", "must be >= 0, got " + std::to_string(c.threads));
-  need(c.data_limit_train >= 0, "data.limit_train", "must be >= 0");
-  need(c.data_limit_test >= 0, "data.limit_test", "must be >= 0");
-  need(c.data_val_fraction >= 0 && c.data_val_fraction < 1, "data.val_fraction", "must be in [0, 1)");
-  need(c.data_preprocess_components >= 0, "data.preprocess_components", "must be >= 0");
-  need(c.data_whiten_epsilon >= 0, "data.whiten_epsilon", "must be >= 0");
-  need(c.data_workers >= 0 && c.data_workers <= 64, "data.workers", "must be in [0, 64]");
-  need(c.data_mixup_alpha >= 0, "data.mixup_alpha", "must be >= 0");
-  need(c.data_cutmix_alpha >= 0, "data.cutmix_alpha", "must be >= 0");
-  need(c.train_epochs >= 1, "train.epochs", "must be >= 1, got " + std::to_string(c.train_epochs));
-  need(c.train_batch_size >= 1, "train.batch_size", "must be >= 1, got " + std::to_string(c.train_batch_size));
-  need(c.train_eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1");
-  need(c.train_label_smoothing >= 0 && c.train_label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)");
-  need(c.model_dropout == -1.0 || (c.model_dropout >= 0 && c.model_dropout < 1), "model.dropout",
-       "must be in [0, 1) or -1 for the model's default");
-  need(c.model_drop_path >= 0 && c.model_drop_path < 1, "model.drop_path", "must be in [0, 1)");
-  need(c.model_dropconnect >= 0 && c.model_dropconnect < 1, "model.dropconnect", "must be in [0, 1)");
-  need(c.model_fmp_ratio > 1 && c.model_fmp_ratio < 2, "model.fmp_ratio", "must be in (1, 2)");
-  need(c.model_fmp_test_samples >= 1 && c.model_fmp_test_samples <= 1000, "model.fmp_test_samples",
-       "must be in [1, 1000]");
-  need(c.optim_lr > 0, "optim.lr", "must be > 0");
-  need(c.optim_momentum >= 0 && c.optim_momentum < 1, "optim.momentum", "must be in [0, 1)");
-  need(c.optim_weight_decay >= 0, "optim.weight_decay", "must be >= 0");
-  need(c.optim_l1 >= 0, "optim.l1", "must be >= 0");
-  need(c.optim_name != "sgd" || !c.optim_nesterov || c.optim_momentum > 0 || cycles_momentum(c), "optim.nesterov",
+  try {
+    check_options(c.data);
+    nn::check_options(c.model);
+    check_options(c.transfer);
+    optim::check_options(c.optim);
+    optim::check_options(c.schedule);
+    check_options(c.train);
+  } catch (const InputError& e) {
+    fail_input(origin, ": ", e.what());
+  }
+  need(c.optim.name != "sgd" || !c.optim.nesterov || c.optim.momentum > 0 || cycles_momentum(c), "optim.nesterov",
        "needs momentum > 0 (set optim.nesterov: false for plain SGD)");
-  need(c.optim_base_momentum >= 0 && c.optim_base_momentum <= c.optim_max_momentum && c.optim_max_momentum < 1,
-       "optim.base_momentum", "and optim.max_momentum must satisfy 0 <= base_momentum <= max_momentum < 1");
-  need(c.optim_pct_start > 0 && c.optim_pct_start < 1, "optim.pct_start", "must be in (0, 1)");
-  need(c.optim_beta1 >= 0 && c.optim_beta1 < 1, "optim.beta1", "must be in [0, 1)");
-  need(c.optim_beta2 >= 0 && c.optim_beta2 < 1, "optim.beta2", "must be in [0, 1)");
-  need(c.optim_eps == -1.0 || c.optim_eps > 0, "optim.eps", "must be > 0 (or -1 for the optimizer's default)");
-  need(c.optim_alpha >= 0 && c.optim_alpha < 1, "optim.alpha", "must be in [0, 1)");
-  need(c.optim_bias_lr_mult >= 0, "optim.bias_lr_mult", "must be >= 0");
-  for (size_t i = 0; i < c.optim_milestones.size(); ++i)
-    need(c.optim_milestones[i] > 0 && (i == 0 || c.optim_milestones[i] > c.optim_milestones[i - 1]), "optim.milestones",
-         "must be increasing positive epochs");
-  for (const auto& [prefix, factor] : c.optim_lr_mult)
-    need(!prefix.empty() && factor >= 0, "optim.lr_mult", "wants name prefixes with factors >= 0, got '" + prefix + "'");
-  for (const std::string& prefix : c.model_freeze) need(!prefix.empty(), "model.freeze", "an empty prefix");
-  need(c.optim_warmup_steps >= 0 && c.optim_warmup_epochs >= 0, "optim.warmup_steps", "and optim.warmup_epochs must be >= 0");
-  need(c.optim_warmup_start_factor > 0 && c.optim_warmup_start_factor <= 1, "optim.warmup_start_factor", "must be in (0, 1]");
-  need(c.optim_base_batch_size >= 1, "optim.base_batch_size", "must be >= 1");
-  need(c.train_eval_every >= 1, "train.eval_every", "must be >= 1");
-  need(c.train_clip_grad_norm >= 0, "train.clip_grad_norm", "must be >= 0");
-  need(c.train_clip_grad_value >= 0, "train.clip_grad_value", "must be >= 0");
-  need(c.train_accumulate_steps >= 1, "train.accumulate_steps", "must be >= 1");
-  need(c.train_ema_decay >= 0 && c.train_ema_decay < 1, "train.ema_decay", "must be in [0, 1)");
-  need(c.train_early_stop_patience >= 0, "train.early_stop_patience", "must be >= 0");
-  need(c.train_checkpoint_every_steps >= 0, "train.checkpoint_every_steps", "must be >= 0");
-  need(c.train_keep_last >= 1, "train.keep_last", "must be >= 1");
-  need(c.train_skip_nonfinite >= 0, "train.skip_nonfinite", "must be >= 0");
-  need(c.train_log_every_steps >= 0, "train.log_every_steps", "must be >= 0");
-  need(c.train_diagnostics_every >= 0, "train.diagnostics_every", "must be >= 0");
-  need(c.data_per_class >= 0, "data.per_class", "must be >= 0");
-  need(c.model_reset_head >= 0, "model.reset_head", "must be >= 0 (0: off)");
-  need(c.train_max_steps >= 0, "train.max_steps", "must be >= 0");
-  need(c.train_dist_timeout_s > 0, "train.dist_timeout_s", "must be > 0");
-  need(c.train_dist_bucket_mb > 0 && c.train_dist_bucket_mb <= 1024, "train.dist_bucket_mb", "must be in (0, 1024]");
 }
 
 bool is_default(const RunConfig& c, const Key& key) {
   static const RunConfig defaults;
-  return std::visit([&](auto member) { return c.*member == defaults.*member; }, key.field);
+  return std::visit([&](auto field) { return in(c, field) == in(defaults, field); }, key.field);
 }
 
 // Every key set to a non-default value is consumed by the run, or the run is refused naming it.
@@ -671,7 +648,7 @@ void apply_overrides(RunConfig& cfg, const std::vector<std::string>& overrides) 
     const std::string path = o.substr(0, eq);
     if (path == "data.augment") {
       try {
-        cfg.data_augment = parse_augment(YAML::Load(o.substr(eq + 1)), "--set data.augment");
+        cfg.data.augment = parse_augment(YAML::Load(o.substr(eq + 1)), "--set data.augment");
       } catch (const YAML::Exception& e) {
         fail_input("--set data.augment: cannot parse the value: ", e.msg);
       }
@@ -753,9 +730,9 @@ std::string dump_config(const RunConfig& cfg) {
     std::string sec = dot == std::string::npos ? "" : path.substr(0, dot);
     std::string leaf = dot == std::string::npos ? path : path.substr(dot + 1);
     if (sec != section) {
-      if (section == "data" && !cfg.data_augment.empty()) {  // the list-valued key, after data's scalars
+      if (section == "data" && !cfg.data.augment.empty()) {  // the list-valued key, after data's scalars
         out << YAML::Key << "augment" << YAML::Value << YAML::BeginSeq;
-        for (const AugmentSpec& a : cfg.data_augment) {
+        for (const AugmentSpec& a : cfg.data.augment) {
           out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << a.name << YAML::Key << "p"
               << YAML::Value << a.p;
           for (const auto& [k, v] : a.params) out << YAML::Key << k << YAML::Value << v;
@@ -769,7 +746,7 @@ std::string dump_config(const RunConfig& cfg) {
       section = sec;
     }
     out << YAML::Key << leaf << YAML::Value;
-    std::visit([&](auto member) { emit(out, cfg.*member); }, k.field);
+    std::visit([&](auto field) { emit(out, in(cfg, field)); }, k.field);
   }
   if (in_section) out << YAML::EndMap;
   out << YAML::EndMap;
@@ -783,17 +760,18 @@ std::string config_reference_markdown() {
   for (const Key& k : keys()) {
     std::string def;
     std::visit(
-        [&](auto member) {
-          using T = std::remove_reference_t<decltype(defaults.*member)>;
-          if constexpr (std::is_same_v<T, bool>) {
-            def = defaults.*member ? "true" : "false";
-          } else if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
+        [&](auto field) {
+          const auto& value = in(defaults, field);
+          using V = std::remove_cvref_t<decltype(value)>;
+          if constexpr (std::is_same_v<V, bool>) {
+            def = value ? "true" : "false";
+          } else if constexpr (std::is_arithmetic_v<V> || std::is_same_v<V, std::string>) {
             std::ostringstream v;
-            v << defaults.*member;
+            v << value;
             def = v.str();
           } else {
             YAML::Emitter out;
-            emit(out, defaults.*member);
+            emit(out, value);
             def = out.c_str();
           }
         },

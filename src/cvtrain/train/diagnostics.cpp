@@ -112,9 +112,9 @@ std::string fmt(const char* f, double v) {
 
 DiagnosticsOptions diagnostics_options(const RunConfig& cfg) {
   DiagnosticsOptions opt;
-  opt.lr = cfg.optim_lr, opt.momentum = cfg.optim_momentum, opt.weight_decay = cfg.optim_weight_decay;
-  opt.nesterov = cfg.optim_nesterov;
-  opt.label_smoothing = static_cast<float>(cfg.train_label_smoothing);
+  opt.lr = cfg.schedule.lr, opt.momentum = cfg.optim.momentum, opt.weight_decay = cfg.optim.weight_decay;
+  opt.nesterov = cfg.optim.nesterov;
+  opt.label_smoothing = static_cast<float>(cfg.train.label_smoothing);
   return opt;
 }
 

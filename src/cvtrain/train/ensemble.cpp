@@ -100,13 +100,13 @@ Score score(const Predictions& p, const Tensor& labels) {
 }
 
 bool is_cycle_end(const RunConfig& cfg, int64_t epoch) {
-  if (epoch == cfg.train_epochs) return true;
-  if (cfg.optim_schedule != "sgdr") return false;
+  if (epoch == cfg.train.epochs) return true;
+  if (cfg.schedule.name != "sgdr") return false;
   // SGDR (Loshchilov & Hutter 2017): cycle i lasts T_0 * T_mult^i epochs.
-  int64_t end = 0, len = std::max<int64_t>(cfg.optim_restart_period, 1);
+  int64_t end = 0, len = std::max<int64_t>(cfg.schedule.restart_period, 1);
   while (end < epoch) {
     end += len;
-    len *= std::max<int64_t>(cfg.optim_restart_mult, 1);
+    len *= std::max<int64_t>(cfg.schedule.restart_mult, 1);
   }
   return end == epoch;
 }

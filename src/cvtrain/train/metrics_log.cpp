@@ -125,7 +125,7 @@ TrainLog::TrainLog(const std::string& dir, const RunConfig& cfg, const std::vect
     }
   }
   write_text_atomic(dir + "/steps.jsonl", kept);
-  if (!cfg.train_tensorboard) return;
+  if (!cfg.train.tensorboard) return;
   if (step > 0) {
     // Events logged before the checkpoint stay: per-step ones up to `step`, per-epoch ones at
     // `step` only when that epoch finished before the checkpoint (a checkpoint taken at an epoch's
@@ -160,7 +160,7 @@ void TrainLog::on_epoch(const EpochMetrics& m, const nn::ParameterArena& arena) 
   append_line(dir_ + "/metrics.jsonl", metrics_json_line(m));
   append_line(dir_ + "/metrics.csv", csv_row(m));
   history_.push_back(m);
-  if (cfg_.train_plots) draw_plots();
+  if (cfg_.train.plots) draw_plots();
   if (!tb_) return;
   const int64_t s = m.step;
   tb_->scalar("epoch/train_loss", s, m.train_loss);
@@ -175,7 +175,7 @@ void TrainLog::on_epoch(const EpochMetrics& m, const nn::ParameterArena& arena) 
       tb_->scalar("epoch/ema_test_acc", s, m.ema_test_acc);
     }
   }
-  if (cfg_.train_histograms) {
+  if (cfg_.train.histograms) {
     for (const auto& e : arena.entries()) {
       tb_->histogram("weights/" + e.name, s, arena.data() + e.offset, e.numel);
       tb_->histogram("grads/" + e.name, s, arena.grad() + e.offset, e.numel);
@@ -186,8 +186,8 @@ void TrainLog::on_epoch(const EpochMetrics& m, const nn::ParameterArena& arena) 
 }
 
 void TrainLog::augmentation_preview(const Dataset& train, int64_t rows, int64_t views) {
-  if (!tb_ || cfg_.data_augment.empty() || train.size() == 0) return;
-  AugmentPipeline pipeline(cfg_.data_augment);
+  if (!tb_ || cfg_.data.augment.empty() || train.size() == 0) return;
+  AugmentPipeline pipeline(cfg_.data.augment);
   if (pipeline.needs_color_pca()) pipeline.set_color_pca(fit_color_pca(train.images));
   const int64_t C = train.images.size(1), H = train.images.size(2), W = train.images.size(3);
   int64_t OH = H, OW = W;

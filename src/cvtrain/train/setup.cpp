@@ -15,8 +15,7 @@
 namespace cvtrain {
 
 std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like, Rng& rng, const Preprocess* pre) {
-  nn::ModelSpec spec;
-  spec.name = cfg.model_name;
+  nn::ModelSpec spec = cfg.model;
   // The model sees what the preprocessing makes of an image: (K,1,1) after a PCA projection.
   const Shape in = pre && !pre->is_channel() ? pre->out_shape()
                                              : Shape{like.images.size(1), like.images.size(2), like.images.size(3)};
@@ -24,31 +23,9 @@ std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like
   spec.height = in[1];
   spec.width = in[2];
   spec.num_classes = static_cast<int64_t>(like.class_names.size());
-  spec.dropout = static_cast<float>(cfg.model_dropout);
-  spec.dropout_mode = cfg.model_dropout_mode;
-  spec.activation = {cfg.model_activation, cfg.model_activation_slope, cfg.model_activation_alpha};
-  spec.init.scheme = cfg.model_init;
-  spec.init.scale = cfg.model_init_scale;
-  spec.init.mode = cfg.model_init_mode;
-  spec.init.gain = cfg.model_init_gain;
-  spec.init.overrides = cfg.model_init_overrides;
-  spec.depth = cfg.model_depth;
-  spec.hidden_width = cfg.model_width;
-  spec.zero_init_residual = cfg.model_zero_init_residual;
-  spec.drop_path = static_cast<float>(cfg.model_drop_path);
-  spec.channels = cfg.model_channels;
-  spec.stage_convs = cfg.model_stage_convs;
-  spec.drop_path_mode = cfg.model_drop_path_mode;
-  spec.dropconnect = static_cast<float>(cfg.model_dropconnect);
-  spec.pool = cfg.model_pool;
-  spec.fmp_ratio = cfg.model_fmp_ratio;
-  spec.fmp_overlapping = cfg.model_fmp_overlapping;
-  spec.fmp_sequence = cfg.model_fmp_sequence;
-  spec.fmp_test_samples = cfg.model_fmp_test_samples;
-  spec.batch_norm = cfg.model_batch_norm;
   std::shared_ptr<nn::Module> model = nn::build_model(spec, rng);
-  if (cfg.model_freeze_bn && count_batchnorm(*model) == 0)
-    fail_input("model.freeze_bn: model '", cfg.model_name, "' has no BatchNorm layer");
+  if (cfg.transfer.freeze_bn && count_batchnorm(*model) == 0)
+    fail_input("model.freeze_bn: model '", cfg.model.name, "' has no BatchNorm layer");
   return model;
 }
 
@@ -104,14 +81,8 @@ Normalization normalization_from_metadata(const std::map<std::string, std::strin
   }
 }
 
-DatasetOptions dataset_options(const RunConfig& cfg, Split split) {
-  DatasetOptions o;
-  o.name = cfg.data_dataset, o.root = cfg.data_root;
-  o.limit = split == Split::train ? cfg.data_limit_train : cfg.data_limit_test;
-  o.val_fraction = cfg.data_val_fraction, o.split_seed = static_cast<uint64_t>(cfg.seed);
-  o.on_bad_file = cfg.data_on_bad_file;
-  o.classes = cfg.data_classes, o.per_class = cfg.data_per_class;  // data/subset.h
-  return o;
+Dataset load_split(const RunConfig& cfg, Split split) {
+  return load_dataset(cfg.data, split, static_cast<uint64_t>(cfg.seed));
 }
 
 void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted) {

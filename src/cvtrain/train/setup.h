@@ -19,8 +19,8 @@ std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like
                                        const Preprocess* pre = nullptr);
 std::map<std::string, std::string> model_metadata(const RunConfig& cfg, const Normalization& norm);
 Normalization normalization_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin);
-// data.dataset/root/limit_{train,test}/val_fraction/on_bad_file and the seed, for load_dataset.
-DatasetOptions dataset_options(const RunConfig& cfg, Split split);
+// One split of the run's data (cfg.data; the seed chooses a validation split).
+Dataset load_split(const RunConfig& cfg, Split split);
 // The fitted data.preprocess transform travels as the "preprocess_fit" entry (absent for "channel").
 void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted);
 // The model's input (C,H,W) and class names travel as the "input" entry, so that predict and export

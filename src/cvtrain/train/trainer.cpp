@@ -70,13 +70,13 @@ Tensor on_device(Context& ctx, const Tensor& t) { return ctx.cuda && t.defined()
 // arena is built (which then lives there too); what does not run there yet fails naming its key.
 void model_to_device(Context& ctx, nn::Module& model, const RunConfig& cfg) {
   if (!ctx.cuda) return;
-  if (cfg.optim_name != "sgd" && cfg.optim_name != "adam" && cfg.optim_name != "adamw")
-    fail_input("optim.name: only sgd, adam and adamw run with device: cuda so far, got ", cfg.optim_name);
-  if (cfg.train_ema_decay > 0) fail_input("train.ema_decay: not supported with device: cuda yet");
+  if (cfg.optim.name != "sgd" && cfg.optim.name != "adam" && cfg.optim.name != "adamw")
+    fail_input("optim.name: only sgd, adam and adamw run with device: cuda so far, got ", cfg.optim.name);
+  if (cfg.train.ema_decay > 0) fail_input("train.ema_decay: not supported with device: cuda yet");
   // NOTE: accumulation compiles on the GPU (scale_grads) but its losses differed from the CPU's by 13%
   // after 8 steps on an H200 (2026-11-26), against < 1% for the other options: off until understood.
-  if (cfg.train_accumulate_steps > 1) fail_input("train.accumulate_steps: not supported with device: cuda yet");
-  ctx.cuda->set_bf16(cfg.train_precision == "bf16");  // bf16 convolutions and matmuls on tensor cores (docs/cuda.md)
+  if (cfg.train.accumulate_steps > 1) fail_input("train.accumulate_steps: not supported with device: cuda yet");
+  ctx.cuda->set_bf16(cfg.train.precision == "bf16");  // bf16 convolutions and matmuls on tensor cores (docs/cuda.md)
   for (auto& [name, v] : model.named_parameters())
     if (!v->data().is_cuda()) v->data() = v->data().to_cuda(ctx.cuda);
   for (auto& [name, t] : model.named_buffers())  // num_batches_tracked (i64) stays a host counter
@@ -86,76 +86,39 @@ void model_to_device(Context& ctx, nn::Module& model, const RunConfig& cfg) {
 // The runtime as the config asks (train.precision, train.bf16_activations, train.memory_format on the
 // CPU; the device), before the parameter arena is built over the model. Returns the model.
 nn::Module& prepare_model(Context& ctx, nn::Module& model, const RunConfig& cfg) {
-  ctx.dnnl.set_bf16(cfg.train_precision == "bf16");  // backend/cpu/dnnl_runtime.h
-  ctx.dnnl.set_bf16_activations(cfg.train_bf16_activations);
-  ctx.dnnl.set_channels_last(cfg.train_memory_format == "channels_last");
+  ctx.dnnl.set_bf16(cfg.train.precision == "bf16");  // backend/cpu/dnnl_runtime.h
+  ctx.dnnl.set_bf16_activations(cfg.train.bf16_activations);
+  ctx.dnnl.set_channels_last(cfg.train.memory_format == "channels_last");
   model_to_device(ctx, model, cfg);
   return model;
 }
 
 AugmentOptions augment_options(const RunConfig& cfg) {
-  return {cfg.data_augment, cfg.data_workers, cfg.data_drop_last, {cfg.data_mixup_alpha, cfg.data_cutmix_alpha},
+  return {cfg.data.augment, cfg.data.workers, cfg.data.drop_last, {cfg.data.mixup_alpha, cfg.data.cutmix_alpha},
           static_cast<uint64_t>(cfg.seed)};
 }
 
 }  // namespace
 
-optim::OptimOptions optim_options(const RunConfig& cfg) {
-  optim::OptimOptions o;
-  o.name = cfg.optim_name;
-  o.weight_decay = static_cast<float>(cfg.optim_weight_decay);
-  o.l1 = static_cast<float>(cfg.optim_l1);
-  o.momentum = static_cast<float>(cfg.optim_momentum);
-  o.dampening = static_cast<float>(cfg.optim_dampening);
-  o.nesterov = cfg.optim_nesterov;
-  o.beta1 = static_cast<float>(cfg.optim_beta1);
-  o.beta2 = static_cast<float>(cfg.optim_beta2);
-  o.eps = static_cast<float>(cfg.optim_eps);
-  o.alpha = static_cast<float>(cfg.optim_alpha);
-  o.centered = cfg.optim_centered;
-  o.lr_decay = static_cast<float>(cfg.optim_lr_decay);
-  o.initial_accumulator = static_cast<float>(cfg.optim_initial_accumulator);
-  o.decay_bias_and_norm = cfg.optim_decay_bias_and_norm;
-  o.bias_lr_mult = static_cast<float>(cfg.optim_bias_lr_mult);
-  return o;
-}
-
 int64_t optimizer_steps_per_epoch(const RunConfig& cfg, int64_t batches_per_epoch) {
-  return (batches_per_epoch + cfg.train_accumulate_steps - 1) / cfg.train_accumulate_steps;
+  return (batches_per_epoch + cfg.train.accumulate_steps - 1) / cfg.train.accumulate_steps;
 }
 
-optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoch, int64_t world) {
+optim::ScheduleRun schedule_run(const RunConfig& cfg, int64_t batches_per_epoch, int64_t world) {
   const int64_t spe = optimizer_steps_per_epoch(cfg, batches_per_epoch);
-  optim::ScheduleSpec s;
-  s.name = cfg.optim_schedule;
-  // the global batch: every rank's batch, accumulated
-  s.base_lr = optim::scaled_lr(cfg.optim_lr, cfg.optim_scale_lr,
-                               cfg.train_batch_size * cfg.train_accumulate_steps * world, cfg.optim_base_batch_size);
+  optim::ScheduleRun run;
+  run.total_steps = cfg.train.max_steps > 0 ? cfg.train.max_steps : cfg.train.epochs * spe;
+  run.steps_per_epoch = spe;
   // Schedules that move the momentum move Adam's beta1 (as torch's OneCycleLR does).
-  const bool betas = cfg.optim_name == "adam" || cfg.optim_name == "adamw";
-  s.base_momentum = betas ? cfg.optim_beta1 : cfg.optim_momentum;
-  s.total_steps = cfg.train_max_steps > 0 ? cfg.train_max_steps : cfg.train_epochs * spe;
-  s.pct_start = cfg.optim_pct_start;
-  s.cycle_momentum = cfg.optim_cycle_momentum;
-  s.onecycle_base_momentum = cfg.optim_base_momentum;
-  s.onecycle_max_momentum = cfg.optim_max_momentum;
-  s.min_lr = cfg.optim_min_lr;
-  // the config counts in epochs, the schedule in steps
-  s.gamma = cfg.optim_schedule == "exponential" ? std::pow(cfg.optim_gamma, 1.0 / static_cast<double>(spe))
-                                                : cfg.optim_gamma;
-  s.step_size = cfg.optim_step_size * spe;
-  for (int64_t m : cfg.optim_milestones) s.milestones.push_back(m * spe);
-  s.restart_period = cfg.optim_restart_period * spe;
-  s.restart_mult = cfg.optim_restart_mult;
-  s.power = cfg.optim_power;
-  s.warmup_steps = cfg.optim_warmup_steps > 0 ? cfg.optim_warmup_steps : cfg.optim_warmup_epochs * spe;
-  s.warmup_start_factor = cfg.optim_warmup_start_factor;
-  return s;
+  const bool betas = cfg.optim.name == "adam" || cfg.optim.name == "adamw";
+  run.momentum = betas ? cfg.optim.beta1 : cfg.optim.momentum;
+  run.global_batch = cfg.train.batch_size * cfg.train.accumulate_steps * world;  // every rank's batch, accumulated
+  return run;
 }
 
 int64_t planned_epochs(const RunConfig& cfg, int64_t batches_per_epoch) {
   const int64_t spe = optimizer_steps_per_epoch(cfg, batches_per_epoch);
-  return cfg.train_max_steps > 0 ? (cfg.train_max_steps + spe - 1) / spe : cfg.train_epochs;
+  return cfg.train.max_steps > 0 ? (cfg.train.max_steps + spe - 1) / spe : cfg.train.epochs;
 }
 
 ModelEma::ModelEma(nn::Module& model, const nn::ParameterArena& arena, float decay) : arena_(arena), decay_(decay) {
@@ -289,23 +252,23 @@ Trainer::Trainer(Context& ctx, nn::Module& model, const RunConfig& cfg, const Da
                  const Normalization& norm, const TrainHooks& hooks, const RunOutput& out)
     : ctx_(ctx), model_(model), cfg_(cfg), train_(train), test_(test), norm_(norm), hooks_(hooks), out_(out),
       arena_(prepare_model(ctx, model, cfg)),
-      // transfer_optim_options: optim_options plus model.freeze and optim.lr_mult (transfer.h)
+      // cfg.optim with model.freeze expanded (transfer.h)
       optim_opts_(transfer_optim_options(cfg, arena_)),
       optimizer_(optim::make_optimizer(arena_, optim_opts_)),
-      loader_(train, norm, cfg.train_batch_size, /*shuffle=*/true, augment_options(cfg)),
+      loader_(train, norm, cfg.train.batch_size, /*shuffle=*/true, augment_options(cfg)),
       comm_(out.comm), world_(comm_ ? comm_->size() : 1), rank_(comm_ ? comm_->rank() : 0),
-      ema_(model, arena_, static_cast<float>(cfg.train_ema_decay)),  // EMA of weights and BN statistics
+      ema_(model, arena_, static_cast<float>(cfg.train.ema_decay)),  // EMA of weights and BN statistics
       writes_(!out.dir.empty() && rank_ == 0) {
   stop_frozen_gradients(model_, optim_opts_.freeze);  // frozen layers: no gradient computed (transfer.h)
   if (out_.preprocess) loader_.set_preprocess(*out_.preprocess);
   // Data-parallel (out.comm): each rank reads its shard of every epoch (dist/sampler.h); a step's
   // gradient is the mean over the global batch of batch_size x ranks; rank 0 alone writes.
-  batches_ = comm_ ? dist::global_batches(train_.size(), cfg_.train_batch_size * world_, cfg_.data_drop_last)
+  batches_ = comm_ ? dist::global_batches(train_.size(), cfg_.train.batch_size * world_, cfg_.data.drop_last)
                    : loader_.num_batches();
   if (batches_ == 0)
-    fail_input("train.batch_size: ", cfg_.train_batch_size, " x ", world_, " ranks is more than the ", loader_.size(),
+    fail_input("train.batch_size: ", cfg_.train.batch_size, " x ", world_, " ranks is more than the ", loader_.size(),
                " training images with data.drop_last");
-  schedule_ = optim::make_schedule(schedule_spec(cfg_, batches_, world_));
+  schedule_ = optim::make_schedule(cfg_.schedule, schedule_run(cfg_, batches_, world_));
   if (out_.resume) {
     restore_checkpoint(*out_.resume, model_, *optimizer_, ema_.values());
     st_ = out_.resume->state;
@@ -325,10 +288,10 @@ void Trainer::setup_distributed() {
   if (ctx_.cuda && !comm_->has_device_allreduce())
     fail_input("device: cuda: data-parallel training on GPUs needs a build with NCCL (CVTRAIN_CUDA=ON, "
                "docs/distributed.md); this one sums on the CPU only");
-  if (cfg_.train_sync_bn) {  // base/batchnorm_sync.h
+  if (cfg_.train.sync_bn) {  // base/batchnorm_sync.h
     if (ctx_.cuda) fail_input("train.sync_bn: runs on the CPU only so far (device: cuda; docs/distributed.md)");
-    const int64_t last = train_.size() % (cfg_.train_batch_size * world_);
-    if (!cfg_.data_drop_last && last > 0 && last < world_)  // a rank without examples would miss the collectives
+    const int64_t last = train_.size() % (cfg_.train.batch_size * world_);
+    if (!cfg_.data.drop_last && last > 0 && last < world_)  // a rank without examples would miss the collectives
       fail_input("train.sync_bn: the last global batch has ", last, " examples for ", world_,
                  " ranks; set data.drop_last: true or change train.batch_size");
     bn_sync_ = std::make_unique<dist::CommBatchNormSync>(*comm_);
@@ -336,7 +299,7 @@ void Trainer::setup_distributed() {
   }
   if (!ctx_.cuda)  // train.dist_bucket_mb: whole parameters per bucket, in reverse order
     grad_sum_ = std::make_unique<dist::GradientAllreduce>(
-        *comm_, model_, arena_, std::max<int64_t>(1, static_cast<int64_t>(cfg_.train_dist_bucket_mb * 262144)));
+        *comm_, model_, arena_, std::max<int64_t>(1, static_cast<int64_t>(cfg_.train.dist_bucket_mb * 262144)));
   dist::broadcast_model(*comm_, model_, arena_);  // every rank starts from rank 0's weights
   Rng::State r = ctx_.rng.state();                 // dropout masks differ per rank
   r.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank_);
@@ -344,10 +307,10 @@ void Trainer::setup_distributed() {
 }
 
 FitResult Trainer::run() {
-  const int64_t max_steps = cfg_.train_max_steps;  // 0: train.epochs decides
-  stop_ = st_.evals_since_best >= cfg_.train_early_stop_patience && cfg_.train_early_stop_patience > 0;
+  const int64_t max_steps = cfg_.train.max_steps;  // 0: train.epochs decides
+  stop_ = st_.evals_since_best >= cfg_.train.early_stop_patience && cfg_.train.early_stop_patience > 0;
   sv_ = schedule_(st_.step);
-  while ((max_steps > 0 ? st_.step < max_steps : st_.epoch <= cfg_.train_epochs) && !stop_) {
+  while ((max_steps > 0 ? st_.step < max_steps : st_.epoch <= cfg_.train.epochs) && !stop_) {
     const int64_t epoch = st_.epoch;
     EpochData d;
     EpochProgress p;
@@ -367,7 +330,7 @@ FitResult Trainer::run() {
 // epoch's shard after the examples already consumed (any number of ranks).
 void Trainer::start_epoch(int64_t epoch, EpochData& d, EpochProgress& p) {
   model_.train();
-  if (cfg_.model_freeze_bn) freeze_batchnorm(model_);  // transfer.h
+  if (cfg_.transfer.freeze_bn) freeze_batchnorm(model_);  // transfer.h
   if (comm_) start_shard_epoch(epoch, d);
   else start_local_epoch(epoch, d);
   d.loader->reset_wait();
@@ -377,11 +340,11 @@ void Trainer::start_epoch(int64_t epoch, EpochData& d, EpochProgress& p) {
 // Data-parallel: this rank's shard of the epoch, after the examples already consumed.
 void Trainer::start_shard_epoch(int64_t epoch, EpochData& d) {
   d.shard = dist::shard_epoch(train_.size(), static_cast<uint64_t>(cfg_.seed), epoch - 1, st_.images_done, rank_,
-                              world_, cfg_.train_batch_size, cfg_.data_drop_last);
+                              world_, cfg_.train.batch_size, cfg_.data.drop_last);
   d.shard_data = dist::gather(train_, d.shard.indices);
   AugmentOptions ao = augment_options(cfg_);
   ao.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank_);  // the ranks' streams differ
-  d.shard_loader = std::make_unique<BatchLoader>(d.shard_data, norm_, cfg_.train_batch_size, /*shuffle=*/false, ao);
+  d.shard_loader = std::make_unique<BatchLoader>(d.shard_data, norm_, cfg_.train.batch_size, /*shuffle=*/false, ao);
   if (out_.preprocess) d.shard_loader->set_preprocess(*out_.preprocess);
   d.shard_loader->set_epoch(epoch - 1);
   d.shard_loader->start_epoch(ctx_.rng);
@@ -427,7 +390,7 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
     logits = model_.forward(ctx_, Variable(on_device(ctx_, batch.x)));
     loss = batch.y_soft.defined()
                ? ops::cross_entropy_soft(ctx_, logits, on_device(ctx_, batch.y_soft))
-               : ops::cross_entropy(ctx_, logits, batch.y, static_cast<float>(cfg_.train_label_smoothing));
+               : ops::cross_entropy(ctx_, logits, batch.y, static_cast<float>(cfg_.train.label_smoothing));
     loss_value = loss.item();
     if (std::isfinite(loss_value)) correct = count_correct(logits.data(), batch.y);
   }
@@ -441,7 +404,7 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
     mean_loss = images > 0 ? loss_sum / images : 0.0;
   }
   st_.images_done += static_cast<int64_t>(images);
-  const bool group_end = st_.batches_done % cfg_.train_accumulate_steps == 0 || st_.batches_done == d.batches;
+  const bool group_end = st_.batches_done % cfg_.train.accumulate_steps == 0 || st_.batches_done == d.batches;
   if (!finite) {
     fail_or_skip_nonfinite(loss_value, epoch);
   } else {
@@ -449,7 +412,7 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
     // accumulates into the arena's gradients; data-parallel: each rank's mean loss weighted by its
     // share of the global batch times the ranks (the all-reduce divides by the ranks). The batch
     // that completes the step starts the gradient buckets' all-reduce as it goes.
-    const GradReadyFn on_ready = grad_sum_ && cfg_.train_dist_overlap && group_end ? grad_sum_->hook() : GradReadyFn();
+    const GradReadyFn on_ready = grad_sum_ && cfg_.train.dist_overlap && group_end ? grad_sum_->hook() : GradReadyFn();
     if (n > 0 && (!comm_ || n * world_ == static_cast<int64_t>(images))) loss.backward(on_ready);
     else if (n > 0)
       ops::mul_scalar(ctx_, loss, static_cast<float>(static_cast<double>(n * world_) / images)).backward(on_ready);
@@ -474,7 +437,7 @@ void Trainer::fail_or_skip_nonfinite(float loss_value, int64_t epoch) {
   const char* what = std::isfinite(loss_value) ? "non-finite on another rank"
                      : std::isnan(loss_value)  ? "NaN"
                                                : "infinite";
-  if (st_.nonfinite_skipped >= cfg_.train_skip_nonfinite)
+  if (st_.nonfinite_skipped >= cfg_.train.skip_nonfinite)
     fail_input("step ", st_.step + 1, " (epoch ", epoch, ", batch ", st_.batches_done, "): the loss is ", what,
                "; training stopped. ",
                result_.last_checkpoint.empty()
@@ -484,7 +447,7 @@ void Trainer::fail_or_skip_nonfinite(float loss_value, int64_t epoch) {
   ++st_.nonfinite_skipped;
   std::fprintf(stderr, "cvtrain: step %lld: the loss is %s; batch skipped (%lld of %lld allowed)\n",
                static_cast<long long>(st_.step + 1), what, static_cast<long long>(st_.nonfinite_skipped),
-               static_cast<long long>(cfg_.train_skip_nonfinite));
+               static_cast<long long>(cfg_.train.skip_nonfinite));
 }
 
 // The mean of the group's batch gradients (an effective batch of accumulate x batch_size), summed over
@@ -496,10 +459,10 @@ void Trainer::optimizer_step(int64_t epoch, EpochProgress& p) {
     comm_->allreduce_mean_device(arena_.device_grad(), arena_.size(), *ctx_.cuda, "the gradient all-reduce");
   if (p.used_in_group * world_ > 1 && !arena_.on_cuda())
     scale_grads(arena_, 1.0f / static_cast<float>(p.used_in_group * world_));
-  const bool log_now = log_ && cfg_.train_log_every_steps > 0 && (st_.step + 1) % cfg_.train_log_every_steps == 0;
+  const bool log_now = log_ && cfg_.train.log_every_steps > 0 && (st_.step + 1) % cfg_.train.log_every_steps == 0;
   double norm = -1;
-  if (log_now || cfg_.train_clip_grad_norm > 0) arena_.sync_to_host();  // device: cuda: the norm on the host mirror
-  if (cfg_.train_clip_grad_norm > 0 || log_now) norm = grad_norm(arena_);
+  if (log_now || cfg_.train.clip_grad_norm > 0) arena_.sync_to_host();  // device: cuda: the norm on the host mirror
+  if (cfg_.train.clip_grad_norm > 0 || log_now) norm = grad_norm(arena_);
   clip_gradients(norm);
   optimizer_->step(sv_.lr, sv_.momentum);
   ema_.update();
@@ -509,16 +472,16 @@ void Trainer::optimizer_step(int64_t epoch, EpochProgress& p) {
                    static_cast<double>(p.seen_now) / seconds_since(p.t0)});
   if (hooks_.on_every_steps && hooks_.every_steps > 0 && st_.step % hooks_.every_steps == 0)
     arena_.sync_to_host(), hooks_.on_every_steps(st_.step, model_, arena_);
-  if (cfg_.train_checkpoint_every_steps > 0 && st_.step % cfg_.train_checkpoint_every_steps == 0) save_checkpoint();
+  if (cfg_.train.checkpoint_every_steps > 0 && st_.step % cfg_.train.checkpoint_every_steps == 0) save_checkpoint();
 }
 
 // torch.nn.utils.clip_grad_norm_ (scale by max_norm / (norm + 1e-6) when that is below 1), then
 // clip_grad_value_; `norm` is the gradients' global L2 norm when clipping by norm.
 void Trainer::clip_gradients(double norm) {
-  if (cfg_.train_clip_grad_norm > 0 && norm > cfg_.train_clip_grad_norm)
-    scale_grads(arena_, static_cast<float>(cfg_.train_clip_grad_norm / (norm + 1e-6)));
-  if (cfg_.train_clip_grad_value <= 0) return;
-  const float v = static_cast<float>(cfg_.train_clip_grad_value);
+  if (cfg_.train.clip_grad_norm > 0 && norm > cfg_.train.clip_grad_norm)
+    scale_grads(arena_, static_cast<float>(cfg_.train.clip_grad_norm / (norm + 1e-6)));
+  if (cfg_.train.clip_grad_value <= 0) return;
+  const float v = static_cast<float>(cfg_.train.clip_grad_value);
   if (arena_.on_cuda()) return cuda::clamp_inplace(*arena_.cuda_runtime(), arena_.device_grad(), -v, v, arena_.size());
   float* g = arena_.grad();
   for (int64_t i = 0; i < arena_.size(); ++i) g[i] = std::clamp(g[i], -v, v);
@@ -540,13 +503,13 @@ void Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& 
   if (comm_ && world_ > 1 && dist::sync_model(*comm_, model_, arena_) && rank_ == 0)
     std::fprintf(stderr, "cvtrain: epoch %lld: the ranks' weights differed (all-reduce rounding); rank 0's were "
                          "sent to all\n", static_cast<long long>(epoch));
-  const bool last = cfg_.train_max_steps > 0 ? st_.step >= cfg_.train_max_steps : epoch == cfg_.train_epochs;
-  if (epoch % cfg_.train_eval_every == 0 || last) evaluate_epoch(epoch, m);
+  const bool last = cfg_.train.max_steps > 0 ? st_.step >= cfg_.train.max_steps : epoch == cfg_.train.epochs;
+  if (epoch % cfg_.train.eval_every == 0 || last) evaluate_epoch(epoch, m);
   result_.history.push_back(m);
   arena_.sync_to_host();  // device: cuda: logs and checkpoints read the host mirror
   if (log_) log_->on_epoch(m, arena_);
   if (hooks_.on_epoch) hooks_.on_epoch(m);
-  if (writes_ && cfg_.train_snapshots) save_snapshot_if_cycle_end(out_.dir, cfg_, epoch, model_, out_.metadata);  // ensemble.h
+  if (writes_ && cfg_.train.snapshots) save_snapshot_if_cycle_end(out_.dir, cfg_, epoch, model_, out_.metadata);  // ensemble.h
   st_.epoch += 1;
   st_.batches_done = 0, st_.images_done = 0;
   st_.loss_sum = 0, st_.correct = 0, st_.seen = 0;
@@ -557,18 +520,18 @@ void Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& 
 // (best.safetensors) and early stopping.
 void Trainer::evaluate_epoch(int64_t epoch, EpochMetrics& m) {
   m.evaluated = true;
-  const EvalResult ev = evaluate(ctx_, model_, test_, norm_, cfg_.train_eval_batch_size, out_.preprocess);
+  const EvalResult ev = evaluate(ctx_, model_, test_, norm_, cfg_.train.eval_batch_size, out_.preprocess);
   m.test_loss = ev.loss;
   m.test_acc = ev.accuracy;
   if (!ema_.values().empty()) {
     ema_.swap();
-    const EvalResult ee = evaluate(ctx_, model_, test_, norm_, cfg_.train_eval_batch_size, out_.preprocess);
+    const EvalResult ee = evaluate(ctx_, model_, test_, norm_, cfg_.train.eval_batch_size, out_.preprocess);
     ema_.swap();
     m.has_ema = true;
     m.ema_test_loss = ee.loss;
     m.ema_test_acc = ee.accuracy;
   }
-  if (m.test_acc > st_.best_acc + cfg_.train_early_stop_min_delta) {
+  if (m.test_acc > st_.best_acc + cfg_.train.early_stop_min_delta) {
     st_.best_acc = m.test_acc;
     st_.best_epoch = epoch;
     st_.evals_since_best = 0;
@@ -581,7 +544,7 @@ void Trainer::evaluate_epoch(int64_t epoch, EpochMetrics& m) {
   } else {
     ++st_.evals_since_best;
   }
-  if (cfg_.train_early_stop_patience > 0 && st_.evals_since_best >= cfg_.train_early_stop_patience)
+  if (cfg_.train.early_stop_patience > 0 && st_.evals_since_best >= cfg_.train.early_stop_patience)
     stop_ = result_.early_stopped = true;
 }
 
@@ -592,7 +555,7 @@ void Trainer::save_checkpoint() {
   st_.world = world_ > 1 || comm_ ? world_ : 0;
   const std::string path = checkpoint_path(out_.dir, st_.step);
   write_checkpoint(path, model_, *optimizer_, ema_.values(), st_, out_.metadata);
-  prune_checkpoints(out_.dir, cfg_.train_keep_last);
+  prune_checkpoints(out_.dir, cfg_.train.keep_last);
   result_.last_checkpoint = path;
 }
 
@@ -607,8 +570,8 @@ FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Datas
 double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig& cfg, const Shape& image_shape,
                                 int64_t num_classes, int64_t warmup, int64_t steps, int64_t* allocations) {
   nn::ParameterArena arena(prepare_model(ctx, model, cfg));
-  std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, optim_options(cfg));
-  const int64_t b = cfg.train_batch_size;
+  std::unique_ptr<optim::Optimizer> optimizer = optim::make_optimizer(arena, cfg.optim);
+  const int64_t b = cfg.train.batch_size;
   Shape xs{b};
   xs.insert(xs.end(), image_shape.begin(), image_shape.end());
   Tensor x = Tensor::empty(xs), y = Tensor::empty({b}, DType::i64);
@@ -622,7 +585,7 @@ double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig
     Variable loss = ops::cross_entropy(ctx, model.forward(ctx, Variable(x)), y);
     arena.zero_grad();
     loss.backward();
-    optimizer->step(static_cast<float>(cfg.optim_lr) * 0.01f, static_cast<float>(cfg.optim_momentum));
+    optimizer->step(static_cast<float>(cfg.schedule.lr) * 0.01f, static_cast<float>(cfg.optim.momentum));
   };
   for (int64_t i = 0; i < warmup; ++i) one_step();
   const int64_t misses = ctx.storage.cache().stats().misses;

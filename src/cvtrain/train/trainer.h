@@ -68,12 +68,11 @@ struct FitResult {
 EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
                     int64_t batch_size, const Preprocess* preprocess = nullptr);
 
-// The optimizer options and the schedule (in optimizer steps) that `cfg` describes; the schedule
-// command shares them with the loop. batches_per_epoch: the loader's batches.
-optim::OptimOptions optim_options(const RunConfig& cfg);
-int64_t optimizer_steps_per_epoch(const RunConfig& cfg, int64_t batches_per_epoch);
+// What the run adds to cfg.schedule (its steps, steps per epoch, global batch and the optimizer's
+// momentum); the schedule command shares it with the loop. batches_per_epoch: the loader's batches;
 // world: data-parallel ranks (the global batch is batch_size x accumulate_steps x world).
-optim::ScheduleSpec schedule_spec(const RunConfig& cfg, int64_t batches_per_epoch, int64_t world = 1);
+int64_t optimizer_steps_per_epoch(const RunConfig& cfg, int64_t batches_per_epoch);
+optim::ScheduleRun schedule_run(const RunConfig& cfg, int64_t batches_per_epoch, int64_t world = 1);
 // The epochs the run will start: train.epochs, or with train.max_steps the epochs those steps
 // reach (the last one partial).
 int64_t planned_epochs(const RunConfig& cfg, int64_t batches_per_epoch);

@@ -116,39 +116,33 @@ std::string apply_transfer(const RunConfig& cfg, nn::Module& model) {
   auto check_prefix = [&](const std::string& p, const char* key) {
     for (auto& [name, v] : model.named_parameters())
       if (optim::matches_prefix(name, p)) return;
-    fail_input(key, ": '", p, "' names no parameter of ", cfg.model_name, " (names such as '",
+    fail_input(key, ": '", p, "' names no parameter of ", cfg.model.name, " (names such as '",
                model.named_parameters().front().first, "')");
   };
-  for (const std::string& p : cfg.model_freeze)
+  for (const std::string& p : cfg.transfer.freeze)
     if (p != "backbone") check_prefix(p, "model.freeze");
-  for (const auto& [p, f] : cfg.optim_lr_mult) check_prefix(p, "optim.lr_mult");
+  for (const auto& [p, f] : cfg.optim.lr_mults) check_prefix(p, "optim.lr_mult");
   std::vector<std::string> fresh;
-  if (cfg.model_reset_head > 0) {
+  if (cfg.transfer.reset_head > 0) {
     const std::string head = head_prefix(model);
-    if (head.empty()) fail_input("model.reset_head: the model '", cfg.model_name, "' has no final linear layer");
+    if (head.empty()) fail_input("model.reset_head: the model '", cfg.model.name, "' has no final linear layer");
     int64_t classes = 0;
     for (auto& [name, v] : model.named_parameters())
       if (name == head + ".weight") classes = v->data().size(0);
-    if (classes != cfg.model_reset_head)
-      fail_input("model.reset_head: ", cfg.model_reset_head, " classes, but the training data has ", classes,
+    if (classes != cfg.transfer.reset_head)
+      fail_input("model.reset_head: ", cfg.transfer.reset_head, " classes, but the training data has ", classes,
                  " (data.classes selects the classes)");
     fresh.push_back(head);
   }
-  if (cfg.model_init_from.empty()) return "";
-  const std::string path = resolve_model_path(cfg.model_init_from, "model.init_from");
+  if (cfg.transfer.init_from.empty()) return "";
+  const std::string path = resolve_model_path(cfg.transfer.init_from, "model.init_from");
   SafetensorsFile file = read_safetensors(path);
   return load_matching(model, file.tensors, path, fresh).text();
 }
 
-std::vector<std::pair<std::string, float>> lr_mults(const RunConfig& cfg) {
-  std::vector<std::pair<std::string, float>> out;
-  for (const auto& [prefix, factor] : cfg.optim_lr_mult) out.emplace_back(prefix, static_cast<float>(factor));
-  return out;
-}
-
 std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::ParameterArena& arena) {
   std::vector<std::string> out;
-  for (const std::string& p : cfg.model_freeze) {
+  for (const std::string& p : cfg.transfer.freeze) {
     if (p != "backbone") {
       out.push_back(p);
       continue;
@@ -164,9 +158,8 @@ std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::Paramet
 }
 
 optim::OptimOptions transfer_optim_options(const RunConfig& cfg, const nn::ParameterArena& arena) {
-  optim::OptimOptions o = optim_options(cfg);
+  optim::OptimOptions o = cfg.optim;
   o.freeze = freeze_prefixes(cfg, arena);
-  o.lr_mults = lr_mults(cfg);
   return o;
 }
 

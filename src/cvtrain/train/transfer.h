@@ -44,12 +44,9 @@ TransferReport load_matching(nn::Module& model, const nn::StateDict& source, con
 // model's number of classes, or a model.freeze / optim.lr_mult prefix names no parameter.
 std::string apply_transfer(const RunConfig& cfg, nn::Module& model);
 
-// optim.lr_mult as the optimizer takes it.
-std::vector<std::pair<std::string, float>> lr_mults(const RunConfig& cfg);
-
 // model.freeze with "backbone" expanded to every parameter outside the head.
 std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::ParameterArena& arena);
-// optim_options(cfg) plus model.freeze and optim.lr_mult, for an optimizer over `arena`.
+// cfg.optim with model.freeze expanded, for an optimizer over `arena`.
 optim::OptimOptions transfer_optim_options(const RunConfig& cfg, const nn::ParameterArena& arena);
 
 // Puts every BatchNorm layer of `model` in evaluation mode (call after model.train()): running

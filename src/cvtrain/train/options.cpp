@@ -1,0 +1,43 @@
+// The checks of the train.* and transfer keys.
+#include "cvtrain/train/options.h"
+
+#include "cvtrain/base/error.h"
+
+namespace cvtrain {
+
+namespace {
+void need(bool ok, const char* key, const char* what) {
+  if (!ok) fail_input(key, ": ", what);
+}
+}  // namespace
+
+void check_options(const TrainOptions& o) {
+  need(o.epochs >= 1, "train.epochs", "must be >= 1");
+  need(o.batch_size >= 1, "train.batch_size", "must be >= 1");
+  need(o.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1");
+  need(o.label_smoothing >= 0 && o.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)");
+  need(o.eval_every >= 1, "train.eval_every", "must be >= 1");
+  need(o.clip_grad_norm >= 0, "train.clip_grad_norm", "must be >= 0");
+  need(o.clip_grad_value >= 0, "train.clip_grad_value", "must be >= 0");
+  need(o.accumulate_steps >= 1, "train.accumulate_steps", "must be >= 1");
+  need(o.ema_decay >= 0 && o.ema_decay < 1, "train.ema_decay", "must be in [0, 1)");
+  need(o.early_stop_patience >= 0, "train.early_stop_patience", "must be >= 0");
+  need(o.checkpoint_every_steps >= 0, "train.checkpoint_every_steps", "must be >= 0");
+  need(o.keep_last >= 1, "train.keep_last", "must be >= 1");
+  need(o.skip_nonfinite >= 0, "train.skip_nonfinite", "must be >= 0");
+  need(o.log_every_steps >= 0, "train.log_every_steps", "must be >= 0");
+  need(o.diagnostics_every >= 0, "train.diagnostics_every", "must be >= 0");
+  need(o.max_steps >= 0, "train.max_steps", "must be >= 0");
+  need(o.dist_timeout_s > 0, "train.dist_timeout_s", "must be > 0");
+  need(o.dist_bucket_mb > 0 && o.dist_bucket_mb <= 1024, "train.dist_bucket_mb", "must be in (0, 1024]");
+  need(o.precision == "fp32" || o.precision == "bf16", "train.precision", "must be fp32 or bf16");
+  need(o.memory_format == "channels_last" || o.memory_format == "nchw", "train.memory_format",
+       "must be channels_last or nchw");
+}
+
+void check_options(const TransferOptions& o) {
+  need(o.reset_head >= 0, "model.reset_head", "must be >= 0 (0: off)");
+  for (const std::string& prefix : o.freeze) need(!prefix.empty(), "model.freeze", "an empty prefix");
+}
+
+}  // namespace cvtrain
