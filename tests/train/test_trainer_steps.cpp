@@ -62,7 +62,7 @@ TEST(TrainerSteps, MaxStepsEqualsTheSameStepsInEpochs) {
   RunConfig by_epochs = base_config();
   by_epochs.train.epochs = 2;
   RunConfig by_steps = base_config();
-  by_steps.train.epochs = 7;  // ignored
+  by_steps.train.epochs = 7;  // 28 steps: max_steps ends the run first
   by_steps.train.max_steps = 8;
   EXPECT_EQ(train_weights(by_epochs), train_weights(by_steps));
   by_steps.train.max_steps = 6;  // 1.5 epochs
@@ -76,6 +76,19 @@ TEST(TrainerSteps, MaxStepsEqualsTheSameStepsInEpochs) {
   EXPECT_EQ(schedule_run(by_steps, 4).total_steps, 6);
   by_steps.train.max_steps = 0;
   EXPECT_EQ(planned_epochs(by_steps, 4), 7);
+}
+
+TEST(TrainerSteps, EpochsEndTheRunBeforeALargerMaxSteps) {
+  RunConfig by_epochs = base_config();
+  by_epochs.train.epochs = 2;  // 8 steps
+  RunConfig capped = by_epochs;
+  capped.train.max_steps = 100;  // not reached: train.epochs ends the run, and the schedule spans 8 steps
+  FitResult r;
+  EXPECT_EQ(train_weights(by_epochs), train_weights(capped, &r));
+  ASSERT_EQ(r.history.size(), 2u);
+  EXPECT_EQ(r.history[1].step, 8);
+  EXPECT_EQ(planned_steps(capped, 4), 8);
+  EXPECT_EQ(planned_epochs(capped, 4), 2);
 }
 
 TEST(TrainerSteps, EmaAveragesBatchNormStatistics) {

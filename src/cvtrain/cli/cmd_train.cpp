@@ -116,8 +116,10 @@ void open_device(Context& ctx, const RunConfig& cfg, std::unique_ptr<dist::Commu
 
 void print_banner(const RunStart& r, const dist::Communicator* comm, const Dataset& train, const Dataset& test) {
   const RunConfig& cfg = r.cfg;
-  const std::string length = cfg.train.max_steps > 0 ? std::to_string(cfg.train.max_steps) + " steps"
-                                                     : std::to_string(cfg.train.epochs) + " epochs";
+  const std::string epochs = std::to_string(cfg.train.epochs) + " epochs";
+  const std::string length = cfg.train.max_steps > 0
+                                 ? epochs + " or " + std::to_string(cfg.train.max_steps) + " steps, whichever ends first"
+                                 : epochs;
   if (comm)
     std::printf("data-parallel: %s, global batch %lld\n", comm->describe().c_str(),
                 static_cast<long long>(cfg.train.batch_size * comm->size()));
@@ -139,7 +141,7 @@ void add_display_hooks(TrainHooks& hooks, Progress& progress, const RunConfig& c
     const int64_t epochs = planned_epochs(cfg, s.steps_per_epoch);
     const double left_batches =
         cfg.train.max_steps > 0
-            ? static_cast<double>((cfg.train.max_steps - s.step) * cfg.train.accumulate_steps)
+            ? static_cast<double>((planned_steps(cfg, s.steps_per_epoch) - s.step) * cfg.train.accumulate_steps)
             : static_cast<double>((epochs - s.epoch) * s.steps_per_epoch + (s.steps_per_epoch - s.step_in_epoch));
     const double left_images = left_batches * static_cast<double>(global_batch);
     progress.update(s.epoch, epochs, s.step_in_epoch, s.steps_per_epoch, s.loss, s.accuracy, s.images_per_s,

@@ -26,7 +26,7 @@ struct TrainOptions {
   int64_t skip_nonfinite = 0;
   int64_t log_every_steps = 50;
   int64_t diagnostics_every = 0;
-  int64_t max_steps = 0;         // train by optimizer steps instead of epochs (0: epochs)
+  int64_t max_steps = 0;         // ends the run sooner than epochs would (0: no limit)
   bool sync_bn = false;          // batch-norm statistics over all ranks
   double dist_timeout_s = 300;   // a collective waiting longer stops the job
   bool dist_overlap = true;      // gradient all-reduce overlapped with the backward pass

@@ -107,7 +107,7 @@ int64_t optimizer_steps_per_epoch(const RunConfig& cfg, int64_t batches_per_epoc
 optim::ScheduleRun schedule_run(const RunConfig& cfg, int64_t batches_per_epoch, int64_t world) {
   const int64_t spe = optimizer_steps_per_epoch(cfg, batches_per_epoch);
   optim::ScheduleRun run;
-  run.total_steps = cfg.train.max_steps > 0 ? cfg.train.max_steps : cfg.train.epochs * spe;
+  run.total_steps = planned_steps(cfg, batches_per_epoch);
   run.steps_per_epoch = spe;
   // Schedules that move the momentum move Adam's beta1 (as torch's OneCycleLR does).
   const bool betas = cfg.optim.name == "adam" || cfg.optim.name == "adamw";
@@ -116,9 +116,14 @@ optim::ScheduleRun schedule_run(const RunConfig& cfg, int64_t batches_per_epoch,
   return run;
 }
 
+int64_t planned_steps(const RunConfig& cfg, int64_t batches_per_epoch) {
+  const int64_t by_epochs = cfg.train.epochs * optimizer_steps_per_epoch(cfg, batches_per_epoch);
+  return cfg.train.max_steps > 0 ? std::min(cfg.train.max_steps, by_epochs) : by_epochs;
+}
+
 int64_t planned_epochs(const RunConfig& cfg, int64_t batches_per_epoch) {
   const int64_t spe = optimizer_steps_per_epoch(cfg, batches_per_epoch);
-  return cfg.train.max_steps > 0 ? (cfg.train.max_steps + spe - 1) / spe : cfg.train.epochs;
+  return (planned_steps(cfg, batches_per_epoch) + spe - 1) / spe;
 }
 
 ModelEma::ModelEma(nn::Module& model, const nn::ParameterArena& arena, float decay) : arena_(arena), decay_(decay) {
@@ -307,10 +312,10 @@ void Trainer::setup_distributed() {
 }
 
 FitResult Trainer::run() {
-  const int64_t max_steps = cfg_.train.max_steps;  // 0: train.epochs decides
+  const int64_t max_steps = cfg_.train.max_steps;  // 0: no limit; else the run ends at the first of the two
   stop_ = st_.evals_since_best >= cfg_.train.early_stop_patience && cfg_.train.early_stop_patience > 0;
   sv_ = schedule_(st_.step);
-  while ((max_steps > 0 ? st_.step < max_steps : st_.epoch <= cfg_.train.epochs) && !stop_) {
+  while (st_.epoch <= cfg_.train.epochs && (max_steps == 0 || st_.step < max_steps) && !stop_) {
     const int64_t epoch = st_.epoch;
     EpochData d;
     EpochProgress p;
@@ -503,7 +508,7 @@ void Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& 
   if (comm_ && world_ > 1 && dist::sync_model(*comm_, model_, arena_) && rank_ == 0)
     std::fprintf(stderr, "cvtrain: epoch %lld: the ranks' weights differed (all-reduce rounding); rank 0's were "
                          "sent to all\n", static_cast<long long>(epoch));
-  const bool last = cfg_.train.max_steps > 0 ? st_.step >= cfg_.train.max_steps : epoch == cfg_.train.epochs;
+  const bool last = epoch == cfg_.train.epochs || (cfg_.train.max_steps > 0 && st_.step >= cfg_.train.max_steps);
   if (epoch % cfg_.train.eval_every == 0 || last) evaluate_epoch(epoch, m);
   result_.history.push_back(m);
   arena_.sync_to_host();  // device: cuda: logs and checkpoints read the host mirror

@@ -73,8 +73,9 @@ EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const 
 // world: data-parallel ranks (the global batch is batch_size x accumulate_steps x world).
 int64_t optimizer_steps_per_epoch(const RunConfig& cfg, int64_t batches_per_epoch);
 optim::ScheduleRun schedule_run(const RunConfig& cfg, int64_t batches_per_epoch, int64_t world = 1);
-// The epochs the run will start: train.epochs, or with train.max_steps the epochs those steps
-// reach (the last one partial).
+// The optimizer steps of the run: train.epochs of them, or train.max_steps when that ends it first;
+// and the epochs it will start (the last one may be partial).
+int64_t planned_steps(const RunConfig& cfg, int64_t batches_per_epoch);
 int64_t planned_epochs(const RunConfig& cfg, int64_t batches_per_epoch);
 
 // Exponential moving average of a model's state (Polyak & Juditsky 1992; the exponential form of
