@@ -1,7 +1,8 @@
 // The trainer's later options: train.max_steps (a run of N optimizer steps equals the same steps
 // counted in epochs, and a partial last epoch is evaluated); the EMA averages batch-norm running
 // statistics beside the weights (ModelEma); a run resumed from an earlier checkpoint in the same
-// folder leaves each TensorBoard (tag, step) exactly once across its event files.
+// folder leaves each TensorBoard (tag, step) exactly once across its event files; fit trains with
+// parts built from the config or given by the caller.
 #include <filesystem>
 #include <map>
 #include <set>
@@ -89,6 +90,22 @@ TEST(TrainerSteps, EpochsEndTheRunBeforeALargerMaxSteps) {
   EXPECT_EQ(r.history[1].step, 8);
   EXPECT_EQ(planned_steps(capped, 4), 8);
   EXPECT_EQ(planned_epochs(capped, 4), 2);
+}
+
+TEST(TrainerSteps, FitTakesBuiltParts) {
+  const RunConfig cfg = base_config();
+  const std::vector<float> from_config = train_weights(cfg);
+  auto with_schedule = [&](const optim::Schedule* own) {
+    Context ctx(7, 2);
+    auto model = model_for(ctx.rng);
+    FitParts parts = make_fit_parts(ctx, *model, cfg, data().train);
+    if (own) parts.schedule = *own;
+    fit(ctx, *model, cfg.train, parts, data().train, data().test, data().norm, {});
+    return flat_state(*model);
+  };
+  EXPECT_EQ(with_schedule(nullptr), from_config);  // the parts make_fit_parts builds are what fit(cfg) uses
+  const optim::Schedule constant = [](int64_t) { return optim::ScheduleValue{0.01f, 0.5f}; };
+  EXPECT_NE(with_schedule(&constant), from_config);  // a schedule of the caller's own is the one used
 }
 
 TEST(TrainerSteps, EmaAveragesBatchNormStatistics) {

@@ -111,9 +111,8 @@ bool is_cycle_end(const RunConfig& cfg, int64_t epoch) {
   return end == epoch;
 }
 
-void save_snapshot_if_cycle_end(const std::string& run_dir, const RunConfig& cfg, int64_t epoch, nn::Module& model,
-                                const std::map<std::string, std::string>& metadata) {
-  if (!is_cycle_end(cfg, epoch)) return;
+void save_snapshot(const std::string& run_dir, int64_t epoch, nn::Module& model,
+                   const std::map<std::string, std::string>& metadata) {
   const std::filesystem::path dir = std::filesystem::path(run_dir) / "snapshots";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);

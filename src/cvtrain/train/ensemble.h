@@ -44,9 +44,10 @@ Score score(const Predictions& p, const Tensor& labels);  // labels: (N) i64
 // Whether `epoch` (from 1) ends a cycle of cfg's schedule: sgdr's restarts (optim.restart_period
 // epochs, then times optim.restart_mult), and the last epoch (train.epochs) for every schedule.
 bool is_cycle_end(const RunConfig& cfg, int64_t epoch);
-// RUN_DIR/snapshots/epoch-NNNN.safetensors, written (a model file) when is_cycle_end.
-void save_snapshot_if_cycle_end(const std::string& run_dir, const RunConfig& cfg, int64_t epoch, nn::Module& model,
-                                const std::map<std::string, std::string>& metadata);
+// RUN_DIR/snapshots/epoch-NNNN.safetensors: the model file of `epoch` (the trainer writes one at each
+// cycle end and at the run's last epoch).
+void save_snapshot(const std::string& run_dir, int64_t epoch, nn::Module& model,
+                   const std::map<std::string, std::string>& metadata);
 // The snapshot files of a run, in epoch order.
 std::vector<std::string> list_snapshots(const std::string& run_dir);
 

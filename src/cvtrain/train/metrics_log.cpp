@@ -101,9 +101,9 @@ std::vector<EpochMetrics> history_from_json(const std::string& text) {
   return out;
 }
 
-TrainLog::TrainLog(const std::string& dir, const RunConfig& cfg, const std::vector<EpochMetrics>& history,
-                   int64_t step)
-    : dir_(dir), cfg_(cfg), history_(history) {
+TrainLog::TrainLog(const std::string& dir, const TrainOptions& train, const AugmentOptions& loader,
+                   const std::vector<EpochMetrics>& history, int64_t step)
+    : dir_(dir), train_(train), loader_(loader), history_(history) {
   std::string jsonl, csv = std::string(kCsvHeader) + "\n";
   for (const EpochMetrics& m : history) jsonl += metrics_json_line(m) + "\n", csv += csv_row(m) + "\n";
   write_text_atomic(dir + "/metrics.jsonl", jsonl);
@@ -125,7 +125,7 @@ TrainLog::TrainLog(const std::string& dir, const RunConfig& cfg, const std::vect
     }
   }
   write_text_atomic(dir + "/steps.jsonl", kept);
-  if (!cfg.train.tensorboard) return;
+  if (!train.tensorboard) return;
   if (step > 0) {
     // Events logged before the checkpoint stay: per-step ones up to `step`, per-epoch ones at
     // `step` only when that epoch finished before the checkpoint (a checkpoint taken at an epoch's
@@ -160,7 +160,7 @@ void TrainLog::on_epoch(const EpochMetrics& m, const nn::ParameterArena& arena) 
   append_line(dir_ + "/metrics.jsonl", metrics_json_line(m));
   append_line(dir_ + "/metrics.csv", csv_row(m));
   history_.push_back(m);
-  if (cfg_.train.plots) draw_plots();
+  if (train_.plots) draw_plots();
   if (!tb_) return;
   const int64_t s = m.step;
   tb_->scalar("epoch/train_loss", s, m.train_loss);
@@ -175,7 +175,7 @@ void TrainLog::on_epoch(const EpochMetrics& m, const nn::ParameterArena& arena) 
       tb_->scalar("epoch/ema_test_acc", s, m.ema_test_acc);
     }
   }
-  if (cfg_.train.histograms) {
+  if (train_.histograms) {
     for (const auto& e : arena.entries()) {
       tb_->histogram("weights/" + e.name, s, arena.data() + e.offset, e.numel);
       tb_->histogram("grads/" + e.name, s, arena.grad() + e.offset, e.numel);
@@ -186,8 +186,8 @@ void TrainLog::on_epoch(const EpochMetrics& m, const nn::ParameterArena& arena) 
 }
 
 void TrainLog::augmentation_preview(const Dataset& train, int64_t rows, int64_t views) {
-  if (!tb_ || cfg_.data.augment.empty() || train.size() == 0) return;
-  AugmentPipeline pipeline(cfg_.data.augment);
+  if (!tb_ || loader_.augment.empty() || train.size() == 0) return;
+  AugmentPipeline pipeline(loader_.augment);
   if (pipeline.needs_color_pca()) pipeline.set_color_pca(fit_color_pca(train.images));
   const int64_t C = train.images.size(1), H = train.images.size(2), W = train.images.size(3);
   int64_t OH = H, OW = W;
@@ -213,7 +213,7 @@ void TrainLog::augmentation_preview(const Dataset& train, int64_t rows, int64_t 
     const Image original = from_u8(src + index * C * H * W, C, H, W);
     paste(original, r, 0);
     for (int64_t v = 0; v < views; ++v)
-      paste(pipeline.run(original, static_cast<uint64_t>(cfg_.seed), static_cast<uint64_t>(v),
+      paste(pipeline.run(original, loader_.seed, static_cast<uint64_t>(v),
                          static_cast<uint64_t>(index)),
             r, 1 + v);
   }

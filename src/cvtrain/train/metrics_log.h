@@ -13,7 +13,8 @@
 #include "cvtrain/data/dataset.h"
 #include "cvtrain/data/image_io.h"
 #include "cvtrain/nn/arena.h"
-#include "cvtrain/train/run_config.h"
+#include "cvtrain/data/loader.h"
+#include "cvtrain/train/options.h"
 
 namespace cvtrain {
 
@@ -57,7 +58,9 @@ class TrainLog {
   // epoch files are rewritten with them, and steps.jsonl keeps only its rows up to `step`. The
   // dead run's TensorBoard files lose their events after the checkpoint (the resumed run writes them
   // again), and the resumed run starts a new event file at `step`: each step appears once.
-  TrainLog(const std::string& dir, const RunConfig& cfg, const std::vector<EpochMetrics>& history, int64_t step);
+  // `train`: which files (tensorboard, histograms, plots); `loader`: the augmentation the preview shows.
+  TrainLog(const std::string& dir, const TrainOptions& train, const AugmentOptions& loader,
+           const std::vector<EpochMetrics>& history, int64_t step);
   ~TrainLog();
   void on_step(const StepRecord& r);
   void on_epoch(const EpochMetrics& m, const nn::ParameterArena& arena);
@@ -68,7 +71,8 @@ class TrainLog {
  private:
   void draw_plots() const;
   std::string dir_;
-  RunConfig cfg_;
+  TrainOptions train_;
+  AugmentOptions loader_;
   std::unique_ptr<EventWriter> tb_;
   std::vector<EpochMetrics> history_;
   std::vector<double> logged_steps_, logged_lr_;  // for lr.png

@@ -93,9 +93,10 @@ nn::Module& prepare_model(Context& ctx, nn::Module& model, const RunConfig& cfg)
   return model;
 }
 
-AugmentOptions augment_options(const RunConfig& cfg) {
-  return {cfg.data.augment, cfg.data.workers, cfg.data.drop_last, {cfg.data.mixup_alpha, cfg.data.cutmix_alpha},
-          static_cast<uint64_t>(cfg.seed)};
+// Batches of an epoch: the loader's, or data-parallel, the global batches of batch_size x ranks.
+int64_t epoch_batches(int64_t n, int64_t batch_size, bool drop_last, const dist::Communicator* comm) {
+  if (comm) return dist::global_batches(n, batch_size * comm->size(), drop_last);
+  return drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
 }
 
 }  // namespace
@@ -191,8 +192,8 @@ namespace {
 // data-parallel collectives are called from those steps, each in one place.
 class Trainer {
  public:
-  Trainer(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
-          const Normalization& norm, const TrainHooks& hooks, const RunOutput& out);
+  Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitParts& parts, const Dataset& train,
+          const Dataset& test, const Normalization& norm, const TrainHooks& hooks, const RunOutput& out);
   ~Trainer() { ctx_.batchnorm_sync = nullptr; }  // train.sync_bn is for this run only
   FitResult run();
 
@@ -228,20 +229,20 @@ class Trainer {
 
   Context& ctx_;
   nn::Module& model_;
-  const RunConfig& cfg_;
+  const TrainOptions& opt_;
+  FitParts& parts_;
   const Dataset& train_;
   const Dataset& test_;
   const Normalization& norm_;
   const TrainHooks& hooks_;
   const RunOutput& out_;
-  nn::ParameterArena arena_;
-  optim::OptimOptions optim_opts_;
-  std::unique_ptr<optim::Optimizer> optimizer_;
+  nn::ParameterArena& arena_;
+  optim::Optimizer& optimizer_;
   BatchLoader loader_;
   dist::Communicator* comm_;
   int world_, rank_;
   int64_t batches_ = 0;
-  optim::Schedule schedule_;
+  const optim::Schedule& schedule_;
   optim::ScheduleValue sv_{};
   ModelEma ema_;
   bool writes_;
@@ -253,36 +254,31 @@ class Trainer {
   bool stop_ = false;
 };
 
-Trainer::Trainer(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
-                 const Normalization& norm, const TrainHooks& hooks, const RunOutput& out)
-    : ctx_(ctx), model_(model), cfg_(cfg), train_(train), test_(test), norm_(norm), hooks_(hooks), out_(out),
-      arena_(prepare_model(ctx, model, cfg)),
-      // cfg.optim with model.freeze expanded (transfer.h)
-      optim_opts_(transfer_optim_options(cfg, arena_)),
-      optimizer_(optim::make_optimizer(arena_, optim_opts_)),
-      loader_(train, norm, cfg.train.batch_size, /*shuffle=*/true, augment_options(cfg)),
+Trainer::Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitParts& parts, const Dataset& train,
+                 const Dataset& test, const Normalization& norm, const TrainHooks& hooks, const RunOutput& out)
+    : ctx_(ctx), model_(model), opt_(opt), parts_(parts), train_(train), test_(test), norm_(norm), hooks_(hooks),
+      out_(out),
+      arena_(*parts.arena),
+      optimizer_(*parts.optimizer),
+      loader_(train, norm, opt.batch_size, /*shuffle=*/true, parts.loader),
       comm_(out.comm), world_(comm_ ? comm_->size() : 1), rank_(comm_ ? comm_->rank() : 0),
-      ema_(model, arena_, static_cast<float>(cfg.train.ema_decay)),  // EMA of weights and BN statistics
+      schedule_(parts.schedule),
+      ema_(model, arena_, static_cast<float>(opt.ema_decay)),  // EMA of weights and BN statistics
       writes_(!out.dir.empty() && rank_ == 0) {
-  stop_frozen_gradients(model_, optim_opts_.freeze);  // frozen layers: no gradient computed (transfer.h)
+  stop_frozen_gradients(model_, parts_.frozen);  // frozen layers: no gradient computed (transfer.h)
   if (out_.preprocess) loader_.set_preprocess(*out_.preprocess);
   // Data-parallel (out.comm): each rank reads its shard of every epoch (dist/sampler.h); a step's
   // gradient is the mean over the global batch of batch_size x ranks; rank 0 alone writes.
-  batches_ = comm_ ? dist::global_batches(train_.size(), cfg_.train.batch_size * world_, cfg_.data.drop_last)
-                   : loader_.num_batches();
-  if (batches_ == 0)
-    fail_input("train.batch_size: ", cfg_.train.batch_size, " x ", world_, " ranks is more than the ", loader_.size(),
-               " training images with data.drop_last");
-  schedule_ = optim::make_schedule(cfg_.schedule, schedule_run(cfg_, batches_, world_));
+  batches_ = epoch_batches(train_.size(), opt_.batch_size, parts_.loader.drop_last, comm_);
   if (out_.resume) {
-    restore_checkpoint(*out_.resume, model_, *optimizer_, ema_.values());
+    restore_checkpoint(*out_.resume, model_, optimizer_, ema_.values());
     st_ = out_.resume->state;
     result_.history = history_from_json(st_.history_json);
     ctx_.rng.set_state(st_.rng_now);
     result_.last_checkpoint = checkpoint_path(out_.dir, st_.step);
   }
   setup_distributed();
-  if (writes_) log_ = std::make_unique<TrainLog>(out_.dir, cfg_, result_.history, st_.step);
+  if (writes_) log_ = std::make_unique<TrainLog>(out_.dir, opt_, parts_.loader, result_.history, st_.step);
   if (log_ && !out_.resume) log_->augmentation_preview(train_);
 }
 
@@ -293,10 +289,10 @@ void Trainer::setup_distributed() {
   if (ctx_.cuda && !comm_->has_device_allreduce())
     fail_input("device: cuda: data-parallel training on GPUs needs a build with NCCL (CVTRAIN_CUDA=ON, "
                "docs/distributed.md); this one sums on the CPU only");
-  if (cfg_.train.sync_bn) {  // base/batchnorm_sync.h
+  if (opt_.sync_bn) {  // base/batchnorm_sync.h
     if (ctx_.cuda) fail_input("train.sync_bn: runs on the CPU only so far (device: cuda; docs/distributed.md)");
-    const int64_t last = train_.size() % (cfg_.train.batch_size * world_);
-    if (!cfg_.data.drop_last && last > 0 && last < world_)  // a rank without examples would miss the collectives
+    const int64_t last = train_.size() % (opt_.batch_size * world_);
+    if (!parts_.loader.drop_last && last > 0 && last < world_)  // a rank without examples would miss the collectives
       fail_input("train.sync_bn: the last global batch has ", last, " examples for ", world_,
                  " ranks; set data.drop_last: true or change train.batch_size");
     bn_sync_ = std::make_unique<dist::CommBatchNormSync>(*comm_);
@@ -304,7 +300,7 @@ void Trainer::setup_distributed() {
   }
   if (!ctx_.cuda)  // train.dist_bucket_mb: whole parameters per bucket, in reverse order
     grad_sum_ = std::make_unique<dist::GradientAllreduce>(
-        *comm_, model_, arena_, std::max<int64_t>(1, static_cast<int64_t>(cfg_.train.dist_bucket_mb * 262144)));
+        *comm_, model_, arena_, std::max<int64_t>(1, static_cast<int64_t>(opt_.dist_bucket_mb * 262144)));
   dist::broadcast_model(*comm_, model_, arena_);  // every rank starts from rank 0's weights
   Rng::State r = ctx_.rng.state();                 // dropout masks differ per rank
   r.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank_);
@@ -312,10 +308,10 @@ void Trainer::setup_distributed() {
 }
 
 FitResult Trainer::run() {
-  const int64_t max_steps = cfg_.train.max_steps;  // 0: no limit; else the run ends at the first of the two
-  stop_ = st_.evals_since_best >= cfg_.train.early_stop_patience && cfg_.train.early_stop_patience > 0;
+  const int64_t max_steps = opt_.max_steps;  // 0: no limit; else the run ends at the first of the two
+  stop_ = st_.evals_since_best >= opt_.early_stop_patience && opt_.early_stop_patience > 0;
   sv_ = schedule_(st_.step);
-  while (st_.epoch <= cfg_.train.epochs && (max_steps == 0 || st_.step < max_steps) && !stop_) {
+  while (st_.epoch <= opt_.epochs && (max_steps == 0 || st_.step < max_steps) && !stop_) {
     const int64_t epoch = st_.epoch;
     EpochData d;
     EpochProgress p;
@@ -335,7 +331,7 @@ FitResult Trainer::run() {
 // epoch's shard after the examples already consumed (any number of ranks).
 void Trainer::start_epoch(int64_t epoch, EpochData& d, EpochProgress& p) {
   model_.train();
-  if (cfg_.transfer.freeze_bn) freeze_batchnorm(model_);  // transfer.h
+  if (parts_.freeze_bn) freeze_batchnorm(model_);  // transfer.h
   if (comm_) start_shard_epoch(epoch, d);
   else start_local_epoch(epoch, d);
   d.loader->reset_wait();
@@ -344,12 +340,12 @@ void Trainer::start_epoch(int64_t epoch, EpochData& d, EpochProgress& p) {
 
 // Data-parallel: this rank's shard of the epoch, after the examples already consumed.
 void Trainer::start_shard_epoch(int64_t epoch, EpochData& d) {
-  d.shard = dist::shard_epoch(train_.size(), static_cast<uint64_t>(cfg_.seed), epoch - 1, st_.images_done, rank_,
-                              world_, cfg_.train.batch_size, cfg_.data.drop_last);
+  d.shard = dist::shard_epoch(train_.size(), parts_.loader.seed, epoch - 1, st_.images_done, rank_, world_,
+                              opt_.batch_size, parts_.loader.drop_last);
   d.shard_data = dist::gather(train_, d.shard.indices);
-  AugmentOptions ao = augment_options(cfg_);
+  AugmentOptions ao = parts_.loader;
   ao.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank_);  // the ranks' streams differ
-  d.shard_loader = std::make_unique<BatchLoader>(d.shard_data, norm_, cfg_.train.batch_size, /*shuffle=*/false, ao);
+  d.shard_loader = std::make_unique<BatchLoader>(d.shard_data, norm_, opt_.batch_size, /*shuffle=*/false, ao);
   if (out_.preprocess) d.shard_loader->set_preprocess(*out_.preprocess);
   d.shard_loader->set_epoch(epoch - 1);
   d.shard_loader->start_epoch(ctx_.rng);
@@ -395,7 +391,7 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
     logits = model_.forward(ctx_, Variable(on_device(ctx_, batch.x)));
     loss = batch.y_soft.defined()
                ? ops::cross_entropy_soft(ctx_, logits, on_device(ctx_, batch.y_soft))
-               : ops::cross_entropy(ctx_, logits, batch.y, static_cast<float>(cfg_.train.label_smoothing));
+               : ops::cross_entropy(ctx_, logits, batch.y, static_cast<float>(opt_.label_smoothing));
     loss_value = loss.item();
     if (std::isfinite(loss_value)) correct = count_correct(logits.data(), batch.y);
   }
@@ -409,7 +405,7 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
     mean_loss = images > 0 ? loss_sum / images : 0.0;
   }
   st_.images_done += static_cast<int64_t>(images);
-  const bool group_end = st_.batches_done % cfg_.train.accumulate_steps == 0 || st_.batches_done == d.batches;
+  const bool group_end = st_.batches_done % opt_.accumulate_steps == 0 || st_.batches_done == d.batches;
   if (!finite) {
     fail_or_skip_nonfinite(loss_value, epoch);
   } else {
@@ -417,7 +413,7 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
     // accumulates into the arena's gradients; data-parallel: each rank's mean loss weighted by its
     // share of the global batch times the ranks (the all-reduce divides by the ranks). The batch
     // that completes the step starts the gradient buckets' all-reduce as it goes.
-    const GradReadyFn on_ready = grad_sum_ && cfg_.train.dist_overlap && group_end ? grad_sum_->hook() : GradReadyFn();
+    const GradReadyFn on_ready = grad_sum_ && opt_.dist_overlap && group_end ? grad_sum_->hook() : GradReadyFn();
     if (n > 0 && (!comm_ || n * world_ == static_cast<int64_t>(images))) loss.backward(on_ready);
     else if (n > 0)
       ops::mul_scalar(ctx_, loss, static_cast<float>(static_cast<double>(n * world_) / images)).backward(on_ready);
@@ -442,7 +438,7 @@ void Trainer::fail_or_skip_nonfinite(float loss_value, int64_t epoch) {
   const char* what = std::isfinite(loss_value) ? "non-finite on another rank"
                      : std::isnan(loss_value)  ? "NaN"
                                                : "infinite";
-  if (st_.nonfinite_skipped >= cfg_.train.skip_nonfinite)
+  if (st_.nonfinite_skipped >= opt_.skip_nonfinite)
     fail_input("step ", st_.step + 1, " (epoch ", epoch, ", batch ", st_.batches_done, "): the loss is ", what,
                "; training stopped. ",
                result_.last_checkpoint.empty()
@@ -452,7 +448,7 @@ void Trainer::fail_or_skip_nonfinite(float loss_value, int64_t epoch) {
   ++st_.nonfinite_skipped;
   std::fprintf(stderr, "cvtrain: step %lld: the loss is %s; batch skipped (%lld of %lld allowed)\n",
                static_cast<long long>(st_.step + 1), what, static_cast<long long>(st_.nonfinite_skipped),
-               static_cast<long long>(cfg_.train.skip_nonfinite));
+               static_cast<long long>(opt_.skip_nonfinite));
 }
 
 // The mean of the group's batch gradients (an effective batch of accumulate x batch_size), summed over
@@ -464,12 +460,12 @@ void Trainer::optimizer_step(int64_t epoch, EpochProgress& p) {
     comm_->allreduce_mean_device(arena_.device_grad(), arena_.size(), *ctx_.cuda, "the gradient all-reduce");
   if (p.used_in_group * world_ > 1 && !arena_.on_cuda())
     scale_grads(arena_, 1.0f / static_cast<float>(p.used_in_group * world_));
-  const bool log_now = log_ && cfg_.train.log_every_steps > 0 && (st_.step + 1) % cfg_.train.log_every_steps == 0;
+  const bool log_now = log_ && opt_.log_every_steps > 0 && (st_.step + 1) % opt_.log_every_steps == 0;
   double norm = -1;
-  if (log_now || cfg_.train.clip_grad_norm > 0) arena_.sync_to_host();  // device: cuda: the norm on the host mirror
-  if (cfg_.train.clip_grad_norm > 0 || log_now) norm = grad_norm(arena_);
+  if (log_now || opt_.clip_grad_norm > 0) arena_.sync_to_host();  // device: cuda: the norm on the host mirror
+  if (opt_.clip_grad_norm > 0 || log_now) norm = grad_norm(arena_);
   clip_gradients(norm);
-  optimizer_->step(sv_.lr, sv_.momentum);
+  optimizer_.step(sv_.lr, sv_.momentum);
   ema_.update();
   ++st_.step;
   if (log_now)
@@ -477,16 +473,16 @@ void Trainer::optimizer_step(int64_t epoch, EpochProgress& p) {
                    static_cast<double>(p.seen_now) / seconds_since(p.t0)});
   if (hooks_.on_every_steps && hooks_.every_steps > 0 && st_.step % hooks_.every_steps == 0)
     arena_.sync_to_host(), hooks_.on_every_steps(st_.step, model_, arena_);
-  if (cfg_.train.checkpoint_every_steps > 0 && st_.step % cfg_.train.checkpoint_every_steps == 0) save_checkpoint();
+  if (opt_.checkpoint_every_steps > 0 && st_.step % opt_.checkpoint_every_steps == 0) save_checkpoint();
 }
 
 // torch.nn.utils.clip_grad_norm_ (scale by max_norm / (norm + 1e-6) when that is below 1), then
 // clip_grad_value_; `norm` is the gradients' global L2 norm when clipping by norm.
 void Trainer::clip_gradients(double norm) {
-  if (cfg_.train.clip_grad_norm > 0 && norm > cfg_.train.clip_grad_norm)
-    scale_grads(arena_, static_cast<float>(cfg_.train.clip_grad_norm / (norm + 1e-6)));
-  if (cfg_.train.clip_grad_value <= 0) return;
-  const float v = static_cast<float>(cfg_.train.clip_grad_value);
+  if (opt_.clip_grad_norm > 0 && norm > opt_.clip_grad_norm)
+    scale_grads(arena_, static_cast<float>(opt_.clip_grad_norm / (norm + 1e-6)));
+  if (opt_.clip_grad_value <= 0) return;
+  const float v = static_cast<float>(opt_.clip_grad_value);
   if (arena_.on_cuda()) return cuda::clamp_inplace(*arena_.cuda_runtime(), arena_.device_grad(), -v, v, arena_.size());
   float* g = arena_.grad();
   for (int64_t i = 0; i < arena_.size(); ++i) g[i] = std::clamp(g[i], -v, v);
@@ -508,13 +504,14 @@ void Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& 
   if (comm_ && world_ > 1 && dist::sync_model(*comm_, model_, arena_) && rank_ == 0)
     std::fprintf(stderr, "cvtrain: epoch %lld: the ranks' weights differed (all-reduce rounding); rank 0's were "
                          "sent to all\n", static_cast<long long>(epoch));
-  const bool last = epoch == cfg_.train.epochs || (cfg_.train.max_steps > 0 && st_.step >= cfg_.train.max_steps);
-  if (epoch % cfg_.train.eval_every == 0 || last) evaluate_epoch(epoch, m);
+  const bool last = epoch == opt_.epochs || (opt_.max_steps > 0 && st_.step >= opt_.max_steps);
+  if (epoch % opt_.eval_every == 0 || last) evaluate_epoch(epoch, m);
   result_.history.push_back(m);
   arena_.sync_to_host();  // device: cuda: logs and checkpoints read the host mirror
   if (log_) log_->on_epoch(m, arena_);
   if (hooks_.on_epoch) hooks_.on_epoch(m);
-  if (writes_ && cfg_.train.snapshots) save_snapshot_if_cycle_end(out_.dir, cfg_, epoch, model_, out_.metadata);  // ensemble.h
+  if (writes_ && opt_.snapshots && (last || (parts_.cycle_end && parts_.cycle_end(epoch))))
+    save_snapshot(out_.dir, epoch, model_, out_.metadata);  // ensemble.h
   st_.epoch += 1;
   st_.batches_done = 0, st_.images_done = 0;
   st_.loss_sum = 0, st_.correct = 0, st_.seen = 0;
@@ -525,18 +522,18 @@ void Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& 
 // (best.safetensors) and early stopping.
 void Trainer::evaluate_epoch(int64_t epoch, EpochMetrics& m) {
   m.evaluated = true;
-  const EvalResult ev = evaluate(ctx_, model_, test_, norm_, cfg_.train.eval_batch_size, out_.preprocess);
+  const EvalResult ev = evaluate(ctx_, model_, test_, norm_, opt_.eval_batch_size, out_.preprocess);
   m.test_loss = ev.loss;
   m.test_acc = ev.accuracy;
   if (!ema_.values().empty()) {
     ema_.swap();
-    const EvalResult ee = evaluate(ctx_, model_, test_, norm_, cfg_.train.eval_batch_size, out_.preprocess);
+    const EvalResult ee = evaluate(ctx_, model_, test_, norm_, opt_.eval_batch_size, out_.preprocess);
     ema_.swap();
     m.has_ema = true;
     m.ema_test_loss = ee.loss;
     m.ema_test_acc = ee.accuracy;
   }
-  if (m.test_acc > st_.best_acc + cfg_.train.early_stop_min_delta) {
+  if (m.test_acc > st_.best_acc + opt_.early_stop_min_delta) {
     st_.best_acc = m.test_acc;
     st_.best_epoch = epoch;
     st_.evals_since_best = 0;
@@ -549,7 +546,7 @@ void Trainer::evaluate_epoch(int64_t epoch, EpochMetrics& m) {
   } else {
     ++st_.evals_since_best;
   }
-  if (cfg_.train.early_stop_patience > 0 && st_.evals_since_best >= cfg_.train.early_stop_patience)
+  if (opt_.early_stop_patience > 0 && st_.evals_since_best >= opt_.early_stop_patience)
     stop_ = result_.early_stopped = true;
 }
 
@@ -559,17 +556,43 @@ void Trainer::save_checkpoint() {
   st_.rng_now = ctx_.rng.state();
   st_.world = world_ > 1 || comm_ ? world_ : 0;
   const std::string path = checkpoint_path(out_.dir, st_.step);
-  write_checkpoint(path, model_, *optimizer_, ema_.values(), st_, out_.metadata);
-  prune_checkpoints(out_.dir, cfg_.train.keep_last);
+  write_checkpoint(path, model_, optimizer_, ema_.values(), st_, out_.metadata);
+  prune_checkpoints(out_.dir, opt_.keep_last);
   result_.last_checkpoint = path;
 }
 
 }  // namespace
 
+FitParts make_fit_parts(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train,
+                        dist::Communicator* comm) {
+  FitParts p;
+  p.arena = std::make_unique<nn::ParameterArena>(prepare_model(ctx, model, cfg));
+  const optim::OptimOptions o = transfer_optim_options(cfg, *p.arena);  // cfg.optim, model.freeze expanded
+  p.optimizer = optim::make_optimizer(*p.arena, o);
+  p.frozen = o.freeze;
+  p.freeze_bn = cfg.transfer.freeze_bn;
+  p.loader = {cfg.data.augment, cfg.data.workers, cfg.data.drop_last, {cfg.data.mixup_alpha, cfg.data.cutmix_alpha},
+              static_cast<uint64_t>(cfg.seed)};
+  const int64_t world = comm ? comm->size() : 1;
+  const int64_t batches = epoch_batches(train.size(), cfg.train.batch_size, cfg.data.drop_last, comm);
+  if (batches == 0)
+    fail_input("train.batch_size: ", cfg.train.batch_size, " x ", world, " ranks is more than the ", train.size(),
+               " training images with data.drop_last");
+  p.schedule = optim::make_schedule(cfg.schedule, schedule_run(cfg, batches, world));
+  p.cycle_end = [cfg](int64_t epoch) { return is_cycle_end(cfg, epoch); };
+  return p;
+}
+
+FitResult fit(Context& ctx, nn::Module& model, const TrainOptions& opt, FitParts& parts, const Dataset& train,
+              const Dataset& test, const Normalization& norm, const TrainHooks& hooks, const RunOutput& out) {
+  Trainer trainer(ctx, model, opt, parts, train, test, norm, hooks, out);
+  return trainer.run();
+}
+
 FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
               const Normalization& norm, const TrainHooks& hooks, const RunOutput& out) {
-  Trainer trainer(ctx, model, cfg, train, test, norm, hooks, out);
-  return trainer.run();
+  FitParts parts = make_fit_parts(ctx, model, cfg, train, out.comm);
+  return fit(ctx, model, cfg.train, parts, train, test, norm, hooks, out);
 }
 
 double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig& cfg, const Shape& image_shape,

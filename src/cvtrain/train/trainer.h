@@ -11,6 +11,7 @@
 
 #include "cvtrain/autograd/context.h"
 #include "cvtrain/data/dataset.h"
+#include "cvtrain/data/loader.h"
 #include "cvtrain/data/preprocess.h"
 #include "cvtrain/dist/communicator.h"
 #include "cvtrain/nn/arena.h"
@@ -98,7 +99,27 @@ class ModelEma {
   std::vector<float> values_;
 };
 
-// Trains `model` in place as `cfg` says.
+// What the loop trains with: built from a RunConfig by make_fit_parts, or by a library user who
+// brings an optimizer or a schedule of their own.
+struct FitParts {
+  std::unique_ptr<nn::ParameterArena> arena;    // over the model, once it is on its device and precision
+  std::unique_ptr<optim::Optimizer> optimizer;  // over *arena
+  optim::Schedule schedule;                     // lr and momentum per optimizer step
+  AugmentOptions loader;                        // the training loader: augmentation, mixing, workers, seed
+  std::vector<std::string> frozen;              // parameter-name prefixes with no gradient (transfer.h)
+  bool freeze_bn = false;                       // BatchNorm layers kept in evaluation mode (transfer.h)
+  std::function<bool(int64_t epoch)> cycle_end;  // epochs that end a schedule cycle (train.snapshots)
+};
+
+// The parts `cfg` describes, for `model` (prepared for train.precision, train.memory_format and the
+// device) and the training set; `comm`: data-parallel ranks or null.
+FitParts make_fit_parts(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train,
+                        dist::Communicator* comm = nullptr);
+
+// Trains `model` in place with `parts` as `opt` says.
+FitResult fit(Context& ctx, nn::Module& model, const TrainOptions& opt, FitParts& parts, const Dataset& train,
+              const Dataset& test, const Normalization& norm, const TrainHooks& hooks, const RunOutput& out = {});
+// The same with the parts `cfg` describes.
 FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
               const Normalization& norm, const TrainHooks& hooks, const RunOutput& out = {});
 
