@@ -12,6 +12,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "cvtrain/base/files.h"
+#include "cvtrain/nn/activations.h"
 #include "cvtrain/nn/layers.h"
 #include "cvtrain/nn/resnet.h"
 
@@ -234,57 +235,35 @@ Value dropout_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
   return {w.g.op("Mul", {x.name, w.g.init(join(path, "keep"), {keep}, {})}, path), x.rank};
 }
 
-// ---- activations ----
+// ---- activations: their rows (nn/activations.h) say what they become ----
 
-Value unary(Walker& w, const std::string& op, const std::string& path, Value x) {
-  return {w.g.op(op, {x.name}, path), x.rank};
-}
-Value relu_rule(Walker& w, nn::Module&, const std::string& path, Value x) { return unary(w, "Relu", path, x); }
-Value sigmoid_rule(Walker& w, nn::Module&, const std::string& path, Value x) { return unary(w, "Sigmoid", path, x); }
-Value tanh_rule(Walker& w, nn::Module&, const std::string& path, Value x) { return unary(w, "Tanh", path, x); }
-Value selu_rule(Walker& w, nn::Module&, const std::string& path, Value x) { return unary(w, "Selu", path, x); }
-
-Value leaky_relu_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
-  onnx::NodeProto* n = w.g.node("LeakyRelu", {x.name}, path);
-  attr(n, "alpha", dynamic_cast<nn::LeakyReLU&>(m).negative_slope());
-  return {n->output(0), x.rank};
-}
-Value elu_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
-  onnx::NodeProto* n = w.g.node("Elu", {x.name}, path);
-  attr(n, "alpha", dynamic_cast<nn::ELU&>(m).alpha());
-  return {n->output(0), x.rank};
-}
-
-// slope: (1) shared, or (C) per channel, reshaped to (C,1,1) to broadcast over (N,C,H,W).
-Value prelu_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
-  const Tensor& slope = dynamic_cast<nn::PReLU&>(m).weight.data();
-  Shape shape = slope.shape();
-  if (slope.numel() > 1)
-    for (int64_t i = 2; i < x.rank; ++i) shape.push_back(1);
-  return {w.g.op("PRelu", {x.name, w.g.init(join(path, "weight"), slope, shape)}, path), x.rank};
-}
-
-// Hendrycks & Gimpel 2016: exact x * 0.5 * (1 + erf(x / sqrt 2)); tanh form
-// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Gelu is an ONNX op only from opset 20.
-Value gelu_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
-  const bool tanh_form = dynamic_cast<nn::GELU&>(m).approximate_tanh();
-  auto c = [&](const char* name, float v) { return w.g.init(join(path, name), {v}, {}); };
-  std::string inner;
-  if (!tanh_form) {
-    inner = w.g.op("Erf", {w.g.op("Div", {x.name, c("sqrt2", static_cast<float>(std::sqrt(2.0)))}, path)}, path);
-  } else {
-    const std::string x3 = w.g.op("Mul", {w.g.op("Mul", {x.name, x.name}, path), x.name}, path);
-    const std::string poly = w.g.op("Add", {x.name, w.g.op("Mul", {x3, c("k0044715", 0.044715f)}, path)}, path);
-    inner = w.g.op("Tanh", {w.g.op("Mul", {poly, c("sqrt_2_over_pi", static_cast<float>(std::sqrt(2.0 / M_PI)))}, path)},
-                   path);
+// nn::OnnxGraph over this graph, naming nodes and constants after the layer's path.
+class LayerGraph : public nn::OnnxGraph {
+ public:
+  LayerGraph(Graph& g, const std::string& path) : g_(g), path_(path) {}
+  std::string node(const std::string& op, const std::vector<std::string>& inputs,
+                   const std::vector<std::pair<std::string, float>>& attrs) override {
+    onnx::NodeProto* n = g_.node(op, inputs, path_);
+    for (const auto& [name, v] : attrs) attr(n, name, v);
+    return n->output(0);
   }
-  const std::string one_plus = w.g.op("Add", {inner, c("one", 1.0f)}, path);
-  const std::string half_x = w.g.op("Mul", {x.name, c("half", 0.5f)}, path);
-  return {w.g.op("Mul", {half_x, one_plus}, path), x.rank};
-}
+  std::string constant(const std::string& name, const std::vector<float>& values, const Shape& shape) override {
+    return g_.init(join(path_, name), values, shape);
+  }
 
-Value silu_rule(Walker& w, nn::Module&, const std::string& path, Value x) {  // x sigmoid(x)
-  return {w.g.op("Mul", {x.name, w.g.op("Sigmoid", {x.name}, path)}, path), x.rank};
+ private:
+  Graph& g_;
+  const std::string& path_;
+};
+
+Value activation_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
+  for (const nn::ActivationEntry& e : nn::activation_registry())
+    if (e.type == m.type()) {
+      LayerGraph g(w.g, path);
+      return {e.onnx(g, m, x.name, x.rank), x.rank};
+    }
+  CHECK(false, "onnx export: ", m.type(), " is not an activation");
+  return x;
 }
 
 // ---- containers and the zoo's model classes ----
@@ -380,7 +359,8 @@ Value preact_block_rule(Walker& w, nn::Module& m, const std::string& path, Value
   return {w.g.op("Add", {y.name, s.name}, path), 4};
 }
 
-// THE table: every module type the zoo builds and the ONNX nodes it becomes.
+// THE table: every module type the zoo builds and the ONNX nodes it becomes (the activations'
+// rules come from their rows).
 const std::vector<OnnxRule>& rules() {
   static const std::vector<OnnxRule> table = {
       {"Conv2d", "Conv", conv_rule},
@@ -390,15 +370,6 @@ const std::vector<OnnxRule>& rules() {
       {"Flatten", "Flatten (axis=1)", flatten_rule},
       {"GlobalAvgPool", "GlobalAveragePool, Flatten", gap_rule},
       {"Dropout", "nothing (inverted); Mul by 1-p (original form)", dropout_rule},
-      {"ReLU", "Relu", relu_rule},
-      {"Sigmoid", "Sigmoid", sigmoid_rule},
-      {"Tanh", "Tanh", tanh_rule},
-      {"LeakyReLU", "LeakyRelu", leaky_relu_rule},
-      {"PReLU", "PRelu (slope (C,1,1) per channel)", prelu_rule},
-      {"ELU", "Elu", elu_rule},
-      {"SELU", "Selu", selu_rule},
-      {"GELU", "Div, Erf, Add, Mul, Mul (tanh form: Mul, Add, Tanh, ...)", gelu_rule},
-      {"SiLU", "Sigmoid, Mul", silu_rule},
       {"Sequential", "its children in order", sequence_rule},
       {"Block", "c1, b1, act1, c2, b2; Add with the shortcut (identity or sc); act2", basic_block_rule},
       {"BasicBlock", "as Block, torchvision's names (conv1, bn1, conv2, bn2, downsample)", basic_block_rule},
@@ -418,7 +389,16 @@ const std::vector<OnnxRule>& rules() {
       {"ResNet", "conv1, bn1, act, layer1..layer4, GlobalAveragePool, Flatten, fc (resnet18)", torchvision_resnet_rule},
       {"FractionalMaxPool2d", "none: an InputError (random pooling regions)", fractional_pool_rule},
   };
-  return table;
+  static const std::vector<OnnxRule> with_activations = [] {
+    std::vector<OnnxRule> all = table;
+    for (const nn::ActivationEntry& e : nn::activation_registry()) {  // one rule per module type
+      bool seen = false;
+      for (const OnnxRule& r : all) seen = seen || e.type == r.module_type;
+      if (!seen) all.push_back({e.type.c_str(), e.onnx_nodes, activation_rule});
+    }
+    return all;
+  }();
+  return with_activations;
 }
 
 // The first nodes: what the loader does to v/255 before the model (loader.h, preprocess.h).

@@ -2,6 +2,7 @@
 #include "cvtrain/nn/activations.h"
 
 #include <cmath>
+#include <numbers>
 
 #include "cvtrain/nn/init.h"
 #include "cvtrain/nn/layers.h"
@@ -41,6 +42,51 @@ std::string GELU::describe() const { return std::string("GELU(approximate='") + 
 
 Variable SiLU::forward(Context& ctx, const Variable& x) { return ops::silu(ctx, x); }
 
+namespace {
+
+// ---- ONNX forms (opset 13) ----
+
+std::string onnx_unary(OnnxGraph& g, const char* op, const std::string& x) { return g.node(op, {x}); }
+std::string relu_onnx(OnnxGraph& g, Module&, const std::string& x, int64_t) { return onnx_unary(g, "Relu", x); }
+std::string sigmoid_onnx(OnnxGraph& g, Module&, const std::string& x, int64_t) { return onnx_unary(g, "Sigmoid", x); }
+std::string tanh_onnx(OnnxGraph& g, Module&, const std::string& x, int64_t) { return onnx_unary(g, "Tanh", x); }
+std::string selu_onnx(OnnxGraph& g, Module&, const std::string& x, int64_t) { return onnx_unary(g, "Selu", x); }
+std::string leaky_relu_onnx(OnnxGraph& g, Module& m, const std::string& x, int64_t) {
+  return g.node("LeakyRelu", {x}, {{"alpha", dynamic_cast<LeakyReLU&>(m).negative_slope()}});
+}
+std::string elu_onnx(OnnxGraph& g, Module& m, const std::string& x, int64_t) {
+  return g.node("Elu", {x}, {{"alpha", dynamic_cast<ELU&>(m).alpha()}});
+}
+// slope: (1) shared, or (C) per channel, reshaped to (C,1,1) to broadcast over (N,C,H,W).
+std::string prelu_onnx(OnnxGraph& g, Module& m, const std::string& x, int64_t rank) {
+  const Tensor& slope = dynamic_cast<PReLU&>(m).weight.data();
+  Shape shape = slope.shape();
+  if (slope.numel() > 1)
+    for (int64_t i = 2; i < rank; ++i) shape.push_back(1);
+  return g.node("PRelu", {x, g.constant("weight", slope.to_vector(), shape)});
+}
+// Hendrycks & Gimpel 2016: exact x * 0.5 * (1 + erf(x / sqrt 2)); tanh form
+// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Gelu is an ONNX op only from opset 20.
+std::string gelu_onnx(OnnxGraph& g, Module& m, const std::string& x, int64_t) {
+  auto c = [&](const char* name, float v) { return g.constant(name, {v}, {}); };
+  std::string inner;
+  if (!dynamic_cast<GELU&>(m).approximate_tanh()) {
+    inner = g.node("Erf", {g.node("Div", {x, c("sqrt2", static_cast<float>(std::sqrt(2.0)))})});
+  } else {
+    const std::string x3 = g.node("Mul", {g.node("Mul", {x, x}), x});
+    const std::string poly = g.node("Add", {x, g.node("Mul", {x3, c("k0044715", 0.044715f)})});
+    inner = g.node("Tanh", {g.node("Mul", {poly, c("sqrt_2_over_pi", static_cast<float>(std::sqrt(2.0 / std::numbers::pi)))})});
+  }
+  const std::string one_plus = g.node("Add", {inner, c("one", 1.0f)});
+  const std::string half_x = g.node("Mul", {x, c("half", 0.5f)});
+  return g.node("Mul", {half_x, one_plus});
+}
+std::string silu_onnx(OnnxGraph& g, Module&, const std::string& x, int64_t) {  // x sigmoid(x)
+  return g.node("Mul", {x, g.node("Sigmoid", {x})});
+}
+
+}  // namespace
+
 const std::vector<ActivationEntry>& activation_registry() {
   using std::make_shared;
   auto slope_or = [](const ActivationSpec& s, double d) { return static_cast<float>(s.slope < 0 ? d : s.slope); };
@@ -51,28 +97,34 @@ const std::vector<ActivationEntry>& activation_registry() {
   constexpr auto tanh = [](double) { return init::calculate_gain("tanh"); };
   constexpr auto linear = [](double) { return init::calculate_gain("linear"); };
   constexpr auto leaky = [](double slope) { return init::calculate_gain("leaky_relu", slope); };
+  constexpr const char* gelu_nodes = "Div, Erf, Add, Mul, Mul (tanh form: Mul, Add, Tanh, ...)";
   static const std::vector<ActivationEntry> table = {
-      {"relu", "max(0, x)", [](const ActivationSpec&, int64_t) { return make_shared<ReLU>(); }, relu},
-      {"sigmoid", "1 / (1 + exp(-x))", [](const ActivationSpec&, int64_t) { return make_shared<Sigmoid>(); }, sigmoid},
-      {"tanh", "tanh(x)", [](const ActivationSpec&, int64_t) { return make_shared<Tanh>(); }, tanh},
+      {"relu", "max(0, x)", [](const ActivationSpec&, int64_t) { return make_shared<ReLU>(); }, relu, "ReLU", "Relu",
+       relu_onnx},
+      {"sigmoid", "1 / (1 + exp(-x))", [](const ActivationSpec&, int64_t) { return make_shared<Sigmoid>(); }, sigmoid,
+       "Sigmoid", "Sigmoid", sigmoid_onnx},
+      {"tanh", "tanh(x)", [](const ActivationSpec&, int64_t) { return make_shared<Tanh>(); }, tanh, "Tanh", "Tanh",
+       tanh_onnx},
       {"leaky_relu", "x > 0 ? x : slope x (model.activation_slope, default 0.01)",
        [slope_or](const ActivationSpec& s, int64_t) { return make_shared<LeakyReLU>(slope_or(s, 0.01)); }, leaky,
-       {"model.activation_slope"}},
+       "LeakyReLU", "LeakyRelu", leaky_relu_onnx, {"model.activation_slope"}},
       {"prelu", "leaky ReLU with one learned slope shared by all channels (initial model.activation_slope, default 0.25)",
        [slope_or](const ActivationSpec& s, int64_t) { return make_shared<PReLU>(1, slope_or(s, 0.25)); }, leaky,
-       {"model.activation_slope"}},
+       "PReLU", "PRelu (slope (C,1,1) per channel)", prelu_onnx, {"model.activation_slope"}},
       {"prelu_channel", "PReLU with one learned slope per channel",
        [slope_or](const ActivationSpec& s, int64_t c) { return make_shared<PReLU>(c, slope_or(s, 0.25)); }, leaky,
-       {"model.activation_slope"}},
+       "PReLU", "PRelu (slope (C,1,1) per channel)", prelu_onnx, {"model.activation_slope"}},
       {"elu", "x > 0 ? x : alpha (exp(x) - 1) (model.activation_alpha, default 1)",
-       [](const ActivationSpec& s, int64_t) { return make_shared<ELU>(static_cast<float>(s.alpha)); }, relu,
-       {"model.activation_alpha"}},
+       [](const ActivationSpec& s, int64_t) { return make_shared<ELU>(static_cast<float>(s.alpha)); }, relu, "ELU",
+       "Elu", elu_onnx, {"model.activation_alpha"}},
       {"selu", "scale * elu(x, alpha), the self-normalizing constants (pair with model.init: lecun_normal)",
-       [](const ActivationSpec&, int64_t) { return make_shared<SELU>(); }, linear},
-      {"gelu", "x Phi(x), exact (erf)", [](const ActivationSpec&, int64_t) { return make_shared<GELU>(false); }, relu},
+       [](const ActivationSpec&, int64_t) { return make_shared<SELU>(); }, linear, "SELU", "Selu", selu_onnx},
+      {"gelu", "x Phi(x), exact (erf)", [](const ActivationSpec&, int64_t) { return make_shared<GELU>(false); }, relu,
+       "GELU", gelu_nodes, gelu_onnx},
       {"gelu_tanh", "GELU's tanh approximation", [](const ActivationSpec&, int64_t) { return make_shared<GELU>(true); },
-       relu},
-      {"silu", "x sigmoid(x) (Swish)", [](const ActivationSpec&, int64_t) { return make_shared<SiLU>(); }, relu},
+       relu, "GELU", gelu_nodes, gelu_onnx},
+      {"silu", "x sigmoid(x) (Swish)", [](const ActivationSpec&, int64_t) { return make_shared<SiLU>(); }, relu, "SiLU",
+       "Sigmoid, Mul", silu_onnx},
   };
   return table;
 }
@@ -99,8 +151,8 @@ std::shared_ptr<Module> make_activation(const ActivationSpec& spec, int64_t chan
 }
 
 bool is_activation_type(const std::string& t) {
-  for (const char* a : {"ReLU", "Sigmoid", "Tanh", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "SiLU"})
-    if (t == a) return true;
+  for (const ActivationEntry& e : activation_registry())
+    if (e.type == t) return true;
   return false;
 }
 

@@ -78,6 +78,21 @@ class SiLU : public Module {
   Variable forward(Context& ctx, const Variable& x) override;
 };
 
+// What an activation becomes in an ONNX graph is written against this interface, so that each
+// activation's row holds its ONNX form while nn/ stays free of ONNX (interop/onnx_export.cpp
+// implements it over the protobuf graph). Values are named by strings.
+class OnnxGraph {
+ public:
+  virtual ~OnnxGraph() = default;
+  // A node of the ONNX operator `op` on `inputs`, with float attributes; returns its output.
+  virtual std::string node(const std::string& op, const std::vector<std::string>& inputs,
+                           const std::vector<std::pair<std::string, float>>& attrs = {}) = 0;
+  // A constant of the layer (an f32 initializer named after it); returns its name.
+  virtual std::string constant(const std::string& name, const std::vector<float>& values, const Shape& shape) = 0;
+};
+// Emits the activation module `m` on the value `x` of rank `rank`; returns the output's name.
+using OnnxEmit = std::string (*)(OnnxGraph& g, Module& m, const std::string& x, int64_t rank);
+
 // What a model needs to build its activations (config keys model.activation, model.activation_slope,
 // model.activation_alpha).
 struct ActivationSpec {
@@ -94,7 +109,11 @@ struct ActivationEntry {
   // The init gain for this nonlinearity (model.init_gain 0 with kaiming/xavier/orthogonal), as
   // torch.nn.init.calculate_gain gives it; `slope`: the negative slope of the leaky kinds.
   double (*gain)(double slope);
+  std::string type;        // the module type it builds (Module::type(), torch.nn's class name)
+  const char* onnx_nodes;  // what it becomes in ONNX, for docs/interop.md
+  OnnxEmit onnx;           // ... and how (opset 13)
   std::vector<std::string> keys = {};  // the config keys it reads beyond model.activation
+  // Multiply-adds are counted for convolutions and linear layers only (nn/flops.h): an activation adds none.
 };
 
 // Every activation, in the order docs list them.
@@ -104,7 +123,8 @@ const std::vector<ActivationEntry>& activation_registry();
 void validate_activation(const ActivationSpec& spec);
 std::shared_ptr<Module> make_activation(const ActivationSpec& spec, int64_t channels);
 
-// Whether a module type is an activation of this table (diagnostics tell them from other layers).
+// Whether a module type is an activation of this table (diagnostics tell them from other layers; the
+// ONNX export takes their rules from the table).
 bool is_activation_type(const std::string& module_type);
 
 }  // namespace cvtrain::nn
