@@ -79,6 +79,32 @@ TEST(Preprocess, WhitenedDataHasIdentityCovariance) {
   }
 }
 
+TEST(Preprocess, ZcaOnLeadingComponentsWhitensThemAndDropsTheRest) {
+  const Dataset ds = make_synthetic(400, 1, 8, 8, 3);
+  const Preprocess z = fit_preprocess(ds, "zca", 6, 1e-9);
+  EXPECT_EQ(z.out_shape(), (Shape{1, 8, 8}));
+  // The covariance after ZCA on K components is U_K U_K^T: its trace is K (whitened), its rank K.
+  const std::vector<double> cov = transformed_cov(z, ds);
+  double trace = 0;
+  for (int64_t i = 0; i < 64; ++i) trace += cov[i * 64 + i];
+  EXPECT_NEAR(trace, 6.0, 1e-2);
+  const Preprocess all = fit_preprocess(ds, "zca", 0, 1e-9);
+  double trace_all = 0;
+  const std::vector<double> cov_all = transformed_cov(all, ds);
+  for (int64_t i = 0; i < 64; ++i) trace_all += cov_all[i * 64 + i];
+  EXPECT_NEAR(trace_all, 64.0, 0.2);
+}
+
+TEST(Preprocess, WhiteningMoreComponentsThanTheImagesCanEstimateWarns) {
+  const Dataset ds = make_synthetic(400, 1, 8, 8, 3);  // D = 64: 400 images are 6 per component
+  EXPECT_NE(whitening_warning(fit_preprocess(ds, "zca", 0, 1e-5), ds.size()), "");
+  EXPECT_NE(whitening_warning(fit_preprocess(ds, "pca_whiten", 0, 1e-5), ds.size()), "");
+  EXPECT_EQ(whitening_warning(fit_preprocess(ds, "pca_whiten", 40, 1e-5), ds.size()), "");  // 10 per component
+  EXPECT_EQ(whitening_warning(fit_preprocess(ds, "pca", 0, 0), ds.size()), "");  // no whitening, no amplification
+  const std::string w = whitening_warning(fit_preprocess(ds, "zca", 0, 1e-5), ds.size());
+  EXPECT_NE(w.find("64 components from 400 training images"), std::string::npos) << w;
+}
+
 TEST(Preprocess, ZcaIsTheWhiteningClosestToTheInput) {
   // Every whitening is R W_zca with R orthogonal; ZCA minimizes E||W (x - mu) - (x - mu)||^2
   // (Kessy, Lewin & Strimmer 2018). Compare with PCA whitening and with rotated ZCA outputs.

@@ -200,6 +200,8 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   const Preprocess fitted = ck ? preprocess_from_metadata(ck->metadata, r.ck_path)
                               : fit_preprocess(train, cfg.data.preprocess, cfg.data.preprocess_components,
                                                cfg.data.whiten_epsilon);
+  if (const std::string w = whitening_warning(fitted, train.size()); !w.empty() && lead && !ck)
+    std::fprintf(stderr, "cvtrain: warning: %s\n", w.c_str());
   std::shared_ptr<nn::Module> model = make_model(cfg, train, ctx.rng, &fitted);
   const std::string transfer_report = ck ? std::string() : apply_transfer(cfg, *model);  // model.init_from (transfer.h)
   auto metadata = model_metadata(cfg, norm);

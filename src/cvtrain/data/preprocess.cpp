@@ -3,6 +3,8 @@
 // JSON form for the model file.
 #include "cvtrain/data/preprocess.h"
 
+#include <cstdio>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -19,8 +21,10 @@ const std::vector<std::string>& preprocess_modes() {
   return modes;
 }
 
+int64_t Preprocess::kept() const { return components > 0 ? components : in_dim(); }
+
 int64_t Preprocess::out_dim() const {
-  if (mode == "pca" || mode == "pca_whiten") return components > 0 ? components : in_dim();
+  if (mode == "pca" || mode == "pca_whiten") return kept();
   return in_dim();
 }
 
@@ -180,7 +184,7 @@ void symmetric_eigen(const std::vector<double>& a, int64_t n, std::vector<double
 
 Preprocess fit_preprocess(const Dataset& train, const std::string& mode, int64_t components, double epsilon) {
   if (std::find(preprocess_modes().begin(), preprocess_modes().end(), mode) == preprocess_modes().end())
-    fail_input("data.preprocess: unknown mode '", mode, "' (known: channel, mean_image, pca, pca_whiten, zca)");
+    fail_input("data.preprocess: unknown mode '", mode, "'");
   const Tensor& images = train.images;
   CHECK(images.defined() && images.dim() == 4 && images.dtype() == DType::u8 && images.is_contiguous(),
         "fit_preprocess: images must be contiguous (N,C,H,W) u8");
@@ -212,9 +216,9 @@ Preprocess fit_preprocess(const Dataset& train, const std::string& mode, int64_t
   for (double m : mean) p.mean.push_back(static_cast<float>(m));
   const int64_t K = p.out_dim();
   p.matrix.assign(static_cast<size_t>(K * D), 0.0f);
-  if (mode == "zca") {  // U diag(1/sqrt(l + eps)) U^T
+  if (mode == "zca") {  // U_K diag(1/sqrt(l + eps)) U_K^T: the other directions are projected out
     std::vector<double> m(static_cast<size_t>(D * D), 0.0);
-    for (int64_t k = 0; k < D; ++k) {
+    for (int64_t k = 0; k < p.kept(); ++k) {
       const double w = 1.0 / std::sqrt(std::max(0.0, p.eigval[k]) + epsilon);
 #pragma omp parallel for
       for (int64_t r = 0; r < D; ++r) {
@@ -230,6 +234,20 @@ Preprocess fit_preprocess(const Dataset& train, const std::string& mode, int64_t
     }
   }
   return p;
+}
+
+std::string whitening_warning(const Preprocess& p, int64_t n_train) {
+  if (p.mode != "pca_whiten" && p.mode != "zca") return "";
+  const int64_t K = p.kept();
+  if (n_train >= 10 * K || static_cast<int64_t>(p.eigval.size()) < K) return "";
+  const double top = std::max(0.0, p.eigval[0]) + p.epsilon, low = std::max(0.0, p.eigval[K - 1]) + p.epsilon;
+  char gain[32];
+  std::snprintf(gain, sizeof gain, "%.0f", std::sqrt(top / low));
+  return "data.preprocess: " + p.mode + " whitens " + std::to_string(K) + " components from " +
+         std::to_string(n_train) +
+         " training images (fewer than 10 per component): the low-variance ones are mostly noise, amplified up to " +
+         gain + "x more than the leading one, and test accuracy can collapse (docs/data.md); keep fewer components " +
+         "(data.preprocess_components) or use more images";
 }
 
 void apply_preprocess(const Preprocess& p, const float* x, int64_t B, float* out) {

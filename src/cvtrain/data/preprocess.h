@@ -13,7 +13,7 @@ namespace cvtrain {
 
 struct Preprocess {
   std::string mode = "channel";  // channel | mean_image | pca | pca_whiten | zca
-  int64_t components = 0;        // pca, pca_whiten: K (0: all D)
+  int64_t components = 0;        // pca, pca_whiten, zca: K leading components kept (0: all D)
   double epsilon = 1e-5;         // pca_whiten, zca: added to each eigenvalue
   int64_t C = 0, H = 0, W = 0;   // input image shape, D = C*H*W
   std::vector<float> mean;       // (D) mean image
@@ -23,6 +23,7 @@ struct Preprocess {
 
   bool is_channel() const { return mode == "channel"; }
   int64_t in_dim() const { return C * H * W; }
+  int64_t kept() const;  // K, the components kept
   int64_t out_dim() const;
   // The shape a model sees: (C,H,W) for mean_image and zca, (K,1,1) for pca and pca_whiten.
   Shape out_shape() const;
@@ -35,6 +36,11 @@ const std::vector<std::string>& preprocess_modes();
 // of v/255 (numpy's np.cov(x, rowvar=False, bias=True)), accumulated in double; eigenvectors by
 // Householder tridiagonalization and the QL algorithm (EISPACK tred2/tql2). Deterministic.
 Preprocess fit_preprocess(const Dataset& train, const std::string& mode, int64_t components, double epsilon);
+
+// A warning when pca_whiten or zca whitens more components than the training images can estimate
+// (fewer than 10 images per component): the smallest eigenvalues are then mostly sampling noise, and
+// whitening amplifies them into features that do not hold on the test set. "" otherwise.
+std::string whitening_warning(const Preprocess& p, int64_t n_train);
 
 // x: (B,D) values v/255 (the raw pixels in [0,1]); out: (B,out_dim).
 void apply_preprocess(const Preprocess& p, const float* x, int64_t B, float* out);

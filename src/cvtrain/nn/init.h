@@ -68,9 +68,8 @@ struct InitEntry {
 // Every scheme, in the order docs list them.
 const std::vector<InitEntry>& init_registry();
 
-// Kaiming's gain for a model.activation name, read from its registry row (nn/activations.cpp):
-// relu, leaky_relu/prelu (with the slope), tanh, sigmoid as calculate_gain; selu -> 1 ('linear':
-// kaiming becomes LeCun normal, SELU's assumption); elu, gelu, gelu_tanh, silu -> sqrt(2).
+// Kaiming's gain for a model.activation name (with the leaky kinds' slope), read from its registry
+// row (nn/activations.cpp), where each activation names the calculate_gain it uses.
 double activation_gain(const std::string& activation, double slope);
 
 // Re-initializes every weight with dim >= 2 (Linear, Conv2d) of `model` by `spec.scheme` and sets
