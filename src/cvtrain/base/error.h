@@ -5,6 +5,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
+#include <vector>
 
 namespace cvtrain {
 
@@ -33,6 +35,13 @@ template <class... Args>
 [[noreturn]] void fail_input(const Args&... args) {
   throw InputError(detail::concat(args...));
 }
+
+// A closed set of names an option takes, as errors and the config reference list it: "a, b, c".
+std::string join_names(const std::vector<std::string>& names);
+
+// The index of `name` in `names`; else InputError "<key>: unknown <noun> 'x' (known: a, b)".
+size_t index_of_name(const std::vector<std::string>& names, const std::string& name, const char* key,
+                     const char* noun);
 
 }  // namespace cvtrain
 

@@ -12,10 +12,13 @@
 namespace cvtrain {
 namespace fs = std::filesystem;
 
+const std::vector<std::string>& bad_file_names() {
+  static const std::vector<std::string> names = {"fail", "skip"};
+  return names;
+}
+
 BadFile parse_bad_file(const std::string& policy) {
-  if (policy == "fail") return BadFile::fail;
-  if (policy == "skip") return BadFile::skip;
-  fail_input("data.on_bad_file: expected fail or skip, got '", policy, "'");
+  return static_cast<BadFile>(index_of_name(bad_file_names(), policy, "data.on_bad_file", "mode"));
 }
 
 namespace {

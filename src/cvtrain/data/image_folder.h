@@ -10,6 +10,7 @@
 namespace cvtrain {
 
 enum class BadFile { fail, skip };
+const std::vector<std::string>& bad_file_names();  // data.on_bad_file's values, in the enum's order
 BadFile parse_bad_file(const std::string& policy);  // "fail" | "skip"; InputError naming data.on_bad_file
 
 // Loads `dir`/<class>/*.{png,jpg,jpeg} (case-insensitive extensions; other files are ignored).

@@ -50,10 +50,13 @@ double calculate_gain(const std::string& nl, double param) {
   fail_input("unknown nonlinearity '", nl, "' for the init gain (known: linear, conv2d, sigmoid, tanh, relu, leaky_relu, selu)");
 }
 
+const std::vector<std::string>& fan_mode_names() {
+  static const std::vector<std::string> names = {"fan_in", "fan_out"};
+  return names;
+}
+
 FanMode fan_mode(const std::string& name) {
-  if (name == "fan_in") return FanMode::fan_in;
-  if (name == "fan_out") return FanMode::fan_out;
-  fail_input("model.init_mode: unknown mode '", name, "' (known: fan_in, fan_out)");
+  return static_cast<FanMode>(index_of_name(fan_mode_names(), name, "model.init_mode", "mode"));
 }
 
 void xavier_normal_(Tensor& w, double gain, Rng& rng) {

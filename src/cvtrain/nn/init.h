@@ -32,6 +32,7 @@ void kaiming_uniform_(Tensor& w, double a, Rng& rng);
 double calculate_gain(const std::string& nonlinearity, double param = 0.01);
 
 enum class FanMode { fan_in, fan_out };
+const std::vector<std::string>& fan_mode_names();  // model.init_mode's values, in the enum's order
 FanMode fan_mode(const std::string& name);  // "fan_in" | "fan_out", else InputError naming model.init_mode
 
 // Glorot & Bengio 2010, eq. 16: std = gain * sqrt(2 / (fan_in + fan_out)); uniform bound sqrt(3) std.

@@ -269,6 +269,15 @@ const ModelEntry& find_model(const std::string& name) {
 }
 }  // namespace
 
+const std::vector<std::string>& pool_names() {
+  static const std::vector<std::string> names = {"max", "fractional"};
+  return names;
+}
+const std::vector<std::string>& drop_path_mode_names() {
+  static const std::vector<std::string> names = {"sample", "batch"};
+  return names;
+}
+
 void check_options(const ModelSpec& spec) {
   const ModelEntry& entry = find_model(spec.name);
   if (spec.in_channels <= 0) fail_input("model.in_channels must be positive, got ", spec.in_channels);
@@ -280,8 +289,7 @@ void check_options(const ModelSpec& spec) {
   if (spec.depth < 1 || spec.depth > 1000) fail_input("model.depth must be in [1, 1000], got ", spec.depth);
   if (spec.hidden_width < 1 || spec.hidden_width > 65536)
     fail_input("model.width must be in [1, 65536], got ", spec.hidden_width);
-  if (spec.pool != "max" && spec.pool != "fractional")
-    fail_input("model.pool: unknown pooling '", spec.pool, "' (known: max, fractional)");
+  index_of_name(pool_names(), spec.pool, "model.pool", "pooling");
   if (spec.pool == "fractional" && !reads(entry, "model.pool"))
     fail_input("model.pool: fractional pooling is for ", readers("model.pool"), ", not '", spec.name, "'");
   if (!(spec.fmp_ratio > 1.0 && spec.fmp_ratio < 2.0))
@@ -292,8 +300,7 @@ void check_options(const ModelSpec& spec) {
   if (!spec.batch_norm && !reads(entry, "model.batch_norm"))
     fail_input("model.batch_norm: only ", readers("model.batch_norm"), " can leave their BatchNorm layers out, not '",
                spec.name, "'");
-  if (spec.drop_path_mode != "sample" && spec.drop_path_mode != "batch")
-    fail_input("model.drop_path_mode: unknown mode '", spec.drop_path_mode, "' (known: sample, batch)");
+  index_of_name(drop_path_mode_names(), spec.drop_path_mode, "model.drop_path_mode", "mode");
   ops::dropout_mode_from_name(spec.dropout_mode);
   if (!(spec.dropconnect >= 0 && spec.dropconnect < 1))
     fail_input("model.dropconnect must be in [0, 1), got ", spec.dropconnect);

@@ -48,6 +48,10 @@ struct ModelEntry {
 // Every model, in the order `cvtrain models` lists them.
 const std::vector<ModelEntry>& model_registry();
 
+// The values of model.pool and model.drop_path_mode.
+const std::vector<std::string>& pool_names();
+const std::vector<std::string>& drop_path_mode_names();
+
 // The range of every field (InputError naming its model.* key); build_model checks it too.
 void check_options(const ModelSpec& spec);
 

@@ -10,13 +10,16 @@
 
 namespace cvtrain::ops {
 
-DropoutMode dropout_mode_from_name(const std::string& name) {
-  if (name == "inverted") return DropoutMode::inverted;
-  if (name == "original") return DropoutMode::original;
-  fail_input("model.dropout_mode: unknown mode '", name, "' (known: inverted, original)");
+const std::vector<std::string>& dropout_mode_names() {
+  static const std::vector<std::string> names = {"inverted", "original"};
+  return names;
 }
 
-const char* dropout_mode_name(DropoutMode mode) { return mode == DropoutMode::original ? "original" : "inverted"; }
+DropoutMode dropout_mode_from_name(const std::string& name) {
+  return static_cast<DropoutMode>(index_of_name(dropout_mode_names(), name, "model.dropout_mode", "mode"));
+}
+
+const char* dropout_mode_name(DropoutMode mode) { return dropout_mode_names()[static_cast<size_t>(mode)].c_str(); }
 
 Variable dropout(Context& ctx, const Variable& x_in, float p, bool training, DropoutMode mode) {
   CHECK(p >= 0.0f && p < 1.0f, "dropout: p = ", p, " must be in [0, 1), input ", x_in.data().describe());

@@ -12,6 +12,7 @@ namespace cvtrain::ops {
 // inverted: train y = x * m / (1-p), eval y = x.  original: train y = x * m, eval y = (1-p) x.
 // m ~ Bernoulli(1-p) per element.
 enum class DropoutMode { inverted, original };
+const std::vector<std::string>& dropout_mode_names();      // in the enum's order
 DropoutMode dropout_mode_from_name(const std::string& name);  // InputError naming model.dropout_mode
 const char* dropout_mode_name(DropoutMode mode);
 

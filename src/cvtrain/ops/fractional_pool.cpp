@@ -13,13 +13,16 @@
 
 namespace cvtrain::ops {
 
-FmpSequence fmp_sequence_from_name(const std::string& name) {
-  if (name == "random") return FmpSequence::random;
-  if (name == "pseudo_random") return FmpSequence::pseudo_random;
-  fail_input("model.fmp_sequence: unknown sequence '", name, "' (known: random, pseudo_random)");
+const std::vector<std::string>& fmp_sequence_names() {
+  static const std::vector<std::string> names = {"random", "pseudo_random"};
+  return names;
 }
 
-const char* fmp_sequence_name(FmpSequence s) { return s == FmpSequence::random ? "random" : "pseudo_random"; }
+FmpSequence fmp_sequence_from_name(const std::string& name) {
+  return static_cast<FmpSequence>(index_of_name(fmp_sequence_names(), name, "model.fmp_sequence", "sequence"));
+}
+
+const char* fmp_sequence_name(FmpSequence s) { return fmp_sequence_names()[static_cast<size_t>(s)].c_str(); }
 
 int64_t fmp_output_size(int64_t in, double ratio, bool overlapping) {
   CHECK(ratio > 1.0 && ratio < 2.0, "fractional max pooling: ratio ", ratio, " must be in (1, 2)");

@@ -8,6 +8,7 @@
 namespace cvtrain::ops {
 
 enum class FmpSequence { random, pseudo_random };
+const std::vector<std::string>& fmp_sequence_names();  // in the enum's order
 FmpSequence fmp_sequence_from_name(const std::string& name);  // InputError naming model.fmp_sequence
 const char* fmp_sequence_name(FmpSequence s);
 

@@ -219,7 +219,7 @@ void check_options(const ScheduleOptions& o) {
   need(o.warmup_steps >= 0 && o.warmup_epochs >= 0, "optim.warmup_steps", "and optim.warmup_epochs must be >= 0");
   need(o.warmup_start_factor > 0 && o.warmup_start_factor <= 1, "optim.warmup_start_factor",
        "must be in (0, 1]" + got(o.warmup_start_factor));
-  need(o.scale_lr == "none" || o.scale_lr == "linear", "optim.scale_lr", "must be none or linear, got '" + o.scale_lr + "'");
+  index_of_name(scale_rule_names(), o.scale_lr, "optim.scale_lr", "rule");
   need(o.base_batch_size >= 1, "optim.base_batch_size", "must be >= 1" + got(o.base_batch_size));
 }
 
@@ -261,9 +261,13 @@ Schedule make_schedule(const ScheduleOptions& options, const ScheduleRun& run) {
   };
 }
 
+const std::vector<std::string>& scale_rule_names() {
+  static const std::vector<std::string> names = {"none", "linear"};
+  return names;
+}
+
 double scaled_lr(double lr, const std::string& rule, int64_t batch, int64_t base_batch) {
-  if (rule == "none") return lr;
-  if (rule != "linear") fail_input("optim.scale_lr must be none or linear, got '", rule, "'");
+  if (index_of_name(scale_rule_names(), rule, "optim.scale_lr", "rule") == 0) return lr;
   if (base_batch <= 0 || batch <= 0)
     fail_input("optim.base_batch_size: scaling needs positive batch sizes, got ", batch, " and ", base_batch);
   return lr * static_cast<double>(batch) / static_cast<double>(base_batch);

@@ -79,6 +79,9 @@ const std::vector<ScheduleEntry>& schedule_registry();
 // Checks the options (InputError naming the optim.* key) and returns the schedule, warmup included.
 Schedule make_schedule(const ScheduleOptions& o, const ScheduleRun& run);
 
+// The values of optim.scale_lr.
+const std::vector<std::string>& scale_rule_names();
+
 // The linear scaling rule: lr * batch / base_batch for rule "linear", lr unchanged for "none"
 // (InputError naming optim.scale_lr otherwise).
 double scaled_lr(double lr, const std::string& rule, int64_t batch, int64_t base_batch);

@@ -16,10 +16,13 @@
 #include "cvtrain/base/error.h"
 #include "cvtrain/data/augment.h"
 #include "cvtrain/data/dataset.h"
+#include "cvtrain/data/image_folder.h"
 #include "cvtrain/data/preprocess.h"
 #include "cvtrain/nn/activations.h"
 #include "cvtrain/nn/init.h"
 #include "cvtrain/nn/zoo.h"
+#include "cvtrain/ops/dropout.h"
+#include "cvtrain/ops/fractional_pool.h"
 #include "cvtrain/optim/optimizer.h"
 #include "cvtrain/optim/schedule.h"
 
@@ -175,7 +178,7 @@ const std::vector<Key>& keys() {
       {"data.val_fraction", &at<&R::data, &D::val_fraction>, Effect::weights, "Hold out this fraction of the training set (chosen with the seed) as the test split (0: use the dataset's test split)."},
       {"data.on_bad_file", &at<&R::data, &D::on_bad_file>, Effect::input, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip).",
        [](const RunConfig& c, const char*) { return used_by("data.dataset", c.data.dataset, {"image_folder"}); },
-       [] { return std::vector<std::string>{"fail", "skip"}; }, "mode"},
+       [] { return bad_file_names(); }, "mode"},
       {"data.preprocess", &at<&R::data, &D::preprocess>, Effect::weights, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, or the PCA family (docs/data.md).",
        nullptr, preprocess_names, "mode"},
       {"data.preprocess_components", &at<&R::data, &D::preprocess_components>, Effect::weights, "pca, pca_whiten, zca: the leading components kept (0: all C*H*W); zca projects out the others. Whitening more components than a tenth of the training images amplifies noise (a warning says so; docs/data.md).",
@@ -192,7 +195,7 @@ const std::vector<Key>& keys() {
        nullptr, model_names, "model"},
       {"model.dropout", &at<&R::model, &M::dropout>, Effect::weights, "Dropout probability of the model's dropout layers (-1: the model's default)."},
       {"model.dropout_mode", &at<&R::model, &M::dropout_mode>, Effect::weights, "inverted: scale kept units by 1/(1-p) in training; original: no scaling in training, multiply by 1-p at evaluation (same expected output).",
-       nullptr, [] { return std::vector<std::string>{"inverted", "original"}; }, "mode"},
+       nullptr, [] { return ops::dropout_mode_names(); }, "mode"},
       {"model.activation", &at<&R::model, &M::activation, &Act::name>, Effect::weights, "Nonlinearity of the model (nn/activations.cpp describes each; docs/experiments.md compares them).",
        nullptr, activation_names, "activation"},
       {"model.activation_slope", &at<&R::model, &M::activation, &Act::slope>, Effect::weights, "leaky_relu slope / prelu initial slope (-1: 0.01 for leaky_relu, 0.25 for prelu).",
@@ -204,7 +207,7 @@ const std::vector<Key>& keys() {
       {"model.init_scale", &at<&R::model, &M::init, &In::scale>, Effect::weights, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value.",
        by_init},
       {"model.init_mode", &at<&R::model, &M::init, &In::mode>, Effect::weights, "fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
-       by_init, [] { return std::vector<std::string>{"fan_in", "fan_out"}; }, "mode"},
+       by_init, [] { return nn::init::fan_mode_names(); }, "mode"},
       {"model.init_gain", &at<&R::model, &M::init, &In::gain>, Effect::weights, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
        by_init},
       {"model.init_overrides", &at<&R::model, &M::init, &In::overrides>, Effect::weights, "Per-layer init, layer prefix -> SCHEME or SCHEME:SCALE, e.g. {net.13: xavier_normal, net.1: \"normal:0.02\"} (the longest matching layer prefix wins)."},
@@ -223,16 +226,16 @@ const std::vector<Key>& keys() {
       {"model.freeze_bn", &at<&R::transfer, &X::freeze_bn>, Effect::weights, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
       {"model.drop_path", &at<&R::model, &M::drop_path>, Effect::weights, "Stochastic depth (Huang et al. 2016) for the residual models (resnet*, preact_resnet20, wrn_*, resnet_stack): in training each sample's (or batch's, model.drop_path_mode) residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
       {"model.drop_path_mode", &at<&R::model, &M::drop_path_mode>, Effect::weights, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed).",
-       [](const RunConfig& c, const char*) -> std::string { return c.model.drop_path > 0 ? "" : "no effect without model.drop_path"; }, [] { return std::vector<std::string>{"sample", "batch"}; }, "mode"},
+       [](const RunConfig& c, const char*) -> std::string { return c.model.drop_path > 0 ? "" : "no effect without model.drop_path"; }, [] { return nn::drop_path_mode_names(); }, "mode"},
       {"model.dropconnect", &at<&R::model, &M::dropconnect>, Effect::weights, "DropConnect (Wan et al. 2013) rate p on the hidden fully connected layers (all but the last): in training weights masked with keep 1-p and scaled by 1/(1-p), one mask per step; full weights at evaluation. 0: off."},
       {"model.pool", &at<&R::model, &M::pool>, Effect::weights, "max (2x2 max pooling) or fractional (fractional max pooling, Graham 2014, by model.fmp_ratio).",
-       by_model, [] { return std::vector<std::string>{"max", "fractional"}; }, "pooling"},
+       by_model, [] { return nn::pool_names(); }, "pooling"},
       {"model.fmp_ratio", &at<&R::model, &M::fmp_ratio>, Effect::weights, "Fractional max pooling: the size reduction alpha in (1, 2) per pooling layer (output floor(in/alpha)).",
        by_fractional_pool},
       {"model.fmp_overlapping", &at<&R::model, &M::fmp_overlapping>, Effect::weights, "Fractional max pooling: overlapping regions (neighbours share a row/column) or disjoint ones.",
        by_fractional_pool},
       {"model.fmp_sequence", &at<&R::model, &M::fmp_sequence>, Effect::weights, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u))).",
-       by_fractional_pool, [] { return std::vector<std::string>{"random", "pseudo_random"}; }, "sequence"},
+       by_fractional_pool, [] { return ops::fmp_sequence_names(); }, "sequence"},
       {"model.fmp_test_samples", &at<&R::model, &M::fmp_test_samples>, Effect::metrics, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions.",
        by_fractional_pool},
       {"model.batch_norm", &at<&R::model, &M::batch_norm>, Effect::weights, "false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation.",
@@ -266,11 +269,11 @@ const std::vector<Key>& keys() {
       {"train.histograms", &at<&R::train, &Tr::histograms>, Effect::files, "TensorBoard histograms of weights and gradients after each epoch."},
       {"train.plots", &at<&R::train, &Tr::plots>, Effect::files, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
       {"train.precision", &at<&R::train, &Tr::precision>, Effect::weights, "fp32, or bf16: convolutions and matrix products compute in bf16 and accumulate in f32, activations between layers are bf16 (train.bf16_activations); master weights, batch-norm statistics, loss and optimizer stay f32 (docs/perf.md).",
-       nullptr, [] { return std::vector<std::string>{"fp32", "bf16"}; }, "precision"},
+       nullptr, [] { return precision_names(); }, "precision"},
       {"train.bf16_activations", &at<&R::train, &Tr::bf16_activations>, Effect::weights, "With train.precision bf16 on the CPU: activations between layers are bf16 too (as PyTorch's autocast), halving the memory batch norm, ReLU, pooling and the residual adds move, with no conversion around convolutions; statistics and arithmetic stay f32. false: f32 activations, bf16 only inside convolutions and matrix products.",
        [](const RunConfig& c, const char*) { return used_by("train.precision", c.train.precision, {"bf16"}); }},
       {"train.memory_format", &at<&R::train, &Tr::memory_format>, Effect::bits, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md).",
-       nullptr, [] { return std::vector<std::string>{"channels_last", "nchw"}; }, "memory format"},
+       nullptr, [] { return memory_format_names(); }, "memory format"},
       {"train.snapshots", &at<&R::train, &Tr::snapshots>, Effect::files, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
       {"optim.name", &at<&R::optim, &O::name>, Effect::weights, "Optimizer, with torch.optim's updates.",
        nullptr, optimizer_names, "optimizer"},
@@ -345,7 +348,7 @@ const std::vector<Key>& keys() {
          return c.schedule.warmup_steps > 0 || c.schedule.warmup_epochs > 0 ? "" : "no effect without optim.warmup_steps or optim.warmup_epochs";
        }},
       {"optim.scale_lr", &at<&R::schedule, &S::scale_lr>, Effect::weights, "none, or linear: lr *= batch_size * accumulate_steps / base_batch_size (Goyal et al. 2017).",
-       nullptr, [] { return std::vector<std::string>{"none", "linear"}; }, "rule"},
+       nullptr, [] { return optim::scale_rule_names(); }, "rule"},
       {"optim.base_batch_size", &at<&R::schedule, &S::base_batch_size>, Effect::weights, "The batch size that optim.lr is given for, with scale_lr: linear.",
        [](const RunConfig& c, const char*) { return used_by("optim.scale_lr", c.schedule.scale_lr, {"linear"}); }},
       {"optim.lr_mult", &at<&R::optim, &O::lr_mults>, Effect::weights, "Per-layer learning-rate multipliers by parameter-name prefix, e.g. {net.0: 0.1, net.12: 1.0} (the longest matching prefix wins; 0 keeps a layer fixed)."},

@@ -11,6 +11,15 @@ void need(bool ok, const char* key, const char* what) {
 }
 }  // namespace
 
+const std::vector<std::string>& precision_names() {
+  static const std::vector<std::string> names = {"fp32", "bf16"};
+  return names;
+}
+const std::vector<std::string>& memory_format_names() {
+  static const std::vector<std::string> names = {"channels_last", "nchw"};
+  return names;
+}
+
 void check_options(const TrainOptions& o) {
   need(o.epochs >= 1, "train.epochs", "must be >= 1");
   need(o.batch_size >= 1, "train.batch_size", "must be >= 1");
@@ -30,9 +39,8 @@ void check_options(const TrainOptions& o) {
   need(o.max_steps >= 0, "train.max_steps", "must be >= 0");
   need(o.dist_timeout_s > 0, "train.dist_timeout_s", "must be > 0");
   need(o.dist_bucket_mb > 0 && o.dist_bucket_mb <= 1024, "train.dist_bucket_mb", "must be in (0, 1024]");
-  need(o.precision == "fp32" || o.precision == "bf16", "train.precision", "must be fp32 or bf16");
-  need(o.memory_format == "channels_last" || o.memory_format == "nchw", "train.memory_format",
-       "must be channels_last or nchw");
+  index_of_name(precision_names(), o.precision, "train.precision", "precision");
+  index_of_name(memory_format_names(), o.memory_format, "train.memory_format", "memory format");
 }
 
 void check_options(const TransferOptions& o) {

@@ -40,6 +40,10 @@ struct TrainOptions {
   std::string memory_format = "channels_last";  // channels_last | nchw (CPU activations)
 };
 
+// The values of train.precision and train.memory_format.
+const std::vector<std::string>& precision_names();
+const std::vector<std::string>& memory_format_names();
+
 // The range of every field (InputError naming its train.* key).
 void check_options(const TrainOptions& o);
 
