@@ -1,5 +1,5 @@
 // Evaluates a trained run folder (or model file) through the installed library, as `cvtrain eval`
-// does: the weights and the stored config from interop::read_weights (cvtrain::interop), the model
+// does: the weights and the stored config from read_weights (train/weights.h), the model
 // rebuilt from that config, and the test split of its dataset. Prints the test accuracy.
 //   evaluate_run RUN_DIR_OR_MODEL_FILE [key.path=value ...]
 #include <cstdio>
@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "cvtrain/base/error.h"
-#include "cvtrain/interop/weights.h"
 #include "cvtrain/train/config.h"
 #include "cvtrain/train/setup.h"
 #include "cvtrain/train/trainer.h"
+#include "cvtrain/train/weights.h"
 
 using namespace cvtrain;
 
@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const interop::WeightsFile w = interop::read_weights(argv[1]);
+    const WeightsFile w = read_weights(argv[1]);
     auto it = w.metadata.find("config");
     if (it == w.metadata.end()) fail_input(w.path, ": no config in the metadata; not a cvtrain model file");
     const RunConfig cfg = parse_config_text(it->second, w.path, std::vector<std::string>(argv + 2, argv + argc));
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
     const Dataset test = load_split(cfg, Split::test);
     const Preprocess fitted = preprocess_from_metadata(w.metadata, w.path);
     auto model = make_model(cfg, test, ctx.rng, &fitted);
-    interop::load_weights(*model, w);
+    load_weights(*model, w);
     const EvalResult r = evaluate(ctx, *model, test, normalization_from_metadata(w.metadata, w.path),
                                   cfg.train.eval_batch_size, &fitted);
     std::printf("%s: test accuracy %.2f%% (%lld images)\n", w.path.c_str(), 100 * r.accuracy,

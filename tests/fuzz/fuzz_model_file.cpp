@@ -1,10 +1,10 @@
 // libFuzzer target: what `cvtrain eval`, `predict` and `export` do with a model file before they touch
 // a dataset: the metadata (config YAML, normalization, fitted preprocessing), and a strict weight load
-// into the default mlp through both readers (train/model_file.h and interop/weights.h, which also
+// into the default mlp through both readers (train/model_file.h and train/weights.h, which also
 // takes checkpoints); a mismatch must be an InputError, not a crash.
 #include "cvtrain/train/config.h"
 #include "cvtrain/train/setup.h"
-#include "cvtrain/interop/weights.h"
+#include "cvtrain/train/weights.h"
 #include "cvtrain/nn/zoo.h"
 #include "cvtrain/train/model_file.h"
 #include "fuzz_common.h"
@@ -23,6 +23,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     input_like_from_metadata(meta, path);
     load_model_file(path, *model);
   });
-  fuzz::expect_input_error_only([&] { interop::load_weights(*model, interop::read_weights(path)); });
+  fuzz::expect_input_error_only([&] { load_weights(*model, read_weights(path)); });
   return 0;
 }

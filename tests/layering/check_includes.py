@@ -18,9 +18,9 @@ RANK = {
     "ops": 4,        # differentiable ops, forward and backward side by side
     "nn": 5, "data": 5, "viz": 5,  # modules and the zoo; datasets, augmentation; PNG charts
     "optim": 6,      # optimizers (over nn's parameter arena), schedules
+    "interop": 6,    # ONNX export of nn's modules (its own library, on protobuf)
     "dist": 7,       # data parallel: communicators, the sampler
-    "train": 8,      # the loop, checkpoints, logs, config loading and run setup
-    "interop": 9,    # ONNX export, reading trained weights (model files and train's checkpoints)
+    "train": 8,      # the loop, checkpoints, logs, config loading and run setup, reading trained weights
     "cli": 10,       # the program
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"cvtrain/([a-z_]+)/')

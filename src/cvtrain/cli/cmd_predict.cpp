@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 InferenceModel load_inference_model(const std::string& run_or_file, const std::vector<std::string>& overrides,
                                     Rng& rng) {
   InferenceModel m;
-  m.weights = interop::read_weights(run_or_file);
+  m.weights = read_weights(run_or_file);
   const std::string& path = m.weights.path;
   m.cfg = parse_config_text(m.weights.metadata.at("config"), path + " (metadata config)", overrides);
   m.norm = normalization_from_metadata(m.weights.metadata, path);
@@ -51,7 +51,7 @@ InferenceModel load_inference_model(const std::string& run_or_file, const std::v
     fail_input(path, ": preprocess_fit: fitted on ", m.fitted.C, "x", m.fitted.H, "x", m.fitted.W, " images, the data are ",
                m.C, "x", m.H, "x", m.W);
   m.model = make_model(m.cfg, like, rng, &m.fitted);
-  interop::load_weights(*m.model, m.weights);
+  load_weights(*m.model, m.weights);
   m.model->eval();
   return m;
 }

@@ -13,7 +13,7 @@
 #include "cvtrain/train/run_config.h"
 #include "cvtrain/train/setup.h"
 #include "cvtrain/train/trainer.h"
-#include "cvtrain/interop/weights.h"  // predict, export
+#include "cvtrain/train/weights.h"  // predict, export
 
 namespace cvtrain::cli {
 
@@ -116,10 +116,10 @@ int cmd_export(const ExportArgs& a);
 
 // Shared setup.
 void apply_threads(const RunConfig& cfg);  // OpenMP's thread count, once per process
-// A trained model ready for inference (cmd_predict.cpp): weights read (interop/weights.h), config
+// A trained model ready for inference (cmd_predict.cpp): weights read (train/weights.h), config
 // parsed, the dataset's first test image read for the input shape and class names, eval mode.
 struct InferenceModel {
-  interop::WeightsFile weights;
+  WeightsFile weights;
   RunConfig cfg;
   Normalization norm;
   Preprocess fitted;

@@ -1,4 +1,4 @@
-// Damaged model files, as predict and export read them (interop/weights.h): a broken header, a wrong
+// Damaged model files, as predict and export read them (train/weights.h): a broken header, a wrong
 // dtype or shape, truncated data, a NaN weight, a missing or extra tensor. Each must be an InputError
 // naming the file and, where one is at fault, the tensor; never a crash or a read past the buffer.
 #include <cstring>
@@ -8,12 +8,12 @@
 #include <gtest/gtest.h>
 
 #include "common/testing.h"
-#include "cvtrain/interop/weights.h"
+#include "cvtrain/train/weights.h"
 #include "cvtrain/nn/zoo.h"
 #include "cvtrain/tensor/safetensors.h"
 #include "cvtrain/train/model_file.h"
 
-namespace cvtrain::interop {
+namespace cvtrain {
 namespace {
 
 namespace fs = std::filesystem;
@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 class DamagedModelFile : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("cvtrain_interop_" + std::to_string(::getpid()));
+    dir_ = fs::temp_directory_path() / ("cvtrain_weights_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
     path_ = (dir_ / "model.safetensors").string();
     model_ = make();
@@ -155,4 +155,4 @@ TEST_F(DamagedModelFile, EmptyFolder) {
 }
 
 }  // namespace
-}  // namespace cvtrain::interop
+}  // namespace cvtrain

@@ -8,7 +8,7 @@
 
 #include "cvtrain/nn/module.h"
 
-namespace cvtrain::interop {
+namespace cvtrain {
 
 struct WeightsFile {
   std::string path;          // the file read
@@ -23,4 +23,4 @@ WeightsFile read_weights(const std::string& run_or_file);
 // weight gives NaN logits everywhere). InputError names the file and the tensor.
 void load_weights(nn::Module& model, const WeightsFile& w);
 
-}  // namespace cvtrain::interop
+}  // namespace cvtrain

@@ -1,5 +1,5 @@
 // Finding and loading a model's weights for predict and export (see weights.h).
-#include "cvtrain/interop/weights.h"
+#include "cvtrain/train/weights.h"
 
 #include <cmath>
 #include <filesystem>
@@ -7,7 +7,7 @@
 #include "cvtrain/tensor/safetensors.h"
 #include "cvtrain/train/checkpoint.h"
 
-namespace cvtrain::interop {
+namespace cvtrain {
 
 namespace fs = std::filesystem;
 
@@ -53,4 +53,4 @@ void load_weights(nn::Module& model, const WeightsFile& w) {
   }
 }
 
-}  // namespace cvtrain::interop
+}  // namespace cvtrain
