@@ -10,11 +10,32 @@ namespace cvtrain {
 // Writes `path` through `write_body` into a temporary file beside it, fsyncs, renames it over `path`
 // and fsyncs the folder. write_body returns false on a failed write (errno set). On any failure the
 // temporary file is removed, `path` is untouched, and an InputError names `path` and the reason.
+// What is at `path` is never replaced by something else: a symbolic link has its target written (the
+// link stays), a character device or a FIFO (/dev/null, a pipe) gets the bytes streamed to it, and a
+// folder, a block device, a socket or a link to a missing file is refused (write_target).
 void write_file_atomic(const std::string& path, const std::function<bool(std::FILE*)>& write_body);
 void write_text_atomic(const std::string& path, const std::string& text);
 
+// The file a write to `path` goes to: `path` (missing, a regular file, a character device, a FIFO)
+// or a symbolic link's target; InputError naming `path` for anything else.
+std::string write_target(const std::string& path);
+
 // fwrite of all `n` bytes (true when n is 0).
 inline bool write_all(std::FILE* f, const void* p, size_t n) { return n == 0 || std::fwrite(p, 1, n, f) == n; }
+
+// An advisory lock on DIR/.lock for the object's life (flock: the kernel releases it when the process
+// ends, so a killed run leaves no stale lock). A second holder gets an InputError naming the folder
+// and the process that holds it. The folder must exist.
+class DirLock {
+ public:
+  explicit DirLock(const std::string& dir);
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 // Appends lines to a file, flushing each one, so a killed run keeps every finished line.
 class LineAppender {

@@ -37,10 +37,13 @@ int cmd_export(const ExportArgs& a) {
     add_input_metadata(meta, shape_of);
     save_model_file(a.out, *m.model, meta);
   }
-  std::printf("%s: %s model %s, input (N,%lld,%lld,%lld), %zu classes, %lld bytes\n", a.out.c_str(), a.format.c_str(),
+  std::error_code ec;  // a device or a pipe has no size: the bytes went there all the same
+  const auto size = std::filesystem::is_regular_file(a.out, ec) ? std::filesystem::file_size(a.out, ec) : 0;
+  std::printf("%s: %s model %s, input (N,%lld,%lld,%lld), %zu classes", a.out.c_str(), a.format.c_str(),
               m.cfg.model.name.c_str(), static_cast<long long>(m.C), static_cast<long long>(m.H),
-              static_cast<long long>(m.W), m.class_names.size(),
-              static_cast<long long>(std::filesystem::file_size(a.out)));
+              static_cast<long long>(m.W), m.class_names.size());
+  if (size > 0) std::printf(", %lld bytes", static_cast<long long>(size));
+  std::printf("\n");
   return 0;
 }
 

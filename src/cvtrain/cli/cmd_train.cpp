@@ -3,11 +3,14 @@
 // output folder; then train (trainer.h writes the logs, checkpoints and best.safetensors), and only
 // at the end write model.safetensors, which marks the run finished.
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <optional>
+#include <sstream>
 
 #include "cvtrain/base/files.h"
 #include "cvtrain/cli/commands.h"
@@ -67,6 +70,26 @@ struct RunStart {
   std::string out, ck_path;
 };
 
+// A checkpoint continues the run whose folder it is in, with the same model and optimizer: one planted
+// from another run, or --set keys that change what the checkpoint's tensors mean, are refused.
+void check_resumable(const RunStart& r, const std::string& ck_config) {
+  const RunConfig written = parse_config_text(ck_config, r.ck_path);
+  const fs::path run_config = fs::path(r.out) / "config.yaml";
+  std::ifstream in(run_config);
+  if (in) {
+    std::stringstream text;
+    text << in.rdbuf();
+    const RunConfig run = parse_config_text(text.str(), run_config.string());
+    if (dump_config(run) != dump_config(written))
+      fail_input(r.ck_path, ": written for another config than ", run_config.string(), " (",
+                 join_names(changed_keys(run, written)), " differ); it is not this run's checkpoint");
+  }
+  for (const std::string& key : changed_keys(written, r.cfg))
+    if (key.rfind("model.", 0) == 0 || key == "optim.name" || key == "seed")
+      fail_input("--set ", key, ": the checkpoint was written with ", key, " ", config_value(written, key),
+                 "; a resumed run keeps its model, optimizer and seed (start a new run, with model.init_from for weights)");
+}
+
 RunStart start_run(const TrainArgs& a) {
   RunStart r;
   if (a.resume.empty()) {
@@ -86,6 +109,7 @@ RunStart start_run(const TrainArgs& a) {
   auto it = r.ck->metadata.find("config");
   if (it == r.ck->metadata.end()) fail_input(r.ck_path, ": the checkpoint holds no config");
   r.cfg = parse_config_text(it->second, r.ck_path, a.overrides);
+  check_resumable(r, it->second);
   return r;
 }
 
@@ -182,6 +206,18 @@ void add_diagnostics_hook(TrainHooks& hooks, DiagnosticsHook& d, Context& ctx, c
 
 }  // namespace
 
+// SIGINT or SIGTERM during a one-process run: the trainer finishes its step, writes a checkpoint and
+// returns, and the program says how to resume (exit 128 + the signal). A second signal ends the
+// process at once (the handler restores the default). The flag is the program's one piece of
+// process-wide state: a signal handler can reach nothing else.
+namespace {
+volatile std::sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  std::signal(sig, SIG_DFL);
+}
+}  // namespace
+
 // The run itself; under MPI every rank runs it, and only rank 0 prints or writes. Everything that can
 // be wrong (config, data, model, checkpoint) is checked before the output folder is touched.
 static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& comm) {
@@ -208,6 +244,13 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   add_preprocess_metadata(metadata, fitted);
   add_input_metadata(metadata, train);
 
+  std::optional<DirLock> lock;  // one process per run folder, until this one ends
+  if (lead) {
+    std::error_code ec;
+    fs::create_directories(r.out, ec);
+    if (ec) fail_input(r.out, ": cannot create the output folder: ", ec.message());
+    lock.emplace(r.out);
+  }
   if (!ck && lead) {
     prepare_out_dir(r.out, a.overwrite);
     write_text_atomic(r.out + "/config.yaml", dump_config(cfg));
@@ -225,6 +268,11 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
 
   Progress progress(cfg.train.progress && lead);
   TrainHooks hooks;
+  if (!comm) {  // under MPI the launcher forwards signals to every rank, which could stop at different steps
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+    hooks.should_stop = [] { return g_stop_signal != 0; };
+  }
   add_display_hooks(hooks, progress, cfg, batches, global_batch);
   DiagnosticsHook diagnostics;
   if (lead) add_diagnostics_hook(hooks, diagnostics, ctx, r, train, norm);
@@ -232,6 +280,13 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   FitResult result = fit(ctx, *model, cfg, train, test, norm, hooks, ro);
 
   if (!lead) return 0;
+  if (result.interrupted) {
+    const int sig = static_cast<int>(g_stop_signal);
+    std::fprintf(stderr, "\ncvtrain: %s: stopped at a step's end, checkpoint %s; continue with: cvtrain train --resume %s\n",
+                 sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)", result.last_checkpoint.c_str(),
+                 r.out.c_str());
+    return 128 + sig;
+  }
   save_model_file(r.out + "/model.safetensors", *model, metadata);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   if (result.early_stopped)

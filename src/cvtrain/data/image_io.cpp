@@ -172,27 +172,27 @@ void write_jpeg(const std::string& path, const U8Image& img, int quality) {
   std::vector<uint8_t> hwc(img.data.size());
   for (int64_t c = 0; c < img.C; ++c)
     for (int64_t k = 0; k < img.H * img.W; ++k) hwc[k * img.C + c] = img.data[c * img.H * img.W + k];
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) fail_input(path, ": cannot write the JPEG: ", std::strerror(errno));
-  jpeg_compress_struct cinfo;
-  jpeg_error_mgr jerr;
-  cinfo.err = jpeg_std_error(&jerr);
-  jpeg_create_compress(&cinfo);
-  jpeg_stdio_dest(&cinfo, f);
-  cinfo.image_width = static_cast<JDIMENSION>(img.W);
-  cinfo.image_height = static_cast<JDIMENSION>(img.H);
-  cinfo.input_components = static_cast<int>(img.C);
-  cinfo.in_color_space = img.C == 3 ? JCS_RGB : JCS_GRAYSCALE;
-  jpeg_set_defaults(&cinfo);
-  jpeg_set_quality(&cinfo, quality, TRUE);
-  jpeg_start_compress(&cinfo, TRUE);
-  while (cinfo.next_scanline < cinfo.image_height) {
-    JSAMPROW row = hwc.data() + static_cast<size_t>(cinfo.next_scanline) * img.W * img.C;
-    jpeg_write_scanlines(&cinfo, &row, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
-  std::fclose(f);
+  write_file_atomic(path, [&](std::FILE* f) {
+    jpeg_compress_struct cinfo;
+    jpeg_error_mgr jerr;
+    cinfo.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&cinfo);
+    jpeg_stdio_dest(&cinfo, f);
+    cinfo.image_width = static_cast<JDIMENSION>(img.W);
+    cinfo.image_height = static_cast<JDIMENSION>(img.H);
+    cinfo.input_components = static_cast<int>(img.C);
+    cinfo.in_color_space = img.C == 3 ? JCS_RGB : JCS_GRAYSCALE;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+      JSAMPROW row = hwc.data() + static_cast<size_t>(cinfo.next_scanline) * img.W * img.C;
+      jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    return std::ferror(f) == 0;
+  });
 }
 
 }  // namespace cvtrain

@@ -720,6 +720,18 @@ void emit(YAML::Emitter& out, const std::vector<std::pair<std::string, T>>& v) {
   for (const auto& [name, x] : v) out << YAML::Key << name << YAML::Value << x;
   out << YAML::EndMap;
 }
+
+std::string dump_augment(const std::vector<AugmentSpec>& list) {
+  YAML::Emitter out;
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const AugmentSpec& a : list) {
+    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << a.name << YAML::Key << "p" << YAML::Value << a.p;
+    for (const auto& [k, v] : a.params) out << YAML::Key << k << YAML::Value << v;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  return out.c_str();
+}
 }  // namespace
 
 std::string dump_config(const RunConfig& cfg) {
@@ -754,6 +766,22 @@ std::string dump_config(const RunConfig& cfg) {
   if (in_section) out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
+}
+
+std::vector<std::string> changed_keys(const RunConfig& a, const RunConfig& b) {
+  std::vector<std::string> out;
+  for (const Key& k : keys())
+    if (!std::visit([&](auto field) { return in(a, field) == in(b, field); }, k.field)) out.push_back(k.path);
+  if (dump_augment(a.data.augment) != dump_augment(b.data.augment)) out.push_back("data.augment");
+  return out;
+}
+
+std::string config_value(const RunConfig& cfg, const std::string& key) {
+  const Key* k = find_key(key);
+  if (!k) return key == "data.augment" ? dump_augment(cfg.data.augment) : "";
+  YAML::Emitter out;
+  std::visit([&](auto field) { emit(out, in(cfg, field)); }, k->field);
+  return out.c_str();
 }
 
 std::string config_reference_markdown() {

@@ -20,6 +20,10 @@ RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
                             const std::vector<std::string>& overrides = {});
 // The fully resolved config as YAML, every key present, in table order.
 std::string dump_config(const RunConfig& cfg);
+// The keys whose values differ between two configs, in table order (data.augment included).
+std::vector<std::string> changed_keys(const RunConfig& a, const RunConfig& b);
+// A key's value as YAML text ("resnet20", "0.1", "[30, 60]").
+std::string config_value(const RunConfig& cfg, const std::string& key);
 // docs/config.md's key reference, generated from the table.
 std::string config_reference_markdown();
 

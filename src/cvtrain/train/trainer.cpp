@@ -220,7 +220,8 @@ class Trainer {
   void start_epoch(int64_t epoch, EpochData& d, EpochProgress& p);
   bool next_batch(EpochData& d, Batch& b);
   void train_batch(const Batch& batch, int64_t epoch, const EpochData& d, EpochProgress& p);
-  void fail_or_skip_nonfinite(float loss_value, int64_t epoch);
+  void fail_or_skip_nonfinite(float loss_value, bool diverged, int64_t epoch);
+  static constexpr double kDivergence = 1e4;  // a loss this many times the first one has diverged
   void optimizer_step(int64_t epoch, EpochProgress& p);
   void clip_gradients(double norm);
   void end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& p);
@@ -252,6 +253,7 @@ class Trainer {
   TrainState st_;
   FitResult result_;
   bool stop_ = false;
+  double first_loss_ = -1;  // the first finite training loss of this process
 };
 
 Trainer::Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitParts& parts, const Dataset& train,
@@ -319,6 +321,7 @@ FitResult Trainer::run() {
     Batch batch;
     while (next_batch(d, batch)) {
       train_batch(batch, epoch, d, p);
+      if (result_.interrupted) return std::move(result_);
       if (max_steps > 0 && st_.step >= max_steps) break;  // train.max_steps: the last epoch ends here
     }
     end_epoch(epoch, d, p);
@@ -398,7 +401,11 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
   // this batch over all ranks (one process: itself)
   double images = static_cast<double>(n), loss_sum = static_cast<double>(loss_value) * static_cast<double>(n),
          mean_loss = loss_value, correct_all = static_cast<double>(correct);
-  bool finite = std::isfinite(loss_value);
+  // Divergence counts as a non-finite loss: a finite loss far above the first one (Adam at lr 1e6
+  // reaches 1e22) trains nothing useful either.
+  if (first_loss_ < 0 && std::isfinite(loss_value)) first_loss_ = loss_value;
+  const bool diverged = std::isfinite(loss_value) && loss_value > kDivergence * std::max(first_loss_, 1.0);
+  bool finite = std::isfinite(loss_value) && !diverged;
   if (comm_) {
     const dist::BatchTotals t = dist::reduce_batch(*comm_, n, loss_value, correct, !finite);
     images = t.images, loss_sum = t.loss_sum, correct_all = t.correct, finite = t.nonfinite == 0;
@@ -407,7 +414,7 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
   st_.images_done += static_cast<int64_t>(images);
   const bool group_end = st_.batches_done % opt_.accumulate_steps == 0 || st_.batches_done == d.batches;
   if (!finite) {
-    fail_or_skip_nonfinite(loss_value, epoch);
+    fail_or_skip_nonfinite(loss_value, diverged, epoch);
   } else {
     if (p.used_in_group == 0) arena_.zero_grad();
     // accumulates into the arena's gradients; data-parallel: each rank's mean loss weighted by its
@@ -426,6 +433,10 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
   p.seen_now += static_cast<int64_t>(images);
   if (group_end && p.used_in_group > 0) optimizer_step(epoch, p);
   if (group_end) p.used_in_group = 0, p.group_loss = 0;
+  if (group_end && !comm_ && hooks_.should_stop && hooks_.should_stop()) {  // a checkpoint, then the caller ends
+    save_checkpoint();
+    result_.interrupted = true;
+  }
   if (hooks_.on_step)
     hooks_.on_step({epoch, st_.batches_done, d.batches, static_cast<float>(mean_loss), sv_.lr,
                     static_cast<double>(p.seen_now) / seconds_since(p.t0),
@@ -434,10 +445,14 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
 
 // A NaN or infinite loss skips its batch while train.skip_nonfinite allows, then stops the run
 // naming the last good checkpoint.
-void Trainer::fail_or_skip_nonfinite(float loss_value, int64_t epoch) {
-  const char* what = std::isfinite(loss_value) ? "non-finite on another rank"
-                     : std::isnan(loss_value)  ? "NaN"
-                                               : "infinite";
+void Trainer::fail_or_skip_nonfinite(float loss_value, bool diverged, int64_t epoch) {
+  char diverging[96];
+  std::snprintf(diverging, sizeof diverging, "diverging (%.3g, over %.0e times the first step's %.3g)",
+                static_cast<double>(loss_value), kDivergence, first_loss_);
+  const char* what = diverged                  ? diverging
+                     : std::isfinite(loss_value) ? "non-finite or diverging on another rank"
+                     : std::isnan(loss_value)    ? "NaN"
+                                                 : "infinite";
   if (st_.nonfinite_skipped >= opt_.skip_nonfinite)
     fail_input("step ", st_.step + 1, " (epoch ", epoch, ", batch ", st_.batches_done, "): the loss is ", what,
                "; training stopped. ",

@@ -45,6 +45,9 @@ struct TrainHooks {
   // that step still in it): the place for diagnostics. 0: never.
   int64_t every_steps = 0;
   std::function<void(int64_t step, nn::Module& model, const nn::ParameterArena& arena)> on_every_steps;
+  // Asked after every optimizer step (one process only): true ends the run there, after a checkpoint
+  // (FitResult::interrupted), as the program does on SIGINT or SIGTERM.
+  std::function<bool()> should_stop;
 };
 
 // Where a run writes. An empty dir: no files at all (tests, benchmarks).
@@ -61,6 +64,7 @@ struct RunOutput {
 struct FitResult {
   std::vector<EpochMetrics> history;
   bool early_stopped = false;
+  bool interrupted = false;     // should_stop ended the run mid-epoch, after writing last_checkpoint
   std::string last_checkpoint;  // "" when none was written
 };
 
