@@ -60,6 +60,6 @@ if "$bin" train "$src/recipes/fashion_cnn.yaml" --set data.dataset=synthetic --s
     --set optim.schedule=constant --set optim.lr=1e30 --set train.checkpoint_every_steps=1 --out "$tmp/nan" \
     > "$tmp/nan.log" 2>&1; then echo "FAIL: a diverging run succeeded"; exit 1; else rc=$?; fi
 [[ $rc -eq 2 ]] || { cat "$tmp/nan.log"; echo "FAIL: exit $rc"; exit 1; }
-grep -Eq "step [0-9]+ .*the loss is (NaN|infinite).*Last good checkpoint: .*step-" "$tmp/nan.log" ||
+grep -Eq "step [0-9]+ .*the loss is (NaN|infinite|diverging).*Last good checkpoint: .*step-" "$tmp/nan.log" ||
   { cat "$tmp/nan.log"; echo "FAIL: message"; exit 1; }
 echo "resume: 1 passed, 0 failed"
