@@ -124,7 +124,7 @@ expect "m_json.safetensors: header is not valid JSON" -- eval "$tmp/m_json.safet
 expect "m_past.safetensors" -- eval "$tmp/m_past.safetensors"
 expect "m_dims.safetensors: tensor 'x'" -- eval "$tmp/m_dims.safetensors"
 expect "m_std.safetensors: preprocess" -- eval "$tmp/m_std.safetensors"
-expect "m_cfg.safetensors.*train.batch_size: must be >= 1" -- eval "$tmp/m_cfg.safetensors"
+expect "m_cfg.safetensors.*train.batch_size: must be in \[1, 1048576\]" -- eval "$tmp/m_cfg.safetensors"
 
 # Configs: NaN and Inf, a list or a mapping where a number goes, a key that is not a string, a top
 # level that is a list, values out of range, a crop larger than the image.
@@ -142,7 +142,7 @@ printf -- '- train\n- epochs\n' > "$tmp/toplist.yaml"
 expect "toplist.yaml: expected a mapping" -- train "$tmp/toplist.yaml" "${synthetic[@]}" --out "$tmp/o"
 expect "data.val_fraction: must be in \[0, 1\)" -- train "$R" "${synthetic[@]}" --set data.val_fraction=1.5 --out "$tmp/o"
 expect "threads: must be >= 0" -- train "$R" "${synthetic[@]}" --set threads=-2 --out "$tmp/o"
-expect "train.epochs: must be >= 1" -- train "$R" "${synthetic[@]}" --set train.epochs=0 --out "$tmp/o"
+expect "train.epochs: must be in \[1, 100000\]" -- train "$R" "${synthetic[@]}" --set train.epochs=0 --out "$tmp/o"
 expect "data.augment.*crop: size 64x64 is larger than" -- train "$R" "${synthetic[@]}" --set 'data.augment=[{name: crop, size: 64}]' --out "$tmp/o"
 expect "data.augment\[0\]: missing 'name'" -- train "$R" "${synthetic[@]}" --set 'data.augment=[{p: 0.5}]' --out "$tmp/o"
 

@@ -25,6 +25,7 @@ int cmd_eval(const EvalArgs& a) {
   apply_threads(cfg);
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
   Dataset test = load_split(cfg, Split::test);
+  if (test.size() == 0) fail_input("data.dataset ", cfg.data.dataset, ": the test split is empty");
   const Preprocess fitted = preprocess_from_metadata(meta, path);
   auto model = make_model(cfg, test, ctx.rng, &fitted);
   load_model_file(path, *model);

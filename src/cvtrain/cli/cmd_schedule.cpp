@@ -22,6 +22,10 @@ int cmd_schedule(const ScheduleArgs& a) {
   const optim::ScheduleRun run = schedule_run(cfg, batches);
   const optim::Schedule schedule = optim::make_schedule(cfg.schedule, run);
   const optim::ScheduleSteps spec = optim::in_steps(cfg.schedule, run);
+  constexpr int64_t kMaxPrinted = 10000000;  // lines of text; a longer schedule is a typo or wants --out alone
+  if (spec.total_steps > kMaxPrinted)
+    fail_input("train.epochs: the schedule has ", spec.total_steps, " steps; cvtrain schedule shows at most ", kMaxPrinted,
+               " (lower train.epochs or set train.max_steps)");
   std::vector<double> steps, lr, momentum;
   for (int64_t s = 0; s < spec.total_steps; ++s) {
     optim::ScheduleValue v = schedule(s);

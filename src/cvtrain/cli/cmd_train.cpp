@@ -232,6 +232,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   open_device(ctx, cfg, comm);
   Dataset train = load_split(cfg, Split::train);
   Dataset test = load_split(cfg, Split::test);
+  check_splits(cfg, train, test);
   Normalization norm = ck ? normalization_from_metadata(ck->metadata, r.ck_path) : fit_normalization(train);
   const Preprocess fitted = ck ? preprocess_from_metadata(ck->metadata, r.ck_path)
                               : fit_preprocess(train, cfg.data.preprocess, cfg.data.preprocess_components,

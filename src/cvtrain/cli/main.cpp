@@ -63,7 +63,7 @@ const std::vector<Subcommand>& subcommands() {
          auto a = std::make_shared<BenchArgs>();
          app.add_option("config", a->config, "YAML config")->required();
          overrides(app, a->overrides);
-         app.add_option("--steps", a->steps, "Timed training steps")->check(CLI::PositiveNumber);
+         app.add_option("--steps", a->steps, "Timed training steps")->check(CLI::Range(1, 100000));
          app.add_flag("--json", a->json, "Print one JSON object");
          return [a] { return cmd_bench(*a); };
        }},
@@ -81,7 +81,7 @@ const std::vector<Subcommand>& subcommands() {
          app.add_option("config", a->config, "YAML config")->required();
          overrides(app, a->overrides);
          app.add_option("--out", a->out, "Output folder (default runs/<config name>-diagnose)");
-         app.add_option("--batches", a->batches, "Training batches to run")->check(CLI::PositiveNumber);
+         app.add_option("--batches", a->batches, "Training batches to run")->check(CLI::Range(1, 100000));
          return [a] { return cmd_diagnose(*a); };
        }},
       {"preview", "Write a PNG grid of training images with random augmentations from the config",
@@ -90,9 +90,9 @@ const std::vector<Subcommand>& subcommands() {
          app.add_option("config", a->config, "YAML config")->required();
          overrides(app, a->overrides);
          app.add_option("--out", a->out, "PNG file to write (default augment.png)");
-         app.add_option("--images", a->images, "Rows: training images shown")->check(CLI::PositiveNumber);
-         app.add_option("--views", a->views, "Augmentations per image")->check(CLI::NonNegativeNumber);
-         app.add_option("--scale", a->scale, "Pixel magnification")->check(CLI::PositiveNumber);
+         app.add_option("--images", a->images, "Rows: training images shown")->check(CLI::Range(1, 256));
+         app.add_option("--views", a->views, "Augmentations per image")->check(CLI::Range(0, 64));
+         app.add_option("--scale", a->scale, "Pixel magnification")->check(CLI::Range(1, 16));
          return [a] { return cmd_preview(*a); };
        }},
       {"augmentations", "List the augmentations data.augment accepts, with their parameters",
@@ -135,13 +135,13 @@ const std::vector<Subcommand>& subcommands() {
          app.add_option("--space", a->space, "SPACE.yaml: config keys -> {uniform|loguniform|int|choice|grid: [...]}")
              ->required();
          app.add_option("--trials", a->trials, "Trials per stage (grid-only spaces: the grid's size)")
-             ->check(CLI::PositiveNumber);
-         app.add_option("--jobs", a->jobs, "Trials run at the same time (child processes)")->check(CLI::PositiveNumber);
+             ->check(CLI::Range(1, 100000));
+         app.add_option("--jobs", a->jobs, "Trials run at the same time (child processes)")->check(CLI::Range(1, 256));
          overrides(app, a->overrides, "Override a key of every trial (repeatable)");
          app.add_option("--out", a->out, "Output folder (default runs/search-<config name>); rerun to resume");
          app.add_option("--stages", a->stages, "2: a second stage narrowed around the best trials")->check(CLI::Range(1, 2));
          app.add_option("--halving", a->halving, "Successive halving with reduction factor ETA over train.epochs (0: off)")
-             ->check(CLI::NonNegativeNumber);
+             ->check(CLI::Range(0, 64));
          app.add_option("--seed", a->seed, "Seed of the sampled trials");
          return [a, self] { return cmd_search(*a, self); };
        }},

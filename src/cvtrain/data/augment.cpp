@@ -356,6 +356,7 @@ void apply_trivialaugment(Image& img, SampleRng& rng, const Params& p, const Col
 }
 
 constexpr double kBig = 1e9;
+constexpr double kMaxSide = 4096;  // pixels: an image side or padding larger than this is a typo, and its buffer would not fit
 
 }  // namespace
 
@@ -366,18 +367,18 @@ const std::vector<TransformDef>& augment_registry() {
       {"hflip", "Mirror left-right (torchvision RandomHorizontalFlip).", {}, apply_hflip, nullptr, 0.5},
       {"vflip", "Mirror top-bottom (torchvision RandomVerticalFlip).", {}, apply_vflip, nullptr, 0.5},
       {"crop", "Random crop after padding (torchvision RandomCrop).",
-       {{"size", "0", 0, kBig, "output side in pixels (0: the input size)"},
-        {"padding", "4", 0, kBig, "pixels added on every side"},
+       {{"size", "0", 0, kMaxSide, "output side in pixels (0: the input size)"},
+        {"padding", "4", 0, kMaxSide, "pixels added on every side"},
         {"padding_mode", "zero|reflect|edge", 0, 0, "how the padding is filled"}},
        apply_crop, crop_size},
       {"random_resized_crop", "Random area and aspect, resized bilinearly (torchvision RandomResizedCrop, no antialias).",
-       {{"size", "0", 0, kBig, "output side (0: the input size)"},
+       {{"size", "0", 0, kMaxSide, "output side (0: the input size)"},
         {"scale", "0.08,1", 0, 1, "range of the crop's area fraction"},
         {"ratio", "0.75,1.3333333", 1e-3, 1e3, "range of the crop's aspect ratio w/h (sampled in log space)"}},
        apply_random_resized_crop, crop_size},
       {"resize_center_crop", "Resize the shorter side, then take the central crop (deterministic).",
-       {{"resize", "0", 0, kBig, "shorter side after resizing (0: no resize)"},
-        {"size", "0", 0, kBig, "side of the central crop (0: the resized size)"}},
+       {{"resize", "0", 0, kMaxSide, "shorter side after resizing (0: no resize)"},
+        {"size", "0", 0, kMaxSide, "side of the central crop (0: the resized size)"}},
        apply_resize_center_crop, resize_center_size},
       {"translate", "Random shift by whole pixels (torchvision RandomAffine translate).",
        {{"max", "0.1,0.1", 0, 1, "largest shift as a fraction of width, height"},
@@ -416,7 +417,7 @@ const std::vector<TransformDef>& augment_registry() {
         {"mode", "constant|random", 0, 0, "constant value, or random per-pixel values"}},
        apply_erasing, nullptr, 0.5},
       {"cutout", "A square of fixed size at a random center, clipped (DeVries & Taylor 2017).",
-       {{"size", "8", 1, kBig, "side of the square"}, {"value", "0", 0, 1, "fill value"}}, apply_cutout, nullptr},
+       {{"size", "8", 1, kMaxSide, "side of the square"}, {"value", "0", 0, 1, "fill value"}}, apply_cutout, nullptr},
       {"randaugment", "RandAugment (Cubuk et al. 2020): n random ops of magnitude m (torchvision's ops).",
        {{"n", "2", 0, 100, "ops per image"}, {"m", "9", 0, kBig, "magnitude bin in [0, bins)"},
         {"bins", "31", 2, 1000, "number of magnitude bins"}},

@@ -2,6 +2,8 @@
 // it against the first image's shape, and pack them into one (N,C,H,W) u8 tensor.
 #include "cvtrain/data/image_folder.h"
 
+#include <cerrno>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -29,14 +31,28 @@ bool is_image_name(const fs::path& p) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
+// Why an entry named like an image is not one to read; "" for a regular file (or a link to one).
+std::string not_a_file(const fs::path& p) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(p, ec);
+  if (fs::is_regular_file(st)) return "";
+  if (fs::is_symlink(fs::symlink_status(p, ec)) && !fs::exists(st))
+    return ec.value() == ELOOP ? "a symbolic link loop" : "a dangling symbolic link";
+  if (fs::is_directory(st)) return "a folder";
+  if (fs::is_fifo(st)) return "a FIFO";
+  return "not a regular file";
+}
+
 }  // namespace
 
 Dataset load_image_folder(const std::string& dir, BadFile policy, int64_t limit, const std::vector<std::string>& classes) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) fail_input(dir, ": image folder does not exist or is not a folder (data.root)");
   std::vector<std::string> found;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_directory()) found.push_back(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::error_code entry_ec;  // a link loop is not a class folder (and not an exception)
+    if (e.is_directory(entry_ec)) found.push_back(e.path().filename().string());
+  }
   std::sort(found.begin(), found.end());
   if (found.empty()) fail_input(dir, ": no class subfolders (expected ", dir, "/<class>/<image>.png)");
   if (!classes.empty() && found != classes) {
@@ -54,12 +70,13 @@ Dataset load_image_folder(const std::string& dir, BadFile policy, int64_t limit,
     const fs::path cdir = fs::path(dir) / found[k];
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(cdir, ec))
-      if (e.is_regular_file() && is_image_name(e.path())) files.push_back(e.path());
+      if (is_image_name(e.path())) files.push_back(e.path());
     std::sort(files.begin(), files.end());
     if (files.empty()) fail_input(cdir.string(), ": class folder has no .png/.jpg/.jpeg images");
     for (const fs::path& f : files) {
       if (limit > 0 && static_cast<int64_t>(images.size()) >= limit) break;
       try {
+        if (const std::string why = not_a_file(f); !why.empty()) fail_input(f.string(), ": ", why, ", not an image file");
         U8Image img = read_image(f.string());
         if (!images.empty() && (img.C != images[0].C || img.H != images[0].H || img.W != images[0].W))
           fail_input(f.string(), ": image is ", img.C, "x", img.H, "x", img.W, " (CxHxW) but the dataset's first image is ",
@@ -102,8 +119,10 @@ Dataset load_image_folder_split(const std::string& root, Split split, BadFile po
   if (!fs::is_directory(test, ec)) fail_input(root, ": has train/ but neither test/ nor val/; set data.val_fraction instead");
   // The class list of the test folder must match the training folder's.
   std::vector<std::string> classes;
-  for (const auto& e : fs::directory_iterator(train, ec))
-    if (e.is_directory()) classes.push_back(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(train, ec)) {
+    std::error_code entry_ec;
+    if (e.is_directory(entry_ec)) classes.push_back(e.path().filename().string());
+  }
   std::sort(classes.begin(), classes.end());
   return load_image_folder(test.string(), policy, limit, classes);
 }

@@ -43,8 +43,8 @@ BatchLoader::BatchLoader(const Dataset& data, const Normalization& norm, int64_t
   }
   order_.resize(static_cast<size_t>(size_));
   std::iota(order_.begin(), order_.end(), int64_t{0});
-  x_buf_ = Tensor::empty({batch_size, C, images.size(2), images.size(3)}, DType::f32);
-  y_buf_ = Tensor::empty({batch_size}, DType::i64);
+  x_buf_ = Tensor::empty({buffer_rows(), C, images.size(2), images.size(3)}, DType::f32);
+  y_buf_ = Tensor::empty({buffer_rows()}, DType::i64);
 }
 
 BatchLoader::BatchLoader(const Dataset& data, const Normalization& norm, int64_t batch_size, bool shuffle,
@@ -72,7 +72,7 @@ void BatchLoader::set_preprocess(const Preprocess& p) {
     mean_[c] = 0.0f, inv_std_[c] = 1.0f;
     for (int v = 0; v < 256; ++v) lut_[c * 256 + v] = static_cast<float>(v) / 255.0f;
   }
-  Shape s{batch_size_};
+  Shape s{buffer_rows()};
   for (int64_t d : p.out_shape()) s.push_back(d);
   pre_buf_ = Tensor::empty(s, DType::f32);
 }
@@ -93,9 +93,9 @@ void BatchLoader::set_augment(const AugmentOptions& options) {
   const size_t S = options.workers > 0 ? static_cast<size_t>(2 * options.workers + 1) : 1;
   slots_.assign(S, Slot{});
   for (Slot& s : slots_) {
-    s.x = Tensor::empty({batch_size_, C_, out_h_, out_w_}, DType::f32);
-    s.y = Tensor::empty({batch_size_}, DType::i64);
-    if (mix_.enabled()) s.y_soft = Tensor::empty({batch_size_, K}, DType::f32);
+    s.x = Tensor::empty({buffer_rows(), C_, out_h_, out_w_}, DType::f32);
+    s.y = Tensor::empty({buffer_rows()}, DType::i64);
+    if (mix_.enabled()) s.y_soft = Tensor::empty({buffer_rows(), K}, DType::f32);
   }
   stop_ = false;
   epoch_batches_ = 0;

@@ -4,6 +4,7 @@
 // stream (seed, epoch, index), optionally by worker threads that prefetch whole batches: the same
 // seed gives the same batches for any worker count. Not the transforms themselves (augment.h).
 #pragma once
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -71,6 +72,8 @@ class BatchLoader {
 
   int64_t num_batches() const { return drop_last_ ? size_ / batch_size_ : (size_ + batch_size_ - 1) / batch_size_; }
   int64_t batch_size() const { return batch_size_; }
+  // Rows of the batch buffers: no batch is larger than the dataset, whatever batch_size says.
+  int64_t buffer_rows() const { return std::min(batch_size_, std::max<int64_t>(size_, 1)); }
   int64_t size() const { return size_; }
   // The example order of the current epoch (dataset indices).
   const std::vector<int64_t>& order() const { return order_; }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -690,9 +691,20 @@ RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
   return cfg;
 }
 
+namespace {
+constexpr uintmax_t kMaxConfigBytes = 1 << 20;  // a recipe is a few KiB; more is not a config
+}  // namespace
+
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::stringstream text;
   if (!path.empty()) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(status)) fail_input(path, ": cannot open the config file");
+    if (!std::filesystem::is_regular_file(status)) fail_input(path, ": not a regular file; a config is a YAML file");
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!ec && size > kMaxConfigBytes)
+      fail_input(path, ": ", size, " bytes; a config is at most ", kMaxConfigBytes, " bytes of YAML");
     std::ifstream in(path);
     if (!in) fail_input(path, ": cannot open the config file");
     text << in.rdbuf();

@@ -1,6 +1,7 @@
 #include "cvtrain/train/model_file.h"
 
 #include "cvtrain/tensor/safetensors.h"
+#include "cvtrain/train/weights.h"
 
 namespace cvtrain {
 
@@ -10,12 +11,9 @@ void save_model_file(const std::string& path, nn::Module& model, const std::map<
 
 std::map<std::string, std::string> load_model_file(const std::string& path, nn::Module& model) {
   SafetensorsFile file = read_safetensors(path);
-  try {
-    model.load_state_dict(file.tensors, /*strict=*/true);
-  } catch (const InputError& e) {
-    fail_input(path, ": ", e.what());
-  }
-  return file.metadata;
+  const WeightsFile w{path, false, std::move(file.tensors), std::move(file.metadata)};
+  load_weights(model, w);  // strict, and every value finite
+  return w.metadata;
 }
 
 std::map<std::string, std::string> read_model_metadata(const std::string& path) {

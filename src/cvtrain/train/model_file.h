@@ -11,7 +11,8 @@ namespace cvtrain {
 
 void save_model_file(const std::string& path, nn::Module& model, const std::map<std::string, std::string>& metadata);
 
-// Loads the weights strictly into `model` (every name and shape must match) and returns the metadata.
+// Loads the weights strictly into `model` (every name and shape must match, every value finite: a NaN
+// weight makes every output NaN) and returns the metadata.
 std::map<std::string, std::string> load_model_file(const std::string& path, nn::Module& model);
 
 // Only the metadata (to learn which model to build before loading the weights).

@@ -21,9 +21,9 @@ const std::vector<std::string>& memory_format_names() {
 }
 
 void check_options(const TrainOptions& o) {
-  need(o.epochs >= 1, "train.epochs", "must be >= 1");
-  need(o.batch_size >= 1, "train.batch_size", "must be >= 1");
-  need(o.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1");
+  need(o.epochs >= 1 && o.epochs <= 100000, "train.epochs", "must be in [1, 100000]");
+  need(o.batch_size >= 1 && o.batch_size <= (1 << 20), "train.batch_size", "must be in [1, 1048576]");
+  need(o.eval_batch_size >= 1 && o.eval_batch_size <= (1 << 20), "train.eval_batch_size", "must be in [1, 1048576]");
   need(o.label_smoothing >= 0 && o.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)");
   need(o.eval_every >= 1, "train.eval_every", "must be >= 1");
   need(o.clip_grad_norm >= 0, "train.clip_grad_norm", "must be >= 0");
@@ -36,7 +36,7 @@ void check_options(const TrainOptions& o) {
   need(o.skip_nonfinite >= 0, "train.skip_nonfinite", "must be >= 0");
   need(o.log_every_steps >= 0, "train.log_every_steps", "must be >= 0");
   need(o.diagnostics_every >= 0, "train.diagnostics_every", "must be >= 0");
-  need(o.max_steps >= 0, "train.max_steps", "must be >= 0");
+  need(o.max_steps >= 0 && o.max_steps <= 1000000000, "train.max_steps", "must be in [0, 10^9]");
   need(o.dist_timeout_s > 0, "train.dist_timeout_s", "must be > 0");
   need(o.dist_bucket_mb > 0 && o.dist_bucket_mb <= 1024, "train.dist_bucket_mb", "must be in (0, 1024]");
   index_of_name(precision_names(), o.precision, "train.precision", "precision");

@@ -85,6 +85,20 @@ Dataset load_split(const RunConfig& cfg, Split split) {
   return load_dataset(cfg.data, split, static_cast<uint64_t>(cfg.seed));
 }
 
+void check_splits(const RunConfig& cfg, const Dataset& train, const Dataset& test) {
+  const std::string where = "data.dataset " + cfg.data.dataset + " (" + cfg.data.root + ")";
+  if (train.size() == 0) fail_input(where, ": the training split is empty");
+  if (test.size() == 0) fail_input(where, ": the test split is empty; check data.limit_test and data.classes");
+  auto shape = [](const Dataset& d) {
+    return std::to_string(d.images.size(1)) + "x" + std::to_string(d.images.size(2)) + "x" + std::to_string(d.images.size(3));
+  };
+  if (shape(train) != shape(test))
+    fail_input(where, ": training images are ", shape(train), " (CxHxW) but test images are ", shape(test),
+               "; one model cannot take both");
+  if (test.num_classes() > train.num_classes())
+    fail_input(where, ": the test split has ", test.num_classes(), " classes, the training split ", train.num_classes());
+}
+
 void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted) {
   if (!fitted.is_channel()) meta["preprocess_fit"] = preprocess_to_json(fitted);
 }

@@ -21,6 +21,9 @@ std::map<std::string, std::string> model_metadata(const RunConfig& cfg, const No
 Normalization normalization_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin);
 // One split of the run's data (cfg.data; the seed chooses a validation split).
 Dataset load_split(const RunConfig& cfg, Split split);
+// The two splits can be trained and evaluated together: neither is empty, the images have one shape,
+// and the test labels are classes of the training set. InputError naming data.* otherwise.
+void check_splits(const RunConfig& cfg, const Dataset& train, const Dataset& test);
 // The fitted data.preprocess transform travels as the "preprocess_fit" entry (absent for "channel").
 void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted);
 // The model's input (C,H,W) and class names travel as the "input" entry, so that predict and export
