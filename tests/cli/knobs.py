@@ -8,7 +8,7 @@ valid non-default value (PROBES, or one derived from the type) either changes wh
   weights  the trained tensors differ          metrics  metrics.jsonl differs (timings aside)
   files    the run folder's files differ       speed    weights and metrics are the same bit for bit
   bits     weights and metrics agree to rounding (1e-4)
-Keys whose column names another effect (ranks, input, terminal, faults, stopping) are not probed. Each probed key must also train in at least one context: a probe that is refused everywhere
+Keys whose column names another effect (ranks, input, terminal, faults, stopping, checks) are not probed. Each probed key must also train in at least one context: a probe that is refused everywhere
 is a broken probe, not a pass. Runs are tiny (synthetic 28x28 images, 20 train, 8 test, batch 8).
 
   knobs.py CVTRAIN SOURCE_DIR [KEY_PREFIX...]    (env JOBS: parallel runs, default 2)
@@ -29,7 +29,7 @@ ONLY = sys.argv[3:]
 JOBS = int(os.environ.get("JOBS", "2"))
 BASE = {"data.dataset": "synthetic", "data.limit_train": "20", "data.limit_test": "8", "train.batch_size": "8",
         "train.epochs": "1", "train.eval_batch_size": "8", "train.progress": "false", "threads": "1"}
-UNPROBED = {"ranks", "input", "terminal", "faults", "stopping"}
+UNPROBED = {"ranks", "input", "terminal", "faults", "stopping", "checks"}
 # Keys no run here can use: refused in every context is their pass.
 REFUSED_HERE = {"device": "cuda needs a -DCVTRAIN_CUDA=ON build and a GPU"}
 AXES = {"model.name", "optim.name", "optim.schedule"}  # the keys contexts vary

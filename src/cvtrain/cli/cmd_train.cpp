@@ -262,6 +262,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   if (!lead && !std::freopen("/dev/null", "w", stdout)) fail_input("/dev/null: cannot open");  // rank 0 speaks
   print_banner(r, comm.get(), train, test);
   if (!transfer_report.empty() && lead) {
+    std::fprintf(stderr, "cvtrain: %s", transfer_report.substr(0, transfer_report.find('\n') + 1).c_str());
     std::printf("%s", transfer_report.c_str());
     write_text_atomic(r.out + "/transfer.txt", transfer_report);
   }

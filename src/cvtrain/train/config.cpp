@@ -66,7 +66,7 @@ using Applies = std::string (*)(const RunConfig&, const char* key);
 // weights, metrics (the evaluations) and files (the run folder) must change when the key is set,
 // speed keys must leave the results bit for bit, bits keys to rounding; the others are not probed,
 // for the reason named.
-enum class Effect { weights, metrics, files, speed, bits, ranks, input, terminal, faults, stopping };
+enum class Effect { weights, metrics, files, speed, bits, ranks, input, terminal, faults, stopping, checks };
 
 const char* effect_name(Effect e) {
   switch (e) {
@@ -80,6 +80,7 @@ const char* effect_name(Effect e) {
     case Effect::terminal: return "terminal";  // what a terminal shows
     case Effect::faults: return "faults";      // only after a non-finite loss
     case Effect::stopping: return "stopping";  // when early stopping ends the run
+    case Effect::checks: return "checks";      // which input is refused
   }
   return "?";
 }
@@ -225,6 +226,8 @@ const std::vector<Key>& keys() {
       {"model.freeze", &at<&R::transfer, &X::freeze>, Effect::weights, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
       {"model.reset_head", &at<&R::transfer, &X::reset_head>, Effect::weights, "New number of classes: the final linear layer is freshly initialized, not taken from model.init_from (must equal the data's classes; 0: off)."},
       {"model.freeze_bn", &at<&R::transfer, &X::freeze_bn>, Effect::weights, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
+      {"model.init_strict", &at<&R::transfer, &X::init_strict>, Effect::checks, "model.init_from must supply every tensor of the model (but a model.reset_head), with its name and shape; false: tensors it lacks start from the model's init, as the report lists.",
+       [](const RunConfig& c, const char*) -> std::string { return c.transfer.init_from.empty() ? "no effect without model.init_from" : ""; }},
       {"model.drop_path", &at<&R::model, &M::drop_path>, Effect::weights, "Stochastic depth (Huang et al. 2016) for the residual models (resnet*, preact_resnet20, wrn_*, resnet_stack): in training each sample's (or batch's, model.drop_path_mode) residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
       {"model.drop_path_mode", &at<&R::model, &M::drop_path_mode>, Effect::weights, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed).",
        [](const RunConfig& c, const char*) -> std::string { return c.model.drop_path > 0 ? "" : "no effect without model.drop_path"; }, [] { return nn::drop_path_mode_names(); }, "mode"},

@@ -53,6 +53,7 @@ struct TransferOptions {
   std::vector<std::string> freeze;  // parameter-name prefixes, or "backbone"
   int64_t reset_head = 0;           // the new number of classes: the final linear starts fresh
   bool freeze_bn = false;
+  bool init_strict = true;          // every model tensor but a reset head must come from init_from
 };
 
 // The range of every field (InputError naming its model.* key).

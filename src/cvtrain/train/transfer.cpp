@@ -137,7 +137,24 @@ std::string apply_transfer(const RunConfig& cfg, nn::Module& model) {
   if (cfg.transfer.init_from.empty()) return "";
   const std::string path = resolve_model_path(cfg.transfer.init_from, "model.init_from");
   SafetensorsFile file = read_safetensors(path);
-  return load_matching(model, file.tensors, path, fresh).text();
+  const TransferReport report = load_matching(model, file.tensors, path, fresh);
+  if (cfg.transfer.init_strict) {  // a tensor the file does not supply is an error, a reset head aside
+    std::vector<std::string> missing;
+    for (const std::string& t : report.initialized) {
+      bool is_fresh = false;
+      for (const std::string& p : fresh) is_fresh = is_fresh || optim::matches_prefix(t.substr(0, t.find(' ')), p);
+      if (!is_fresh) missing.push_back(t);
+    }
+    if (!missing.empty()) {
+      std::string why;
+      for (const auto& [name, reason] : report.skipped)
+        if (why.empty() && reason.rfind("shape", 0) == 0) why = "; e.g. " + name + ": " + reason;
+      fail_input("model.init_from: ", path, " supplies ", report.loaded.size(), " of the model's tensors; ",
+                 missing.size(), " are missing or mismatched (first: ", missing.front(), why,
+                 "); set model.init_strict: false to start those from the model's init");
+    }
+  }
+  return report.text();
 }
 
 std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::ParameterArena& arena) {
