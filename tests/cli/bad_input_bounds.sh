@@ -92,5 +92,9 @@ open(sys.argv[2], 'wb').write(bytes(body))
 PY
 expect "nan.safetensors: tensor '.*' holds a non-finite value" -- eval "$tmp/nan.safetensors"
 
+# model.init_from with another architecture's weights: refused unless model.init_strict is false.
+expect "model.init_from: .*supplies 0 of the model's tensors.*model.init_strict: false" -- train "$R" "${syn[@]}" \
+  --set model.init_from="$tmp/run" --out "$tmp/o"
+
 echo "bad input (bounds): $passes passed, $fails failed"
 [[ $fails -eq 0 ]]
