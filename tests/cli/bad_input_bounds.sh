@@ -26,6 +26,22 @@ expect "$tmp: not a regular file" -- train "$tmp" --out "$tmp/o"
 head -c 2000000 /dev/zero | tr '\0' 'a' > "$tmp/huge.yaml"
 expect "huge.yaml: 2000000 bytes; a config is at most" -- train "$tmp/huge.yaml" --out "$tmp/o"
 
+# A gzip IDX whose header declares far more images than the compressed file can hold: refused before
+# anything is inflated or allocated.
+mkdir -p "$tmp/lie"
+python3 - "$tmp/lie" <<'PY'
+import gzip, struct, sys
+d = sys.argv[1]
+def idx(name, magic, dims, payload):
+    open(f'{d}/{name}', 'wb').write(gzip.compress(struct.pack('>I', magic) + b''.join(struct.pack('>I', x) for x in dims) + payload, 9))
+idx('train-images-idx3-ubyte.gz', 0x803, [2**31, 28, 28], bytes(4_000_000))
+idx('train-labels-idx1-ubyte.gz', 0x801, [64], bytes(64))
+idx('t10k-images-idx3-ubyte.gz', 0x803, [64, 28, 28], bytes(64 * 784))
+idx('t10k-labels-idx1-ubyte.gz', 0x801, [64], bytes(64))
+PY
+expect "train-images-idx3-ubyte.gz: header declares 2147483648x28x28 values .* more than the [0-9]+-byte gzip file can hold" \
+  -- train "$R" --set data.root="$tmp/lie" --out "$tmp/o"
+
 # Values that would allocate or loop without end.
 expect "train.batch_size: must be in \[1, 1048576\]" -- train "$R" --set train.batch_size=100000000 --out "$tmp/o"
 expect "train.epochs: must be in \[1, 100000\]" -- schedule "$R" --set train.epochs=1000000000

@@ -94,7 +94,7 @@ PY
 # that disagree, a label out of range, a corrupt gzip stream.
 expect "idx_huge/train-images-idx3-ubyte: truncated: header declares" -- train "$R" "${quick[@]}" --set data.root="$tmp/idx_huge" --out "$tmp/o"
 expect "idx_zero/train-images-idx3-ubyte: IDX header declares dimensions 0x4294967295x4294967295 too large" -- train "$R" "${quick[@]}" --set data.root="$tmp/idx_zero" --out "$tmp/o"
-expect "idx_hugegz/train-images-idx3-ubyte.gz: truncated" -- train "$R" "${quick[@]}" --set data.root="$tmp/idx_hugegz" --out "$tmp/o"
+expect "idx_hugegz/train-images-idx3-ubyte.gz: header declares .* more than the [0-9]+-byte gzip file can hold" -- train "$R" "${quick[@]}" --set data.root="$tmp/idx_hugegz" --out "$tmp/o"
 expect "idx_float/train-images-idx3-ubyte: unsupported IDX element type 0x0d" -- train "$R" "${quick[@]}" --set data.root="$tmp/idx_float" --out "$tmp/o"
 expect "idx_trunc/train-images-idx3-ubyte: truncated" -- train "$R" "${quick[@]}" --set data.root="$tmp/idx_trunc" --out "$tmp/o"
 expect "idx_count/train-labels-idx1-ubyte: 7 labels for the 8 images" -- train "$R" "${quick[@]}" --set data.root="$tmp/idx_count" --out "$tmp/o"

@@ -17,6 +17,7 @@ namespace {
 
 constexpr int kMaxDims = 4;
 constexpr size_t kChunk = size_t{1} << 16;
+constexpr uint64_t kDeflateMaxRatio = 1032;  // the most deflate expands (RFC 1951)
 
 struct FileCloser {
   void operator()(FILE* f) const { std::fclose(f); }
@@ -192,31 +193,24 @@ Tensor read_idx(const std::string& path) {
     return out;
   }
 
-  // gzip: the decompressed size is unknown until the end, so the buffer grows (doubling) with the
-  // bytes that arrive, never with what the header declares.
-  std::vector<uint8_t> data(overflow ? kChunk : 0);
+  // gzip: deflate expands at most 1032x (RFC 1951: a 258-byte match in about 2 bits), so the file's
+  // size bounds what a truthful header can declare; a lying one is refused before anything is
+  // allocated or inflated, and the values are inflated straight into the tensor, never past it.
+  const uint64_t plausible = static_cast<uint64_t>(st.st_size) * kDeflateMaxRatio;
+  if (overflow || declared > plausible)
+    fail_input(path, ": header declares ", dims_str(dims), " values (", declared_str, " bytes), more than the ",
+               st.st_size, "-byte gzip file can hold (deflate expands at most ", kDeflateMaxRatio, "x)");
+  Tensor out = Tensor::empty(dims, DType::u8);
   uint64_t have = 0;
-  if (overflow) {  // cannot fit any file: only count the bytes, for the message
-    for (size_t n; (n = src.read(data.data(), kChunk)) > 0;) have += n;
-  } else {
-    while (have < declared) {
-      const uint64_t want = std::min<uint64_t>(declared - have, std::max<uint64_t>(kChunk, have));
-      data.resize(have + want);
-      const size_t n = src.read(data.data() + have, want);
-      have += n;
-      if (n < want) break;
-    }
-  }
-  if (overflow || have < declared)
+  for (size_t n = 1; have < declared && n > 0; have += n)
+    n = src.read(static_cast<uint8_t*>(out.raw_data()) + have, std::min<uint64_t>(declared - have, kChunk));
+  if (have < declared)
     fail_input(path, ": truncated: header declares ", dims_str(dims), " values (", declared_str, " bytes) but ",
                what, " holds ", have);
   unsigned char extra[256];
   if (const size_t n = src.read(extra, sizeof extra); n > 0)
     fail_input(path, ": trailing garbage: ", what, " goes on for ", n, sizeof extra == n ? " or more" : "",
                " bytes after the ", dims_str(dims), " values the header declares");
-
-  Tensor out = Tensor::empty(dims, DType::u8);
-  if (declared) std::memcpy(out.data<uint8_t>(), data.data(), declared);
   return out;
 }
 
