@@ -3,6 +3,7 @@
 // rebuilt from that config, and the test split of its dataset. Prints the test accuracy.
 //   evaluate_run RUN_DIR_OR_MODEL_FILE [key.path=value ...]
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -27,10 +28,10 @@ int main(int argc, char** argv) {
     Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
     const Dataset test = load_split(cfg, Split::test);
     const Preprocess fitted = preprocess_from_metadata(w.metadata, w.path);
-    auto model = make_model(cfg, test, ctx.rng, &fitted);
+    const Normalization norm = normalization_from_metadata(w.metadata, w.path);
+    auto model = make_stored_model(cfg, test, norm, fitted, std::filesystem::file_size(w.path), w.path, ctx.rng);
     load_weights(*model, w);
-    const EvalResult r = evaluate(ctx, *model, test, normalization_from_metadata(w.metadata, w.path),
-                                  cfg.train.eval_batch_size, &fitted);
+    const EvalResult r = evaluate(ctx, *model, test, norm, cfg.train.eval_batch_size, &fitted);
     std::printf("%s: test accuracy %.2f%% (%lld images)\n", w.path.c_str(), 100 * r.accuracy,
                 static_cast<long long>(r.images));
     return 0;

@@ -108,6 +108,30 @@ open(sys.argv[2], 'wb').write(bytes(body))
 PY
 expect "nan.safetensors: tensor '.*' holds a non-finite value" -- eval "$tmp/nan.safetensors"
 
+# Metadata that asks for more than the file holds: a deep_mlp of width 65536 and depth 1000 in a
+# small file, and a normalization of 3 channels for 1-channel images.
+python3 - "$tmp/run/model.safetensors" "$tmp" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', data[:8])[0]
+def write(name, edit):
+    h = json.loads(data[8:8 + n]); edit(h['__metadata__'])
+    b = json.dumps(h).encode(); b += b' ' * ((8 - len(b) % 8) % 8)
+    open(f'{sys.argv[2]}/{name}', 'wb').write(struct.pack('<Q', len(b)) + b + data[8 + n:])
+def huge(m):
+    m['config'] = m['config'].replace('name: mlp', 'name: deep_mlp').replace('width: 4096', 'width: 65536').replace('depth: 6', 'depth: 1000')
+def channels(m):
+    p = json.loads(m['preprocess']); p['mean'] = [0.1, 0.2, 0.3]; p['std'] = [0.3, 0.3, 0.3]; m['preprocess'] = json.dumps(p)
+write('huge.safetensors', huge)
+write('channels.safetensors', channels)
+PY
+for cmd in eval predict export; do
+  extra=(); [[ $cmd == predict ]] && extra=("$tmp/imf/test_ok/a/0.png"); [[ $cmd == export ]] && extra=(--out "$tmp/x.onnx")
+  expect "huge.safetensors: the stored config describes a deep_mlp of about [0-9]+ parameters, but the file holds at most" \
+    -- "$cmd" "$tmp/huge.safetensors" "${extra[@]}"
+  expect "channels.safetensors: preprocess: 3 channel means for 1-channel images" -- "$cmd" "$tmp/channels.safetensors" "${extra[@]}"
+done
+
 # model.init_from with another architecture's weights: refused unless model.init_strict is false.
 expect "model.init_from: .*supplies 0 of the model's tensors.*model.init_strict: false" -- train "$R" "${syn[@]}" \
   --set model.init_from="$tmp/run" --out "$tmp/o"

@@ -58,7 +58,7 @@ Loaded load_member(const std::string& path, const std::vector<std::string>& over
   m.cfg = parse_config_text(it->second, path + " (metadata config)", overrides);
   m.norm = normalization_from_metadata(meta, path);
   m.fitted = preprocess_from_metadata(meta, path);
-  m.model = make_model(m.cfg, sets.get(m.cfg), rng, &m.fitted);
+  m.model = make_stored_model(m.cfg, sets.get(m.cfg), m.norm, m.fitted, fs::file_size(path), path, rng);
   load_model_file(path, *m.model);
   return m;
 }
@@ -77,7 +77,7 @@ bool load_ema(const std::string& run_dir, const std::vector<std::string>& overri
   m.cfg = parse_config_text(it->second, from + " (metadata config)", overrides);
   m.norm = normalization_from_metadata(ck.metadata, from);
   m.fitted = preprocess_from_metadata(ck.metadata, from);
-  m.model = make_model(m.cfg, sets.get(m.cfg), rng, &m.fitted);
+  m.model = make_stored_model(m.cfg, sets.get(m.cfg), m.norm, m.fitted, fs::file_size(from), from, rng);
   m.model->load_state_dict(ck.model, /*strict=*/true);
   m.arena = std::make_unique<nn::ParameterArena>(*m.model);
   const int64_t n = m.arena->size();

@@ -27,7 +27,7 @@ int cmd_eval(const EvalArgs& a) {
   Dataset test = load_split(cfg, Split::test);
   if (test.size() == 0) fail_input("data.dataset ", cfg.data.dataset, ": the test split is empty");
   const Preprocess fitted = preprocess_from_metadata(meta, path);
-  auto model = make_model(cfg, test, ctx.rng, &fitted);
+  auto model = make_stored_model(cfg, test, norm, fitted, std::filesystem::file_size(path), path, ctx.rng);
   load_model_file(path, *model);
   tta_view_count(a.tta);  // checks --tta before the work
   EvalResult r = a.tta == "none" ? evaluate(ctx, *model, test, norm, cfg.train.eval_batch_size,

@@ -44,13 +44,7 @@ InferenceModel load_inference_model(const std::string& run_or_file, const std::v
   }
   m.class_names = like.class_names;
   m.C = like.images.size(1), m.H = like.images.size(2), m.W = like.images.size(3);
-  // NOTE: the loader indexes mean/std by channel: a file whose normalization has fewer would read past it.
-  if (static_cast<int64_t>(m.norm.mean.size()) != m.C)
-    fail_input(path, ": preprocess: ", m.norm.mean.size(), " channel means for ", m.C, "-channel images");
-  if (!m.fitted.is_channel() && (m.fitted.C != m.C || m.fitted.H != m.H || m.fitted.W != m.W))
-    fail_input(path, ": preprocess_fit: fitted on ", m.fitted.C, "x", m.fitted.H, "x", m.fitted.W, " images, the data are ",
-               m.C, "x", m.H, "x", m.W);
-  m.model = make_model(m.cfg, like, rng, &m.fitted);
+  m.model = make_stored_model(m.cfg, like, m.norm, m.fitted, fs::file_size(path), path, rng);
   load_weights(*m.model, m.weights);
   m.model->eval();
   return m;
@@ -119,7 +113,11 @@ Images read_inputs(const std::vector<std::string>& args, const InferenceModel& m
     std::string file = arg, spec;
     const size_t colon = arg.rfind(':');
     if (!fs::exists(arg) && colon != std::string::npos) file = arg.substr(0, colon), spec = arg.substr(colon + 1);
-    if (!fs::is_regular_file(file)) fail_input(file, ": no such file");
+    std::error_code ec;
+    const fs::file_status st = fs::status(file, ec);
+    if (!fs::exists(st)) fail_input(file, ": no such file");
+    if (fs::is_directory(st)) fail_input(file, ": a folder; give the image files in it (", file, "/*.png)");
+    if (!fs::is_regular_file(st)) fail_input(file, ": not a regular file (a device or a pipe); give an image file");
     unsigned char magic[4] = {0, 0, 0, 0};
     std::ifstream(file, std::ios::binary).read(reinterpret_cast<char*>(magic), 4);
     const bool png = magic[0] == 0x89 && magic[1] == 'P', jpeg = magic[0] == 0xFF && magic[1] == 0xD8;

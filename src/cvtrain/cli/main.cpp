@@ -149,18 +149,34 @@ const std::vector<Subcommand>& subcommands() {
   return table;
 }
 
+// A message as one printable line: control characters (from file names, say) as \xNN, so they
+// cannot move the cursor, change colours or split the line.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (const unsigned char c : text) {
+    if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
 // The subcommand's exit code; an InputError is the user's (2), anything else ours (1).
 int run_guarded(const Runner& run) {
   try {
     return run();
   } catch (const InputError& err) {
-    std::fprintf(stderr, "cvtrain: error: %s\n", err.what());
+    std::fprintf(stderr, "cvtrain: error: %s\n", printable(err.what()).c_str());
     return 2;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "cvtrain: error: out of memory\n");
     return 1;
   } catch (const std::exception& err) {
-    std::fprintf(stderr, "cvtrain: internal error: %s\n", err.what());
+    std::fprintf(stderr, "cvtrain: internal error: %s\n", printable(err.what()).c_str());
     return 1;
   }
 }
@@ -192,7 +208,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& err) {
     return app.exit(err);
   } catch (const CLI::ParseError& err) {
-    std::fprintf(stderr, "cvtrain: error: %s (see cvtrain --help)\n", err.what());
+    std::fprintf(stderr, "cvtrain: error: %s (see cvtrain --help)\n", printable(err.what()).c_str());
     return 2;
   }
   for (const auto& [sub, run] : runners)

@@ -195,12 +195,28 @@ std::shared_ptr<Module> build_resnet_stack(const ModelSpec& spec, Rng& rng) {
 
 }  // namespace
 
+namespace {
+double deep_mlp_parameters(const ModelSpec& s) {
+  const double in = static_cast<double>(s.in_channels * s.height * s.width), w = static_cast<double>(s.hidden_width);
+  return in * w + static_cast<double>(s.depth - 1) * w * w + w * static_cast<double>(s.num_classes);
+}
+
+double vgg_parameters(const ModelSpec& s) {
+  double n = 0, cin = static_cast<double>(s.in_channels), side = static_cast<double>(s.height * s.width);
+  for (int64_t c : s.channels) {
+    n += 9.0 * static_cast<double>(c) * (cin + static_cast<double>(s.stage_convs - 1) * static_cast<double>(c));
+    cin = static_cast<double>(c), side /= 4;
+  }
+  return n + cin * std::max(side, 1.0) * 512 + 512.0 * static_cast<double>(s.num_classes);
+}
+}  // namespace
+
 const std::vector<ModelEntry>& model_registry() {
   static const std::vector<ModelEntry> table = {
       {"mlp", "perceptron: flatten, fc 512, fc 256, fc classes; ReLU, dropout 0.2 (anchor class MLP)", build_mlp},
       {"cnn", "two conv3x3-BN-ReLU-maxpool blocks (32, 64), fc 128, dropout 0.5 (anchor class CNN)", build_cnn, {"model.pool", "model.batch_norm"}},
       {"deep_mlp", "model.depth fc layers of model.width units with model.activation (the lecture's init experiments)",
-       build_deep_mlp, {"model.depth", "model.width"}},
+       build_deep_mlp, {"model.depth", "model.width"}, deep_mlp_parameters},
       {"resnet20", "CIFAR-style ResNet, 3 stages x 3 basic blocks (16, 32, 64), GAP, fc (anchor class ResNet20)",
        cifar_resnet(3)},
       {"resnet32", "CIFAR-style ResNet, 3 stages x 5 basic blocks (He et al. 2016)", cifar_resnet(5)},
@@ -216,7 +232,7 @@ const std::vector<ModelEntry>& model_registry() {
        build_resnet18},
       {"lenet5", "LeNet-5 with max pooling: conv5x5 6, pool, conv5x5 16, pool, fc 120, fc 84", build_lenet5, {"model.pool"}},
       {"vgg", "VGG-style: stages of model.stage_convs conv3x3-BN-act at the widths model.channels, maxpool, fc 512",
-       build_vgg, {"model.channels", "model.stage_convs", "model.pool", "model.batch_norm"}},
+       build_vgg, {"model.channels", "model.stage_convs", "model.pool", "model.batch_norm"}, vgg_parameters},
       {"resnet_stack", "conv stem, model.depth basic blocks of 16 channels, GAP, fc (the lecture's residual stack)",
        build_resnet_stack, {"model.depth"}},
   };
@@ -333,6 +349,11 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
     fail_input("model.zero_init_residual: model '", spec.name,
                "' has no residual block ending in a BatchNorm (resnet18/20/32/56/110, resnet_stack)");
   return model;
+}
+
+double parameter_estimate(const ModelSpec& spec) {
+  const ModelEntry& e = find_model(spec.name);
+  return e.parameters ? e.parameters(spec) : 0.0;
 }
 
 int64_t parameter_count(Module& model) {

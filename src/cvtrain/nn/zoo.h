@@ -43,6 +43,9 @@ struct ModelEntry {
   std::string description;
   std::function<std::shared_ptr<Module>(const ModelSpec&, Rng&)> build;
   std::vector<std::string> keys = {};  // the model.* keys of its own it reads (model.depth, model.pool, ...)
+  // About how many parameter values a spec asks for, for rows whose keys scale the model (null: the
+  // architecture bounds it), so a stored config can be checked against the file before building.
+  double (*parameters)(const ModelSpec&) = nullptr;
 };
 
 // Every model, in the order `cvtrain models` lists them.
@@ -59,7 +62,9 @@ void check_options(const ModelSpec& spec);
 // applies spec.init to it (after the layers' own PyTorch-default initialization).
 std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng);
 
-int64_t parameter_count(Module& model);  // learnable values, as sum(p.numel() for p in parameters())
+int64_t parameter_count(Module& model);
+// The row's estimate of the spec's parameter values (0 where the architecture bounds them).
+double parameter_estimate(const ModelSpec& spec);  // learnable values, as sum(p.numel() for p in parameters())
 
 // DropConnect (ops/dropconnect.h) at rate p on every Linear layer of the model but the last (the
 // classifier's hidden fc layers). Returns how many layers got it (0: fewer than two Linear layers).

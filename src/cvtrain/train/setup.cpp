@@ -14,19 +14,47 @@
 
 namespace cvtrain {
 
-std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like, Rng& rng, const Preprocess* pre) {
+namespace {
+// The spec for `like`'s images: the model sees what the preprocessing makes of an image, (K,1,1)
+// after a PCA projection.
+nn::ModelSpec model_spec(const RunConfig& cfg, const Dataset& like, const Preprocess* pre) {
   nn::ModelSpec spec = cfg.model;
-  // The model sees what the preprocessing makes of an image: (K,1,1) after a PCA projection.
   const Shape in = pre && !pre->is_channel() ? pre->out_shape()
                                              : Shape{like.images.size(1), like.images.size(2), like.images.size(3)};
   spec.in_channels = in[0];
   spec.height = in[1];
   spec.width = in[2];
   spec.num_classes = static_cast<int64_t>(like.class_names.size());
+  return spec;
+}
+}  // namespace
+
+std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like, Rng& rng, const Preprocess* pre) {
+  const nn::ModelSpec spec = model_spec(cfg, like, pre);
   std::shared_ptr<nn::Module> model = nn::build_model(spec, rng);
   if (cfg.transfer.freeze_bn && count_batchnorm(*model) == 0)
     fail_input("model.freeze_bn: model '", cfg.model.name, "' has no BatchNorm layer");
   return model;
+}
+
+std::shared_ptr<nn::Module> make_stored_model(const RunConfig& cfg, const Dataset& like, const Normalization& norm,
+                                              const Preprocess& fitted, uintmax_t file_bytes,
+                                              const std::string& origin, Rng& rng) {
+  const int64_t C = like.images.size(1), H = like.images.size(2), W = like.images.size(3);
+  // the loader indexes mean/std by channel: a normalization with fewer would read past it
+  if (static_cast<int64_t>(norm.mean.size()) != C)
+    fail_input(origin, ": preprocess: ", norm.mean.size(), " channel means for ", C, "-channel images");
+  if (!fitted.is_channel() && (fitted.C != C || fitted.H != H || fitted.W != W))
+    fail_input(origin, ": preprocess_fit: fitted on ", fitted.C, "x", fitted.H, "x", fitted.W, " images, the data are ",
+               C, "x", H, "x", W);
+  const nn::ModelSpec spec = model_spec(cfg, like, &fitted);
+  nn::check_options(spec);
+  const double values = nn::parameter_estimate(spec), held = static_cast<double>(file_bytes) / 4;  // f32 values
+  if (values > 2 * held + 1e6)
+    fail_input(origin, ": the stored config describes a ", spec.name, " of about ", static_cast<int64_t>(values),
+               " parameters, but the file holds at most ", static_cast<int64_t>(held),
+               " values; the metadata does not belong to these weights");
+  return make_model(cfg, like, rng, &fitted);
 }
 
 std::map<std::string, std::string> model_metadata(const RunConfig& cfg, const Normalization& norm) {

@@ -17,6 +17,14 @@ namespace cvtrain {
 // pre: a fitted data.preprocess that changes the input shape (null or "channel": the images' shape).
 std::shared_ptr<nn::Module> make_model(const RunConfig& cfg, const Dataset& like, Rng& rng,
                                        const Preprocess* pre = nullptr);
+// The model a stored config describes, for `like`'s images, built to receive the weights of a file of
+// `file_bytes` (a model file or checkpoint, named `origin`). What the metadata asks for is checked
+// against the images and the file first: a normalization for other channels, a preprocessing fitted
+// on other images, or a model far larger than the file's bytes can hold is an InputError, not a
+// crash or an allocation the machine cannot make.
+std::shared_ptr<nn::Module> make_stored_model(const RunConfig& cfg, const Dataset& like, const Normalization& norm,
+                                              const Preprocess& fitted, uintmax_t file_bytes,
+                                              const std::string& origin, Rng& rng);
 std::map<std::string, std::string> model_metadata(const RunConfig& cfg, const Normalization& norm);
 Normalization normalization_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin);
 // One split of the run's data (cfg.data; the seed chooses a validation split).
