@@ -315,10 +315,9 @@ int Search::finish() {
   const auto plots = search::scatter_plots(out_, space_, all_);
   int64_t failed = 0;
   for (const auto& r : all_) failed += r.status == "failed";
-  if (all_.front().status == "failed") {
-    std::printf("search: every trial failed; see %s/results.csv and each trial's train.log\n", out_.c_str());
-    return 1;
-  }
+  if (all_.front().status == "failed")  // the trials' own errors are the user's to fix: the first one says which
+    fail_input("search: every trial failed (", all_.size(), " of them); the first: ", all_.front().error, "; see ",
+               out_, "/results.csv and each trial's train.log");
   const TrialResult& best = all_.front();
   write_text_atomic((fs::path(out_) / "best.yaml").string(), read_text(fs::path(best.dir) / "config.yaml"));
   std::printf("best: test_acc %.2f%% (%s) -> %s/best.yaml, results.csv, %zu plots in %s/plots; %lld failed\n",

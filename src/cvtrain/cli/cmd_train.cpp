@@ -206,6 +206,20 @@ void add_diagnostics_hook(TrainHooks& hooks, DiagnosticsHook& d, Context& ctx, c
 
 }  // namespace
 
+// Every rank must train the same config: a rank launched with another file, --set or seed would
+// otherwise run to the end, its weights quietly pulled back to rank 0's after each epoch.
+void check_same_config(dist::Communicator& comm, const RunConfig& cfg) {
+  uint64_t mine = 1469598103934665603ull;  // FNV-1a of the resolved config
+  for (const unsigned char c : dump_config(cfg)) mine = (mine ^ c) * 1099511628211ull;
+  uint64_t first = mine;
+  comm.broadcast(&first, 1, 0, "the config check");
+  double differing = first != mine ? 1.0 : 0.0;
+  comm.allreduce_sum(&differing, 1, "the config check");
+  if (differing > 0)
+    fail_input("train: ", static_cast<int>(differing), " of ", comm.size(), " ranks resolved another config than rank 0 ",
+               "(another file, --set or seed); every rank of a run must train the same config");
+}
+
 // SIGINT or SIGTERM during a one-process run: the trainer finishes its step, writes a checkpoint and
 // returns, and the program says how to resume (exit 128 + the signal). A second signal ends the
 // process at once (the handler restores the default). The flag is the program's one piece of
@@ -227,6 +241,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   const auto& ck = r.ck;
   apply_threads(cfg);
   comm = make_communicator(r);
+  if (comm && comm->size() > 1) check_same_config(*comm, cfg);
   const bool lead = !comm || comm->rank() == 0;  // prints and writes
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
   open_device(ctx, cfg, comm);
