@@ -123,8 +123,10 @@ std::unique_ptr<dist::Communicator> make_communicator(const RunStart& r) {
                "and rebuild; CMake option CVTRAIN_MPI)");
 #endif
   }
-  if (r.ck && r.ck->state.world > 0) return std::make_unique<dist::LocalCommunicator>();
-  return nullptr;
+  // One process is one rank: the same sampler and the same steps as `mpirun -np 1`, so a run does not
+  // depend on how it was launched. A checkpoint of the earlier one-process loop (world 0) resumes there.
+  if (r.ck && r.ck->state.world == 0) return nullptr;
+  return std::make_unique<dist::LocalCommunicator>();
 }
 
 // device: cuda (docs/cuda.md); data-parallel: one GPU per rank of a machine, NCCL between them.
@@ -144,7 +146,7 @@ void print_banner(const RunStart& r, const dist::Communicator* comm, const Datas
   const std::string length = cfg.train.max_steps > 0
                                  ? epochs + " or " + std::to_string(cfg.train.max_steps) + " steps, whichever ends first"
                                  : epochs;
-  if (comm)
+  if (comm && comm->size() > 1)
     std::printf("data-parallel: %s, global batch %lld\n", comm->describe().c_str(),
                 static_cast<long long>(cfg.train.batch_size * comm->size()));
   std::printf("cvtrain: %s on %s (%lld train, %lld test images), %s, batch %lld, %s, %lld threads -> %s\n",
@@ -285,7 +287,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
 
   Progress progress(cfg.train.progress && lead);
   TrainHooks hooks;
-  if (!comm) {  // under MPI the launcher forwards signals to every rank, which could stop at different steps
+  if (!comm || comm->size() == 1) {  // several ranks would get the signal and could stop at different steps
     std::signal(SIGINT, on_stop_signal);
     std::signal(SIGTERM, on_stop_signal);
     hooks.should_stop = [] { return g_stop_signal != 0; };

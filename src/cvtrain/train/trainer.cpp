@@ -433,7 +433,7 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
   p.seen_now += static_cast<int64_t>(images);
   if (group_end && p.used_in_group > 0) optimizer_step(epoch, p);
   if (group_end) p.used_in_group = 0, p.group_loss = 0;
-  if (group_end && !comm_ && hooks_.should_stop && hooks_.should_stop()) {  // a checkpoint, then the caller ends
+  if (group_end && world_ == 1 && hooks_.should_stop && hooks_.should_stop()) {  // a checkpoint, then the caller ends
     save_checkpoint();
     result_.interrupted = true;
   }

@@ -45,7 +45,7 @@ struct TrainHooks {
   // that step still in it): the place for diagnostics. 0: never.
   int64_t every_steps = 0;
   std::function<void(int64_t step, nn::Module& model, const nn::ParameterArena& arena)> on_every_steps;
-  // Asked after every optimizer step (one process only): true ends the run there, after a checkpoint
+  // Asked after every optimizer step (one rank only): true ends the run there, after a checkpoint
   // (FitResult::interrupted), as the program does on SIGINT or SIGTERM.
   std::function<bool()> should_stop;
 };
