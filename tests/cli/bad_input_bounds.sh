@@ -132,6 +132,15 @@ for cmd in eval predict export; do
   expect "channels.safetensors: preprocess: 3 channel means for 1-channel images" -- "$cmd" "$tmp/channels.safetensors" "${extra[@]}"
 done
 
+# predict on things that are not image files, and control characters in a name (escaped on stderr).
+mkfifo "$tmp/pipe.png"
+expect "$tmp: a folder; give the image files in it" -- predict "$tmp/run" "$tmp"
+expect "pipe.png: not a regular file \(a device or a pipe\)" -- predict "$tmp/run" "$tmp/pipe.png"
+printf 'x' > "$tmp/bad$(printf '\033')[31m.png"
+err=$("$bin" predict "$tmp/run" "$tmp/bad$(printf '\033')[31m.png" 2>&1 >/dev/null)
+if grep -q 'bad\\x1b\[31m.png' <<<"$err" && ! grep -q $'\033' <<<"$err"; then passes=$((passes+1));
+else echo "FAIL: control characters reached stderr raw: $(cat -v <<<"$err")"; fails=$((fails+1)); fi
+
 # model.init_from with another architecture's weights: refused unless model.init_strict is false.
 expect "model.init_from: .*supplies 0 of the model's tensors.*model.init_strict: false" -- train "$R" "${syn[@]}" \
   --set model.init_from="$tmp/run" --out "$tmp/o"

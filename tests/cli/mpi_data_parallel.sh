@@ -33,6 +33,13 @@ if grep -q "weights differed" "$tmp/two.log"; then echo "FAIL: the ranks' weight
 # max |a - b| over every tensor of two safetensors files (f32), stdlib only
 compare() { python3 "$src/tests/cli/safetensors_maxdiff.py" "$1" "$2" "$3"; }
 compare "$tmp/one/model.safetensors" "$tmp/two/model.safetensors" 1e-5 || { echo "FAIL: 2 ranks differ from 1"; exit 1; }
+# a plain process is one rank: the same run as mpirun -np 1, bit for bit
+"$bin" "${common[@]}" --set train.batch_size=128 --out "$tmp/plain" > /dev/null 2>&1 || { echo "FAIL: plain run"; exit 1; }
+compare "$tmp/one/model.safetensors" "$tmp/plain/model.safetensors" 0 || { echo "FAIL: plain differs from -np 1"; exit 1; }
+# ranks that resolve different configs stop before training
+if "${mpi[@]}" -np 1 "$bin" "${common[@]}" --out "$tmp/mixed" : -np 1 "$bin" "${common[@]}" --set optim.lr=0.2 \
+    --out "$tmp/mixed" > "$tmp/mixed.log" 2>&1; then echo "FAIL: ranks with different configs trained"; exit 1; fi
+grep -q "ranks resolved another config than rank 0" "$tmp/mixed.log" || { cat "$tmp/mixed.log"; echo "FAIL: mixed message"; exit 1; }
 # and the weights did move: 1 step less differs by far more than the tolerance
 "${mpi[@]}" -np 1 "$bin" "${common[@]}" --set train.batch_size=128 --set train.max_steps=3 --out "$tmp/three" > /dev/null 2>&1
 if compare "$tmp/one/model.safetensors" "$tmp/three/model.safetensors" 1e-3 > /dev/null; then
