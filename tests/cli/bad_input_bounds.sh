@@ -88,10 +88,32 @@ ln -s "$tmp/imf/train/a" "$tmp/imf/train/a/loop.png"
 expect "loop.png: a folder, not an image file" -- train "$R" "${img[@]}" --set data.root="$tmp/imf" --out "$tmp/o"
 rm "$tmp/imf/train/a/loop.png"
 
+ln -s loop.png "$tmp/imf/train/a/loop.png"
+expect "loop.png: a symbolic link loop, not an image file" -- train "$R" "${img[@]}" --set data.root="$tmp/imf" --out "$tmp/o"
+rm "$tmp/imf/train/a/loop.png"
+ln -s zz "$tmp/imf/train/zz"  # a class-folder link loop is no class (and no internal error)
+if timeout 60 "$bin" train "$R" "${img[@]}" --set data.root="$tmp/imf" --out "$tmp/loopclass" > /dev/null 2>&1; then
+  passes=$((passes+1)); else echo "FAIL: a link loop among the class folders stopped the run"; fails=$((fails+1)); fi
+rm "$tmp/imf/train/zz"
+
 # Splits that cannot go together are refused before training.
 mv "$tmp/imf/test" "$tmp/imf/test_ok"; mv "$tmp/imf/test_wide" "$tmp/imf/test"
 expect "training images are 1x8x8 \(CxHxW\) but test images are 1x10x10" -- train "$R" "${img[@]}" \
   --set data.root="$tmp/imf" --out "$tmp/o"
+
+# An empty test split is refused before training (it would report 0.00%).
+mkdir -p "$tmp/emptytest"
+python3 - "$tmp/emptytest" <<'PY'
+import gzip, struct, sys
+d = sys.argv[1]
+def idx(name, magic, dims, payload):
+    open(f'{d}/{name}', 'wb').write(gzip.compress(struct.pack('>I', magic) + b''.join(struct.pack('>I', x) for x in dims) + payload))
+idx('train-images-idx3-ubyte.gz', 0x803, [64, 28, 28], bytes(64 * 784))
+idx('train-labels-idx1-ubyte.gz', 0x801, [64], bytes(i % 10 for i in range(64)))
+idx('t10k-images-idx3-ubyte.gz', 0x803, [0, 28, 28], b'')
+idx('t10k-labels-idx1-ubyte.gz', 0x801, [0], b'')
+PY
+expect "the test split is empty" -- train "$R" --set data.root="$tmp/emptytest" --set train.epochs=1 --out "$tmp/o"
 
 # A model file with a NaN weight is refused by eval, naming the tensor.
 "$bin" train "$R" "${syn[@]}" --set model.name=mlp --out "$tmp/run" > /dev/null 2>&1
@@ -107,6 +129,7 @@ body[start:start + 4] = struct.pack('<f', float('nan'))
 open(sys.argv[2], 'wb').write(bytes(body))
 PY
 expect "nan.safetensors: tensor '.*' holds a non-finite value" -- eval "$tmp/nan.safetensors"
+expect "nan.safetensors: tensor '.*' holds a non-finite value" -- ensemble "$tmp/run" "$tmp/nan.safetensors"
 
 # Metadata that asks for more than the file holds: a deep_mlp of width 65536 and depth 1000 in a
 # small file, and a normalization of 3 channels for 1-channel images.

@@ -33,10 +33,10 @@ bool is_image_name(const fs::path& p) {
 
 // Why an entry named like an image is not one to read; "" for a regular file (or a link to one).
 std::string not_a_file(const fs::path& p) {
-  std::error_code ec;
+  std::error_code ec, link_ec;
   const fs::file_status st = fs::status(p, ec);
   if (fs::is_regular_file(st)) return "";
-  if (fs::is_symlink(fs::symlink_status(p, ec)) && !fs::exists(st))
+  if (fs::is_symlink(fs::symlink_status(p, link_ec)) && !fs::exists(st))
     return ec.value() == ELOOP ? "a symbolic link loop" : "a dangling symbolic link";
   if (fs::is_directory(st)) return "a folder";
   if (fs::is_fifo(st)) return "a FIFO";
