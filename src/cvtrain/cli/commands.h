@@ -30,6 +30,13 @@ struct ScheduleArgs {
   bool json = false;
   std::string out;  // a PNG of the lr per step
 };
+struct LrFindArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  std::string out;  // folder for lr_find.json and lr_find.png
+  double min_lr = 1e-6, max_lr = 10.0;
+  int64_t steps = 200;
+};
 struct EvalArgs {
   std::string run;  // a run folder or a model.safetensors file
   std::vector<std::string> overrides;
@@ -110,6 +117,7 @@ int cmd_bench(const BenchArgs& a);
 int cmd_config(const ConfigArgs& a);
 int cmd_models();
 int cmd_schedule(const ScheduleArgs& a);
+int cmd_lr_find(const LrFindArgs& a);
 int cmd_diagnose(const DiagnoseArgs& a);
 int cmd_predict(const PredictArgs& a);
 int cmd_export(const ExportArgs& a);

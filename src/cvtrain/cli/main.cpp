@@ -41,6 +41,17 @@ const std::vector<Subcommand>& subcommands() {
          app.add_option("--resume", a->resume, "Continue the run in this folder from its newest checkpoint");
          return [a] { return cmd_train(*a); };
        }},
+      {"lr-find", "Learning-rate range test: the loss as the lr grows exponentially, and the lr it suggests",
+       [](CLI::App& app, const std::string&) -> Runner {
+         auto a = std::make_shared<LrFindArgs>();
+         app.add_option("config", a->config, "YAML config")->required();
+         overrides(app, a->overrides);
+         app.add_option("--out", a->out, "Folder for lr_find.json and lr_find.png (default runs/<config name>-lr-find)");
+         app.add_option("--min-lr", a->min_lr, "First lr of the sweep")->check(CLI::Range(1e-12, 1e6));
+         app.add_option("--max-lr", a->max_lr, "Last lr of the sweep")->check(CLI::Range(1e-12, 1e6));
+         app.add_option("--steps", a->steps, "Optimizer steps of the sweep")->check(CLI::Range(10, 100000));
+         return [a] { return cmd_lr_find(*a); };
+       }},
       {"schedule", "Print (and plot) the learning rate per optimizer step of a config",
        [](CLI::App& app, const std::string&) -> Runner {
          auto a = std::make_shared<ScheduleArgs>();
