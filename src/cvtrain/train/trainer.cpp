@@ -227,6 +227,7 @@ class Trainer {
   void end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& p);
   void evaluate_epoch(int64_t epoch, EpochMetrics& m);
   void save_checkpoint();
+  void save_ema_model();
 
   Context& ctx_;
   nn::Module& model_;
@@ -326,7 +327,19 @@ FitResult Trainer::run() {
     }
     end_epoch(epoch, d, p);
   }
+  save_ema_model();
   return std::move(result_);
+}
+
+// With train.ema_decay, the averaged weights (and batch-norm statistics) as a model file of their
+// own, RUN/ema.safetensors, which eval, predict, export and ensemble take like model.safetensors.
+void Trainer::save_ema_model() {
+  if (!writes_ || ema_.values().empty()) return;
+  auto meta = out_.metadata;
+  meta["weights"] = "ema";
+  ema_.swap();
+  save_model_file(out_.dir + "/ema.safetensors", model_, meta);
+  ema_.swap();
 }
 
 // The shuffle depends only on the RNG state at start_epoch; a resumed epoch replays it and skips the
