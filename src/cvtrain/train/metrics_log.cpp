@@ -119,6 +119,7 @@ TrainLog::TrainLog(const std::string& dir, const TrainOptions& train, const Augm
         kept += line + "\n";
         logged_steps_.push_back(j.at("step").get<double>());
         logged_lr_.push_back(j.at("lr").get<double>());
+        logged_loss_.push_back(j.at("loss").get<double>());
       } catch (const std::exception&) {
         break;  // a torn last line of a killed run
       }
@@ -148,6 +149,7 @@ void TrainLog::on_step(const StepRecord& r) {
   append_line(dir_ + "/steps.jsonl", j.dump());
   logged_steps_.push_back(static_cast<double>(r.step));
   logged_lr_.push_back(r.lr);
+  logged_loss_.push_back(r.loss);
   if (tb_) {
     tb_->scalar("train/loss_step", r.step, r.loss);
     tb_->scalar("train/lr", r.step, r.lr);
@@ -272,8 +274,15 @@ void TrainLog::draw_plots() const {
     any_ema = any_ema || m.has_ema;
     lr.push_back(m.lr);
   }
-  viz::line_chart_png(dir_ + "/loss.png", "loss", "epoch", "cross-entropy",
-                      {{"train", epoch, train_loss}, {"test", epoch, test_loss}});
+  std::vector<viz::Series> losses = {{"train (epoch mean)", epoch, train_loss}, {"test", epoch, test_loss}};
+  if (!logged_steps_.empty() && !history_.empty() && history_.front().step > 0) {
+    // the logged steps too, at their place in epochs: a short run is a curve, not a line
+    const double steps_per_epoch = static_cast<double>(history_.front().step) / static_cast<double>(history_.front().epoch);
+    std::vector<double> at;
+    for (double s : logged_steps_) at.push_back(s / steps_per_epoch);
+    losses.insert(losses.begin(), {"train (logged steps)", at, logged_loss_});
+  }
+  viz::line_chart_png(dir_ + "/loss.png", "loss", "epoch", "cross-entropy", losses);
   std::vector<viz::Series> acc = {{"train", epoch, train_acc}, {"test", epoch, test_acc}};
   if (any_ema) acc.push_back({"test (EMA weights)", epoch, ema_acc});
   viz::line_chart_png(dir_ + "/accuracy.png", "accuracy", "epoch", "accuracy", acc);

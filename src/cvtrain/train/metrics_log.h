@@ -75,7 +75,7 @@ class TrainLog {
   AugmentOptions loader_;
   std::unique_ptr<EventWriter> tb_;
   std::vector<EpochMetrics> history_;
-  std::vector<double> logged_steps_, logged_lr_;  // for lr.png
+  std::vector<double> logged_steps_, logged_lr_, logged_loss_;  // for lr.png and loss.png
 };
 
 }  // namespace cvtrain
