@@ -80,6 +80,31 @@ err=$("$bin" train --resume "$tmp/mine" --set optim.name=adam 2>&1 >/dev/null); 
 check "--resume --set optim.name: exit 2 naming the optimizer (got $rc: $err)" \
   grep -q "optim.name: the checkpoint was written with optim.name sgd" <<<"$err"
 
+# --out /dev/stdout redirected to a file appends to it (the same file, not a new one in its place).
+seq 1 1000 > "$tmp/log.txt"; inode=$(stat -c %i "$tmp/log.txt")
+"$bin" export "$tmp/run" --format safetensors --out /dev/stdout >> "$tmp/log.txt" 2>/dev/null
+check "export --out /dev/stdout >> FILE keeps the file" test "$(stat -c %i "$tmp/log.txt")" = "$inode"
+check "export --out /dev/stdout >> FILE keeps its lines" test "$(head -1 "$tmp/log.txt")" = "1"
+check "export --out /dev/stdout | wc -c streams" test "$("$bin" export "$tmp/run" --format safetensors --out /dev/stdout 2>/dev/null | wc -c)" -gt 1000
+
+# A checkpoint taken at train.max_steps mid-epoch resumes to the end (the epoch's evaluation), equal
+# to the run never stopped; a run resumed with --set can be resumed again.
+ms=(train "$src/recipes/fashion_cnn.yaml" "${quick[@]}" --set data.limit_train=1024 --set train.batch_size=16
+    --set train.max_steps=20 --set train.checkpoint_every_steps=20)
+"$bin" "${ms[@]}" --out "$tmp/ms_whole" > /dev/null 2>&1
+"$bin" "${ms[@]}" --out "$tmp/ms" > /dev/null 2>&1
+rm "$tmp/ms/model.safetensors"
+"$bin" train --resume "$tmp/ms" > /dev/null 2>&1; rc=$?
+check "resume of a checkpoint at max_steps: exit 0 (got $rc)" test "$rc" -eq 0
+check "resume of a checkpoint at max_steps = the run never stopped" python3 "$src/tests/cli/safetensors_maxdiff.py" \
+  "$tmp/ms/model.safetensors" "$tmp/ms_whole/model.safetensors" 0
+"$bin" "${args[@]}" --set train.checkpoint_every_steps=1 --out "$tmp/twice" > /dev/null 2>&1
+rm "$tmp/twice/model.safetensors"
+"$bin" train --resume "$tmp/twice" --set train.epochs=4 > /dev/null 2>&1
+rm -f "$tmp/twice/model.safetensors"
+err=$("$bin" train --resume "$tmp/twice" 2>&1 >/dev/null); rc=$?
+check "a run resumed with --set resumes again (got $rc: $err)" test "$rc" -eq 0
+
 # A diverging loss (Adam at lr 1e6 stays finite) stops the run like a NaN.
 err=$("$bin" train "$src/recipes/fashion_cnn.yaml" "${quick[@]}" --set optim.name=adam --set optim.lr=1e6 \
   --set optim.cycle_momentum=false --set train.epochs=1 --out "$tmp/div" 2>&1 >/dev/null); rc=$?

@@ -34,7 +34,7 @@ void fsync_folder_of(const std::string& path) {
 // A character device (/dev/null, a terminal) or a FIFO gets the bytes streamed to it: nothing to
 // replace, and a rename would put a regular file in its place.
 void stream_to(const std::string& path, const std::function<bool(std::FILE*)>& write_body) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
+  std::FILE* f = std::fopen(path.c_str(), "ab");  // never truncates what a redirect points at
   if (!f) fail_input(path, ": cannot write: ", std::strerror(errno));
   bool ok = write_body(f) && std::fflush(f) == 0;
   const int err = errno;
@@ -42,10 +42,17 @@ void stream_to(const std::string& path, const std::function<bool(std::FILE*)>& w
   if (!ok) fail_input(path, ": write failed: ", std::strerror(err));
 }
 
+// /dev/stdout, /dev/fd/N, /proc/self/fd/N: names of something already open (a terminal, a pipe, a
+// file a shell redirect opened); they are streamed to, never resolved and replaced.
+bool names_an_open_file(const std::string& path) {
+  return path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0;
+}
+
 }  // namespace
 
 std::string write_target(const std::string& path) {
   struct stat st {};
+  if (names_an_open_file(path)) return path;
   if (lstat(path.c_str(), &st) != 0) return path;  // a new file
   if (S_ISREG(st.st_mode)) return path;
   if (S_ISLNK(st.st_mode)) {  // the file it points to is written, and the link stays
@@ -65,7 +72,11 @@ std::string write_target(const std::string& path) {
 void write_file_atomic(const std::string& path_in, const std::function<bool(std::FILE*)>& write_body) {
   const std::string path = write_target(path_in);
   struct stat st {};
-  if (stat(path.c_str(), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) return stream_to(path, write_body);
+  const bool exists = stat(path.c_str(), &st) == 0;
+  if (names_an_open_file(path) && (!exists || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISSOCK(st.st_mode)))
+    fail_input(path_in, ": ", exists ? kind_of(st.st_mode) : "no such device", "; refusing to write there");
+  if (names_an_open_file(path) || (exists && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))))
+    return stream_to(path, write_body);
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) fail_input(path_in, ": cannot write: ", std::strerror(errno));

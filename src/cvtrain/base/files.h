@@ -11,8 +11,9 @@ namespace cvtrain {
 // and fsyncs the folder. write_body returns false on a failed write (errno set). On any failure the
 // temporary file is removed, `path` is untouched, and an InputError names `path` and the reason.
 // What is at `path` is never replaced by something else: a symbolic link has its target written (the
-// link stays), a character device or a FIFO (/dev/null, a pipe) gets the bytes streamed to it, and a
-// folder, a block device, a socket or a link to a missing file is refused (write_target).
+// link stays), a character device or a FIFO (/dev/null, a pipe) and anything named under /dev or
+// /proc (/dev/stdout: perhaps a file a shell redirect opened) get the bytes streamed to them,
+// appended, and a folder, a block device, a socket or a link to a missing file is refused.
 void write_file_atomic(const std::string& path, const std::function<bool(std::FILE*)>& write_body);
 void write_text_atomic(const std::string& path, const std::string& text);
 

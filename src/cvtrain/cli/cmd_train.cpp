@@ -73,19 +73,25 @@ struct RunStart {
 // A checkpoint continues the run whose folder it is in, with the same model and optimizer: one planted
 // from another run, or --set keys that change what the checkpoint's tensors mean, are refused.
 void check_resumable(const RunStart& r, const std::string& ck_config) {
+  // what a checkpoint's tensors mean: the model, the optimizer's state, the seed's streams, the data
+  auto locked = [](const std::string& key) {
+    return key.rfind("model.", 0) == 0 || key == "optim.name" || key == "seed" || key == "data.dataset";
+  };
   const RunConfig written = parse_config_text(ck_config, r.ck_path);
   const fs::path run_config = fs::path(r.out) / "config.yaml";
   std::ifstream in(run_config);
-  if (in) {
+  if (in) {  // a resume with --set changes other keys: those do not make the checkpoint another run's
     std::stringstream text;
     text << in.rdbuf();
-    const RunConfig run = parse_config_text(text.str(), run_config.string());
-    if (dump_config(run) != dump_config(written))
-      fail_input(r.ck_path, ": written for another config than ", run_config.string(), " (",
-                 join_names(changed_keys(run, written)), " differ); it is not this run's checkpoint");
+    std::vector<std::string> differ;
+    for (const std::string& key : changed_keys(parse_config_text(text.str(), run_config.string()), written))
+      if (locked(key)) differ.push_back(key);
+    if (!differ.empty())
+      fail_input(r.ck_path, ": written for another config than ", run_config.string(), " (", join_names(differ),
+                 " differ); it is not this run's checkpoint");
   }
   for (const std::string& key : changed_keys(written, r.cfg))
-    if (key.rfind("model.", 0) == 0 || key == "optim.name" || key == "seed")
+    if (locked(key))
       fail_input("--set ", key, ": the checkpoint was written with ", key, " ", config_value(written, key),
                  "; a resumed run keeps its model, optimizer and seed (start a new run, with model.init_from for weights)");
 }
@@ -211,8 +217,8 @@ void add_diagnostics_hook(TrainHooks& hooks, DiagnosticsHook& d, Context& ctx, c
 // Every rank must train the same config: a rank launched with another file, --set or seed would
 // otherwise run to the end, its weights quietly pulled back to rank 0's after each epoch.
 void check_same_config(dist::Communicator& comm, const RunConfig& cfg) {
-  uint64_t mine = 1469598103934665603ull;  // FNV-1a of the resolved config
-  for (const unsigned char c : dump_config(cfg)) mine = (mine ^ c) * 1099511628211ull;
+  uint64_t mine = 1469598103934665603ull;  // FNV-1a of what decides the weights and the metrics
+  for (const unsigned char c : config_fingerprint(cfg)) mine = (mine ^ c) * 1099511628211ull;
   uint64_t first = mine;
   comm.broadcast(&first, 1, 0, "the config check");
   double differing = first != mine ? 1.0 : 0.0;
@@ -268,6 +274,9 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
     fs::create_directories(r.out, ec);
     if (ec) fail_input(r.out, ": cannot create the output folder: ", ec.message());
     lock.emplace(r.out);
+    // a resume read the folder before it held it: another process may have gone on in between
+    if (ck && (fs::exists(fs::path(r.out) / "model.safetensors") || latest_good_checkpoint(r.out) != r.ck_path))
+      fail_input(r.out, ": the run went on while this one was starting; resume it again");
   }
   if (!ck && lead) {
     prepare_out_dir(r.out, a.overwrite);
@@ -297,6 +306,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   if (lead) add_diagnostics_hook(hooks, diagnostics, ctx, r, train, norm);
   RunOutput ro{r.out, metadata, ck ? &*ck : nullptr, fitted.is_channel() ? nullptr : &fitted, comm.get()};
   FitResult result = fit(ctx, *model, cfg, train, test, norm, hooks, ro);
+  std::signal(SIGINT, SIG_DFL), std::signal(SIGTERM, SIG_DFL);  // from here a signal ends the process at once
 
   if (!lead) return 0;
   if (result.interrupted) {
@@ -306,6 +316,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
                  r.out.c_str());
     return 128 + sig;
   }
+  CHECK(!result.history.empty(), "train: the run ended without an epoch");
   save_model_file(r.out + "/model.safetensors", *model, metadata);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   if (result.early_stopped)

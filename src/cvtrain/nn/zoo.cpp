@@ -202,12 +202,16 @@ double deep_mlp_parameters(const ModelSpec& s) {
 }
 
 double vgg_parameters(const ModelSpec& s) {
-  double n = 0, cin = static_cast<double>(s.in_channels), side = static_cast<double>(s.height * s.width);
+  double n = 0, cin = static_cast<double>(s.in_channels);
+  int64_t h = s.height, w = s.width;
   for (int64_t c : s.channels) {
     n += 9.0 * static_cast<double>(c) * (cin + static_cast<double>(s.stage_convs - 1) * static_cast<double>(c));
-    cin = static_cast<double>(c), side /= 4;
+    cin = static_cast<double>(c);
+    if (s.pool == "max") h /= 2, w /= 2;  // the sizes pool_layer makes
+    else if (h >= 2 && w >= 2)
+      h = ops::fmp_output_size(h, s.fmp_ratio, s.fmp_overlapping), w = ops::fmp_output_size(w, s.fmp_ratio, s.fmp_overlapping);
   }
-  return n + cin * std::max(side, 1.0) * 512 + 512.0 * static_cast<double>(s.num_classes);
+  return n + cin * static_cast<double>(std::max<int64_t>(h * w, 1)) * 512 + 512.0 * static_cast<double>(s.num_classes);
 }
 }  // namespace
 

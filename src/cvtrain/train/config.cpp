@@ -791,6 +791,13 @@ std::vector<std::string> changed_keys(const RunConfig& a, const RunConfig& b) {
   return out;
 }
 
+std::string config_fingerprint(const RunConfig& cfg) {
+  std::string out = "data.augment=" + dump_augment(cfg.data.augment) + "\n";
+  for (const Key& k : keys())
+    if (k.effect == Effect::weights || k.effect == Effect::metrics) out += std::string(k.path) + "=" + config_value(cfg, k.path) + "\n";
+  return out;
+}
+
 std::string config_value(const RunConfig& cfg, const std::string& key) {
   const Key* k = find_key(key);
   if (!k) return key == "data.augment" ? dump_augment(cfg.data.augment) : "";

@@ -22,6 +22,9 @@ RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
 std::string dump_config(const RunConfig& cfg);
 // The keys whose values differ between two configs, in table order (data.augment included).
 std::vector<std::string> changed_keys(const RunConfig& a, const RunConfig& b);
+// "key=value" lines of the keys that decide the weights and the metrics (not paths, threads, speed,
+// terminal or per-rank settings): what every rank of one run must agree on.
+std::string config_fingerprint(const RunConfig& cfg);
 // A key's value as YAML text ("resnet20", "0.1", "[30, 60]").
 std::string config_value(const RunConfig& cfg, const std::string& key);
 // docs/config.md's key reference, generated from the table.

@@ -10,6 +10,7 @@
 
 #include "cvtrain/autograd/context.h"
 #include "cvtrain/data/dataset.h"
+#include "cvtrain/data/preprocess.h"
 #include "cvtrain/nn/module.h"
 #include "cvtrain/train/run_config.h"
 
@@ -29,9 +30,12 @@ struct LrFindResult {
   std::string why;            // one sentence on how the suggestion was read off the curve
 };
 
-// `model` is trained in place (build a fresh one for the real run). `train`: the training split.
+// `model` is trained in place (build a fresh one for the real run). `train`: the training split;
+// `preprocess`: a fitted data.preprocess other than "channel" (null: the per-channel normalization).
+// The lrs recorded and suggested are optim.lr values: with optim.scale_lr the sweep's actual lr is
+// that times the scaling factor, as in training.
 LrFindResult lr_find(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train,
-                     const Normalization& norm, const LrFindOptions& o);
+                     const Normalization& norm, const LrFindOptions& o, const Preprocess* preprocess = nullptr);
 
 // The result as JSON (lr, loss, smoothed, suggested_lr, min_loss_lr, why).
 std::string lr_find_json(const LrFindResult& r);

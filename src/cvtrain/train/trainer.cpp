@@ -314,16 +314,17 @@ FitResult Trainer::run() {
   const int64_t max_steps = opt_.max_steps;  // 0: no limit; else the run ends at the first of the two
   stop_ = st_.evals_since_best >= opt_.early_stop_patience && opt_.early_stop_patience > 0;
   sv_ = schedule_(st_.step);
-  while (st_.epoch <= opt_.epochs && (max_steps == 0 || st_.step < max_steps) && !stop_) {
+  // An epoch begun before a checkpoint (batches_done > 0) is finished even when the checkpoint's step
+  // already reached train.max_steps: its end (evaluation, logs) has not run yet.
+  while (st_.epoch <= opt_.epochs && (max_steps == 0 || st_.step < max_steps || st_.batches_done > 0) && !stop_) {
     const int64_t epoch = st_.epoch;
     EpochData d;
     EpochProgress p;
     start_epoch(epoch, d, p);
     Batch batch;
-    while (next_batch(d, batch)) {
+    while ((max_steps == 0 || st_.step < max_steps) && next_batch(d, batch)) {  // max_steps: the last epoch ends there
       train_batch(batch, epoch, d, p);
       if (result_.interrupted) return std::move(result_);
-      if (max_steps > 0 && st_.step >= max_steps) break;  // train.max_steps: the last epoch ends here
     }
     end_epoch(epoch, d, p);
   }
