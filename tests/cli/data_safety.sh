@@ -105,6 +105,18 @@ rm -f "$tmp/twice/model.safetensors"
 err=$("$bin" train --resume "$tmp/twice" 2>&1 >/dev/null); rc=$?
 check "a run resumed with --set resumes again (got $rc: $err)" test "$rc" -eq 0
 
+# A finished run goes on for more epochs with --resume --set train.epochs=N: with a constant lr the
+# same weights as a run of N epochs; without --set it is refused, naming the way.
+ext=(train "$src/recipes/fashion_cnn.yaml" "${quick[@]}" --set optim.schedule=constant)
+"$bin" "${ext[@]}" --set train.epochs=2 --out "$tmp/ext" > /dev/null 2>&1
+err=$("$bin" train --resume "$tmp/ext" 2>&1 >/dev/null); rc=$?
+check "resume of a finished run without --set: exit 2 naming --set train.epochs (got $rc: $err)" \
+  grep -q "continue it with --resume $tmp/ext --set train.epochs=N for N above 2" <<<"$err"
+"$bin" train --resume "$tmp/ext" --set train.epochs=4 > /dev/null 2>&1
+"$bin" "${ext[@]}" --set train.epochs=4 --out "$tmp/ext4" > /dev/null 2>&1
+check "2 epochs continued to 4 = 4 epochs" python3 "$src/tests/cli/safetensors_maxdiff.py" \
+  "$tmp/ext/model.safetensors" "$tmp/ext4/model.safetensors" 0
+
 # A diverging loss (Adam at lr 1e6 stays finite) stops the run like a NaN.
 err=$("$bin" train "$src/recipes/fashion_cnn.yaml" "${quick[@]}" --set optim.name=adam --set optim.lr=1e6 \
   --set optim.cycle_momentum=false --set train.epochs=1 --out "$tmp/div" 2>&1 >/dev/null); rc=$?

@@ -68,6 +68,7 @@ struct RunStart {
   RunConfig cfg;
   std::optional<CheckpointContents> ck;
   std::string out, ck_path;
+  bool extends = false;  // a finished run continued for more epochs or steps (--set train.epochs=N)
 };
 
 // A checkpoint continues the run whose folder it is in, with the same model and optimizer: one planted
@@ -107,8 +108,7 @@ RunStart start_run(const TrainArgs& a) {
   if (!a.config.empty() || !a.out.empty())
     fail_input("train --resume RUN_DIR takes the config and the folder from the run; drop CONFIG and --out");
   r.out = a.resume;
-  if (fs::exists(fs::path(r.out) / "model.safetensors"))
-    fail_input(r.out, ": the run already finished (model.safetensors); nothing to resume");
+  r.extends = fs::exists(fs::path(r.out) / "model.safetensors");
   r.ck_path = latest_good_checkpoint(r.out);
   if (r.ck_path.empty()) fail_input(r.out, ": no checkpoint to resume from (checkpoints/step-*.safetensors)");
   r.ck = read_checkpoint(r.ck_path);
@@ -116,6 +116,13 @@ RunStart start_run(const TrainArgs& a) {
   if (it == r.ck->metadata.end()) fail_input(r.ck_path, ": the checkpoint holds no config");
   r.cfg = parse_config_text(it->second, r.ck_path, a.overrides);
   check_resumable(r, it->second);
+  if (r.extends) {  // a finished run goes on only when --set gives it more to do than it did
+    const TrainState& s = r.ck->state;
+    const bool more = r.cfg.train.epochs >= s.epoch && (r.cfg.train.max_steps == 0 || r.cfg.train.max_steps > s.step);
+    if (!more)
+      fail_input(r.out, ": the run already finished (model.safetensors) after ", s.epoch - 1, " epochs and ", s.step,
+                 " steps; continue it with --resume ", r.out, " --set train.epochs=N for N above ", s.epoch - 1);
+  }
   return r;
 }
 
@@ -161,7 +168,7 @@ void print_banner(const RunStart& r, const dist::Communicator* comm, const Datas
               static_cast<long long>(cfg.train.batch_size), cfg.optim.name.c_str(),
               static_cast<long long>(cfg.threads), r.out.c_str());
   if (r.ck)
-    std::printf("resuming from %s (epoch %lld, batch %lld, step %lld)\n", r.ck_path.c_str(),
+    std::printf("%s from %s (epoch %lld, batch %lld, step %lld)\n", r.extends ? "continuing the finished run" : "resuming", r.ck_path.c_str(),
                 static_cast<long long>(r.ck->state.epoch), static_cast<long long>(r.ck->state.batches_done),
                 static_cast<long long>(r.ck->state.step));
 }
@@ -275,7 +282,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
     if (ec) fail_input(r.out, ": cannot create the output folder: ", ec.message());
     lock.emplace(r.out);
     // a resume read the folder before it held it: another process may have gone on in between
-    if (ck && (fs::exists(fs::path(r.out) / "model.safetensors") || latest_good_checkpoint(r.out) != r.ck_path))
+    if (ck && ((!r.extends && fs::exists(fs::path(r.out) / "model.safetensors")) || latest_good_checkpoint(r.out) != r.ck_path))
       fail_input(r.out, ": the run went on while this one was starting; resume it again");
   }
   if (!ck && lead) {
