@@ -245,6 +245,44 @@ void on_stop_signal(int sig) {
   g_stop_signal = sig;
   std::signal(sig, SIG_DFL);
 }
+
+// The output folder, held by this process until it ends (a resume re-checks what it read before);
+// a new run's folder is prepared and gets its config.yaml.
+void hold_run_folder(const RunStart& r, bool overwrite, std::optional<DirLock>& lock) {
+  std::error_code ec;
+  fs::create_directories(r.out, ec);
+  if (ec) fail_input(r.out, ": cannot create the output folder: ", ec.message());
+  lock.emplace(r.out);
+  if (r.ck && ((!r.extends && fs::exists(fs::path(r.out) / "model.safetensors")) || latest_good_checkpoint(r.out) != r.ck_path))
+    fail_input(r.out, ": the run went on while this one was starting; resume it again");
+  if (!r.ck) {
+    prepare_out_dir(r.out, overwrite);
+    write_text_atomic(r.out + "/config.yaml", dump_config(r.cfg));
+  }
+}
+
+// After fit, on rank 0: the model file and the last line, or after a signal, the way to resume.
+int finish_run(const RunStart& r, const FitResult& result, nn::Module& model,
+               const std::map<std::string, std::string>& metadata, double wall) {
+  if (result.interrupted) {
+    const int sig = static_cast<int>(g_stop_signal);
+    std::fprintf(stderr, "\ncvtrain: %s: stopped at a step's end, checkpoint %s; continue with: cvtrain train --resume %s\n",
+                 sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)", result.last_checkpoint.c_str(),
+                 r.out.c_str());
+    return 128 + sig;
+  }
+  CHECK(!result.history.empty(), "train: the run ended without an epoch");
+  save_model_file(r.out + "/model.safetensors", model, metadata);
+  if (result.early_stopped)
+    std::printf("early stop after epoch %lld: no better test accuracy in %lld evaluations\n",
+                static_cast<long long>(result.history.back().epoch),
+                static_cast<long long>(r.cfg.train.early_stop_patience));
+  std::printf("test accuracy %.2f%% after %lld epochs (%.1f s wall) -> %s/model.safetensors\n",
+              100 * result.history.back().test_acc, static_cast<long long>(result.history.back().epoch), wall,
+              r.out.c_str());
+  return 0;
+}
+
 }  // namespace
 
 // The run itself; under MPI every rank runs it, and only rank 0 prints or writes. Everything that can
@@ -276,19 +314,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   add_input_metadata(metadata, train);
 
   std::optional<DirLock> lock;  // one process per run folder, until this one ends
-  if (lead) {
-    std::error_code ec;
-    fs::create_directories(r.out, ec);
-    if (ec) fail_input(r.out, ": cannot create the output folder: ", ec.message());
-    lock.emplace(r.out);
-    // a resume read the folder before it held it: another process may have gone on in between
-    if (ck && ((!r.extends && fs::exists(fs::path(r.out) / "model.safetensors")) || latest_good_checkpoint(r.out) != r.ck_path))
-      fail_input(r.out, ": the run went on while this one was starting; resume it again");
-  }
-  if (!ck && lead) {
-    prepare_out_dir(r.out, a.overwrite);
-    write_text_atomic(r.out + "/config.yaml", dump_config(cfg));
-  }
+  if (lead) hold_run_folder(r, a.overwrite, lock);
   const int64_t global_batch = cfg.train.batch_size * (comm ? comm->size() : 1);
   const int64_t batches = cfg.data.drop_last ? train.size() / global_batch  // the loader's (sampler's) count
                                              : (train.size() + global_batch - 1) / global_batch;
@@ -316,23 +342,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   std::signal(SIGINT, SIG_DFL), std::signal(SIGTERM, SIG_DFL);  // from here a signal ends the process at once
 
   if (!lead) return 0;
-  if (result.interrupted) {
-    const int sig = static_cast<int>(g_stop_signal);
-    std::fprintf(stderr, "\ncvtrain: %s: stopped at a step's end, checkpoint %s; continue with: cvtrain train --resume %s\n",
-                 sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)", result.last_checkpoint.c_str(),
-                 r.out.c_str());
-    return 128 + sig;
-  }
-  CHECK(!result.history.empty(), "train: the run ended without an epoch");
-  save_model_file(r.out + "/model.safetensors", *model, metadata);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  if (result.early_stopped)
-    std::printf("early stop after epoch %lld: no better test accuracy in %lld evaluations\n",
-                static_cast<long long>(result.history.back().epoch), static_cast<long long>(cfg.train.early_stop_patience));
-  std::printf("test accuracy %.2f%% after %lld epochs (%.1f s wall) -> %s/model.safetensors\n",
-              100 * result.history.back().test_acc, static_cast<long long>(result.history.back().epoch), wall,
-              r.out.c_str());
-  return 0;
+  return finish_run(r, result, *model, metadata, std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count());
 }
 
 int cmd_train(const TrainArgs& a) {
