@@ -254,7 +254,10 @@ const std::vector<Key>& keys() {
       {"train.clip_grad_value", &at<&R::train, &Tr::clip_grad_value>, Effect::weights, "Clamp every gradient to [-v, v] (0: off)."},
       {"train.accumulate_steps", &at<&R::train, &Tr::accumulate_steps>, Effect::weights, "Batches whose gradients are averaged into one optimizer step."},
       {"train.ema_decay", &at<&R::train, &Tr::ema_decay>, Effect::metrics, "Keep an exponential moving average of the weights with this decay, evaluated beside the raw weights (0: off)."},
-      {"train.early_stop_patience", &at<&R::train, &Tr::early_stop_patience>, Effect::stopping, "Stop after N evaluations without a better test accuracy (0: off)."},
+      {"train.early_stop_patience", &at<&R::train, &Tr::early_stop_patience>, Effect::stopping, "Stop after N evaluations without a better accuracy on the evaluated split, the validation split of data.val_fraction, which it needs: the test set never chooses (0: off).",
+       [](const RunConfig& c, const char*) -> std::string {  // the test set is only reported, never chooses
+         return c.data.val_fraction > 0 ? "" : "early stopping chooses by the evaluated split, which without data.val_fraction is the test set; set data.val_fraction (e.g. 0.1) to hold out a validation split";
+       }},
       {"train.early_stop_min_delta", &at<&R::train, &Tr::early_stop_min_delta>, Effect::stopping, "The improvement in test accuracy that counts as better.",
        [](const RunConfig& c, const char*) -> std::string {
          return c.train.early_stop_patience > 0 ? "" : "no effect without train.early_stop_patience";
