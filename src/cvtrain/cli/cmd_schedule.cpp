@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvtrain/cli/commands.h"
+#include "cvtrain/dist/sampler.h"
 #include "cvtrain/train/config.h"
 #include "cvtrain/train/setup.h"
 #include "cvtrain/train/trainer.h"
@@ -17,7 +18,7 @@ int cmd_schedule(const ScheduleArgs& a) {
   RunConfig cfg = load_config(a.config, a.overrides);
   Dataset train = load_split(cfg, Split::train);
   const int64_t n = train.labels.size(0), b = cfg.train.batch_size;
-  const int64_t batches = cfg.data.drop_last ? n / b : (n + b - 1) / b;
+  const int64_t batches = dist::global_batches(n, b, cfg.data.drop_last);  // one process's loader
   const int64_t spe = optimizer_steps_per_epoch(cfg, batches);
   const optim::ScheduleRun run = schedule_run(cfg, batches);
   const optim::Schedule schedule = optim::make_schedule(cfg.schedule, run);

@@ -18,6 +18,7 @@
 #include "cvtrain/cli/progress.h"
 #include "cvtrain/data/loader.h"
 #include "cvtrain/dist/communicator.h"
+#include "cvtrain/dist/sampler.h"
 #if CVTRAIN_HAVE_MPI
 #include "cvtrain/dist/mpi/mpi_communicator.h"
 #endif
@@ -316,8 +317,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   std::optional<DirLock> lock;  // one process per run folder, until this one ends
   if (lead) hold_run_folder(r, a.overwrite, lock);
   const int64_t global_batch = cfg.train.batch_size * (comm ? comm->size() : 1);
-  const int64_t batches = cfg.data.drop_last ? train.size() / global_batch  // the loader's (sampler's) count
-                                             : (train.size() + global_batch - 1) / global_batch;
+  const int64_t batches = dist::global_batches(train.size(), global_batch, cfg.data.drop_last);
   if (!lead && !std::freopen("/dev/null", "w", stdout)) fail_input("/dev/null: cannot open");  // rank 0 speaks
   print_banner(r, comm.get(), train, test);
   if (!transfer_report.empty() && lead) {

@@ -157,19 +157,12 @@ void check_options(const DataOptions& o) {
   auto need = [](bool ok, const char* key, const char* what) {
     if (!ok) fail_input(key, ": ", what);
   };
-  const std::vector<std::string> names = dataset_names();
-  if (std::find(names.begin(), names.end(), o.dataset) == names.end()) {
-    std::string known;
-    for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
-    fail_input("data.dataset: unknown dataset '", o.dataset, "' (known: ", known, ")");
-  }
+  index_of_name(dataset_names(), o.dataset, "data.dataset", "dataset");
   need(o.limit_train >= 0, "data.limit_train", "must be >= 0");
   need(o.limit_test >= 0, "data.limit_test", "must be >= 0");
   need(o.val_fraction >= 0 && o.val_fraction < 1, "data.val_fraction", "must be in [0, 1)");
   parse_bad_file(o.on_bad_file);
-  const std::vector<std::string> modes = preprocess_modes();
-  if (std::find(modes.begin(), modes.end(), o.preprocess) == modes.end())
-    fail_input("data.preprocess: unknown mode '", o.preprocess, "'");
+  index_of_name(preprocess_modes(), o.preprocess, "data.preprocess", "mode");
   need(o.preprocess_components >= 0, "data.preprocess_components", "must be >= 0");
   need(o.whiten_epsilon >= 0, "data.whiten_epsilon", "must be >= 0");
   need(o.workers >= 0 && o.workers <= 64, "data.workers", "must be in [0, 64]");

@@ -111,16 +111,10 @@ std::vector<std::string> optimizer_names() { return names_of(optim::optimizer_re
 std::vector<std::string> schedule_names() { return names_of(optim::schedule_registry()); }
 std::vector<std::string> preprocess_names() { return preprocess_modes(); }
 
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
-}
-
 // "" when `value` of `owner` (optim.name, optim.schedule, ...) is one of `users`, else the reason.
 std::string used_by(const std::string& owner, const std::string& value, const std::vector<std::string>& users) {
   if (std::find(users.begin(), users.end(), value) != users.end()) return "";
-  return "no effect with " + owner + " " + value + " (only " + joined(users) +
+  return "no effect with " + owner + " " + value + " (only " + join_names(users) +
          (users.size() == 1 ? " uses it)" : " use it)");
 }
 
@@ -598,7 +592,7 @@ void walk(RunConfig& cfg, const YAML::Node& node, const std::string& prefix, con
 template <class Table>
 void add_readers(std::string& out, const Table& table, const char* owner, const char* key) {
   const std::vector<std::string> names = rows_reading(table, key);
-  if (!names.empty()) out += (out.empty() ? "" : "; ") + std::string(owner) + " " + joined(names);
+  if (!names.empty()) out += (out.empty() ? "" : "; ") + std::string(owner) + " " + join_names(names);
 }
 std::string readers(const char* key) {
   std::string out;
@@ -621,7 +615,7 @@ void validate(const RunConfig& c, const std::string& origin) {
     const std::string& v = in(c, std::get<Ref<std::string>>(k.field));
     const std::vector<std::string> names = k.choices();
     need(std::find(names.begin(), names.end(), v) != names.end(), k.path,
-         std::string("unknown ") + k.noun + " '" + v + "' (known: " + joined(names) + ")");
+         std::string("unknown ") + k.noun + " '" + v + "' (known: " + join_names(names) + ")");
   }
   need(c.threads >= 0, "threads", "must be >= 0, got " + std::to_string(c.threads));
   try {
@@ -739,14 +733,18 @@ void emit(YAML::Emitter& out, const std::vector<std::pair<std::string, T>>& v) {
   out << YAML::EndMap;
 }
 
+// One data.augment entry as a flow mapping {name, p, parameters...}.
+void emit(YAML::Emitter& out, const AugmentSpec& a) {
+  out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << a.name << YAML::Key << "p" << YAML::Value
+      << a.p;
+  for (const auto& [k, v] : a.params) out << YAML::Key << k << YAML::Value << v;
+  out << YAML::EndMap;
+}
+
 std::string dump_augment(const std::vector<AugmentSpec>& list) {
   YAML::Emitter out;
   out << YAML::Flow << YAML::BeginSeq;
-  for (const AugmentSpec& a : list) {
-    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << a.name << YAML::Key << "p" << YAML::Value << a.p;
-    for (const auto& [k, v] : a.params) out << YAML::Key << k << YAML::Value << v;
-    out << YAML::EndMap;
-  }
+  for (const AugmentSpec& a : list) emit(out, a);
   out << YAML::EndSeq;
   return out.c_str();
 }
@@ -765,12 +763,7 @@ std::string dump_config(const RunConfig& cfg) {
     if (sec != section) {
       if (section == "data" && !cfg.data.augment.empty()) {  // the list-valued key, after data's scalars
         out << YAML::Key << "augment" << YAML::Value << YAML::BeginSeq;
-        for (const AugmentSpec& a : cfg.data.augment) {
-          out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << a.name << YAML::Key << "p"
-              << YAML::Value << a.p;
-          for (const auto& [k, v] : a.params) out << YAML::Key << k << YAML::Value << v;
-          out << YAML::EndMap;
-        }
+        for (const AugmentSpec& a : cfg.data.augment) emit(out, a);
         out << YAML::EndSeq;
       }
       if (in_section) out << YAML::EndMap;
@@ -834,7 +827,7 @@ std::string config_reference_markdown() {
         k.field);
     const std::string type = type_names(k.field).brief;
     md << "| `" << k.path << "` | " << type << " | `" << def << "` | " << effect_name(k.effect) << " | " << k.doc;
-    if (k.choices) md << " One of: " << joined(k.choices()) << ".";
+    if (k.choices) md << " One of: " << join_names(k.choices()) << ".";
     if (const std::string r = readers(k.path); !r.empty()) md << " Read by " << r << ".";
     md << " |\n";
     if (std::string(k.path) == "data.limit_test")

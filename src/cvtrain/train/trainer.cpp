@@ -93,10 +93,9 @@ nn::Module& prepare_model(Context& ctx, nn::Module& model, const RunConfig& cfg)
   return model;
 }
 
-// Batches of an epoch: the loader's, or data-parallel, the global batches of batch_size x ranks.
+// Batches of an epoch: the global batches of batch_size x ranks (one process: the loader's).
 int64_t epoch_batches(int64_t n, int64_t batch_size, bool drop_last, const dist::Communicator* comm) {
-  if (comm) return dist::global_batches(n, batch_size * comm->size(), drop_last);
-  return drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
+  return dist::global_batches(n, batch_size * (comm ? comm->size() : 1), drop_last);
 }
 
 }  // namespace
