@@ -19,17 +19,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const RunConfig cfg = load_config(argv[1], std::vector<std::string>(argv + 2, argv + argc));
+    RunConfig cfg = load_config(argv[1], std::vector<std::string>(argv + 2, argv + argc));
+    const std::string held_out = hold_out_validation(cfg);  // a run that chooses gets a validation split
+    if (!held_out.empty()) std::fprintf(stderr, "train_recipe: %s\n", held_out.c_str());
     Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
-    const Dataset train = load_split(cfg, Split::train);
-    const Dataset test = load_split(cfg, Split::test);
+    const RunSplits data = load_splits(cfg);
+    const Dataset& train = data.train;
     const Normalization norm = fit_normalization(train);
     const Preprocess fitted =
         fit_preprocess(train, cfg.data.preprocess, cfg.data.preprocess_components, cfg.data.whiten_epsilon);
     auto model = make_model(cfg, train, ctx.rng, &fitted);
     RunOutput out;  // no folder: nothing written
     out.preprocess = &fitted;
-    const FitResult result = fit(ctx, *model, cfg, train, test, norm, TrainHooks{}, out);
+    const FitResult result = fit(ctx, *model, cfg, train, data.val_or_null(), data.test, norm, TrainHooks{}, out);
     const double acc = result.history.back().test_acc;
     std::printf("%s: %s, %zu epochs, test accuracy %.2f%%\n", argv[1], cfg.model.name.c_str(), result.history.size(),
                 100 * acc);

@@ -8,7 +8,7 @@ set -euo pipefail
 bin=$1; src=$2
 tmp=$(mktemp -d); trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 pid=
-args=(train "$src/recipes/fashion_cnn.yaml" --set data.dataset=synthetic --set data.limit_train=512
+args=(train "$src/recipes/fashion_cnn.yaml" --set data.dataset=synthetic --set data.limit_train=640 --set data.val_fraction=0.2
       --set train.epochs=2 --set train.progress=false --set train.batch_size=32 --set optim.name=adamw
       --set optim.lr=0.002 --set optim.schedule=cosine --set optim.warmup_steps=5 --set train.ema_decay=0.9
       --set train.checkpoint_every_steps=5 --set train.keep_last=2 --set train.log_every_steps=5)

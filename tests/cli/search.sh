@@ -25,7 +25,7 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 assert len(rows) == 4, rows
 assert all(r['status'] == 'ok' for r in rows), rows
-acc = [float(r['test_acc']) for r in rows]
+acc = [float(r['val_acc']) for r in rows]
 assert acc == sorted(acc, reverse=True), acc
 assert sorted(r['train.batch_size'] for r in rows) == ['16', '16', '32', '32'], rows
 assert len({r['optim.lr'] for r in rows}) == 4

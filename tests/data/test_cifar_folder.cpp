@@ -157,11 +157,35 @@ TEST(ImageFolder, TrainTestLayoutAndValidationSplit) {
   o.dataset = "image_folder", o.root = d.string();
   EXPECT_EQ(load_dataset(o, Split::train, 1).size(), 10);
   EXPECT_EQ(load_dataset(o, Split::test, 1).size(), 10);
+  EXPECT_FALSE(has_validation_split(o));
+  EXPECT_NE(error_of([&] { load_dataset(o, Split::val, 1); }).find("data.val_fraction"), std::string::npos);
+  o.val_fraction = 0.3;  // of each class's 5 images, round(1.5) = 2 held out
+  const Dataset tr = load_dataset(o, Split::train, 1), va = load_dataset(o, Split::val, 1);
+  EXPECT_EQ(tr.size(), 6);
+  EXPECT_EQ(va.size(), 4);
+  EXPECT_EQ(load_dataset(o, Split::test, 1).size(), 10);  // the test split stays the folder's own
+  o.val_fraction = 0;
+  for (const char* cls : {"a", "b"}) {  // train/, val/ and test/: val/ is the validation split
+    fs::create_directories(d / "val" / cls);
+    for (int i = 0; i < 3; ++i) write_png((d / "val" / cls / (std::to_string(i) + ".png")).string(), pattern(1, 4, 4, i));
+  }
+  EXPECT_TRUE(has_validation_split(o));
+  EXPECT_EQ(load_dataset(o, Split::val, 1).size(), 6);
+  EXPECT_EQ(load_dataset(o, Split::test, 1).size(), 10);
   o.val_fraction = 0.3;
-  const Dataset tr = load_dataset(o, Split::train, 1), va = load_dataset(o, Split::test, 1);
-  EXPECT_EQ(tr.size(), 7);
-  EXPECT_EQ(va.size(), 3);
+  EXPECT_NE(error_of([&] { load_dataset(o, Split::train, 1); }).find("has its own val/"), std::string::npos);
   fs::remove_all(d);
+}
+
+TEST(Split, StratifiedByClass) {
+  Dataset ds = make_synthetic(100, 1, 8, 8, 1);  // labels i % 4: 25 per class
+  for (int64_t i = 0; i < 100; ++i) ds.labels.data<int64_t>()[i] = i < 70 ? 0 : i < 90 ? 1 : 2;  // 70 / 20 / 10
+  const auto [tr, va] = split_dataset(ds, 0.1, 3);
+  std::vector<int64_t> held(3, 0), kept(3, 0);
+  for (int64_t i = 0; i < va.size(); ++i) ++held[static_cast<size_t>(va.labels.data<int64_t>()[i])];
+  for (int64_t i = 0; i < tr.size(); ++i) ++kept[static_cast<size_t>(tr.labels.data<int64_t>()[i])];
+  EXPECT_EQ(held, (std::vector<int64_t>{7, 2, 1}));  // a tenth of each class, not of the whole
+  EXPECT_EQ(kept, (std::vector<int64_t>{63, 18, 9}));
 }
 
 TEST(Split, DisjointCoveringAndSeeded) {

@@ -97,7 +97,7 @@ TEST(DataParallel, OneRankCommunicatorTrainsAndRecordsItsWorld) {
   spec.dropout = 0.0f;
   auto model = nn::build_model(spec, ctx.rng);
   RunOutput out{dir.string(), {}, nullptr, nullptr, &comm};
-  FitResult r = fit(ctx, *model, c, train, test, norm, {}, out);
+  FitResult r = fit(ctx, *model, c, train, nullptr, test, norm, {}, out);
   ASSERT_EQ(r.history.size(), 2u);
   EXPECT_EQ(r.history[1].step, 8);
   EXPECT_GT(r.history[1].test_acc, 0.5);  // it trained (10 classes: chance is 0.1)

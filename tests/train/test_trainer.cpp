@@ -35,12 +35,13 @@ std::vector<float> flat_weights(nn::Module& m) {
 }
 
 // Runs `cfg` from the same seed; returns the weights before and after.
+// `val`: a validation split, which early stopping needs.
 std::pair<std::vector<float>, std::vector<float>> run(const RunConfig& cfg, FitResult* result = nullptr,
-                                                      TrainHooks hooks = {}) {
+                                                      TrainHooks hooks = {}, const Dataset* val = nullptr) {
   Context ctx(7, 2);
   auto model = model_for(ctx.rng);
   auto before = flat_weights(*model);
-  FitResult r = fit(ctx, *model, cfg, data().train, data().test, data().norm, hooks);
+  FitResult r = fit(ctx, *model, cfg, data().train, val, data().test, data().norm, hooks);
   if (result) *result = r;
   return {before, flat_weights(*model)};
 }
@@ -127,7 +128,9 @@ TEST(Trainer, EarlyStoppingAndHook) {
     calls.push_back(step);
     EXPECT_GT(arena.size(), 0);
   };
-  run(c, &r, hooks);
+  EXPECT_THROW(run(c, &r, hooks), InputError);  // early stopping without a validation split: refused
+  calls.clear();
+  run(c, &r, hooks, &data().test);
   EXPECT_TRUE(r.early_stopped);
   EXPECT_EQ(r.history.size(), 2u);
   EXPECT_EQ(calls, (std::vector<int64_t>{3, 6}));

@@ -36,7 +36,7 @@ std::vector<float> flat_state(nn::Module& m) {
 std::vector<float> train_weights(const RunConfig& cfg, FitResult* result = nullptr) {
   Context ctx(7, 2);
   auto model = model_for(ctx.rng);
-  FitResult r = fit(ctx, *model, cfg, data().train, data().test, data().norm, {});
+  FitResult r = fit(ctx, *model, cfg, data().train, nullptr, data().test, data().norm, {});
   if (result) *result = r;
   return flat_state(*model);
 }
@@ -100,7 +100,7 @@ TEST(TrainerSteps, FitTakesBuiltParts) {
     auto model = model_for(ctx.rng);
     FitParts parts = make_fit_parts(ctx, *model, cfg, data().train);
     if (own) parts.schedule = *own;
-    fit(ctx, *model, cfg.train, parts, data().train, data().test, data().norm, {});
+    fit(ctx, *model, cfg.train, parts, data().train, nullptr, data().test, data().norm, {});
     return flat_state(*model);
   };
   EXPECT_EQ(with_schedule(nullptr), from_config);  // the parts make_fit_parts builds are what fit(cfg) uses
@@ -147,7 +147,7 @@ TEST(TrainerSteps, ResumedRunLogsEachStepOnce) {
   {
     Context ctx(7, 2);
     auto model = model_for(ctx.rng);
-    fit(ctx, *model, c, data().train, data().test, data().norm, {}, RunOutput{dir, {}, nullptr, nullptr});
+    fit(ctx, *model, c, data().train, nullptr, data().test, data().norm, {}, RunOutput{dir, {}, nullptr, nullptr});
   }
   const auto full = scalar_counts(dir + "/tensorboard");
   // as if the run had died after step 5 with step 3 its last checkpoint: resume in the same folder
@@ -156,7 +156,7 @@ TEST(TrainerSteps, ResumedRunLogsEachStepOnce) {
     CheckpointContents ck = read_checkpoint(checkpoint_path(dir, s));
     Context ctx(7, 2);
     auto model = model_for(ctx.rng);
-    fit(ctx, *model, c, data().train, data().test, data().norm, {}, RunOutput{dir, {}, &ck, nullptr});
+    fit(ctx, *model, c, data().train, nullptr, data().test, data().norm, {}, RunOutput{dir, {}, &ck, nullptr});
     const auto resumed = scalar_counts(dir + "/tensorboard");
     std::set<std::pair<std::string, int64_t>> keys_full, keys_resumed;
     for (const auto& [k, n] : full) keys_full.insert(k);

@@ -153,6 +153,16 @@ Search::Search(const SearchArgs& a, const std::string& self) : a_(a) {
   if (ec || exe_.empty()) exe_ = fs::absolute(self).string();
   common_ = a.overrides;
   common_.push_back("train.progress=false");
+  if (has_key({}, space_, "data.val_fraction"))
+    fail_input(a.space, ": data.val_fraction: the validation split ranks the trials; it cannot be searched");
+  if (!has_validation_split(base.data)) {  // trials are ranked on a validation split, never on the test set
+    RunConfig held = base;
+    held.data.val_fraction = auto_val_fraction;
+    common_.push_back("data.val_fraction=" + config_value(held, "data.val_fraction"));
+    std::printf("search: trials are ranked on a validation split; holding out %s of the training set in each "
+                "(data.val_fraction, stratified, seed %lld); the test set is reported, never ranked on\n",
+                config_value(held, "data.val_fraction").c_str(), static_cast<long long>(base.seed));
+  }
   if (a.jobs > 1 && !has_key(a.overrides, space_, "threads")) {
     const int64_t all = base.threads > 0 ? base.threads : static_cast<int64_t>(std::thread::hardware_concurrency());
     common_.push_back("threads=" + std::to_string(std::max<int64_t>(1, all / a.jobs)));
@@ -256,7 +266,7 @@ void Search::run_rung(int64_t stage, size_t rung, const std::vector<Assignment>&
     }
     std::printf("  trial s%lld-t%03lld: %s", static_cast<long long>(stage), static_cast<long long>(res.index),
                 res.status.c_str());
-    if (res.status == "ok") std::printf("  test_acc %.2f%%", 100 * res.metric);
+    if (res.status == "ok") std::printf("  val_acc %.2f%%  test_acc %.2f%%", 100 * res.metric, 100 * res.test_acc);
     else std::printf("  (%s)", res.error.c_str());
     std::printf("  %s\n", params_json(res.params).c_str());
     std::fflush(stdout);
@@ -320,8 +330,9 @@ int Search::finish() {
                out_, "/results.csv and each trial's train.log");
   const TrialResult& best = all_.front();
   write_text_atomic((fs::path(out_) / "best.yaml").string(), read_text(fs::path(best.dir) / "config.yaml"));
-  std::printf("best: test_acc %.2f%% (%s) -> %s/best.yaml, results.csv, %zu plots in %s/plots; %lld failed\n",
-              100 * best.metric, best.dir.c_str(), out_.c_str(), plots.size(), out_.c_str(),
+  std::printf("best: val_acc %.2f%%, test_acc %.2f%% (%s) -> %s/best.yaml, results.csv, %zu plots in %s/plots; %lld "
+              "failed\n",
+              100 * best.metric, 100 * best.test_acc, best.dir.c_str(), out_.c_str(), plots.size(), out_.c_str(),
               static_cast<long long>(failed));
   return 0;
 }

@@ -69,7 +69,8 @@ struct RunStart {
   RunConfig cfg;
   std::optional<CheckpointContents> ck;
   std::string out, ck_path;
-  bool extends = false;  // a finished run continued for more epochs or steps (--set train.epochs=N)
+  bool extends = false;        // a finished run continued for more epochs or steps (--set train.epochs=N)
+  std::string validation_note;  // a validation split held out because the run chooses (setup.h)
 };
 
 // A checkpoint continues the run whose folder it is in, with the same model and optimizer: one planted
@@ -77,7 +78,8 @@ struct RunStart {
 void check_resumable(const RunStart& r, const std::string& ck_config) {
   // what a checkpoint's tensors mean: the model, the optimizer's state, the seed's streams, the data
   auto locked = [](const std::string& key) {
-    return key.rfind("model.", 0) == 0 || key == "optim.name" || key == "seed" || key == "data.dataset";
+    return key.rfind("model.", 0) == 0 || key == "optim.name" || key == "seed" || key == "data.dataset" ||
+           key == "data.val_fraction";
   };
   const RunConfig written = parse_config_text(ck_config, r.ck_path);
   const fs::path run_config = fs::path(r.out) / "config.yaml";
@@ -103,6 +105,7 @@ RunStart start_run(const TrainArgs& a) {
   if (a.resume.empty()) {
     if (a.config.empty()) fail_input("train: config is required (a YAML file), or --resume RUN_DIR");
     r.cfg = load_config(a.config, a.overrides);
+    r.validation_note = hold_out_validation(r.cfg);
     r.out = a.out.empty() ? default_out_dir(a.config) : a.out;
     return r;
   }
@@ -154,18 +157,17 @@ void open_device(Context& ctx, const RunConfig& cfg, std::unique_ptr<dist::Commu
 #endif
 }
 
-void print_banner(const RunStart& r, const dist::Communicator* comm, const Dataset& train, const Dataset& test) {
+void print_banner(const RunStart& r, const dist::Communicator* comm, const RunSplits& data) {
   const RunConfig& cfg = r.cfg;
-  const std::string epochs = std::to_string(cfg.train.epochs) + " epochs";
+  const std::string epochs = std::to_string(cfg.train.epochs) + (cfg.train.epochs == 1 ? " epoch" : " epochs");
   const std::string length = cfg.train.max_steps > 0
                                  ? epochs + " or " + std::to_string(cfg.train.max_steps) + " steps, whichever ends first"
                                  : epochs;
   if (comm && comm->size() > 1)
     std::printf("data-parallel: %s, global batch %lld\n", comm->describe().c_str(),
                 static_cast<long long>(cfg.train.batch_size * comm->size()));
-  std::printf("cvtrain: %s on %s (%lld train, %lld test images), %s, batch %lld, %s, %lld threads -> %s\n",
-              cfg.model.name.c_str(), cfg.data.dataset.c_str(), static_cast<long long>(train.labels.size(0)),
-              static_cast<long long>(test.labels.size(0)), length.c_str(),
+  std::printf("cvtrain: %s on %s (%s), %s, batch %lld, %s, %lld threads -> %s\n", cfg.model.name.c_str(),
+              cfg.data.dataset.c_str(), data.describe().c_str(), length.c_str(),
               static_cast<long long>(cfg.train.batch_size), cfg.optim.name.c_str(),
               static_cast<long long>(cfg.threads), r.out.c_str());
   if (r.ck)
@@ -192,8 +194,10 @@ void add_display_hooks(TrainHooks& hooks, Progress& progress, const RunConfig& c
     std::printf("epoch %lld/%lld  step %lld  train_loss %.4f  train_acc %.2f%%", static_cast<long long>(m.epoch),
                 static_cast<long long>(planned_epochs(cfg, batches)), static_cast<long long>(m.step), m.train_loss,
                 100 * m.train_acc);
+    if (m.evaluated && m.has_val) std::printf("  val_loss %.4f  val_acc %.2f%%", m.val_loss, 100 * m.val_acc);
     if (m.evaluated) std::printf("  test_loss %.4f  test_acc %.2f%%", m.test_loss, 100 * m.test_acc);
-    if (m.evaluated && m.has_ema) std::printf("  ema_test_acc %.2f%%", 100 * m.ema_test_acc);
+    if (m.evaluated && m.has_ema)
+      std::printf("  ema_%s_acc %.2f%%", m.has_val ? "val" : "test", 100 * (m.has_val ? m.ema_val_acc : m.ema_test_acc));
     std::printf("  lr %.5f  %.0f img/s  %.1fs\n", m.lr, m.images_per_s, m.seconds);
     std::fflush(stdout);
   };
@@ -249,7 +253,7 @@ void on_stop_signal(int sig) {
 
 // The output folder, held by this process until it ends (a resume re-checks what it read before);
 // a new run's folder is prepared and gets its config.yaml.
-void hold_run_folder(const RunStart& r, bool overwrite, std::optional<DirLock>& lock) {
+void hold_run_folder(const RunStart& r, const RunSplits& data, bool overwrite, std::optional<DirLock>& lock) {
   std::error_code ec;
   fs::create_directories(r.out, ec);
   if (ec) fail_input(r.out, ": cannot create the output folder: ", ec.message());
@@ -259,6 +263,7 @@ void hold_run_folder(const RunStart& r, bool overwrite, std::optional<DirLock>& 
   if (!r.ck) {
     prepare_out_dir(r.out, overwrite);
     write_text_atomic(r.out + "/config.yaml", dump_config(r.cfg));
+    write_text_atomic(r.out + "/splits.json", data.to_json(r.cfg));
   }
 }
 
@@ -275,12 +280,15 @@ int finish_run(const RunStart& r, const FitResult& result, nn::Module& model,
   CHECK(!result.history.empty(), "train: the run ended without an epoch");
   save_model_file(r.out + "/model.safetensors", model, metadata);
   if (result.early_stopped)
-    std::printf("early stop after epoch %lld: no better test accuracy in %lld evaluations\n",
+    std::printf("early stop after epoch %lld: no better validation accuracy in %lld evaluations\n",
                 static_cast<long long>(result.history.back().epoch),
                 static_cast<long long>(r.cfg.train.early_stop_patience));
-  std::printf("test accuracy %.2f%% after %lld epochs (%.1f s wall) -> %s/model.safetensors\n",
-              100 * result.history.back().test_acc, static_cast<long long>(result.history.back().epoch), wall,
-              r.out.c_str());
+  const EpochMetrics& last = result.history.back();
+  if (last.has_val)
+    std::printf("validation accuracy %.2f%%, best %.2f%% after epoch %lld (%s/best.safetensors)\n", 100 * last.val_acc,
+                100 * result.best_val_acc, static_cast<long long>(result.best_epoch), r.out.c_str());
+  std::printf("test accuracy %.2f%% after %lld epochs (%.1f s wall) -> %s/model.safetensors\n", 100 * last.test_acc,
+              static_cast<long long>(last.epoch), wall, r.out.c_str());
   return 0;
 }
 
@@ -299,9 +307,8 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   const bool lead = !comm || comm->rank() == 0;  // prints and writes
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
   open_device(ctx, cfg, comm);
-  Dataset train = load_split(cfg, Split::train);
-  Dataset test = load_split(cfg, Split::test);
-  check_splits(cfg, train, test);
+  const RunSplits data = load_splits(cfg);
+  const Dataset& train = data.train;
   Normalization norm = ck ? normalization_from_metadata(ck->metadata, r.ck_path) : fit_normalization(train);
   const Preprocess fitted = ck ? preprocess_from_metadata(ck->metadata, r.ck_path)
                               : fit_preprocess(train, cfg.data.preprocess, cfg.data.preprocess_components,
@@ -315,11 +322,12 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   add_input_metadata(metadata, train);
 
   std::optional<DirLock> lock;  // one process per run folder, until this one ends
-  if (lead) hold_run_folder(r, a.overwrite, lock);
+  if (lead) hold_run_folder(r, data, a.overwrite, lock);
+  if (lead && !r.validation_note.empty()) std::fprintf(stderr, "cvtrain: %s\n", r.validation_note.c_str());
   const int64_t global_batch = cfg.train.batch_size * (comm ? comm->size() : 1);
   const int64_t batches = dist::global_batches(train.size(), global_batch, cfg.data.drop_last);
   if (!lead && !std::freopen("/dev/null", "w", stdout)) fail_input("/dev/null: cannot open");  // rank 0 speaks
-  print_banner(r, comm.get(), train, test);
+  print_banner(r, comm.get(), data);
   if (!transfer_report.empty() && lead) {
     std::fprintf(stderr, "cvtrain: %s", transfer_report.substr(0, transfer_report.find('\n') + 1).c_str());
     std::printf("%s", transfer_report.c_str());
@@ -338,7 +346,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   DiagnosticsHook diagnostics;
   if (lead) add_diagnostics_hook(hooks, diagnostics, ctx, r, train, norm);
   RunOutput ro{r.out, metadata, ck ? &*ck : nullptr, fitted.is_channel() ? nullptr : &fitted, comm.get()};
-  FitResult result = fit(ctx, *model, cfg, train, test, norm, hooks, ro);
+  FitResult result = fit(ctx, *model, cfg, train, data.val_or_null(), data.test, norm, hooks, ro);
   std::signal(SIGINT, SIG_DFL), std::signal(SIGTERM, SIG_DFL);  // from here a signal ends the process at once
 
   if (!lead) return 0;

@@ -92,7 +92,14 @@ Dataset load_idx_dataset(const std::string& name, const std::string& root, Split
 
 }  // namespace
 
-const char* split_name(Split split) { return split == Split::train ? "train" : "test"; }
+const char* split_name(Split split) {
+  switch (split) {
+    case Split::train: return "train";
+    case Split::val: return "val";
+    case Split::test: return "test";
+  }
+  return "?";
+}
 
 std::vector<std::string> dataset_names() {
   return {"fashion_mnist", "mnist", "cifar10", "cifar100", "image_folder", "synthetic"};
@@ -140,14 +147,24 @@ Dataset take(const Dataset& data, const std::vector<int64_t>& idx) {
 
 std::pair<Dataset, Dataset> split_dataset(const Dataset& data, double fraction, uint64_t seed) {
   if (!(fraction > 0 && fraction < 1)) fail_input("data.val_fraction: must be in (0, 1), got ", fraction);
-  const int64_t N = data.size(), n_val = std::llround(fraction * static_cast<double>(N));
+  const int64_t N = data.size(), K = data.num_classes();
+  const int64_t* label = data.labels.data<int64_t>();
+  std::vector<int64_t> quota(static_cast<size_t>(K), 0);  // per class: how many to hold out
+  for (int64_t i = 0; i < N; ++i) quota[static_cast<size_t>(label[i])] += 1;
+  int64_t n_val = 0;
+  for (int64_t& q : quota) q = std::llround(fraction * static_cast<double>(q)), n_val += q;
   if (n_val < 1 || n_val >= N)
     fail_input("data.val_fraction: ", fraction, " of ", N, " images leaves an empty train or validation set");
   std::vector<int64_t> perm(static_cast<size_t>(N));
   for (int64_t i = 0; i < N; ++i) perm[i] = i;
   Rng rng(seed);
   for (int64_t i = N - 1; i > 0; --i) std::swap(perm[i], perm[rng.below(static_cast<uint64_t>(i) + 1)]);
-  std::vector<int64_t> val(perm.begin(), perm.begin() + n_val), train(perm.begin() + n_val, perm.end());
+  std::vector<int64_t> val, train;
+  for (int64_t i : perm) {
+    int64_t& q = quota[static_cast<size_t>(label[i])];
+    (q > 0 ? val : train).push_back(i);
+    if (q > 0) --q;
+  }
   std::sort(val.begin(), val.end());
   std::sort(train.begin(), train.end());
   return {take(data, train), take(data, val)};
@@ -171,6 +188,10 @@ void check_options(const DataOptions& o) {
   need(o.per_class >= 0, "data.per_class", "must be >= 0");
 }
 
+bool has_validation_split(const DataOptions& o) {
+  return o.val_fraction > 0 || (o.dataset == "image_folder" && image_folder_has_val(o.root));
+}
+
 Dataset load_dataset(const DataOptions& o, Split split, uint64_t split_seed) {
   check_options(o);
   if (!o.classes.empty() || o.per_class > 0) {  // data.classes, data.per_class: after the limits
@@ -181,24 +202,19 @@ Dataset load_dataset(const DataOptions& o, Split split, uint64_t split_seed) {
     return select_classes(full, o.classes, split == Split::train ? o.per_class : 0);
   }
   const BadFile policy = parse_bad_file(o.on_bad_file);
-  const int64_t limit = split == Split::train ? o.limit_train : o.limit_test;
-  auto limited = [&](Dataset ds) {
-    if (limit > 0 && limit < ds.size()) {
-      std::vector<int64_t> idx(static_cast<size_t>(limit));
-      for (int64_t i = 0; i < limit; ++i) idx[i] = i;
-      ds = take(ds, idx);
-    }
-    return ds;
-  };
   auto load = [&](Split s, int64_t n) {
     if (o.dataset == "image_folder") return load_image_folder_split(o.root, s, policy, n);
     return load_dataset(o.dataset, o.root, s, n);
   };
-  if (o.val_fraction > 0) {
-    auto parts = split_dataset(load(Split::train, 0), o.val_fraction, split_seed);
-    return limited(split == Split::train ? std::move(parts.first) : std::move(parts.second));
+  if (o.val_fraction > 0 && split != Split::test) {
+    if (o.dataset == "image_folder" && image_folder_has_val(o.root))
+      fail_input("data.val_fraction: ", o.root, " has its own val/ split; leave data.val_fraction at 0");
+    auto parts = split_dataset(load(Split::train, o.limit_train), o.val_fraction, split_seed);
+    return split == Split::train ? std::move(parts.first) : std::move(parts.second);
   }
-  return load(split, limit);
+  if (split == Split::val && !has_validation_split(o))
+    fail_input("data.val_fraction: the run has no validation split; set data.val_fraction (e.g. 0.1)");
+  return load(split, split == Split::train ? o.limit_train : split == Split::test ? o.limit_test : 0);
 }
 
 Dataset make_synthetic(int64_t n, int64_t channels, int64_t height, int64_t width, uint64_t seed) {

@@ -12,8 +12,10 @@
 
 namespace cvtrain {
 
-enum class Split { train, test };
-const char* split_name(Split split);  // "train" | "test"
+// train: what the model learns from; val: what choices are made on (best checkpoint, early stopping,
+// search); test: what is reported, never chosen on.
+enum class Split { train, val, test };
+const char* split_name(Split split);  // "train" | "val" | "test"
 
 struct Dataset {
   Tensor images;  // (N,C,H,W) u8
@@ -37,16 +39,17 @@ std::string default_dataset_root(const std::string& name);
 Dataset load_dataset(const std::string& name, const std::string& root, Split split, int64_t limit);
 
 // The data.* keys, with the program's defaults (their only defaults; train/config.cpp documents
-// each key): which dataset and how much of it, the train/validation split (val_fraction of the
-// training set, chosen with the run's seed, held out as the test split), image-folder policy, the
-// fitted preprocessing (preprocess.h) and the training loader's augmentation and mixing (loader.h).
+// each key): which dataset and how much of it, the validation split (val_fraction of the training
+// set, stratified and chosen with the run's seed; the test split stays the dataset's own), image-folder
+// policy, the fitted preprocessing (preprocess.h) and the training loader's augmentation and mixing
+// (loader.h).
 struct DataOptions {
   std::string dataset = "fashion_mnist";
   std::string root = default_dataset_root("fashion_mnist");
-  int64_t limit_train = 0;  // first N of the split (after the train/validation split); 0: all
+  int64_t limit_train = 0;  // first N of the training set (before the validation split); 0: all
   int64_t limit_test = 0;
   std::vector<AugmentSpec> augment;
-  double val_fraction = 0.0;
+  double val_fraction = 0.0;  // 0: no validation split, unless a choice needs one (auto_val_fraction)
   std::string on_bad_file = "fail";  // image_folder: fail | skip
   std::string preprocess = "channel";
   int64_t preprocess_components = 0;
@@ -59,14 +62,24 @@ struct DataOptions {
   int64_t per_class = 0;         // at most N training images per class (0: all)
 };
 
+// The validation fraction held out when a run makes a choice (a best checkpoint, early stopping, a
+// search) and data.val_fraction is 0: a tenth, as the common 90/10 split.
+inline constexpr double auto_val_fraction = 0.1;
+
 // The range of every field (InputError naming its data.* key); load_dataset checks it too.
 void check_options(const DataOptions& o);
 
-// One split as `o` says; `split_seed` chooses the validation split.
+// Whether `o` gives a validation split: data.val_fraction > 0, or an image folder with train/, val/
+// and test/ subfolders (its val/ is then the validation split).
+bool has_validation_split(const DataOptions& o);
+
+// One split as `o` says; `split_seed` chooses the validation split. Split::val without one (see
+// has_validation_split) is an InputError suggesting data.val_fraction.
 Dataset load_dataset(const DataOptions& o, Split split, uint64_t split_seed);
 
-// Splits `data` into (train, held-out) with round(fraction * N) held-out examples chosen by a
-// Fisher-Yates shuffle from `seed`; both keep the original order of their examples.
+// Splits `data` into (train, held-out), stratified: of each class's n_c examples, round(fraction *
+// n_c) are held out, chosen by one Fisher-Yates shuffle from `seed`; both parts keep the original
+// order of their examples.
 std::pair<Dataset, Dataset> split_dataset(const Dataset& data, double fraction, uint64_t seed);
 
 // A deterministic set of n images (C,H,W) of four classes of patterns (horizontal stripes,

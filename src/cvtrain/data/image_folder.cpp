@@ -106,25 +106,34 @@ Dataset load_image_folder(const std::string& dir, BadFile policy, int64_t limit,
   return ds;
 }
 
+bool image_folder_has_val(const std::string& root) {
+  std::error_code ec;
+  const fs::path r(root);
+  return fs::is_directory(r / "train", ec) && fs::is_directory(r / "val", ec) && fs::is_directory(r / "test", ec);
+}
+
 Dataset load_image_folder_split(const std::string& root, Split split, BadFile policy, int64_t limit) {
   std::error_code ec;
   const fs::path train = fs::path(root) / "train";
   if (!fs::is_directory(train, ec)) {
     if (split == Split::train) return load_image_folder(root, policy, limit);
-    fail_input(root, ": has no train/ and test/ subfolders, so no test split; set data.val_fraction to hold out part of it");
+    fail_input(root, ": has no train/ and test/ subfolders, so no ", split_name(split),
+               " split; set data.val_fraction to hold out part of it");
   }
   if (split == Split::train) return load_image_folder(train.string(), policy, limit);
-  fs::path test = fs::path(root) / "test";
-  if (!fs::is_directory(test, ec)) test = fs::path(root) / "val";
-  if (!fs::is_directory(test, ec)) fail_input(root, ": has train/ but neither test/ nor val/; set data.val_fraction instead");
-  // The class list of the test folder must match the training folder's.
+  fs::path held = fs::path(root) / split_name(split);  // val/ or test/
+  if (split == Split::val && !image_folder_has_val(root))
+    fail_input(root, ": has no train/, val/ and test/ subfolders, so no validation split; set data.val_fraction");
+  if (split == Split::test && !fs::is_directory(held, ec)) held = fs::path(root) / "val";
+  if (!fs::is_directory(held, ec)) fail_input(root, ": has train/ but neither test/ nor val/; set data.val_fraction instead");
+  // The class list of a held-out folder must match the training folder's.
   std::vector<std::string> classes;
   for (const auto& e : fs::directory_iterator(train, ec)) {
     std::error_code entry_ec;
     if (e.is_directory(entry_ec)) classes.push_back(e.path().filename().string());
   }
   std::sort(classes.begin(), classes.end());
-  return load_image_folder(test.string(), policy, limit, classes);
+  return load_image_folder(held.string(), policy, limit, classes);
 }
 
 }  // namespace cvtrain

@@ -22,9 +22,12 @@ BadFile parse_bad_file(const std::string& policy);  // "fail" | "skip"; InputErr
 Dataset load_image_folder(const std::string& dir, BadFile policy, int64_t limit,
                           const std::vector<std::string>& classes = {});
 
-// The image-folder dataset of `root` for a split: root/train and root/test (or root/val) when
-// root/train exists; otherwise root itself is the training set and there is no test split
-// (an InputError suggesting data.val_fraction).
+// The image-folder dataset of `root` for a split: root/train, root/val (the validation split, when
+// root/test exists too) and root/test (or root/val when there is no root/test) when root/train exists;
+// otherwise root itself is the training set and there is no test split (an InputError suggesting
+// data.val_fraction).
 Dataset load_image_folder_split(const std::string& root, Split split, BadFile policy, int64_t limit);
+// Whether root has train/, val/ and test/ subfolders: its val/ is then a validation split.
+bool image_folder_has_val(const std::string& root);
 
 }  // namespace cvtrain

@@ -31,7 +31,7 @@ struct TrainState {
   double loss_sum = 0;           // the epoch's running training loss (x images), correct count, images
   int64_t correct = 0, seen = 0;
   int64_t nonfinite_skipped = 0;
-  double best_acc = -1;  // best test accuracy so far and the epoch it was seen in
+  double best_acc = -1;  // best validation accuracy so far and the epoch it was seen in
   int64_t best_epoch = 0;
   int64_t evals_since_best = 0;
   std::string history_json = "[]";  // the finished epochs' metrics, a JSON array

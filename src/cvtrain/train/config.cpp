@@ -5,6 +5,7 @@
 #include "cvtrain/train/config.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -171,7 +172,7 @@ const std::vector<Key>& keys() {
        }},
       {"data.limit_train", &at<&R::data, &D::limit_train>, Effect::weights, "Use only the first N training images (0: all)."},
       {"data.limit_test", &at<&R::data, &D::limit_test>, Effect::metrics, "Use only the first N test images (0: all)."},
-      {"data.val_fraction", &at<&R::data, &D::val_fraction>, Effect::weights, "Hold out this fraction of the training set (chosen with the seed) as the test split (0: use the dataset's test split)."},
+      {"data.val_fraction", &at<&R::data, &D::val_fraction>, Effect::weights, "Hold out this fraction of the training set (stratified by class, chosen with the seed) as the validation split that choices read: best.safetensors, early stopping, search. 0: none, or a tenth when the run makes a choice. The test split stays the dataset's own, reported and never chosen on."},
       {"data.on_bad_file", &at<&R::data, &D::on_bad_file>, Effect::input, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip).",
        [](const RunConfig& c, const char*) { return used_by("data.dataset", c.data.dataset, {"image_folder"}); },
        [] { return bad_file_names(); }, "mode"},
@@ -248,10 +249,7 @@ const std::vector<Key>& keys() {
       {"train.clip_grad_value", &at<&R::train, &Tr::clip_grad_value>, Effect::weights, "Clamp every gradient to [-v, v] (0: off)."},
       {"train.accumulate_steps", &at<&R::train, &Tr::accumulate_steps>, Effect::weights, "Batches whose gradients are averaged into one optimizer step."},
       {"train.ema_decay", &at<&R::train, &Tr::ema_decay>, Effect::metrics, "Keep an exponential moving average of the weights with this decay, evaluated beside the raw weights (0: off)."},
-      {"train.early_stop_patience", &at<&R::train, &Tr::early_stop_patience>, Effect::stopping, "Stop after N evaluations without a better accuracy on the evaluated split, the validation split of data.val_fraction, which it needs: the test set never chooses (0: off).",
-       [](const RunConfig& c, const char*) -> std::string {  // the test set is only reported, never chooses
-         return c.data.val_fraction > 0 ? "" : "early stopping chooses by the evaluated split, which without data.val_fraction is the test set; set data.val_fraction (e.g. 0.1) to hold out a validation split";
-       }},
+      {"train.early_stop_patience", &at<&R::train, &Tr::early_stop_patience>, Effect::stopping, "Stop after N evaluations without a better validation accuracy (0: off). Without data.val_fraction, `cvtrain train` holds out a tenth of the training set for it: the test set never chooses."},
       {"train.early_stop_min_delta", &at<&R::train, &Tr::early_stop_min_delta>, Effect::stopping, "The improvement in test accuracy that counts as better.",
        [](const RunConfig& c, const char*) -> std::string {
          return c.train.early_stop_patience > 0 ? "" : "no effect without train.early_stop_patience";
@@ -716,28 +714,41 @@ RunConfig load_config(const std::string& path, const std::vector<std::string>& o
 }
 
 namespace {
+// One scalar; a double as the shortest text that reads back as exactly it (0.1, where yaml-cpp's
+// 17 digits would write 0.10000000000000001).
+template <class T>
+void put(YAML::Emitter& out, const T& v) {
+  out << v;
+}
+void put(YAML::Emitter& out, double v) {
+  char text[32];
+  const auto r = std::to_chars(text, text + sizeof text, v);
+  if (std::isfinite(v) && r.ec == std::errc()) out << std::string(text, r.ptr);
+  else out << v;
+}
+
 template <class T>
 void emit(YAML::Emitter& out, const T& v) {
-  out << v;
+  put(out, v);
 }
 template <class T>
 void emit(YAML::Emitter& out, const std::vector<T>& v) {
   out << YAML::Flow << YAML::BeginSeq;
-  for (const T& x : v) out << x;
+  for (const T& x : v) put(out, x);
   out << YAML::EndSeq;
 }
 template <class T>
 void emit(YAML::Emitter& out, const std::vector<std::pair<std::string, T>>& v) {
   out << YAML::Flow << YAML::BeginMap;
-  for (const auto& [name, x] : v) out << YAML::Key << name << YAML::Value << x;
+  for (const auto& [name, x] : v) out << YAML::Key << name << YAML::Value, put(out, x);
   out << YAML::EndMap;
 }
 
 // One data.augment entry as a flow mapping {name, p, parameters...}.
 void emit(YAML::Emitter& out, const AugmentSpec& a) {
-  out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << a.name << YAML::Key << "p" << YAML::Value
-      << a.p;
-  for (const auto& [k, v] : a.params) out << YAML::Key << k << YAML::Value << v;
+  out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << a.name << YAML::Key << "p" << YAML::Value;
+  put(out, a.p);
+  for (const auto& [k, v] : a.params) out << YAML::Key << k << YAML::Value, put(out, v);
   out << YAML::EndMap;
 }
 

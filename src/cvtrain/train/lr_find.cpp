@@ -67,7 +67,7 @@ LrFindResult lr_find(Context& ctx, nn::Module& model, const RunConfig& cfg, cons
   try {
     RunOutput out;
     out.preprocess = preprocess && !preprocess->is_channel() ? preprocess : nullptr;
-    fit(ctx, model, c.train, parts, train, one, norm, hooks, out);
+    fit(ctx, model, c.train, parts, train, nullptr, one, norm, hooks, out);
   } catch (const InputError& e) {  // a loss that turns NaN late is the curve's end, not an error
     if (r.lr.size() < kMinSteps)
       fail_input("lr-find: the loss diverged after ", r.lr.size(), " steps; lower --min-lr (", e.what(), ")");

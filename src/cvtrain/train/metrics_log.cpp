@@ -18,7 +18,7 @@
 namespace cvtrain {
 namespace {
 
-const char* kCsvHeader = "epoch,step,train_loss,train_acc,test_loss,test_acc,ema_test_loss,ema_test_acc,lr,images_per_s,seconds,data_wait_s";
+const char* kCsvHeader = "epoch,step,train_loss,train_acc,test_loss,test_acc,ema_test_loss,ema_test_acc,lr,images_per_s,seconds,data_wait_s,val_loss,val_acc,ema_val_loss,ema_val_acc";
 
 nlohmann::json maybe(bool has, double v) { return has ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
@@ -34,7 +34,11 @@ std::string csv_row(const EpochMetrics& m) {
   opt(m.evaluated, m.test_acc);
   opt(m.evaluated && m.has_ema, m.ema_test_loss);
   opt(m.evaluated && m.has_ema, m.ema_test_acc);
-  s << m.lr << ',' << m.images_per_s << ',' << m.seconds << ',' << m.data_wait_s;
+  s << m.lr << ',' << m.images_per_s << ',' << m.seconds << ',' << m.data_wait_s << ',';
+  opt(m.evaluated && m.has_val, m.val_loss);
+  opt(m.evaluated && m.has_val, m.val_acc);
+  opt(m.evaluated && m.has_val && m.has_ema, m.ema_val_loss);
+  if (m.evaluated && m.has_val && m.has_ema) s << m.ema_val_acc;
   return s.str();
 }
 
@@ -67,6 +71,14 @@ nlohmann::json to_json(const EpochMetrics& m) {
     j["ema_test_loss"] = maybe(m.evaluated, m.ema_test_loss);
     j["ema_test_acc"] = maybe(m.evaluated, m.ema_test_acc);
   }
+  if (m.has_val) {
+    j["val_loss"] = maybe(m.evaluated, m.val_loss);
+    j["val_acc"] = maybe(m.evaluated, m.val_acc);
+    if (m.has_ema) {
+      j["ema_val_loss"] = maybe(m.evaluated, m.ema_val_loss);
+      j["ema_val_acc"] = maybe(m.evaluated, m.ema_val_acc);
+    }
+  }
   return j;
 }
 
@@ -92,6 +104,9 @@ std::vector<EpochMetrics> history_from_json(const std::string& text) {
     if (m.evaluated) m.test_loss = j.at("test_loss"), m.test_acc = j.at("test_acc");
     m.has_ema = j.contains("ema_test_acc");
     if (m.has_ema && m.evaluated) m.ema_test_loss = j.at("ema_test_loss"), m.ema_test_acc = j.at("ema_test_acc");
+    m.has_val = j.contains("val_acc");
+    if (m.has_val && m.evaluated) m.val_loss = j.at("val_loss"), m.val_acc = j.at("val_acc");
+    if (m.has_val && m.has_ema && m.evaluated) m.ema_val_loss = j.at("ema_val_loss"), m.ema_val_acc = j.at("ema_val_acc");
     m.lr = j.at("lr");
     m.images_per_s = j.at("images_per_s");
     m.seconds = j.at("seconds");
@@ -172,10 +187,12 @@ void TrainLog::on_epoch(const EpochMetrics& m, const nn::ParameterArena& arena) 
   if (m.evaluated) {
     tb_->scalar("epoch/test_loss", s, m.test_loss);
     tb_->scalar("epoch/test_acc", s, m.test_acc);
+    if (m.has_val) tb_->scalar("epoch/val_loss", s, m.val_loss), tb_->scalar("epoch/val_acc", s, m.val_acc);
     if (m.has_ema) {
       tb_->scalar("epoch/ema_test_loss", s, m.ema_test_loss);
       tb_->scalar("epoch/ema_test_acc", s, m.ema_test_acc);
     }
+    if (m.has_ema && m.has_val) tb_->scalar("epoch/ema_val_acc", s, m.ema_val_acc);
   }
   if (train_.histograms) {
     for (const auto& e : arena.entries()) {
@@ -262,19 +279,24 @@ U8Image first_conv_filters(const nn::ParameterArena& arena, int64_t scale) {
 }
 
 void TrainLog::draw_plots() const {
-  std::vector<double> epoch, train_loss, test_loss, train_acc, test_acc, ema_acc, lr;
-  bool any_ema = false;
+  std::vector<double> epoch, train_loss, val_loss, test_loss, train_acc, val_acc, test_acc, ema_acc, lr;
+  bool any_ema = false, any_val = false;
   for (const EpochMetrics& m : history_) {
     epoch.push_back(static_cast<double>(m.epoch));
     train_loss.push_back(m.train_loss);
     train_acc.push_back(m.train_acc);
     test_loss.push_back(m.evaluated ? m.test_loss : NAN);  // a gap where not evaluated
     test_acc.push_back(m.evaluated ? m.test_acc : NAN);
-    ema_acc.push_back(m.evaluated && m.has_ema ? m.ema_test_acc : NAN);
+    val_loss.push_back(m.evaluated && m.has_val ? m.val_loss : NAN);
+    val_acc.push_back(m.evaluated && m.has_val ? m.val_acc : NAN);
+    ema_acc.push_back(m.evaluated && m.has_ema ? (m.has_val ? m.ema_val_acc : m.ema_test_acc) : NAN);
     any_ema = any_ema || m.has_ema;
+    any_val = any_val || m.has_val;
     lr.push_back(m.lr);
   }
-  std::vector<viz::Series> losses = {{"train (epoch mean)", epoch, train_loss}, {"test", epoch, test_loss}};
+  std::vector<viz::Series> losses = {{"train (epoch mean)", epoch, train_loss}};
+  if (any_val) losses.push_back({"val", epoch, val_loss});
+  losses.push_back({"test", epoch, test_loss});
   if (!logged_steps_.empty() && !history_.empty() && history_.front().step > 0) {
     // the logged steps too, at their place in epochs: a short run is a curve, not a line
     const double steps_per_epoch = static_cast<double>(history_.front().step) / static_cast<double>(history_.front().epoch);
@@ -283,8 +305,10 @@ void TrainLog::draw_plots() const {
     losses.insert(losses.begin(), {"train (logged steps)", at, logged_loss_});
   }
   viz::line_chart_png(dir_ + "/loss.png", "loss", "epoch", "cross-entropy", losses);
-  std::vector<viz::Series> acc = {{"train", epoch, train_acc}, {"test", epoch, test_acc}};
-  if (any_ema) acc.push_back({"test (EMA weights)", epoch, ema_acc});
+  std::vector<viz::Series> acc = {{"train", epoch, train_acc}};
+  if (any_val) acc.push_back({"val", epoch, val_acc});
+  acc.push_back({"test", epoch, test_acc});
+  if (any_ema) acc.push_back({any_val ? "val (EMA weights)" : "test (EMA weights)", epoch, ema_acc});
   viz::line_chart_png(dir_ + "/accuracy.png", "accuracy", "epoch", "accuracy", acc);
   if (!logged_steps_.empty())
     viz::line_chart_png(dir_ + "/lr.png", "learning rate", "optimizer step", "lr", {{"", logged_steps_, logged_lr_}});

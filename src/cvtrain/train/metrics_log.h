@@ -29,9 +29,12 @@ struct EpochMetrics {
   int64_t epoch = 0;
   int64_t step = 0;  // optimizer steps taken at the end of the epoch
   double train_loss = 0, train_acc = 0;
-  bool evaluated = false;  // false: test_* (and ema_*) are not measured this epoch (train.eval_every)
-  double test_loss = 0, test_acc = 0;
+  bool evaluated = false;  // false: val_*, test_* (and ema_*) are not measured this epoch (train.eval_every)
+  bool has_val = false;    // the run has a validation split: val_* are measured, and choices read them
+  double val_loss = 0, val_acc = 0;
+  double test_loss = 0, test_acc = 0;  // reported, never chosen on
   bool has_ema = false;  // EMA weights evaluated beside the raw ones (train.ema_decay)
+  double ema_val_loss = 0, ema_val_acc = 0;
   double ema_test_loss = 0, ema_test_acc = 0;
   double lr = 0;            // at the end of the epoch
   double images_per_s = 0;  // training images per second of training time (evaluation excluded)

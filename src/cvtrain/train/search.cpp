@@ -180,7 +180,7 @@ bool read_trial(const std::string& dir, TrialResult& r) {
   }
   std::ifstream in(fs::path(dir) / "metrics.jsonl");
   std::string line;
-  r.metric = r.best_metric = NAN;
+  r.metric = r.best_metric = r.test_acc = NAN;
   r.seconds = 0;
   r.epochs = 0;
   bool diverged = false;
@@ -196,13 +196,15 @@ bool read_trial(const std::string& dir, TrialResult& r) {
     r.epochs = j.value("epoch", r.epochs);
     if (j.contains("seconds") && j["seconds"].is_number()) r.seconds += j["seconds"].get<double>();
     if (!j.contains("train_loss") || !j["train_loss"].is_number()) diverged = true;
-    if (j.contains("test_acc") && j["test_acc"].is_number()) {
-      r.metric = j["test_acc"].get<double>();
+    if (j.contains("val_acc") && j["val_acc"].is_number()) {
+      r.metric = j["val_acc"].get<double>();
       if (!(r.best_metric >= r.metric)) r.best_metric = r.metric;
+      if (j.contains("test_acc") && j["test_acc"].is_number()) r.test_acc = j["test_acc"].get<double>();
     }
   }
   if (diverged || !std::isfinite(r.metric)) {
-    r.error = diverged ? "diverged (non-finite training loss)" : "no test accuracy in metrics.jsonl";
+    r.error = diverged ? "diverged (non-finite training loss)"
+                       : "no validation accuracy in metrics.jsonl (a trial must have data.val_fraction)";
     return false;
   }
   return true;
@@ -255,14 +257,14 @@ void sort_results(std::vector<TrialResult>& results) {
 
 std::string results_csv(const std::vector<TrialResult>& results, const std::vector<Param>& space) {
   std::ostringstream o;
-  o << "rank,stage,trial,status,test_acc,best_test_acc,epochs,seconds";
+  o << "rank,stage,trial,status,val_acc,best_val_acc,test_acc,epochs,seconds";
   for (const Param& p : space) o << "," << csv_field(p.key);
   o << ",dir,error\n";
   int64_t rank = 0;
   for (const TrialResult& r : results) {
     o << ++rank << "," << r.stage << "," << r.index << "," << r.status << ","
       << (std::isfinite(r.metric) ? num(r.metric) : "") << "," << (std::isfinite(r.best_metric) ? num(r.best_metric) : "")
-      << "," << r.epochs << "," << num(r.seconds);
+      << "," << (std::isfinite(r.test_acc) ? num(r.test_acc) : "") << "," << r.epochs << "," << num(r.seconds);
     for (const auto& [k, v] : r.params) o << "," << csv_field(v);
     o << "," << csv_field(r.dir) << "," << csv_field(r.error) << "\n";
   }
@@ -272,7 +274,8 @@ std::string results_csv(const std::vector<TrialResult>& results, const std::vect
 std::string results_table(const std::vector<TrialResult>& results, const std::vector<Param>& space, size_t max_rows) {
   std::ostringstream o;
   char b[256];
-  std::snprintf(b, sizeof b, "%4s %5s %5s %-8s %8s %6s", "rank", "stage", "trial", "status", "test_acc", "epochs");
+  std::snprintf(b, sizeof b, "%4s %5s %5s %-8s %8s %8s %6s", "rank", "stage", "trial", "status", "val_acc", "test_acc",
+                "epochs");
   o << b;
   for (const Param& p : space) o << "  " << p.key;
   o << "\n";
@@ -282,10 +285,11 @@ std::string results_table(const std::vector<TrialResult>& results, const std::ve
       o << "  ... " << results.size() - max_rows << " more in results.csv\n";
       break;
     }
-    char acc[16] = "       -";
+    char acc[16] = "       -", test[16] = "       -";
     if (std::isfinite(r.metric)) std::snprintf(acc, sizeof acc, "%7.2f%%", 100 * r.metric);
-    std::snprintf(b, sizeof b, "%4zu %5lld %5lld %-8s %8s %6lld", rank, static_cast<long long>(r.stage),
-                  static_cast<long long>(r.index), r.status.c_str(), acc, static_cast<long long>(r.epochs));
+    if (std::isfinite(r.test_acc)) std::snprintf(test, sizeof test, "%7.2f%%", 100 * r.test_acc);
+    std::snprintf(b, sizeof b, "%4zu %5lld %5lld %-8s %8s %8s %6lld", rank, static_cast<long long>(r.stage),
+                  static_cast<long long>(r.index), r.status.c_str(), acc, test, static_cast<long long>(r.epochs));
     o << b;
     for (size_t k = 0; k < space.size(); ++k) {
       std::snprintf(b, sizeof b, "  %*s", static_cast<int>(space[k].key.size()), r.params[k].second.c_str());
@@ -345,8 +349,8 @@ std::vector<std::string> scatter_plots(const std::string& dir, const std::vector
       xlabel += ")";
     }
     const std::string path = (fs::path(dir) / "plots" / (p.key + ".png")).string();
-    viz::line_chart_png(path, "test accuracy against " + p.key + " (" + std::to_string(xs.size()) + " trials)", xlabel,
-                        "test accuracy (%)", series);
+    viz::line_chart_png(path, "validation accuracy against " + p.key + " (" + std::to_string(xs.size()) + " trials)", xlabel,
+                        "validation accuracy (%)", series);
     written.push_back(path);
   }
   return written;

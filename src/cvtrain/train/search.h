@@ -58,15 +58,17 @@ struct TrialResult {
   int64_t stage = 1, index = 0;
   Assignment params;
   std::string status = "pending";  // ok | failed | stopped (successive halving) | pending
-  double metric = NAN;             // test_acc of the trial's last evaluated epoch
-  double best_metric = NAN;        // its best test_acc
+  double metric = NAN;             // val_acc of the trial's last evaluated epoch: what trials are ranked by
+  double best_metric = NAN;        // its best val_acc
+  double test_acc = NAN;           // test_acc of that last epoch: reported beside, never ranked by
   int64_t epochs = 0;              // the budget it ran
   double seconds = 0;
   std::string dir, error;
 };
 
-// Reads a finished run folder: metrics.jsonl's last evaluated epoch (test_acc, best over epochs,
-// time). False with `error` set when the folder holds no finished run or the metrics are not finite.
+// Reads a finished run folder: metrics.jsonl's last evaluated epoch (val_acc, best over epochs, test_acc,
+// time). False with `error` set when the folder holds no finished run, the run had no validation
+// split, or the metrics are not finite.
 bool read_trial(const std::string& dir, TrialResult& r);
 
 // Runs each argv (argv[0]: the program) as a child process, at most `parallel` at a time, with

@@ -113,18 +113,71 @@ Dataset load_split(const RunConfig& cfg, Split split) {
   return load_dataset(cfg.data, split, static_cast<uint64_t>(cfg.seed));
 }
 
-void check_splits(const RunConfig& cfg, const Dataset& train, const Dataset& test) {
-  const std::string where = "data.dataset " + cfg.data.dataset + " (" + cfg.data.root + ")";
-  if (train.size() == 0) fail_input(where, ": the training split is empty");
-  if (test.size() == 0) fail_input(where, ": the test split is empty; check data.limit_test and data.classes");
-  auto shape = [](const Dataset& d) {
-    return std::to_string(d.images.size(1)) + "x" + std::to_string(d.images.size(2)) + "x" + std::to_string(d.images.size(3));
-  };
-  if (shape(train) != shape(test))
-    fail_input(where, ": training images are ", shape(train), " (CxHxW) but test images are ", shape(test),
+std::vector<std::string> choosing_keys(const RunConfig& cfg) {
+  std::vector<std::string> keys;
+  if (cfg.train.early_stop_patience > 0)
+    keys.push_back("train.early_stop_patience: " + std::to_string(cfg.train.early_stop_patience));
+  return keys;
+}
+
+std::string hold_out_validation(RunConfig& cfg) {
+  const std::vector<std::string> keys = choosing_keys(cfg);
+  if (keys.empty() || has_validation_split(cfg.data)) return "";
+  cfg.data.val_fraction = auto_val_fraction;
+  std::string which;
+  for (const std::string& k : keys) which += (which.empty() ? "" : ", ") + k;
+  return which + " chooses on a validation split and data.val_fraction is 0: holding out " +
+         std::to_string(static_cast<int>(auto_val_fraction * 100)) + "% of the training set (stratified, seed " +
+         std::to_string(cfg.seed) + "), recorded as data.val_fraction " + config_value(cfg, "data.val_fraction") +
+         " in the run's config.yaml";
+}
+
+namespace {
+std::string shape_of(const Dataset& d) {
+  return std::to_string(d.images.size(1)) + "x" + std::to_string(d.images.size(2)) + "x" + std::to_string(d.images.size(3));
+}
+
+// `held` (the validation or test split) can be evaluated by a model trained on `train`.
+void check_held_out(const std::string& where, const Dataset& train, const Dataset& held, const char* name) {
+  if (held.size() == 0)
+    fail_input(where, ": the ", name, " split is empty; check data.limit_test, data.val_fraction and data.classes");
+  if (shape_of(train) != shape_of(held))
+    fail_input(where, ": training images are ", shape_of(train), " (CxHxW) but ", name, " images are ", shape_of(held),
                "; one model cannot take both");
-  if (test.num_classes() > train.num_classes())
-    fail_input(where, ": the test split has ", test.num_classes(), " classes, the training split ", train.num_classes());
+  if (held.num_classes() > train.num_classes())
+    fail_input(where, ": the ", name, " split has ", held.num_classes(), " classes, the training split ",
+               train.num_classes());
+}
+}  // namespace
+
+RunSplits load_splits(const RunConfig& cfg) {
+  RunSplits s;
+  s.train = load_split(cfg, Split::train);
+  if (has_validation_split(cfg.data)) s.val = load_split(cfg, Split::val);
+  s.test = load_split(cfg, Split::test);
+  const std::string where = "data.dataset " + cfg.data.dataset + " (" + cfg.data.root + ")";
+  if (s.train.size() == 0) fail_input(where, ": the training split is empty");
+  if (s.val) check_held_out(where, s.train, *s.val, "validation");
+  check_held_out(where, s.train, s.test, "test");
+  return s;
+}
+
+std::string RunSplits::describe() const {
+  return std::to_string(train.size()) + " train, " + (val ? std::to_string(val->size()) + " val, " : "") +
+         std::to_string(test.size()) + " test images";
+}
+
+std::string RunSplits::to_json(const RunConfig& cfg) const {
+  nlohmann::json j = {{"train", train.size()}, {"test", test.size()}};
+  if (val) {
+    j["val"] = val->size();
+    j["val_from"] = cfg.data.val_fraction > 0
+                        ? "data.val_fraction " + config_value(cfg, "data.val_fraction") +
+                              " of the training set, stratified by class, seed " + std::to_string(cfg.seed)
+                        : cfg.data.root + "/val";
+  }
+  j["test_from"] = "the dataset's test split; reported, never chosen on";
+  return j.dump(2) + "\n";
 }
 
 void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted) {

@@ -4,7 +4,9 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cvtrain/data/dataset.h"
 #include "cvtrain/data/preprocess.h"
@@ -29,9 +31,27 @@ std::map<std::string, std::string> model_metadata(const RunConfig& cfg, const No
 Normalization normalization_from_metadata(const std::map<std::string, std::string>& meta, const std::string& origin);
 // One split of the run's data (cfg.data; the seed chooses a validation split).
 Dataset load_split(const RunConfig& cfg, Split split);
-// The two splits can be trained and evaluated together: neither is empty, the images have one shape,
-// and the test labels are classes of the training set. InputError naming data.* otherwise.
-void check_splits(const RunConfig& cfg, const Dataset& train, const Dataset& test);
+
+// The keys of `cfg` that make a choice on the validation split (train.early_stop_patience), as
+// "key: value"; empty when the run chooses nothing.
+std::vector<std::string> choosing_keys(const RunConfig& cfg);
+// A run that chooses needs a validation split: when `cfg` has none (data.has_validation_split), its
+// data.val_fraction becomes auto_val_fraction, and the returned line says which keys needed it;
+// "" when nothing changed.
+std::string hold_out_validation(RunConfig& cfg);
+
+// What a run trains on, chooses on (when it has a validation split) and reports.
+struct RunSplits {
+  Dataset train;
+  std::optional<Dataset> val;
+  Dataset test;
+  const Dataset* val_or_null() const { return val ? &*val : nullptr; }
+  std::string describe() const;  // "54000 train, 6000 val, 10000 test images"
+  std::string to_json(const RunConfig& cfg) const;  // RUN/splits.json: sizes and where each split comes from
+};
+// Loads the splits `cfg` gives and checks them: none empty, the images of one shape, the held-out
+// labels classes of the training set. InputError naming data.* otherwise.
+RunSplits load_splits(const RunConfig& cfg);
 // The fitted data.preprocess transform travels as the "preprocess_fit" entry (absent for "channel").
 void add_preprocess_metadata(std::map<std::string, std::string>& meta, const Preprocess& fitted);
 // The model's input (C,H,W) and class names travel as the "input" entry, so that predict and export

@@ -192,7 +192,8 @@ namespace {
 class Trainer {
  public:
   Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitParts& parts, const Dataset& train,
-          const Dataset& test, const Normalization& norm, const TrainHooks& hooks, const RunOutput& out);
+          const Dataset* val, const Dataset& test, const Normalization& norm, const TrainHooks& hooks,
+          const RunOutput& out);
   ~Trainer() { ctx_.batchnorm_sync = nullptr; }  // train.sync_bn is for this run only
   FitResult run();
 
@@ -225,6 +226,8 @@ class Trainer {
   void clip_gradients(double norm);
   void end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& p);
   void evaluate_epoch(int64_t epoch, EpochMetrics& m);
+  EvalResult evaluate_on(const Dataset& data, EvalResult* with_ema);
+  void choose(int64_t epoch, double val_acc);
   void save_checkpoint();
   void save_ema_model();
 
@@ -233,6 +236,7 @@ class Trainer {
   const TrainOptions& opt_;
   FitParts& parts_;
   const Dataset& train_;
+  const Dataset* val_;  // what the best model and early stopping choose on (null: no choices)
   const Dataset& test_;
   const Normalization& norm_;
   const TrainHooks& hooks_;
@@ -257,9 +261,10 @@ class Trainer {
 };
 
 Trainer::Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitParts& parts, const Dataset& train,
-                 const Dataset& test, const Normalization& norm, const TrainHooks& hooks, const RunOutput& out)
-    : ctx_(ctx), model_(model), opt_(opt), parts_(parts), train_(train), test_(test), norm_(norm), hooks_(hooks),
-      out_(out),
+                 const Dataset* val, const Dataset& test, const Normalization& norm, const TrainHooks& hooks,
+                 const RunOutput& out)
+    : ctx_(ctx), model_(model), opt_(opt), parts_(parts), train_(train), val_(val), test_(test), norm_(norm),
+      hooks_(hooks), out_(out),
       arena_(*parts.arena),
       optimizer_(*parts.optimizer),
       loader_(train, norm, opt.batch_size, /*shuffle=*/true, parts.loader),
@@ -267,6 +272,9 @@ Trainer::Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitPa
       schedule_(parts.schedule),
       ema_(model, arena_, static_cast<float>(opt.ema_decay)),  // EMA of weights and BN statistics
       writes_(!out.dir.empty() && rank_ == 0) {
+  if (opt_.early_stop_patience > 0 && !val_)
+    fail_input("train.early_stop_patience: early stopping chooses on a validation split and this run has none; "
+               "set data.val_fraction (the test set never chooses)");
   stop_frozen_gradients(model_, parts_.frozen);  // frozen layers: no gradient computed (transfer.h)
   if (out_.preprocess) loader_.set_preprocess(*out_.preprocess);
   // Data-parallel (out.comm): each rank reads its shard of every epoch (dist/sampler.h); a step's
@@ -328,6 +336,7 @@ FitResult Trainer::run() {
     end_epoch(epoch, d, p);
   }
   save_ema_model();
+  if (val_) result_.best_val_acc = st_.best_acc, result_.best_epoch = st_.best_epoch;
   return std::move(result_);
 }
 
@@ -546,29 +555,45 @@ void Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& 
   save_checkpoint();
 }
 
-// The test split with the raw weights and, with EMA, the averaged ones; the best model so far
-// (best.safetensors) and early stopping.
+// The validation and test splits with the raw weights and, with EMA, the averaged ones; then the
+// choices, on the validation split alone.
 void Trainer::evaluate_epoch(int64_t epoch, EpochMetrics& m) {
   m.evaluated = true;
-  const EvalResult ev = evaluate(ctx_, model_, test_, norm_, opt_.eval_batch_size, out_.preprocess);
-  m.test_loss = ev.loss;
-  m.test_acc = ev.accuracy;
+  m.has_ema = !ema_.values().empty();
+  EvalResult ema;
+  if (val_) {
+    const EvalResult v = evaluate_on(*val_, &ema);
+    m.has_val = true;
+    m.val_loss = v.loss, m.val_acc = v.accuracy;
+    m.ema_val_loss = ema.loss, m.ema_val_acc = ema.accuracy;
+  }
+  const EvalResult t = evaluate_on(test_, &ema);
+  m.test_loss = t.loss, m.test_acc = t.accuracy;
+  m.ema_test_loss = ema.loss, m.ema_test_acc = ema.accuracy;
+  if (val_) choose(epoch, m.val_acc);
+}
+
+// `data` with the raw weights; with EMA, `with_ema` receives the averaged weights' result.
+EvalResult Trainer::evaluate_on(const Dataset& data, EvalResult* with_ema) {
+  const EvalResult raw = evaluate(ctx_, model_, data, norm_, opt_.eval_batch_size, out_.preprocess);
   if (!ema_.values().empty()) {
     ema_.swap();
-    const EvalResult ee = evaluate(ctx_, model_, test_, norm_, opt_.eval_batch_size, out_.preprocess);
+    *with_ema = evaluate(ctx_, model_, data, norm_, opt_.eval_batch_size, out_.preprocess);
     ema_.swap();
-    m.has_ema = true;
-    m.ema_test_loss = ee.loss;
-    m.ema_test_acc = ee.accuracy;
   }
-  if (m.test_acc > st_.best_acc + opt_.early_stop_min_delta) {
-    st_.best_acc = m.test_acc;
+  return raw;
+}
+
+// The best model so far (best.safetensors) and early stopping, by validation accuracy.
+void Trainer::choose(int64_t epoch, double val_acc) {
+  if (val_acc > st_.best_acc + opt_.early_stop_min_delta) {
+    st_.best_acc = val_acc;
     st_.best_epoch = epoch;
     st_.evals_since_best = 0;
     if (writes_) {
       auto meta = out_.metadata;
       meta["best_epoch"] = std::to_string(epoch);
-      meta["best_test_acc"] = std::to_string(m.test_acc);
+      meta["best_val_acc"] = std::to_string(val_acc);
       save_model_file(out_.dir + "/best.safetensors", model_, meta);
     }
   } else {
@@ -612,15 +637,16 @@ FitParts make_fit_parts(Context& ctx, nn::Module& model, const RunConfig& cfg, c
 }
 
 FitResult fit(Context& ctx, nn::Module& model, const TrainOptions& opt, FitParts& parts, const Dataset& train,
-              const Dataset& test, const Normalization& norm, const TrainHooks& hooks, const RunOutput& out) {
-  Trainer trainer(ctx, model, opt, parts, train, test, norm, hooks, out);
+              const Dataset* val, const Dataset& test, const Normalization& norm, const TrainHooks& hooks,
+              const RunOutput& out) {
+  Trainer trainer(ctx, model, opt, parts, train, val, test, norm, hooks, out);
   return trainer.run();
 }
 
-FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
-              const Normalization& norm, const TrainHooks& hooks, const RunOutput& out) {
+FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset* val,
+              const Dataset& test, const Normalization& norm, const TrainHooks& hooks, const RunOutput& out) {
   FitParts parts = make_fit_parts(ctx, model, cfg, train, out.comm);
-  return fit(ctx, model, cfg.train, parts, train, test, norm, hooks, out);
+  return fit(ctx, model, cfg.train, parts, train, val, test, norm, hooks, out);
 }
 
 double measure_train_throughput(Context& ctx, nn::Module& model, const RunConfig& cfg, const Shape& image_shape,

@@ -64,6 +64,8 @@ struct RunOutput {
 struct FitResult {
   std::vector<EpochMetrics> history;
   bool early_stopped = false;
+  double best_val_acc = -1;  // the best validation accuracy and its epoch (-1, 0: no validation split)
+  int64_t best_epoch = 0;
   bool interrupted = false;     // should_stop ended the run mid-epoch, after writing last_checkpoint
   std::string last_checkpoint;  // "" when none was written
 };
@@ -120,12 +122,15 @@ struct FitParts {
 FitParts make_fit_parts(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train,
                         dist::Communicator* comm = nullptr);
 
-// Trains `model` in place with `parts` as `opt` says.
+// Trains `model` in place with `parts` as `opt` says. Every evaluation measures `val` (when given) and
+// `test`; the choices (best.safetensors, early stopping) read `val` alone, and a run without one makes
+// none (train.early_stop_patience is then an InputError): the test split is reported, never chosen on.
 FitResult fit(Context& ctx, nn::Module& model, const TrainOptions& opt, FitParts& parts, const Dataset& train,
-              const Dataset& test, const Normalization& norm, const TrainHooks& hooks, const RunOutput& out = {});
+              const Dataset* val, const Dataset& test, const Normalization& norm, const TrainHooks& hooks,
+              const RunOutput& out = {});
 // The same with the parts `cfg` describes.
-FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset& test,
-              const Normalization& norm, const TrainHooks& hooks, const RunOutput& out = {});
+FitResult fit(Context& ctx, nn::Module& model, const RunConfig& cfg, const Dataset& train, const Dataset* val,
+              const Dataset& test, const Normalization& norm, const TrainHooks& hooks, const RunOutput& out = {});
 
 // One training step's throughput without data loading or evaluation: `steps` steps on a fixed
 // random batch after `warmup` steps. Returns images per second; `allocations`, when given, receives
