@@ -41,19 +41,33 @@ if [[ ${#ckpts[@]} -ge 2 ]]; then
 fi
 cmp "$tmp/a/model.safetensors" "$tmp/b/model.safetensors" || { echo "FAIL: resumed model differs"; exit 1; }
 cmp "$tmp/a/best.safetensors" "$tmp/b/best.safetensors" || { echo "FAIL: resumed best model differs"; exit 1; }
-python3 - "$tmp/a/metrics.jsonl" "$tmp/b/metrics.jsonl" <<'PY'
+same_metrics() {
+python3 - "$1" "$2" <<'PY'
 import json, sys
 a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
 assert len(a) == len(b) == 2, (len(a), len(b))
 for ra, rb in zip(a, b):
-    for k in ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "ema_test_acc", "lr"):
+    for k in ("epoch", "step", "train_loss", "train_acc", "val_acc", "test_loss", "test_acc", "ema_test_acc", "lr"):
         assert ra[k] == rb[k], (k, ra[k], rb[k])
 PY
+}
+same_metrics "$tmp/a/metrics.jsonl" "$tmp/b/metrics.jsonl"
 [[ $(head -1 "$tmp/b/metrics.csv") == epoch,step,* ]] || { echo "FAIL: metrics.csv header"; exit 1; }
 [[ $(wc -l < "$tmp/b/metrics.csv") -eq 3 ]] || { echo "FAIL: metrics.csv rows"; exit 1; }
 cmp <(cut -d, -f1-9 "$tmp/a/metrics.csv") <(cut -d, -f1-9 "$tmp/b/metrics.csv") || { echo "FAIL: metrics.csv differs"; exit 1; }
 [[ $(ls "$tmp"/b/checkpoints | wc -l) -eq 2 ]] || { echo "FAIL: keep_last 2"; exit 1; }
 if "$bin" train --resume "$tmp/b" > /dev/null 2>&1; then echo "FAIL: resumed a finished run"; exit 1; fi
+
+# Paused after epoch 1 (--until-epoch: evaluated, checkpointed, the schedule the whole run's) and
+# resumed: the same run as never paused, byte for byte.
+"$bin" "${args[@]}" --out "$tmp/p" --until-epoch 1 > "$tmp/p.log" || { cat "$tmp/p.log"; echo "FAIL: pause"; exit 1; }
+grep -q "paused after epoch 1 .*continue with: cvtrain train --resume $tmp/p" "$tmp/p.log" || { cat "$tmp/p.log"; echo "FAIL: pause line"; exit 1; }
+[[ ! -e "$tmp/p/model.safetensors" && $(wc -l < "$tmp/p/metrics.jsonl") -eq 1 ]] || { echo "FAIL: a paused run finished"; exit 1; }
+if "$bin" train --resume "$tmp/p" --until-epoch 0 > /dev/null 2>&1; then echo "FAIL: --until-epoch 0 accepted"; exit 1; fi
+"$bin" train --resume "$tmp/p" > "$tmp/p2.log" || { cat "$tmp/p2.log"; echo "FAIL: resume a paused run"; exit 1; }
+cmp "$tmp/a/model.safetensors" "$tmp/p/model.safetensors" || { echo "FAIL: a paused and resumed run differs"; exit 1; }
+cmp "$tmp/a/best.safetensors" "$tmp/p/best.safetensors" || { echo "FAIL: a paused and resumed best model differs"; exit 1; }
+same_metrics "$tmp/a/metrics.jsonl" "$tmp/p/metrics.jsonl"
 
 # A diverging run stops with exit 2, naming the step and the last good checkpoint.
 if "$bin" train "$src/recipes/fashion_cnn.yaml" --set data.dataset=synthetic --set data.limit_train=256 --set train.progress=false \

@@ -59,7 +59,20 @@ for stage in '12':
     st = [r for r in rows if r['stage'] == stage]
     assert sorted(r['status'] for r in st) == ['ok', 'stopped', 'stopped'], st
     assert [r['epochs'] for r in st if r['status'] == 'ok'] == ['3'], st
+    # one run per trial, continued when promoted: the promoted one trained 3 epochs' steps in all,
+    # the stopped ones 1 epoch's
+    steps = sorted(int(r['steps']) for r in st)
+    assert steps[2] == 3 * steps[0] == 3 * steps[1] > 0, st
+    assert all(not r['dir'].endswith(('-e1', '-e3')) for r in st), st
 PY
+ok=$(python3 -c "import csv,sys; print([r['dir'] for r in csv.DictReader(open(sys.argv[1])) if r['status']=='ok'][0])" "$tmp/h/results.csv")
+grep -q "paused after epoch 1" "$ok/train.log" && grep -q "resuming from" "$ok/train.log" ||
+  { cat "$ok/train.log"; echo "FAIL: the promoted trial was not paused and continued"; exit 1; }
+[[ $(wc -l < "$ok/metrics.jsonl") -eq 3 ]] || { echo "FAIL: the promoted trial's epochs"; exit 1; }
+if "$bin" "${base[@]}" --set train.epochs=3 --set train.max_steps=12 --space "$tmp/lr.yaml" --halving 3 --out "$tmp/m" > "$tmp/m.log" 2>&1; then
+  echo "FAIL: halving with train.max_steps ran"; exit 1
+fi
+grep -q "search --halving: its budgets are epochs, and train.max_steps 12" "$tmp/m.log" || { cat "$tmp/m.log"; echo "FAIL: message"; exit 1; }
 
 set +e
 printf 'optim.lrr: {uniform: [0.1, 0.2]}\n' > "$tmp/bad.yaml"

@@ -5,6 +5,7 @@
 // read back, not rerun. The sampling, narrowing, halving and process pool are in train/search.h.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -124,7 +125,8 @@ class Search {
   int run();
 
  private:
-  std::vector<std::string> overrides_of(const Assignment& params, int64_t budget) const;
+  std::vector<std::string> overrides_of(const Assignment& params) const;
+  search::Job trial_job(const std::string& dir, const Assignment& params, size_t rung) const;
   void check_and_announce(int64_t stage, const std::vector<Assignment>& assignments,
                           std::vector<TrialResult>& results) const;
   void run_rung(int64_t stage, size_t rung, const std::vector<Assignment>& assignments, std::vector<size_t>& alive,
@@ -140,6 +142,7 @@ class Search {
   int64_t epochs_;
   std::vector<int64_t> budgets_;  // epochs of each halving rung (one rung without halving)
   std::vector<TrialResult> all_;
+  double t0_ = 0;  // when the search began (steady-clock seconds)
 };
 
 Search::Search(const SearchArgs& a, const std::string& self) : a_(a) {
@@ -168,16 +171,18 @@ Search::Search(const SearchArgs& a, const std::string& self) : a_(a) {
     common_.push_back("threads=" + std::to_string(std::max<int64_t>(1, all / a.jobs)));
   }
   epochs_ = base.train.epochs;
+  if (a.halving >= 2 && base.train.max_steps > 0)
+    fail_input("search --halving: its budgets are epochs, and train.max_steps ", base.train.max_steps,
+               " would end each rung's run on its own; set train.epochs instead");
   budgets_ = search::halving_budgets(epochs_, a.halving);
   if (a.halving >= 2 && budgets_.size() == 1)
     std::printf("search: --halving %lld needs train.epochs >= %lld; running every trial to the end\n",
                 static_cast<long long>(a.halving), static_cast<long long>(a.halving));
 }
 
-std::vector<std::string> Search::overrides_of(const Assignment& params, int64_t budget) const {
+std::vector<std::string> Search::overrides_of(const Assignment& params) const {
   std::vector<std::string> o = common_;
   for (const auto& [k, v] : params) o.push_back(k + "=" + v);
-  if (budget != epochs_) o.push_back("train.epochs=" + std::to_string(budget));
   return o;
 }
 
@@ -187,7 +192,7 @@ void Search::check_and_announce(int64_t stage, const std::vector<Assignment>& as
   for (size_t i = 0; i < assignments.size(); ++i) {
     results[i].stage = stage, results[i].index = static_cast<int64_t>(i);
     results[i].params = assignments[i];
-    load_config(a_.config, overrides_of(assignments[i], epochs_));
+    load_config(a_.config, overrides_of(assignments[i]));
   }
   std::printf("search: stage %lld, %zu trials over", static_cast<long long>(stage), assignments.size());
   for (const Param& p : space_) {
@@ -199,7 +204,8 @@ void Search::check_and_announce(int64_t stage, const std::vector<Assignment>& as
   std::fflush(stdout);
 }
 
-// Resume: a trial folder holding the same values and a finished (or recorded failed) run is read back.
+// Resume: a trial folder holding the same values and a run that reached `budget` (or a recorded
+// failure) is read back.
 bool Search::reuse_trial(const fs::path& dir, const Assignment& params, int64_t budget, TrialResult& res) const {
   const fs::path info = dir / "trial.json";
   const bool same = fs::exists(info) && read_text(info) == params_json(params) + "\n";
@@ -207,11 +213,28 @@ bool Search::reuse_trial(const fs::path& dir, const Assignment& params, int64_t 
     res.status = "failed", res.error = read_text(dir / "failed.txt");
     return true;
   }
-  if (same && search::read_trial(dir.string(), res)) {
-    res.status = "ok", res.epochs = budget;
+  if (same && search::read_trial(dir.string(), res, budget == epochs_ ? 0 : budget)) {
+    res.status = "ok";
     return true;
   }
   return false;
+}
+
+// The command of a trial's rung: the first one starts the run (planned for train.epochs), a later one
+// continues it from its checkpoint; each pauses at the rung's budget (--until-epoch) but the last.
+search::Job Search::trial_job(const std::string& dir, const Assignment& params, size_t rung) const {
+  search::Job job;
+  if (rung == 0) {
+    job.argv = {exe_, "train", a_.config};
+    for (const std::string& o : overrides_of(params)) job.argv.insert(job.argv.end(), {"--set", o});
+    job.argv.insert(job.argv.end(), {"--out", dir, "--overwrite"});
+  } else {
+    job.argv = {exe_, "train", "--resume", dir};
+    job.append = true;
+  }
+  if (budgets_[rung] < epochs_) job.argv.insert(job.argv.end(), {"--until-epoch", std::to_string(budgets_[rung])});
+  job.log = (fs::path(dir) / "train.log").string();
+  return job;
 }
 
 // The alive trials at this rung's budget: reused where done, the rest run `jobs` at a time.
@@ -224,8 +247,7 @@ void Search::run_rung(int64_t stage, size_t rung, const std::vector<Assignment>&
   for (size_t i : alive) {
     char name[64];
     std::snprintf(name, sizeof name, "s%lld-t%03zu", static_cast<long long>(stage), i);
-    std::string dir = (fs::path(out_) / name).string();
-    if (budget != epochs_) dir += "-e" + std::to_string(budget);
+    const std::string dir = (fs::path(out_) / name).string();
     TrialResult& res = results[i];
     res.dir = dir;
     res.epochs = budget;
@@ -238,12 +260,7 @@ void Search::run_rung(int64_t stage, size_t rung, const std::vector<Assignment>&
     if (ec) fail_input(dir, ": cannot create the trial folder: ", ec.message());
     fs::remove(fs::path(dir) / "failed.txt", ec);
     write_text_atomic((fs::path(dir) / "trial.json").string(), params_json(assignments[i]) + "\n");
-    search::Job job;
-    job.argv = {exe_, "train", a_.config};
-    for (const std::string& o : overrides_of(assignments[i], budget)) job.argv.insert(job.argv.end(), {"--set", o});
-    job.argv.insert(job.argv.end(), {"--out", dir, "--overwrite"});
-    job.log = (fs::path(dir) / "train.log").string();
-    jobs.push_back(std::move(job));
+    jobs.push_back(trial_job(dir, assignments[i], rung));
     job_trial.push_back(i);
   }
   if (budgets_.size() > 1)
@@ -254,11 +271,13 @@ void Search::run_rung(int64_t stage, size_t rung, const std::vector<Assignment>&
     std::printf("search: %lld trials already done in %s, %zu to run\n", static_cast<long long>(reused), out_.c_str(),
                 jobs.size());
   std::fflush(stdout);
-  const std::vector<int> status = search::run_jobs(jobs, a_.jobs);
+  std::vector<double> ended;
+  const std::vector<int> status = search::run_jobs(jobs, a_.jobs, &ended);
   for (size_t j = 0; j < jobs.size(); ++j) {
     TrialResult& res = results[job_trial[j]];
-    if (status[j] == 0 && search::read_trial(res.dir, res)) {
-      res.status = "ok", res.epochs = budget, res.error.clear();
+    if (status[j] == 0 && search::read_trial(res.dir, res, budget == epochs_ ? 0 : budget)) {
+      res.status = "ok", res.error.clear();
+      res.finished_s = ended[j] - t0_;
     } else {
       res.status = "failed";
       if (status[j] != 0) res.error = "exit " + std::to_string(status[j]) + ": " + last_error(jobs[j].log);
@@ -285,6 +304,7 @@ void Search::keep_best_of_rung(std::vector<size_t>& alive, const std::vector<Tri
 }
 
 int Search::run() {
+  t0_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   for (int64_t stage = 1; stage <= a_.stages; ++stage) {
     const bool grid_only =
         std::all_of(space_.begin(), space_.end(), [](const Param& p) { return p.dist == Dist::grid; });

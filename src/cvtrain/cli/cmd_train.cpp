@@ -120,6 +120,9 @@ RunStart start_run(const TrainArgs& a) {
   if (it == r.ck->metadata.end()) fail_input(r.ck_path, ": the checkpoint holds no config");
   r.cfg = parse_config_text(it->second, r.ck_path, a.overrides);
   check_resumable(r, it->second);
+  if (a.until_epoch > 0 && a.until_epoch < r.ck->state.epoch)
+    fail_input("--until-epoch ", a.until_epoch, ": ", r.out, " already trained ", r.ck->state.epoch - 1,
+               " epochs; pause at a later one");
   if (r.extends) {  // a finished run goes on only when --set gives it more to do than it did
     const TrainState& s = r.ck->state;
     const bool more = r.cfg.train.epochs >= s.epoch && (r.cfg.train.max_steps == 0 || r.cfg.train.max_steps > s.step);
@@ -270,6 +273,11 @@ void hold_run_folder(const RunStart& r, const RunSplits& data, bool overwrite, s
 // After fit, on rank 0: the model file and the last line, or after a signal, the way to resume.
 int finish_run(const RunStart& r, const FitResult& result, nn::Module& model,
                const std::map<std::string, std::string>& metadata, double wall) {
+  if (result.paused) {
+    std::printf("paused after epoch %lld (%s); continue with: cvtrain train --resume %s\n",
+                static_cast<long long>(result.history.back().epoch), result.last_checkpoint.c_str(), r.out.c_str());
+    return 0;
+  }
   if (result.interrupted) {
     const int sig = static_cast<int>(g_stop_signal);
     std::fprintf(stderr, "\ncvtrain: %s: stopped at a step's end, checkpoint %s; continue with: cvtrain train --resume %s\n",
@@ -343,6 +351,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
     hooks.should_stop = [] { return g_stop_signal != 0; };
   }
   add_display_hooks(hooks, progress, cfg, batches, global_batch);
+  hooks.pause_after_epoch = a.until_epoch;
   DiagnosticsHook diagnostics;
   if (lead) add_diagnostics_hook(hooks, diagnostics, ctx, r, train, norm);
   RunOutput ro{r.out, metadata, ck ? &*ck : nullptr, fitted.is_channel() ? nullptr : &fitted, comm.get()};

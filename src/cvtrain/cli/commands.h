@@ -23,6 +23,7 @@ struct TrainArgs {
   std::string out;
   bool overwrite = false;
   std::string resume;  // a run folder to continue from its newest good checkpoint
+  int64_t until_epoch = 0;  // pause after this epoch (0: train to the end)
 };
 struct ScheduleArgs {
   std::string config;

@@ -39,6 +39,10 @@ const std::vector<Subcommand>& subcommands() {
          app.add_option("--out", a->out, "Output folder (default runs/<config name>-<time>)");
          app.add_flag("--overwrite", a->overwrite, "Replace a finished run already in --out");
          app.add_option("--resume", a->resume, "Continue the run in this folder from its newest checkpoint");
+         app.add_option("--until-epoch", a->until_epoch,
+                        "Pause after this epoch (evaluated, checkpointed; the schedule stays the whole run's); "
+                        "continue with --resume")
+             ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
          return [a] { return cmd_train(*a); };
        }},
       {"lr-find", "Learning-rate range test: the loss as the lr grows exponentially, and the lr it suggests",

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -172,9 +173,9 @@ std::vector<int64_t> halving_budgets(int64_t epochs, int64_t eta) {
 
 int64_t halving_keep(int64_t n, int64_t eta) { return eta < 2 ? n : std::max<int64_t>(1, (n + eta - 1) / eta); }
 
-bool read_trial(const std::string& dir, TrialResult& r) {
+bool read_trial(const std::string& dir, TrialResult& r, int64_t upto) {
   namespace fs = std::filesystem;
-  if (!fs::exists(fs::path(dir) / "model.safetensors")) {
+  if (upto == 0 && !fs::exists(fs::path(dir) / "model.safetensors")) {
     r.error = "no model.safetensors (the run did not finish)";
     return false;
   }
@@ -182,7 +183,7 @@ bool read_trial(const std::string& dir, TrialResult& r) {
   std::string line;
   r.metric = r.best_metric = r.test_acc = NAN;
   r.seconds = 0;
-  r.epochs = 0;
+  r.epochs = 0, r.steps = 0;
   bool diverged = false;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
@@ -193,14 +194,21 @@ bool read_trial(const std::string& dir, TrialResult& r) {
       r.error = "metrics.jsonl: unreadable line";
       return false;
     }
-    r.epochs = j.value("epoch", r.epochs);
+    const int64_t epoch = j.value("epoch", int64_t{0});
+    if (upto > 0 && epoch > upto) break;  // a later rung's epochs
+    r.epochs = epoch;
+    r.steps = j.value("step", r.steps);
     if (j.contains("seconds") && j["seconds"].is_number()) r.seconds += j["seconds"].get<double>();
     if (!j.contains("train_loss") || !j["train_loss"].is_number()) diverged = true;
     if (j.contains("val_acc") && j["val_acc"].is_number()) {
       r.metric = j["val_acc"].get<double>();
       if (!(r.best_metric >= r.metric)) r.best_metric = r.metric;
-      if (j.contains("test_acc") && j["test_acc"].is_number()) r.test_acc = j["test_acc"].get<double>();
+      r.test_acc = j.contains("test_acc") && j["test_acc"].is_number() ? j["test_acc"].get<double>() : NAN;
     }
+  }
+  if (upto > 0 && r.epochs < upto) {
+    r.error = "the run has not reached epoch " + std::to_string(upto);
+    return false;
   }
   if (diverged || !std::isfinite(r.metric)) {
     r.error = diverged ? "diverged (non-finite training loss)"
@@ -210,8 +218,9 @@ bool read_trial(const std::string& dir, TrialResult& r) {
   return true;
 }
 
-std::vector<int> run_jobs(const std::vector<Job>& jobs, int64_t parallel) {
+std::vector<int> run_jobs(const std::vector<Job>& jobs, int64_t parallel, std::vector<double>* ended) {
   std::vector<int> status(jobs.size(), -1);
+  if (ended) ended->assign(jobs.size(), 0.0);
   std::map<pid_t, size_t> running;
   size_t next = 0;
   auto wait_one = [&] {
@@ -221,6 +230,9 @@ std::vector<int> run_jobs(const std::vector<Job>& jobs, int64_t parallel) {
     auto it = running.find(pid);
     if (it == running.end()) return;  // not ours
     status[it->second] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    if (ended)
+      (*ended)[it->second] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
     running.erase(it);
   };
   while (next < jobs.size() || !running.empty()) {
@@ -233,7 +245,7 @@ std::vector<int> run_jobs(const std::vector<Job>& jobs, int64_t parallel) {
       const pid_t pid = fork();
       if (pid < 0) fail_input("search: cannot start a trial process (fork failed)");
       if (pid == 0) {
-        const int fd = open(j.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int fd = open(j.log.c_str(), O_WRONLY | O_CREAT | (j.append ? O_APPEND : O_TRUNC), 0644);
         if (fd >= 0) dup2(fd, 1), dup2(fd, 2), close(fd);
         execv(argv[0], argv.data());
         std::fprintf(stderr, "search: cannot run %s\n", argv[0]);
@@ -257,14 +269,15 @@ void sort_results(std::vector<TrialResult>& results) {
 
 std::string results_csv(const std::vector<TrialResult>& results, const std::vector<Param>& space) {
   std::ostringstream o;
-  o << "rank,stage,trial,status,val_acc,best_val_acc,test_acc,epochs,seconds";
+  o << "rank,stage,trial,status,val_acc,best_val_acc,test_acc,epochs,steps,seconds,finished_s";
   for (const Param& p : space) o << "," << csv_field(p.key);
   o << ",dir,error\n";
   int64_t rank = 0;
   for (const TrialResult& r : results) {
     o << ++rank << "," << r.stage << "," << r.index << "," << r.status << ","
       << (std::isfinite(r.metric) ? num(r.metric) : "") << "," << (std::isfinite(r.best_metric) ? num(r.best_metric) : "")
-      << "," << (std::isfinite(r.test_acc) ? num(r.test_acc) : "") << "," << r.epochs << "," << num(r.seconds);
+      << "," << (std::isfinite(r.test_acc) ? num(r.test_acc) : "") << "," << r.epochs << "," << r.steps << ","
+      << num(r.seconds) << "," << num(r.finished_s);
     for (const auto& [k, v] : r.params) o << "," << csv_field(v);
     o << "," << csv_field(r.dir) << "," << csv_field(r.error) << "\n";
   }

@@ -49,7 +49,8 @@ std::vector<Assignment> make_assignments(const std::vector<Param>& space, int64_
 std::vector<Param> narrow_space(const std::vector<Param>& space, const std::vector<Assignment>& best);
 
 // Successive halving's epoch budgets for `epochs` and reduction factor eta >= 2: epochs / eta^k for
-// k = K..0 (at least 1, increasing, the last is `epochs`); {epochs} when eta < 2.
+// k = K..0 (at least 1, increasing, the last is `epochs`); {epochs} when eta < 2. A trial is one run
+// planned for `epochs`, paused at each budget and continued from its checkpoint when promoted.
 std::vector<int64_t> halving_budgets(int64_t epochs, int64_t eta);
 // How many of n trials continue to the next rung: ceil(n / eta).
 int64_t halving_keep(int64_t n, int64_t eta);
@@ -62,22 +63,27 @@ struct TrialResult {
   double best_metric = NAN;        // its best val_acc
   double test_acc = NAN;           // test_acc of that last epoch: reported beside, never ranked by
   int64_t epochs = 0;              // the budget it ran
-  double seconds = 0;
+  int64_t steps = 0;               // optimizer steps it trained
+  double seconds = 0;              // training time (evaluation excluded)
+  double finished_s = 0;           // when it reached its budget, in seconds since the search began
   std::string dir, error;
 };
 
-// Reads a finished run folder: metrics.jsonl's last evaluated epoch (val_acc, best over epochs, test_acc,
-// time). False with `error` set when the folder holds no finished run, the run had no validation
-// split, or the metrics are not finite.
-bool read_trial(const std::string& dir, TrialResult& r);
+// Reads a run folder at epoch `upto` (0: the finished run, which has model.safetensors): metrics.jsonl's
+// rows up to it, the metric that of its last evaluated one (val_acc, best over those epochs, test_acc,
+// steps, time). False with `error` set when the folder holds no such run (unfinished, or paused before
+// `upto`), the run had no validation split, or the metrics are not finite.
+bool read_trial(const std::string& dir, TrialResult& r, int64_t upto = 0);
 
 // Runs each argv (argv[0]: the program) as a child process, at most `parallel` at a time, with
-// stdout and stderr to its log file. Returns each one's exit status (128 + signal when killed).
+// stdout and stderr to its log file (appended to with `append`). Returns each one's exit status
+// (128 + signal when killed); `ended`, when given, receives when each one ended (steady-clock seconds).
 struct Job {
   std::vector<std::string> argv;
   std::string log;
+  bool append = false;
 };
-std::vector<int> run_jobs(const std::vector<Job>& jobs, int64_t parallel);
+std::vector<int> run_jobs(const std::vector<Job>& jobs, int64_t parallel, std::vector<double>* ended = nullptr);
 
 // Results sorted: ok and stopped trials by metric (higher first; ok before stopped), then failed.
 void sort_results(std::vector<TrialResult>& results);

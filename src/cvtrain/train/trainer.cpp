@@ -334,8 +334,13 @@ FitResult Trainer::run() {
       if (result_.interrupted) return std::move(result_);
     }
     end_epoch(epoch, d, p);
+    if (hooks_.pause_after_epoch > 0 && epoch >= hooks_.pause_after_epoch && !stop_ && st_.epoch <= opt_.epochs &&
+        (max_steps == 0 || st_.step < max_steps)) {
+      result_.paused = true;  // end_epoch wrote the checkpoint
+      break;
+    }
   }
-  save_ema_model();
+  if (!result_.paused) save_ema_model();
   if (val_) result_.best_val_acc = st_.best_acc, result_.best_epoch = st_.best_epoch;
   return std::move(result_);
 }
@@ -541,7 +546,8 @@ void Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& 
   if (comm_ && world_ > 1 && dist::sync_model(*comm_, model_, arena_) && rank_ == 0)
     std::fprintf(stderr, "cvtrain: epoch %lld: the ranks' weights differed (all-reduce rounding); rank 0's were "
                          "sent to all\n", static_cast<long long>(epoch));
-  const bool last = epoch == opt_.epochs || (opt_.max_steps > 0 && st_.step >= opt_.max_steps);
+  const bool last = epoch == opt_.epochs || (opt_.max_steps > 0 && st_.step >= opt_.max_steps) ||
+                    epoch == hooks_.pause_after_epoch;  // a pause is evaluated too
   if (epoch % opt_.eval_every == 0 || last) evaluate_epoch(epoch, m);
   result_.history.push_back(m);
   arena_.sync_to_host();  // device: cuda: logs and checkpoints read the host mirror

@@ -48,6 +48,9 @@ struct TrainHooks {
   // Asked after every optimizer step (one rank only): true ends the run there, after a checkpoint
   // (FitResult::interrupted), as the program does on SIGINT or SIGTERM.
   std::function<bool()> should_stop;
+  // > 0: pause after this epoch, evaluated and checkpointed (FitResult::paused); the schedule, the
+  // data order and the choices stay those of the whole run, so resuming continues it unchanged.
+  int64_t pause_after_epoch = 0;
 };
 
 // Where a run writes. An empty dir: no files at all (tests, benchmarks).
@@ -67,6 +70,7 @@ struct FitResult {
   double best_val_acc = -1;  // the best validation accuracy and its epoch (-1, 0: no validation split)
   int64_t best_epoch = 0;
   bool interrupted = false;     // should_stop ended the run mid-epoch, after writing last_checkpoint
+  bool paused = false;          // TrainHooks::pause_after_epoch ended it, after writing last_checkpoint
   std::string last_checkpoint;  // "" when none was written
 };
 
