@@ -57,4 +57,18 @@ if "$bin" search "$src/recipes/fashion_mlp.yaml" "${base[@]}" --space "$tmp/bad.
   fail "a search over data.val_fraction ran"
 fi
 grep -q "data.val_fraction: the validation split ranks the trials; it cannot be searched" "$tmp/b.log" || { cat "$tmp/b.log"; fail "message"; }
+# ReduceLROnPlateau reads the validation loss: a split is held out for it; its state survives a pause
+plat=(--set optim.schedule=plateau --set optim.lr=0.05 --set optim.plateau_patience=0 --set optim.plateau_factor=0.5
+      --set optim.plateau_threshold=0.99 --set optim.momentum=0 --set optim.nesterov=false --set train.epochs=4)
+"$bin" train "$src/recipes/fashion_mlp.yaml" "${base[@]}" "${plat[@]}" --out "$tmp/pl" > "$tmp/pl.log" 2> "$tmp/pl.err"   || { cat "$tmp/pl.err"; fail "plateau run"; }
+grep -q "optim.schedule: plateau chooses on a validation split" "$tmp/pl.err" || { cat "$tmp/pl.err"; fail "plateau note"; }
+"$bin" train "$src/recipes/fashion_mlp.yaml" "${base[@]}" "${plat[@]}" --out "$tmp/pp" --until-epoch 2 > /dev/null 2>&1
+"$bin" train --resume "$tmp/pp" > /dev/null 2>&1 || fail "resuming the paused plateau run"
+python3 - "$tmp/pl/metrics.jsonl" "$tmp/pp/metrics.jsonl" <<'PY'
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+lrs = [r["lr"] for r in a]
+assert [round(x, 7) for x in lrs] == [0.05, 0.05, 0.025, 0.0125], lrs
+assert [r["lr"] for r in b] == lrs and [r["val_loss"] for r in b] == [r["val_loss"] for r in a], (a, b)
+PY
 echo "validation: ok"

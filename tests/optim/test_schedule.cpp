@@ -93,7 +93,7 @@ TEST(Schedule, RegistryAndErrors) {
   std::vector<std::string> names;
   for (const auto& e : optim::schedule_registry()) names.push_back(e.name);
   EXPECT_EQ(names, (std::vector<std::string>{"constant", "cosine", "onecycle", "step", "multistep", "exponential",
-                                             "sgdr", "linear", "invsqrt", "polynomial"}));
+                                             "sgdr", "linear", "invsqrt", "polynomial", "plateau"}));
   Spec spec;
   spec.o.name = "stair";
   try {
@@ -102,7 +102,7 @@ TEST(Schedule, RegistryAndErrors) {
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(),
                  "optim.schedule: unknown schedule 'stair' (known: constant, cosine, onecycle, step, multistep, "
-                 "exponential, sgdr, linear, invsqrt, polynomial)");
+                 "exponential, sgdr, linear, invsqrt, polynomial, plateau)");
   }
   EXPECT_THROW(make(onecycle(0.1, 0, 0.3)), InputError);
   EXPECT_THROW(make(onecycle(0.1, 100, 1.5)), InputError);

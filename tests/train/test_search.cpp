@@ -162,7 +162,7 @@ TEST(Search, ResultsSortFailedLast) {
   EXPECT_EQ(r[2].status, "stopped");
   EXPECT_EQ(r[3].status, "failed");
   const std::string csv = results_csv(r, {{"optim.lr", Dist::uniform, 0, 10, {}}});
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "rank,stage,trial,status,test_acc,best_test_acc,epochs,seconds,optim.lr,dir,error");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "rank,stage,trial,status,val_acc,best_val_acc,test_acc,epochs,steps,seconds,finished_s,optim.lr,dir,error");
 }
 
 TEST(Ensemble, AverageAndScore) {

@@ -111,3 +111,29 @@ TEST(Validation, AChoosingRunHoldsOutASplit) {
   EXPECT_EQ(hold_out_validation(c), "");
   EXPECT_EQ(c.data.val_fraction, 0.25);
 }
+
+TEST(Validation, PlateauLowersTheLrOnTheValidationLoss) {
+  RunConfig c = trainer_config();
+  c.train.epochs = 4;
+  c.schedule.name = "plateau";
+  c.schedule.plateau_patience = 0;
+  c.schedule.plateau_factor = 0.5;
+  c.schedule.plateau_threshold = 0.99;  // only a 99% drop counts as progress: every evaluation after the first is bad
+  Context ctx(11, 2);
+  auto model = trainer_model(ctx.rng);
+  const Dataset val = make_synthetic(64, 1, 28, 28, 5);
+  EXPECT_THROW(fit(ctx, *model, c, trainer_data().train, nullptr, trainer_data().test, trainer_data().norm, {}),
+               InputError);  // it reads the validation loss: none, refused
+  const FitResult r = fit(ctx, *model, c, trainer_data().train, &val, trainer_data().test, trainer_data().norm, {});
+  ASSERT_EQ(r.history.size(), 4u);
+  // the lr of an epoch's last step: epoch 2's evaluation halves epoch 3's, epoch 3's halves epoch 4's
+  EXPECT_FLOAT_EQ(r.history[0].lr, 0.05f);
+  EXPECT_FLOAT_EQ(r.history[1].lr, 0.05f);
+  EXPECT_FLOAT_EQ(r.history[2].lr, 0.025f);
+  EXPECT_FLOAT_EQ(r.history[3].lr, 0.0125f);
+  RunConfig no_plateau = c;
+  no_plateau.schedule.name = "constant";
+  no_plateau.schedule.plateau_patience = 10, no_plateau.schedule.plateau_factor = 0.1, no_plateau.schedule.plateau_threshold = 1e-4;
+  EXPECT_TRUE(choosing_keys(no_plateau).empty());
+  EXPECT_EQ(choosing_keys(c), std::vector<std::string>{"optim.schedule: plateau"});
+}

@@ -44,6 +44,8 @@ int cmd_schedule(const ScheduleArgs& a) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
+  if (cfg.schedule.name == "plateau")
+    std::printf("# plateau: the lr below is before its reductions, which depend on the validation loss of the run\n");
   std::printf("# %s schedule, %lld steps (%lld per epoch), peak lr %g, warmup %lld steps\n# step epoch lr momentum\n",
               cfg.schedule.name.c_str(), static_cast<long long>(spec.total_steps), static_cast<long long>(spe),
               spec.o.lr, static_cast<long long>(spec.o.warmup_steps));

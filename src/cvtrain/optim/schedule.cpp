@@ -192,6 +192,9 @@ const std::vector<ScheduleEntry>& schedule_registry() {
       {"invsqrt", "lr * sqrt(warmup / step) after the warmup (Vaswani et al. 2017)", make_invsqrt, {}},
       {"polynomial", "(lr - min_lr) (1 - step/total)^power + min_lr (torch PolynomialLR)", make_polynomial,
        {"optim.min_lr", "optim.power"}},
+      {"plateau", "lr until the validation loss stops improving, then times plateau_factor, not below min_lr "
+                  "(torch ReduceLROnPlateau; it needs a validation split)", make_constant,
+       {"optim.min_lr", "optim.plateau_factor", "optim.plateau_patience", "optim.plateau_threshold"}},
   };
   return table;
 }
@@ -209,6 +212,11 @@ void check_options(const ScheduleOptions& o) {
   need(o.gamma > 0 && (o.name != "exponential" || o.gamma <= 1), "optim.gamma",
        (o.name == "exponential" ? "must be in (0, 1]" : "must be > 0") + got(o.gamma));
   need(o.step_size >= 1, "optim.step_size", "must be >= 1" + got(o.step_size));
+  need(o.plateau_factor > 0 && o.plateau_factor < 1, "optim.plateau_factor", "must be in (0, 1)" + got(o.plateau_factor));
+  need(o.plateau_patience >= 0 && o.plateau_patience <= 1000000, "optim.plateau_patience",
+       "must be in [0, 1000000]" + got(o.plateau_patience));
+  need(o.plateau_threshold >= 0 && o.plateau_threshold < 1, "optim.plateau_threshold",
+       "must be in [0, 1)" + got(o.plateau_threshold));
   need(o.name != "multistep" || !o.milestones.empty(), "optim.milestones", "multistep needs at least one milestone");
   for (size_t i = 0; i < o.milestones.size(); ++i)
     need(o.milestones[i] > 0 && (i == 0 || o.milestones[i] > o.milestones[i - 1]), "optim.milestones",

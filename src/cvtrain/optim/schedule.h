@@ -33,6 +33,11 @@ struct ScheduleOptions {
   int64_t restart_period = 1;       // sgdr: T_0, epochs of the first cycle
   int64_t restart_mult = 1;         // sgdr: T_mult
   double power = 1.0;               // polynomial
+  // plateau (ReduceLROnPlateau on the validation loss, plateau.h): the lr times plateau_factor after
+  // more than plateau_patience evaluations without a relative improvement of plateau_threshold
+  double plateau_factor = 0.1;
+  int64_t plateau_patience = 10;
+  double plateau_threshold = 1e-4;
   // Linear warmup, multiplying any schedule: factor start + (1 - start) * step / W until step W
   // (torch's LinearLR(start_factor, 1.0, W) chained with the schedule), W = warmup_steps, or
   // warmup_epochs when warmup_steps is 0. invsqrt also uses W as the step where its decay begins.

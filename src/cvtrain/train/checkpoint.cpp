@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -70,6 +72,8 @@ std::string state_json(const TrainState& s) {
                       {"best_acc", s.best_acc},
                       {"best_epoch", s.best_epoch},
                       {"evals_since_best", s.evals_since_best},
+                      {"plateau", {std::isfinite(s.plateau_best) ? nlohmann::json(s.plateau_best) : nlohmann::json(nullptr),
+                                   s.plateau_bad, s.plateau_lr}},
                       {"history", nlohmann::json::parse(s.history_json)}};
   return j.dump();
 }
@@ -91,6 +95,11 @@ TrainState state_from(const std::string& text) {
   s.best_acc = j.at("best_acc");
   s.best_epoch = j.at("best_epoch");
   s.evals_since_best = j.at("evals_since_best");
+  if (j.contains("plateau")) {  // [best (null: +inf), evaluations since, lr]
+    const auto& p = j.at("plateau");
+    s.plateau_best = p.at(0).is_null() ? std::numeric_limits<double>::infinity() : p.at(0).get<double>();
+    s.plateau_bad = p.at(1), s.plateau_lr = p.at(2);
+  }
   s.history_json = j.at("history").dump();
   return s;
 }

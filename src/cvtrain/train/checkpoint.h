@@ -34,6 +34,9 @@ struct TrainState {
   double best_acc = -1;  // best validation accuracy so far and the epoch it was seen in
   int64_t best_epoch = 0;
   int64_t evals_since_best = 0;
+  double plateau_best = 0;  // optim.schedule plateau's state (optim/plateau.h); plateau_lr 0: none
+  int64_t plateau_bad = 0;
+  double plateau_lr = 0;
   std::string history_json = "[]";  // the finished epochs' metrics, a JSON array
 };
 

@@ -337,6 +337,12 @@ const std::vector<Key>& keys() {
        by_schedule},
       {"optim.power", &at<&R::schedule, &S::power>, Effect::weights, "The power of the decay (1: linear).",
        by_schedule},
+      {"optim.plateau_factor", &at<&R::schedule, &S::plateau_factor>, Effect::weights, "plateau: the lr factor when the validation loss stops improving.",
+       by_schedule},
+      {"optim.plateau_patience", &at<&R::schedule, &S::plateau_patience>, Effect::weights, "plateau: evaluations without improvement tolerated before the lr is reduced (reduced after one more).",
+       by_schedule},
+      {"optim.plateau_threshold", &at<&R::schedule, &S::plateau_threshold>, Effect::weights, "plateau: the relative decrease of the validation loss that counts as an improvement.",
+       by_schedule},
       {"optim.warmup_steps", &at<&R::schedule, &S::warmup_steps>, Effect::weights, "Linear warmup over this many steps, multiplying any schedule (0: none)."},
       {"optim.warmup_epochs", &at<&R::schedule, &S::warmup_epochs>, Effect::weights, "Linear warmup in epochs (used when warmup_steps is 0).",
        [](const RunConfig& c, const char*) -> std::string {

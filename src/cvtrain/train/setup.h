@@ -33,7 +33,7 @@ Normalization normalization_from_metadata(const std::map<std::string, std::strin
 Dataset load_split(const RunConfig& cfg, Split split);
 
 // The keys of `cfg` that make a choice on the validation split (train.early_stop_patience), as
-// "key: value"; empty when the run chooses nothing.
+// "key: value" (train.early_stop_patience, optim.schedule plateau); empty when the run chooses nothing.
 std::vector<std::string> choosing_keys(const RunConfig& cfg);
 // A run that chooses needs a validation split: when `cfg` has none (data.has_validation_split), its
 // data.val_fraction becomes auto_val_fraction, and the returned line says which keys needed it;

@@ -226,6 +226,7 @@ class Trainer {
   void clip_gradients(double norm);
   void end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& p);
   void evaluate_epoch(int64_t epoch, EpochMetrics& m);
+  optim::ScheduleValue schedule_at(int64_t step) const;
   EvalResult evaluate_on(const Dataset& data, EvalResult* with_ema);
   void choose(int64_t epoch, double val_acc);
   void save_checkpoint();
@@ -272,6 +273,9 @@ Trainer::Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitPa
       schedule_(parts.schedule),
       ema_(model, arena_, static_cast<float>(opt.ema_decay)),  // EMA of weights and BN statistics
       writes_(!out.dir.empty() && rank_ == 0) {
+  if (parts_.plateau && !val_)
+    fail_input("optim.schedule: plateau lowers the lr when the validation loss stops improving, and this run has "
+               "no validation split; set data.val_fraction (the test set never chooses)");
   if (opt_.early_stop_patience > 0 && !val_)
     fail_input("train.early_stop_patience: early stopping chooses on a validation split and this run has none; "
                "set data.val_fraction (the test set never chooses)");
@@ -286,6 +290,7 @@ Trainer::Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitPa
     result_.history = history_from_json(st_.history_json);
     ctx_.rng.set_state(st_.rng_now);
     result_.last_checkpoint = checkpoint_path(out_.dir, st_.step);
+    if (parts_.plateau && st_.plateau_lr > 0) parts_.plateau->set_state({st_.plateau_best, st_.plateau_bad, st_.plateau_lr});
   }
   setup_distributed();
   if (writes_) log_ = std::make_unique<TrainLog>(out_.dir, opt_, parts_.loader, result_.history, st_.step);
@@ -320,7 +325,7 @@ void Trainer::setup_distributed() {
 FitResult Trainer::run() {
   const int64_t max_steps = opt_.max_steps;  // 0: no limit; else the run ends at the first of the two
   stop_ = st_.evals_since_best >= opt_.early_stop_patience && opt_.early_stop_patience > 0;
-  sv_ = schedule_(st_.step);
+  sv_ = schedule_at(st_.step);
   // An epoch begun before a checkpoint (batches_done > 0) is finished even when the checkpoint's step
   // already reached train.max_steps: its end (evaluation, logs) has not run yet.
   while (st_.epoch <= opt_.epochs && (max_steps == 0 || st_.step < max_steps || st_.batches_done > 0) && !stop_) {
@@ -412,7 +417,7 @@ bool Trainer::next_batch(EpochData& d, Batch& b) {
 // the batch that closes an accumulation group takes the optimizer step.
 void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d, EpochProgress& p) {
   ++st_.batches_done;
-  sv_ = schedule_(st_.step);
+  sv_ = schedule_at(st_.step);
   const int64_t n = batch.y.defined() ? batch.y.size(0) : 0;
   Variable logits, loss;
   float loss_value = 0;
@@ -577,6 +582,14 @@ void Trainer::evaluate_epoch(int64_t epoch, EpochMetrics& m) {
   m.test_loss = t.loss, m.test_acc = t.accuracy;
   m.ema_test_loss = ema.loss, m.ema_test_acc = ema.accuracy;
   if (val_) choose(epoch, m.val_acc);
+  if (parts_.plateau) parts_.plateau->step(m.val_loss);  // lowers the lr of the steps to come
+}
+
+// The schedule's lr and momentum at `step`, with plateau's reductions so far.
+optim::ScheduleValue Trainer::schedule_at(int64_t step) const {
+  optim::ScheduleValue v = schedule_(step);
+  if (parts_.plateau) v.lr = static_cast<float>(v.lr * parts_.plateau->scale());
+  return v;
 }
 
 // `data` with the raw weights; with EMA, `with_ema` receives the averaged weights' result.
@@ -614,6 +627,10 @@ void Trainer::save_checkpoint() {
   st_.history_json = history_to_json(result_.history);
   st_.rng_now = ctx_.rng.state();
   st_.world = world_ > 1 || comm_ ? world_ : 0;
+  if (parts_.plateau) {
+    const optim::Plateau::State& p = parts_.plateau->state();
+    st_.plateau_best = p.best, st_.plateau_bad = p.bad, st_.plateau_lr = p.lr;
+  }
   const std::string path = checkpoint_path(out_.dir, st_.step);
   write_checkpoint(path, model_, optimizer_, ema_.values(), st_, out_.metadata);
   prune_checkpoints(out_.dir, opt_.keep_last);
@@ -638,6 +655,7 @@ FitParts make_fit_parts(Context& ctx, nn::Module& model, const RunConfig& cfg, c
     fail_input("train.batch_size: ", cfg.train.batch_size, " x ", world, " ranks is more than the ", train.size(),
                " training images with data.drop_last");
   p.schedule = optim::make_schedule(cfg.schedule, schedule_run(cfg, batches, world));
+  if (cfg.schedule.name == "plateau") p.plateau.emplace(optim::in_steps(cfg.schedule, schedule_run(cfg, batches, world)).o);
   p.cycle_end = [cfg](int64_t epoch) { return is_cycle_end(cfg, epoch); };
   return p;
 }

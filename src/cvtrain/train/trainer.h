@@ -5,6 +5,7 @@
 // the run's logs (metrics_log.h). Not the program's output (cli/cmd_train.cpp prints and saves).
 #pragma once
 #include <functional>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "cvtrain/nn/arena.h"
 #include "cvtrain/nn/module.h"
 #include "cvtrain/optim/optimizer.h"
+#include "cvtrain/optim/plateau.h"
 #include "cvtrain/optim/schedule.h"
 #include "cvtrain/train/checkpoint.h"
 #include "cvtrain/train/metrics_log.h"
@@ -115,6 +117,7 @@ struct FitParts {
   std::unique_ptr<nn::ParameterArena> arena;    // over the model, once it is on its device and precision
   std::unique_ptr<optim::Optimizer> optimizer;  // over *arena
   optim::Schedule schedule;                     // lr and momentum per optimizer step
+  std::optional<optim::Plateau> plateau;        // optim.schedule plateau: scales the lr after evaluations
   AugmentOptions loader;                        // the training loader: augmentation, mixing, workers, seed
   std::vector<std::string> frozen;              // parameter-name prefixes with no gradient (transfer.h)
   bool freeze_bn = false;                       // BatchNorm layers kept in evaluation mode (transfer.h)
