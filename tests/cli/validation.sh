@@ -71,4 +71,25 @@ lrs = [r["lr"] for r in a]
 assert [round(x, 7) for x in lrs] == [0.05, 0.05, 0.025, 0.0125], lrs
 assert [r["lr"] for r in b] == lrs and [r["val_loss"] for r in b] == [r["val_loss"] for r in a], (a, b)
 PY
+# train.keep picks what model.safetensors holds; --weights picks a run's file for eval
+"$bin" train "$src/recipes/fashion_mlp.yaml" "${base[@]}" --set train.keep=best --out "$tmp/kb" > "$tmp/kb.log" 2> "$tmp/kb.err"   || { cat "$tmp/kb.err"; fail "train.keep best"; }
+grep -q "train.keep: best chooses on a validation split" "$tmp/kb.err" || { cat "$tmp/kb.err"; fail "keep best note"; }
+cmp "$tmp/kb/best.safetensors" "$tmp/kb/model.safetensors" || fail "train.keep best: model.safetensors is not the best model"
+grep -q "(train.keep: best)" "$tmp/kb.log" || fail "the last line does not say which weights it kept"
+"$bin" train "$src/recipes/fashion_mlp.yaml" "${base[@]}" --set train.keep=ema --set train.ema_decay=0.9 --out "$tmp/ke" > "$tmp/ke.log"   || fail "train.keep ema"
+cmp "$tmp/ke/ema.safetensors" "$tmp/ke/model.safetensors" || fail "train.keep ema: model.safetensors is not the EMA model"
+python3 - "$tmp/ke" "$bin" <<'PY'
+import json, subprocess, sys
+run, bin = sys.argv[1:3]
+last = json.loads(open(run + "/metrics.jsonl").readlines()[-1])
+got = json.loads(subprocess.check_output([bin, "eval", run, "--json"]))
+ema = json.loads(subprocess.check_output([bin, "eval", run, "--weights", "ema", "--json"]))
+assert abs(got["test_acc"] - last["ema_test_acc"]) < 1e-12 and got == {**got, "test_acc": ema["test_acc"]}, (got, ema, last)
+PY
+if "$bin" train "$src/recipes/fashion_mlp.yaml" "${base[@]}" --set train.keep=ema --out "$tmp/kx" > "$tmp/kx.log" 2>&1; then fail "keep ema without EMA ran"; fi
+grep -q "train.keep: ema needs train.ema_decay > 0" "$tmp/kx.log" || { cat "$tmp/kx.log"; fail "keep ema message"; }
+if "$bin" eval "$tmp/plain" --weights ema > "$tmp/we.log" 2>&1; then fail "--weights ema without ema.safetensors"; fi
+grep -q "plain: no ema.safetensors (train with train.ema_decay)" "$tmp/we.log" || { cat "$tmp/we.log"; fail "--weights message"; }
+"$bin" eval "$tmp/es" --weights best --json > /dev/null || fail "eval --weights best"
+"$bin" export "$tmp/ke" --weights ema --format safetensors --out "$tmp/ke.st" > /dev/null || fail "export --weights ema"
 echo "validation: ok"

@@ -50,6 +50,24 @@ bool names_an_open_file(const std::string& path) {
 
 }  // namespace
 
+void copy_file_atomic(const std::string& from, const std::string& to) {
+  std::FILE* in = std::fopen(from.c_str(), "rb");
+  if (!in) fail_input(from, ": cannot open: ", std::strerror(errno));
+  try {
+    write_file_atomic(to, [in](std::FILE* out) {
+      char buf[1 << 16];
+      size_t n = 0;
+      while ((n = std::fread(buf, 1, sizeof buf, in)) > 0)
+        if (!write_all(out, buf, n)) return false;
+      return std::ferror(in) == 0;
+    });
+  } catch (...) {
+    std::fclose(in);
+    throw;
+  }
+  std::fclose(in);
+}
+
 std::string write_target(const std::string& path) {
   struct stat st {};
   if (names_an_open_file(path)) return path;

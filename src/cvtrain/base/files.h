@@ -16,6 +16,9 @@ namespace cvtrain {
 // appended, and a folder, a block device, a socket or a link to a missing file is refused.
 void write_file_atomic(const std::string& path, const std::function<bool(std::FILE*)>& write_body);
 void write_text_atomic(const std::string& path, const std::string& text);
+// `to` becomes a copy of the regular file `from`, atomically as above; InputError naming `from`
+// when it cannot be read.
+void copy_file_atomic(const std::string& from, const std::string& to);
 
 // The file a write to `path` goes to: `path` (missing, a regular file, a character device, a FIFO)
 // or a symbolic link's target; InputError naming `path` for anything else.

@@ -106,10 +106,11 @@ std::vector<std::pair<std::string, std::string>> member_paths(const EnsembleArgs
   std::vector<std::pair<std::string, std::string>> paths;
   for (const std::string& m : a.members) {
     if (!a.snapshots) {
-      paths.emplace_back(m, resolve_model_path(m, "ensemble"));
+      paths.emplace_back(m, resolve_model_path(run_weights_path(m, a.weights), "ensemble"));
       continue;
     }
     if (!fs::is_directory(m)) fail_input("ensemble --snapshots: ", m, " is not a run folder");
+    if (!a.weights.empty()) fail_input("ensemble: --snapshots takes each run's snapshots; drop --weights");
     const auto snaps = list_snapshots(m);
     if (snaps.empty())
       fail_input(m, ": no snapshots/epoch-*.safetensors (train with train.snapshots: true and a cyclic schedule)");

@@ -14,7 +14,7 @@
 namespace cvtrain::cli {
 
 int cmd_eval(const EvalArgs& a) {
-  std::string path = a.run;
+  std::string path = run_weights_path(a.run, a.weights);
   if (std::filesystem::is_directory(path)) path += "/model.safetensors";
   if (!std::filesystem::exists(path)) fail_input(path, ": no such model file");
   const auto meta = read_model_metadata(path);

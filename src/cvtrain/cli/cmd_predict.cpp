@@ -154,7 +154,7 @@ Images read_inputs(const std::vector<std::string>& args, const InferenceModel& m
 int cmd_predict(const PredictArgs& a) {
   if (a.topk < 1) fail_input("--topk must be at least 1, got ", a.topk);
   Context ctx(0, 0);
-  InferenceModel m = load_inference_model(a.run, a.overrides, ctx.rng);
+  InferenceModel m = load_inference_model(run_weights_path(a.run, a.weights), a.overrides, ctx.rng);
   apply_threads(m.cfg);
   const Images in = read_inputs(a.inputs, m);
   const auto N = static_cast<int64_t>(in.names.size());

@@ -286,7 +286,9 @@ int finish_run(const RunStart& r, const FitResult& result, nn::Module& model,
     return 128 + sig;
   }
   CHECK(!result.history.empty(), "train: the run ended without an epoch");
-  save_model_file(r.out + "/model.safetensors", model, metadata);
+  const std::string& keep = r.cfg.train.keep;
+  if (keep == "last") save_model_file(r.out + "/model.safetensors", model, metadata);
+  else copy_file_atomic(r.out + "/" + keep + ".safetensors", r.out + "/model.safetensors");  // best, ema
   if (result.early_stopped)
     std::printf("early stop after epoch %lld: no better validation accuracy in %lld evaluations\n",
                 static_cast<long long>(result.history.back().epoch),
@@ -295,8 +297,13 @@ int finish_run(const RunStart& r, const FitResult& result, nn::Module& model,
   if (last.has_val)
     std::printf("validation accuracy %.2f%%, best %.2f%% after epoch %lld (%s/best.safetensors)\n", 100 * last.val_acc,
                 100 * result.best_val_acc, static_cast<long long>(result.best_epoch), r.out.c_str());
-  std::printf("test accuracy %.2f%% after %lld epochs (%.1f s wall) -> %s/model.safetensors\n", 100 * last.test_acc,
-              static_cast<long long>(last.epoch), wall, r.out.c_str());
+  double kept_acc = last.test_acc;  // the test accuracy of the weights model.safetensors holds
+  if (keep == "ema") kept_acc = last.ema_test_acc;
+  for (const EpochMetrics& m : result.history)
+    if (keep == "best" && m.epoch == result.best_epoch) kept_acc = m.test_acc;
+  std::printf("test accuracy %.2f%% after %lld epochs (%.1f s wall) -> %s/model.safetensors%s\n", 100 * kept_acc,
+              static_cast<long long>(last.epoch), wall, r.out.c_str(),
+              keep == "last" ? "" : (" (train.keep: " + keep + ")").c_str());
   return 0;
 }
 

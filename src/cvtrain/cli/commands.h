@@ -40,6 +40,7 @@ struct LrFindArgs {
 };
 struct EvalArgs {
   std::string run;  // a run folder or a model.safetensors file
+  std::string weights;  // of a run folder: model | best | ema (weights.h)
   std::vector<std::string> overrides;
   bool json = false;
   std::string tta = "none";  // none | flip | 5crop | 10crop
@@ -74,6 +75,7 @@ struct PreviewArgs {
 // ensembles and hyperparameter search
 struct EnsembleArgs {
   std::vector<std::string> members;  // run folders or model files
+  std::string weights;               // of each run folder: model | best | ema
   std::vector<std::string> overrides;
   std::string tta = "none";
   bool logits = false;     // average logits instead of probabilities
@@ -95,6 +97,7 @@ struct SearchArgs {
 // predict and export
 struct PredictArgs {
   std::string run;                  // a run folder, model file or checkpoint
+  std::string weights;              // of a run folder: model | best | ema
   std::vector<std::string> inputs;  // PNG/JPEG files, or IDX / CIFAR binary files with ":0-99,120" indices
   std::vector<std::string> overrides;
   int64_t topk = 3;
@@ -102,6 +105,7 @@ struct PredictArgs {
 };
 struct ExportArgs {
   std::string run;
+  std::string weights;  // of a run folder: model | best | ema
   std::string format = "onnx";  // onnx | safetensors
   std::string out;
   bool fold_bn = false;

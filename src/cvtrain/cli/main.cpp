@@ -30,6 +30,11 @@ void overrides(CLI::App& app, std::vector<std::string>& into, const char* what =
   app.add_option("--set", into, what);
 }
 
+void weights_option(CLI::App& app, std::string& into) {
+  app.add_option("--weights", into,
+                 "Of a run folder: model (model.safetensors, the default), best (best.safetensors), ema (ema.safetensors)");
+}
+
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
       {"train", "Train a model from a config file", [](CLI::App& app, const std::string&) -> Runner {
@@ -68,6 +73,7 @@ const std::vector<Subcommand>& subcommands() {
       {"eval", "Evaluate a trained model on its test set", [](CLI::App& app, const std::string&) -> Runner {
          auto a = std::make_shared<EvalArgs>();
          app.add_option("run", a->run, "Run folder or model.safetensors")->required();
+         weights_option(app, a->weights);
          overrides(app, a->overrides, "Override a key of the run's config (e.g. data.root)");
          app.add_flag("--json", a->json, "Print one JSON object");
          app.add_option("--tta", a->tta,
@@ -117,6 +123,7 @@ const std::vector<Subcommand>& subcommands() {
          auto a = std::make_shared<PredictArgs>();
          app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint")->required();
          app.add_option("inputs", a->inputs, "Image files, or FILE:0-99,120 for IDX / CIFAR binary files")->required();
+         weights_option(app, a->weights);
          app.add_option("--topk", a->topk, "Classes shown per image (default 3)");
          app.add_flag("--json", a->json, "Print one JSON object (with the logits)");
          overrides(app, a->overrides, "Override a key of the run's config (e.g. data.root)");
@@ -128,6 +135,7 @@ const std::vector<Subcommand>& subcommands() {
          app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint")->required();
          app.add_option("--format", a->format, "onnx (inference graph, opset 13) or safetensors (PyTorch state_dict names)");
          app.add_option("--out", a->out, "File to write")->required();
+         weights_option(app, a->weights);
          app.add_flag("--fold-bn", a->fold_bn, "ONNX: fold each BatchNorm into the convolution before it");
          overrides(app, a->overrides, "Override a key of the run's config (e.g. data.root)");
          return [a] { return cmd_export(*a); };
@@ -136,6 +144,7 @@ const std::vector<Subcommand>& subcommands() {
        [](CLI::App& app, const std::string&) -> Runner {
          auto a = std::make_shared<EnsembleArgs>();
          app.add_option("members", a->members, "Run folders or model files")->required();
+         weights_option(app, a->weights);
          overrides(app, a->overrides, "Override a key of the members' configs (e.g. data.root)");
          app.add_option("--tta", a->tta, "Test-time augmentation of each member: none, flip, 5crop, 10crop");
          app.add_flag("--logits", a->logits, "Average logits instead of probabilities");

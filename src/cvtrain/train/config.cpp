@@ -273,6 +273,8 @@ const std::vector<Key>& keys() {
        [](const RunConfig& c, const char*) { return used_by("train.precision", c.train.precision, {"bf16"}); }},
       {"train.memory_format", &at<&R::train, &Tr::memory_format>, Effect::bits, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md).",
        nullptr, [] { return memory_format_names(); }, "memory format"},
+      {"train.keep", &at<&R::train, &Tr::keep>, Effect::weights, "Which weights become RUN/model.safetensors (what eval, predict, export and ensemble take): last (the final ones), best (the best validation accuracy; a validation split is held out for it when data.val_fraction is 0) or ema (the average of train.ema_decay).",
+       nullptr, [] { return keep_names(); }, "choice"},
       {"train.snapshots", &at<&R::train, &Tr::snapshots>, Effect::files, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
       {"optim.name", &at<&R::optim, &O::name>, Effect::weights, "Optimizer, with torch.optim's updates.",
        nullptr, optimizer_names, "optimizer"},

@@ -15,6 +15,10 @@ const std::vector<std::string>& precision_names() {
   static const std::vector<std::string> names = {"fp32", "bf16"};
   return names;
 }
+const std::vector<std::string>& keep_names() {
+  static const std::vector<std::string> names = {"last", "best", "ema"};
+  return names;
+}
 const std::vector<std::string>& memory_format_names() {
   static const std::vector<std::string> names = {"channels_last", "nchw"};
   return names;
@@ -40,6 +44,8 @@ void check_options(const TrainOptions& o) {
   need(o.dist_timeout_s > 0, "train.dist_timeout_s", "must be > 0");
   need(o.dist_bucket_mb > 0 && o.dist_bucket_mb <= 1024, "train.dist_bucket_mb", "must be in (0, 1024]");
   index_of_name(precision_names(), o.precision, "train.precision", "precision");
+  index_of_name(keep_names(), o.keep, "train.keep", "choice");
+  need(o.keep != "ema" || o.ema_decay > 0, "train.keep", "ema needs train.ema_decay > 0 (the average it keeps)");
   index_of_name(memory_format_names(), o.memory_format, "train.memory_format", "memory format");
 }
 

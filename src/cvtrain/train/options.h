@@ -19,6 +19,7 @@ struct TrainOptions {
   double clip_grad_value = 0.0;
   int64_t accumulate_steps = 1;
   double ema_decay = 0.0;
+  std::string keep = "last";  // which weights the run's model.safetensors holds (keep_names)
   int64_t early_stop_patience = 0;
   double early_stop_min_delta = 0.0;
   int64_t checkpoint_every_steps = 0;
@@ -42,6 +43,9 @@ struct TrainOptions {
 
 // The values of train.precision and train.memory_format.
 const std::vector<std::string>& precision_names();
+// train.keep: last (the final weights), best (best.safetensors: the best validation accuracy), ema
+// (ema.safetensors: the moving average of train.ema_decay).
+const std::vector<std::string>& keep_names();
 const std::vector<std::string>& memory_format_names();
 
 // The range of every field (InputError naming its train.* key).

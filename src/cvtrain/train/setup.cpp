@@ -118,6 +118,7 @@ std::vector<std::string> choosing_keys(const RunConfig& cfg) {
   if (cfg.train.early_stop_patience > 0)
     keys.push_back("train.early_stop_patience: " + std::to_string(cfg.train.early_stop_patience));
   if (cfg.schedule.name == "plateau") keys.push_back("optim.schedule: plateau");
+  if (cfg.train.keep == "best") keys.push_back("train.keep: best");
   return keys;
 }
 

@@ -38,6 +38,23 @@ WeightsFile read_weights(const std::string& run_or_file) {
   return w;
 }
 
+const std::vector<std::string>& run_weights_names() {
+  static const std::vector<std::string> names = {"model", "best", "ema"};
+  return names;
+}
+
+std::string run_weights_path(const std::string& run_or_file, const std::string& which) {
+  if (which.empty() || which == "model") return run_or_file;
+  index_of_name(run_weights_names(), which, "--weights", "choice");
+  if (!fs::is_directory(run_or_file))
+    fail_input("--weights ", which, ": names a file of a run folder, and ", run_or_file, " is not a folder");
+  const std::string path = run_or_file + "/" + which + ".safetensors";
+  if (!fs::exists(path))
+    fail_input(run_or_file, ": no ", which, ".safetensors (",
+               which == "ema" ? "train with train.ema_decay" : "a run with a validation split writes it", ")");
+  return path;
+}
+
 void load_weights(nn::Module& model, const WeightsFile& w) {
   for (const auto& [name, t] : w.state) {
     if (t.dtype() != DType::f32) continue;  // load_state_dict names a wrong dtype; i64 counters are not weights

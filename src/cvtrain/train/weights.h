@@ -19,6 +19,12 @@ struct WeightsFile {
 
 WeightsFile read_weights(const std::string& run_or_file);
 
+// Which weights of a run folder `--weights` names: "" or "model" (the run's model.safetensors, or
+// `run_or_file` itself when it is a file), "best" (best.safetensors), "ema" (ema.safetensors).
+// InputError naming the folder when the file is missing, and the choice when it is unknown.
+std::string run_weights_path(const std::string& run_or_file, const std::string& which);
+const std::vector<std::string>& run_weights_names();  // model, best, ema
+
 // Loads strictly: every name, shape and dtype must match, and every value must be finite (a NaN
 // weight gives NaN logits everywhere). InputError names the file and the tensor.
 void load_weights(nn::Module& model, const WeightsFile& w);
