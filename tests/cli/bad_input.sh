@@ -38,6 +38,8 @@ expect 2 "dup2.yaml:4: duplicate key 'optim.momentum' \(first at line 3\)" -- tr
 expect 2 "optim.momentum: onecycle cycles the momentum.*optim.cycle_momentum: false" -- train "$src/recipes/fashion_cnn.yaml" --set optim.momentum=0 --out "$tmp/o7f"
 expect 2 "model.dropout: model 'resnet20' has no dropout layer" -- train "$src/recipes/fashion_resnet20.yaml" "${synthetic[@]}" --set model.dropout=0.3 --out "$tmp/o7g"
 expect 2 "optim.alpha: no effect with optim.name sgd \(only rmsprop uses it\)" -- train "$src/recipes/fashion_cnn.yaml" --set optim.alpha=0.9 --out "$tmp/o7h"
+expect 2 "optim.trust_coefficient: no effect with optim.name sgd \(only lars uses it\)" -- train "$src/recipes/fashion_cnn.yaml" --set optim.trust_coefficient=0.01 --out "$tmp/o7h2"
+expect 2 "optim.name: lamb runs on the CPU only so far; with device: cuda use sgd, adam, adamw" -- train "$src/recipes/fashion_cnn.yaml" --set optim.name=lamb --set device=cuda --out "$tmp/o7h3"
 expect 2 "train.early_stop_patience: early stopping chooses by the evaluated split.*data.val_fraction" -- train "$src/recipes/fashion_cnn.yaml" --set train.early_stop_patience=2 --out "$tmp/o7i"
 for o in o7d o7e o7f o7g o7h o7i; do [[ ! -e "$tmp/$o" ]] || { echo "FAIL: a refused run wrote $tmp/$o"; fails=$((fails+1)); }; done
 expect 2 "--set nonsense: expected key.path=value" -- train "$src/recipes/fashion_cnn.yaml" --set nonsense --out "$tmp/o8"
