@@ -118,7 +118,8 @@ void LAMB::step(float lr, float beta1) {
     const ParamGroup& s = layers_[e];
     const float lambda = s.weight_decay, lambda1 = s.l1, gamma = lr * s.lr_mult;
     r_.resize(static_cast<size_t>(s.end - s.begin));
-    float* r = r_.data() - s.begin;  // r[i] for i in [s.begin, s.end)
+    float* r = r_.data();  // (s.end - s.begin): r[i - s.begin] for i in [s.begin, s.end)
+    const int64_t o = s.begin;
 #pragma omp parallel for simd if (s.end - s.begin > kChunk)
     for (int64_t i = s.begin; i < s.end; ++i) {
       float g = grad[i];                                        // g_t <- grad f(theta_{t-1})
@@ -126,21 +127,22 @@ void LAMB::step(float lr, float beta1) {
       m_[i] = beta1 * m_[i] + (1.0f - beta1) * g;               // m_t <- beta1 m_{t-1} + (1 - beta1) g_t
       v_[i] = beta2 * v_[i] + (1.0f - beta2) * g * g;           // v_t <- beta2 v_{t-1} + (1 - beta2) g_t^2
       const float denom = std::sqrt(v_[i]) / bias_correction2_sqrt + epsilon;
-      r[i] = (m_[i] / bias_correction1) / denom;                // r_t <- m^_t / (sqrt(v^_t) + epsilon)
-      if (lambda != 0.0f) r[i] = r[i] + lambda * theta[i];      // r_t <- r_t + lambda theta_{t-1}
+      float r_t = (m_[i] / bias_correction1) / denom;           // r_t <- m^_t / (sqrt(v^_t) + epsilon)
+      if (lambda != 0.0f) r_t = r_t + lambda * theta[i];        // r_t <- r_t + lambda theta_{t-1}
+      r[i - o] = r_t;
     }
     float ratio = 1.0f;
     if (adapt_[e]) {
       const float w_norm = static_cast<float>(
           std::sqrt(chunked_sum(s.begin, s.end, [&](int64_t i) { return double(theta[i]) * theta[i]; })));
-      const float r_norm =
-          static_cast<float>(std::sqrt(chunked_sum(s.begin, s.end, [&](int64_t i) { return double(r[i]) * r[i]; })));
+      const float r_norm = static_cast<float>(
+          std::sqrt(chunked_sum(s.begin, s.end, [&](int64_t i) { return double(r[i - o]) * r[i - o]; })));
       // trust ratio ||theta|| / ||r||, 1 when either norm is 0
       if (w_norm > 0.0f && r_norm > 0.0f) ratio = w_norm / r_norm;
     }
 #pragma omp parallel for simd if (s.end - s.begin > kChunk)
     for (int64_t i = s.begin; i < s.end; ++i)
-      theta[i] = theta[i] - gamma * (ratio * r[i]);  // theta_t <- theta_{t-1} - gamma ratio r_t
+      theta[i] = theta[i] - gamma * (ratio * r[i - o]);  // theta_t <- theta_{t-1} - gamma ratio r_t
   }
 }
 

@@ -1,6 +1,8 @@
 // Parameter groups and the table of optimizers.
 #include "cvtrain/optim/optimizer.h"
 
+#include <algorithm>
+
 #include "cvtrain/base/error.h"
 #include "cvtrain/optim/adaptive.h"
 #include "cvtrain/optim/layerwise.h"
@@ -108,6 +110,12 @@ const std::vector<OptimizerEntry>& optimizer_registry() {
        {"optim.beta1", "optim.beta2", "optim.eps", "optim.decay_bias_and_norm"}},
   };
   return table;
+}
+
+bool optimizer_reads(const std::string& name, const std::string& key) {
+  for (const OptimizerEntry& e : optimizer_registry())
+    if (e.name == name) return std::find(e.keys.begin(), e.keys.end(), key) != e.keys.end();
+  return false;
 }
 
 void check_runs_on_cuda(const std::string& name, bool on_cuda) {

@@ -99,6 +99,8 @@ struct OptimizerEntry {
 };
 
 const std::vector<OptimizerEntry>& optimizer_registry();
+// True when the optimizer named `name` declares it reads the config key `key` (its row's keys).
+bool optimizer_reads(const std::string& name, const std::string& key);
 
 // InputError naming optim.name when `name` has no GPU path and the run is on the GPU (on_cuda);
 // the message lists the optimizers that have one (the registry's rows with cuda set).

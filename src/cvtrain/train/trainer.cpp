@@ -108,8 +108,8 @@ optim::ScheduleRun schedule_run(const RunConfig& cfg, int64_t batches_per_epoch,
   optim::ScheduleRun run;
   run.total_steps = planned_steps(cfg, batches_per_epoch);
   run.steps_per_epoch = spe;
-  // Schedules that move the momentum move Adam's beta1 (as torch's OneCycleLR does).
-  const bool betas = cfg.optim.name == "adam" || cfg.optim.name == "adamw";
+  // Schedules that move the momentum move Adam's (and LAMB's) beta1 (as torch's OneCycleLR does).
+  const bool betas = optim::optimizer_reads(cfg.optim.name, "optim.beta1");
   run.momentum = betas ? cfg.optim.beta1 : cfg.optim.momentum;
   run.global_batch = cfg.train.batch_size * cfg.train.accumulate_steps * world;  // every rank's batch, accumulated
   return run;
