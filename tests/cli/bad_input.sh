@@ -38,7 +38,9 @@ expect 2 "dup2.yaml:4: duplicate key 'optim.momentum' \(first at line 3\)" -- tr
 expect 2 "optim.momentum: onecycle cycles the momentum.*optim.cycle_momentum: false" -- train "$src/recipes/fashion_cnn.yaml" --set optim.momentum=0 --out "$tmp/o7f"
 expect 2 "model.dropout: model 'resnet20' has no dropout layer" -- train "$src/recipes/fashion_resnet20.yaml" "${synthetic[@]}" --set model.dropout=0.3 --out "$tmp/o7g"
 expect 2 "optim.alpha: no effect with optim.name sgd \(only rmsprop uses it\)" -- train "$src/recipes/fashion_cnn.yaml" --set optim.alpha=0.9 --out "$tmp/o7h"
-for o in o7d o7e o7f o7g o7h; do [[ ! -e "$tmp/$o" ]] || { echo "FAIL: a refused run wrote $tmp/$o"; fails=$((fails+1)); }; done
+expect 2 "optim.trust_coefficient: no effect with optim.name sgd \(only lars uses it\)" -- train "$src/recipes/fashion_cnn.yaml" --set optim.trust_coefficient=0.01 --out "$tmp/o7h2"
+expect 2 "optim.name: lamb runs on the CPU only so far; with device: cuda use sgd, adam, adamw" -- train "$src/recipes/fashion_cnn.yaml" --set optim.name=lamb --set device=cuda --out "$tmp/o7h3"
+for o in o7d o7e o7f o7g o7h o7h2 o7h3; do [[ ! -e "$tmp/$o" ]] || { echo "FAIL: a refused run wrote $tmp/$o"; fails=$((fails+1)); }; done
 expect 2 "--set nonsense: expected key.path=value" -- train "$src/recipes/fashion_cnn.yaml" --set nonsense --out "$tmp/o8"
 expect 2 "$tmp/missing.yaml: cannot open" -- train "$tmp/missing.yaml"
 expect 2 "/nonexistent/data" -- train "$src/recipes/fashion_cnn.yaml" --set data.root=/nonexistent/data --out "$tmp/o9"

@@ -69,7 +69,7 @@ TEST(Adagrad, LrDecayInitialAccumulatorGroups) { run_case("adagrad", "adagrad_de
 TEST(Optimizers, RegistryAndErrors) {
   std::vector<std::string> names;
   for (const auto& e : optim::optimizer_registry()) names.push_back(e.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"sgd", "adam", "adamw", "rmsprop", "adagrad"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"sgd", "adam", "adamw", "rmsprop", "adagrad", "lars", "lamb"}));
   WeightAndBias m;
   nn::ParameterArena arena(m);
   optim::OptimOptions o;
@@ -78,7 +78,7 @@ TEST(Optimizers, RegistryAndErrors) {
     optim::make_optimizer(arena, o);
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(), "optim.name: unknown optimizer 'adamax' (known: sgd, adam, adamw, rmsprop, adagrad)");
+    EXPECT_STREQ(e.what(), "optim.name: unknown optimizer 'adamax' (known: sgd, adam, adamw, rmsprop, adagrad, lars, lamb)");
   }
   o.name = "adam";
   o.beta2 = 1.0f;

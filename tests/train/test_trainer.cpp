@@ -183,3 +183,16 @@ TEST(Trainer, ScheduleSpecCountsEpochsInSteps) {
   s = optim::in_steps(c.schedule, schedule_run(c, 9));
   EXPECT_NEAR(std::pow(s.o.gamma, 5), 0.5, 1e-12);  // per epoch
 }
+
+// The momentum a schedule starts from (and keeps, without cycling) is the one the optimizer reads:
+// beta1 for the optimizers whose registry row reads optim.beta1 (adam, adamw, lamb), else optim.momentum.
+TEST(Trainer, ScheduleMomentumIsTheOptimizersOwn) {
+  RunConfig c = base_config();
+  c.optim.momentum = 0.7;
+  c.optim.beta1 = 0.6;
+  for (const auto& [name, want] : std::vector<std::pair<std::string, double>>{
+           {"sgd", 0.7}, {"rmsprop", 0.7}, {"lars", 0.7}, {"adam", 0.6}, {"adamw", 0.6}, {"lamb", 0.6}}) {
+    c.optim.name = name;
+    EXPECT_DOUBLE_EQ(schedule_run(c, 9).momentum, want) << name;
+  }
+}

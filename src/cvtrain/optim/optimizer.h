@@ -35,7 +35,9 @@ struct OptimOptions {
   bool centered = false;          // rmsprop: divide by the gradient's estimated variance, not its 2nd moment
   double lr_decay = 0.0;          // adagrad
   double initial_accumulator = 0.0;  // adagrad
-  // Parameter groups: false withholds weight decay and L1 from arena entries flagged is_bias_or_norm.
+  double trust_coefficient = 0.001;  // lars: eta of the trust ratio eta ||w|| / (||g|| + lambda ||w||)
+  // Parameter groups: false withholds weight decay and L1 from arena entries flagged is_bias_or_norm,
+  // and with lars and lamb the trust ratio too (those entries take the plain momentum or Adam step).
   bool decay_bias_and_norm = true;
   double bias_lr_mult = 1.0;  // the lr of the bias/norm entries is lr * bias_lr_mult
   // Transfer learning: entries whose name starts with a frozen prefix get lr multiplier 0
@@ -62,7 +64,11 @@ struct ParamGroup {
 bool matches_prefix(const std::string& name, const std::string& prefix);
 
 inline float l1_sign(float theta) { return theta > 0.0f ? 1.0f : (theta < 0.0f ? -1.0f : 0.0f); }
+// Consecutive entries with the same settings merged into one group.
 std::vector<ParamGroup> param_groups(const nn::ParameterArena& arena, const OptimOptions& o);
+// One group per arena entry (its padding included), never merged: the layer-wise optimizers (lars,
+// lamb) take norms per parameter tensor. Group i is arena.entries()[i].
+std::vector<ParamGroup> entry_groups(const nn::ParameterArena& arena, const OptimOptions& o);
 
 // The optimizer's state for a checkpoint: named float buffers (one float per arena float, or empty
 // before the first step) and named step counters.
@@ -89,12 +95,19 @@ struct OptimizerEntry {
   // The config keys it reads beyond lr, weight decay and L1 (optim.momentum or optim.beta1: the one a
   // momentum-cycling schedule moves).
   std::vector<std::string> keys;
+  bool cuda = false;  // has a GPU path (device: cuda refuses the others before a run starts)
 };
 
 const std::vector<OptimizerEntry>& optimizer_registry();
+// True when the optimizer named `name` declares it reads the config key `key` (its row's keys).
+bool optimizer_reads(const std::string& name, const std::string& key);
 
-// The optimizer named by o.name (InputError naming optim.name and the known names otherwise).
-// The arena must outlive it.
+// InputError naming optim.name when `name` has no GPU path and the run is on the GPU (on_cuda);
+// the message lists the optimizers that have one (the registry's rows with cuda set).
+void check_runs_on_cuda(const std::string& name, bool on_cuda);
+
+// The optimizer named by o.name (InputError naming optim.name and the known names otherwise, or when
+// the arena is on the GPU and the optimizer has no GPU path). The arena must outlive it.
 std::unique_ptr<Optimizer> make_optimizer(nn::ParameterArena& arena, const OptimOptions& o);
 
 }  // namespace cvtrain::optim

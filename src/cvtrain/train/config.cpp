@@ -276,10 +276,10 @@ const std::vector<Key>& keys() {
       {"train.keep", &at<&R::train, &Tr::keep>, Effect::weights, "Which weights become RUN/model.safetensors (what eval, predict, export and ensemble take): last (the final ones), best (the best validation accuracy; a validation split is held out for it when data.val_fraction is 0) or ema (the average of train.ema_decay).",
        nullptr, [] { return keep_names(); }, "choice"},
       {"train.snapshots", &at<&R::train, &Tr::snapshots>, Effect::files, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
-      {"optim.name", &at<&R::optim, &O::name>, Effect::weights, "Optimizer, with torch.optim's updates.",
+      {"optim.name", &at<&R::optim, &O::name>, Effect::weights, "Optimizer, with torch.optim's updates (lars, lamb: timm's; docs/training.md).",
        nullptr, optimizer_names, "optimizer"},
       {"optim.lr", &at<&R::schedule, &S::lr>, Effect::weights, "Peak learning rate (the schedule's maximum)."},
-      {"optim.momentum", &at<&R::optim, &O::momentum>, Effect::weights, "Momentum of sgd and rmsprop (with onecycle, set optim.cycle_momentum: false to use it; the default cycles between optim.base_momentum and optim.max_momentum).",
+      {"optim.momentum", &at<&R::optim, &O::momentum>, Effect::weights, "Momentum of sgd, rmsprop and lars (with onecycle, set optim.cycle_momentum: false to use it; the default cycles between optim.base_momentum and optim.max_momentum).",
        [](const RunConfig& c, const char* key) -> std::string {
          if (std::string r = by_optimizer(c, key); !r.empty()) return r;
          return cycles_momentum(c) ? cycled("the momentum") : "";
@@ -288,7 +288,7 @@ const std::vector<Key>& keys() {
        by_optimizer},
       {"optim.nesterov", &at<&R::optim, &O::nesterov>, Effect::weights, "Nesterov momentum.",
        by_optimizer},
-      {"optim.weight_decay", &at<&R::optim, &O::weight_decay>, Effect::weights, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw."},
+      {"optim.weight_decay", &at<&R::optim, &O::weight_decay>, Effect::weights, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw; lars and lamb add it to the update inside the trust ratio."},
       {"optim.l1", &at<&R::optim, &O::l1>, Effect::weights, "L1 penalty: l1*sign(w) added to the gradient (every optimizer); with weight_decay too, the elastic net. Follows optim.decay_bias_and_norm."},
       {"optim.schedule", &at<&R::schedule, &S::name>, Effect::weights, "Learning-rate schedule, per step (`cvtrain schedule` plots it).",
        nullptr, schedule_names, "schedule"},
@@ -312,7 +312,7 @@ const std::vector<Key>& keys() {
        }},
       {"optim.beta2", &at<&R::optim, &O::beta2>, Effect::weights, "Decay of the squared gradient's running mean.",
        by_optimizer},
-      {"optim.eps", &at<&R::optim, &O::eps>, Effect::weights, "Epsilon of the denominator (-1: the optimizer's default, 1e-8 or adagrad's 1e-10).",
+      {"optim.eps", &at<&R::optim, &O::eps>, Effect::weights, "Epsilon of the denominator (-1: the optimizer's default, 1e-8, adagrad's 1e-10, lamb's 1e-6; lars: of the trust ratio's).",
        by_optimizer},
       {"optim.alpha", &at<&R::optim, &O::alpha>, Effect::weights, "Smoothing constant of the squared gradient's average.",
        by_optimizer},
@@ -322,9 +322,13 @@ const std::vector<Key>& keys() {
        by_optimizer},
       {"optim.initial_accumulator", &at<&R::optim, &O::initial_accumulator>, Effect::weights, "Initial value of the sum of squared gradients.",
        by_optimizer},
-      {"optim.decay_bias_and_norm", &at<&R::optim, &O::decay_bias_and_norm>, Effect::weights, "false: no weight decay (nor L1) on biases and norm scales/shifts (1-D parameters).",
-       [](const RunConfig& c, const char*) -> std::string {
-         return c.optim.weight_decay > 0 || c.optim.l1 > 0 ? "" : "no effect without optim.weight_decay or optim.l1";
+      {"optim.trust_coefficient", &at<&R::optim, &O::trust_coefficient>, Effect::weights, "eta of LARS's trust ratio eta norm(w) / (norm(g) + weight_decay norm(w)), per layer: a layer's step is lr times it (docs/training.md).",
+       by_optimizer},
+      {"optim.decay_bias_and_norm", &at<&R::optim, &O::decay_bias_and_norm>, Effect::weights, "false: no weight decay (nor L1) on biases and norm scales/shifts (1-D parameters); with lars and lamb, no trust ratio either (their plain momentum or Adam step).",
+       [](const RunConfig& c, const char* key) -> std::string {
+         if (by_optimizer(c, key).empty() || c.optim.weight_decay > 0 || c.optim.l1 > 0) return "";
+         return "no effect without optim.weight_decay or optim.l1 (or an optimizer with a trust ratio: " +
+                join_names(rows_reading(optim::optimizer_registry(), key)) + ")";
        }},
       {"optim.bias_lr_mult", &at<&R::optim, &O::bias_lr_mult>, Effect::weights, "Learning-rate multiplier of the biases and norm parameters."},
       {"optim.gamma", &at<&R::schedule, &S::gamma>, Effect::weights, "The lr factor per decay (exponential: per epoch).",
@@ -633,6 +637,13 @@ void validate(const RunConfig& c, const std::string& origin) {
     check_options(c.train);
   } catch (const InputError& e) {
     fail_input(origin, ": ", e.what());
+  }
+  if (c.device == "cuda") {  // the optimizer's GPU path, before a CPU build's "built without CUDA"
+    try {
+      optim::check_runs_on_cuda(c.optim.name, true);
+    } catch (const InputError& e) {
+      fail_input(origin, ": ", e.what());
+    }
   }
   need(c.optim.name != "sgd" || !c.optim.nesterov || c.optim.momentum > 0 || cycles_momentum(c), "optim.nesterov",
        "needs momentum > 0 (set optim.nesterov: false for plain SGD)");

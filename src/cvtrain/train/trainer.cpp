@@ -70,8 +70,7 @@ Tensor on_device(Context& ctx, const Tensor& t) { return ctx.cuda && t.defined()
 // arena is built (which then lives there too); what does not run there yet fails naming its key.
 void model_to_device(Context& ctx, nn::Module& model, const RunConfig& cfg) {
   if (!ctx.cuda) return;
-  if (cfg.optim.name != "sgd" && cfg.optim.name != "adam" && cfg.optim.name != "adamw")
-    fail_input("optim.name: only sgd, adam and adamw run with device: cuda so far, got ", cfg.optim.name);
+  optim::check_runs_on_cuda(cfg.optim.name, true);
   if (cfg.train.ema_decay > 0) fail_input("train.ema_decay: not supported with device: cuda yet");
   // NOTE: accumulation compiles on the GPU (scale_grads) but its losses differed from the CPU's by 13%
   // after 8 steps on an H200 (2026-11-26), against < 1% for the other options: off until understood.
@@ -109,8 +108,8 @@ optim::ScheduleRun schedule_run(const RunConfig& cfg, int64_t batches_per_epoch,
   optim::ScheduleRun run;
   run.total_steps = planned_steps(cfg, batches_per_epoch);
   run.steps_per_epoch = spe;
-  // Schedules that move the momentum move Adam's beta1 (as torch's OneCycleLR does).
-  const bool betas = cfg.optim.name == "adam" || cfg.optim.name == "adamw";
+  // Schedules that move the momentum move Adam's (and LAMB's) beta1 (as torch's OneCycleLR does).
+  const bool betas = optim::optimizer_reads(cfg.optim.name, "optim.beta1");
   run.momentum = betas ? cfg.optim.beta1 : cfg.optim.momentum;
   run.global_batch = cfg.train.batch_size * cfg.train.accumulate_steps * world;  // every rank's batch, accumulated
   return run;
