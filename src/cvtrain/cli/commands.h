@@ -94,6 +94,18 @@ struct SearchArgs {
   uint64_t seed = 0;
 };
 
+// the lecture's tuning steps in order (cmd_tune.cpp)
+struct TuneArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  std::string out;
+  int64_t trials = 8;         // of the coarse search; the fine one runs half as many
+  int64_t jobs = 1;           // trials at once
+  int64_t coarse_epochs = 1;  // epochs of a coarse trial
+  int64_t fine_epochs = 0;    // of a fine trial (0: the config's train.epochs)
+  uint64_t seed = 0;          // of the sampled trials
+};
+
 // predict and export
 struct PredictArgs {
   std::string run;                  // a run folder, model file or checkpoint
@@ -123,6 +135,7 @@ int cmd_config(const ConfigArgs& a);
 int cmd_models();
 int cmd_schedule(const ScheduleArgs& a);
 int cmd_lr_find(const LrFindArgs& a);
+int cmd_tune(const TuneArgs& a, const std::string& self);
 int cmd_diagnose(const DiagnoseArgs& a);
 int cmd_predict(const PredictArgs& a);
 int cmd_export(const ExportArgs& a);

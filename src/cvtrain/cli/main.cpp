@@ -50,6 +50,22 @@ const std::vector<Subcommand>& subcommands() {
              ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
          return [a] { return cmd_train(*a); };
        }},
+      {"tune", "The lecture's tuning steps in order: initial loss, overfit a sample, lr range test, coarse and "
+               "fine search on a validation split, the curves read; a recipe at the end",
+       [](CLI::App& app, const std::string& self) -> Runner {
+         auto a = std::make_shared<TuneArgs>();
+         app.add_option("config", a->config, "YAML config")->required();
+         overrides(app, a->overrides);
+         app.add_option("--out", a->out, "Output folder (default runs/<config name>-tune)");
+         app.add_option("--trials", a->trials, "Trials of the coarse search (the fine one runs half as many)")
+             ->check(CLI::Range(2, 10000));
+         app.add_option("--jobs", a->jobs, "Trials at once")->check(CLI::Range(1, 256));
+         app.add_option("--coarse-epochs", a->coarse_epochs, "Epochs of a coarse trial")->check(CLI::Range(1, 100000));
+         app.add_option("--fine-epochs", a->fine_epochs, "Epochs of a fine trial (default: the config's train.epochs)")
+             ->check(CLI::Range(1, 100000));
+         app.add_option("--seed", a->seed, "Seed of the sampled trials");
+         return [a, self] { return cmd_tune(*a, self); };
+       }},
       {"lr-find", "Learning-rate range test: the loss as the lr grows exponentially, and the lr it suggests",
        [](CLI::App& app, const std::string&) -> Runner {
          auto a = std::make_shared<LrFindArgs>();
