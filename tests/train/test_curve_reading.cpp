@@ -199,6 +199,20 @@ TEST(CurveReading, NoOverfittingUnderTheGap) {
   EXPECT_TRUE(unchecked(r, "overfitting"));
 }
 
+TEST(CurveReading, GapRulesSkipADivergedEpoch) {
+  const CurveReading r = read_curves(history({{1.0, .6, .6}, {NAN, NAN, .25}}), 10);
+  EXPECT_FALSE(find(r, "overfitting"));
+  EXPECT_FALSE(find(r, "underfitting"));
+  EXPECT_TRUE(unchecked(r, "overfitting"));
+  EXPECT_TRUE(find(r, "exploding"));
+}
+
+TEST(CurveReading, ExplodingIgnoresOneBadBatch) {
+  RunHistory h;  // one batch's loss doubling among 12 logged steps is noise, not divergence
+  h.steps = steps(12, [](int i) { return i == 6 ? 1.9 : 0.9; });
+  EXPECT_FALSE(find(read_curves(h, 10), "exploding"));
+}
+
 TEST(CurveReading, OverfittingMentionsTheRisingEvalLoss) {
   // eval loss = 2 (1 - acc): the accuracy falling from .85 to .7 raises it from 0.3 to 0.6
   const RunHistory h = history({{0.5, .80, .85}, {0.1, .97, .75}, {0.02, .995, .70}});

@@ -100,7 +100,7 @@ std::string check_exploding(const RunHistory& h, int64_t classes, std::string& u
   if (h.steps.size() >= 2) {
     std::vector<double> loss;
     for (const StepRow& s : h.steps) loss.push_back(s.loss);
-    const size_t k = std::max<size_t>(1, loss.size() / 20);
+    const size_t k = std::max<size_t>(std::min<size_t>(kSmoothSteps, loss.size()), loss.size() / 20);
     size_t low = 0;
     if (const int64_t i = first_rise(loss, k, low); i >= 0)
       return fmt("The training loss rose from its low of %.3g at step %lld to %.3g at step %lld (%s).",
@@ -146,9 +146,16 @@ std::string check_plateau(const RunHistory& h, int64_t, std::string& unchecked) 
 
 // ---- the train/eval accuracy gap: overfitting, and no gap at a low accuracy: underfitting ----
 
-const EpochRow* last_evaluated(const RunHistory& h) {
+// The last epoch with an evaluated accuracy; null with `unchecked` set when there is none, or when
+// its accuracies are not numbers (a diverged run).
+const EpochRow* last_evaluated(const RunHistory& h, std::string& unchecked) {
   for (auto it = h.epochs.rbegin(); it != h.epochs.rend(); ++it)
-    if (h.eval_acc(*it)) return &*it;
+    if (h.eval_acc(*it)) {
+      if (std::isfinite(it->train_acc) && std::isfinite(*h.eval_acc(*it))) return &*it;
+      unchecked = fmt("the accuracies of epoch %lld are not numbers", ll(it->epoch));
+      return nullptr;
+    }
+  unchecked = "no epoch was evaluated";
   return nullptr;
 }
 
@@ -159,11 +166,8 @@ std::string gap_sentence(const RunHistory& h, const EpochRow& r) {
 }
 
 std::string check_overfitting(const RunHistory& h, int64_t, std::string& unchecked) {
-  const EpochRow* r = last_evaluated(h);
-  if (!r) {
-    unchecked = "no epoch was evaluated";
-    return "";
-  }
+  const EpochRow* r = last_evaluated(h, unchecked);
+  if (!r) return "";
   if (r->train_acc - *h.eval_acc(*r) < kOverfitGap) return "";
   std::string s = gap_sentence(h, *r);
   const EpochRow* best = nullptr;  // the lowest evaluated loss
@@ -176,11 +180,8 @@ std::string check_overfitting(const RunHistory& h, int64_t, std::string& uncheck
 }
 
 std::string check_underfitting(const RunHistory& h, int64_t, std::string& unchecked) {
-  const EpochRow* r = last_evaluated(h);
-  if (!r) {
-    unchecked = "no epoch was evaluated";
-    return "";
-  }
+  const EpochRow* r = last_evaluated(h, unchecked);
+  if (!r) return "";
   if (r->train_acc - *h.eval_acc(*r) >= kNoGap || r->train_acc >= kUnderfitAcc) return "";
   return gap_sentence(h, *r) + fmt(": no gap, and under %.0f%% of the training set is fit.", 100 * kUnderfitAcc);
 }
@@ -190,7 +191,7 @@ std::string check_underfitting(const RunHistory& h, int64_t, std::string& unchec
 std::string check_still_improving(const RunHistory& h, int64_t, std::string& unchecked) {
   std::vector<const EpochRow*> ev;
   for (const EpochRow& e : h.epochs)
-    if (h.eval_acc(e)) ev.push_back(&e);
+    if (h.eval_acc(e) && std::isfinite(*h.eval_acc(e))) ev.push_back(&e);
   if (ev.size() < 2) {
     unchecked = fmt("%zu evaluated epochs, 2 needed", ev.size());
     return "";

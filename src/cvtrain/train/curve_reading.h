@@ -29,6 +29,9 @@ inline constexpr double kExplodeMinNats = 0.5;
 // ...or a logged loss above 10 x ln(classes): a network starts near ln(classes) (the uniform guess),
 // so ten times that is logits blown up, often by the first steps of a too-high learning rate.
 inline constexpr double kExplodeOverChance = 10.0;
+// A logged step's loss is one batch's: the rise is measured on means of at least 3 logged steps (or
+// of 5% of them, when more), so that one bad batch is not an explosion.
+inline constexpr int kSmoothSteps = 3;
 // plateau: the last 3 epochs, all at one learning rate ("for a while" at constant lr)...
 inline constexpr int kPlateauEpochs = 3;
 // ...improved the best training loss by less than 1%...
