@@ -258,10 +258,11 @@ std::string diagnostics_over_training(const std::string& text) {
       const auto& v = j.at("layers")[i].value("act_std", nlohmann::json());
       stds[i].x.push_back(j.at("step").get<double>()), stds[i].y.push_back(v.is_number() ? v.get<double>() : NAN);
     }
-  if (stds.size() > 10) stds.resize(10);  // the palette's colours; the table has every layer
+  std::string title = "activation std per layer";
+  if (stds.size() > 10) stds.resize(10), title += " (the first 10)";  // the palette's colours; the table has all
   const nlohmann::json& last = lines.back();
   return "<p class=\"meta\">diagnostics.jsonl (train.diagnostics_every): " + std::to_string(lines.size()) +
-         " logged steps.</p><div class=\"charts\">" + chart("activation std per layer", "optimizer step", "std", stds) +
+         " logged steps.</p><div class=\"charts\">" + chart(title, "optimizer step", "std", stds) +
          "</div><h3>At step " + last.at("step").dump() + "</h3>" +
          layer_table(last.at("layers"), {"name", "act_mean", "act_std", "frac_zero", "frac_saturated", "grad_std"}) +
          warnings_list(last.value("warnings", nlohmann::json::array()));
@@ -299,7 +300,7 @@ h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:
 .info{border-color:#1f77b4}.info .sev{background:#1f77b4}
 .charts{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}
 table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 7px}
-table.num td{text-align:right}th{background:#f3f3f3}
+table.num td{text-align:right}table.num td:first-child{text-align:left}th{background:#f3f3f3}
 table.confusion td{text-align:center;min-width:34px}table.confusion th.col{font-size:11px}
 .mistakes{display:flex;flex-wrap:wrap;gap:10px}.mistake{width:112px;font-size:11px;text-align:center}
 .mistake img{image-rendering:pixelated;border:1px solid #ccc;background:#000}
@@ -329,7 +330,8 @@ std::string findings_text(const CurveReading& reading) {
   std::string out;
   if (reading.findings.empty()) out += "no findings: the curves show none of the problems the rules look for\n";
   for (const Finding& f : reading.findings)
-    out += "[" + std::string(severity_name(f.severity)) + "] " + f.rule + ": " + f.reading + "\n    advice: " + f.advice + "\n";
+    out.append("[").append(severity_name(f.severity)).append("] ").append(f.rule).append(": ").append(f.reading)
+        .append("\n    advice: ").append(f.advice).append("\n");
   for (const std::string& u : reading.unchecked) out += "not checked: " + u + "\n";
   return out;
 }

@@ -120,7 +120,8 @@ EvalSplit eval_split_of(const std::vector<EpochRow>& epochs) {
 RunHistory read_run_history(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) fail_input(dir, ": no such run folder");
+  if (!fs::exists(dir, ec)) fail_input(dir, ": no such run folder");
+  if (!fs::is_directory(dir, ec)) fail_input(dir, ": not a folder; give the run folder (the --out of cvtrain train)");
   const std::string metrics = dir + "/metrics.jsonl", steps = dir + "/steps.jsonl";
   if (!fs::is_regular_file(metrics, ec)) fail_input(metrics, ": no such file; is ", dir, " a cvtrain run folder?");
   RunHistory h;
