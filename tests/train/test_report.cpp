@@ -55,6 +55,14 @@ TEST(SvgChart, MissingPointsBreakTheLineAndLogSkipsNonPositive) {
   EXPECT_NE(svg.find(">1000<"), std::string::npos);  // a decade tick
 }
 
+TEST(SvgChart, WholeNumberAxesGetWholeTicks) {
+  EXPECT_EQ(viz::whole_ticks(1, 2, 6), (std::vector<double>{1, 2}));
+  EXPECT_EQ(viz::whole_ticks(1, 12, 6), (std::vector<double>{2, 4, 6, 8, 10, 12}));
+  const std::string svg = viz::line_chart_svg("t", "epoch", "y", {{"a", {1, 2}, {0.5, 0.7}}});
+  EXPECT_EQ(svg.find(">1.2<"), std::string::npos);
+  EXPECT_FALSE(viz::whole_x({{"a", {1, 1.5}, {0, 0}}}));
+}
+
 TEST(SvgChart, EscapesText) {
   EXPECT_EQ(viz::xml_escape("a<b & \"c\" 'd'>\x01"), "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;");
   const std::string svg = viz::line_chart_svg("<script>", "x", "y", {{"a&b", {1, 2}, {1, 2}}});

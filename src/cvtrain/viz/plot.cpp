@@ -157,6 +157,23 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return t;
 }
 
+std::vector<double> whole_ticks(double lo, double hi, int target) {
+  std::vector<double> t;
+  for (double v : nice_ticks(lo, hi, target))
+    if (v == std::round(v)) t.push_back(v);
+  if (t.size() >= 2) return t;
+  t.clear();
+  for (double v = std::ceil(lo); v <= hi; ++v) t.push_back(v);
+  return t;
+}
+
+bool whole_x(const std::vector<Series>& series) {
+  for (const Series& s : series)
+    for (double x : s.x)
+      if (std::isfinite(x) && x != std::round(x)) return false;
+  return true;
+}
+
 std::string tick_label(double v) {
   char buf[32];
   double a = std::abs(v);
@@ -240,7 +257,7 @@ void line_chart_png(const std::string& path, const std::string& title, const std
   fit_range(xlo, xhi, false, false);
   fit_range(ylo, yhi, log_y, true);
   Axis x{xlo, xhi, left, W - right}, y{ylo, yhi, H - bottom, top, log_y};
-  std::vector<double> xt = nice_ticks(xlo, xhi, 8), yt = log_y ? log_ticks(ylo, yhi) : nice_ticks(ylo, yhi, 6);
+  std::vector<double> xt = whole_x(series) ? whole_ticks(xlo, xhi, 8) : nice_ticks(xlo, xhi, 8), yt = log_y ? log_ticks(ylo, yhi) : nice_ticks(ylo, yhi, 6);
 
   Canvas canvas(W, H);
   cairo_t* cr = canvas.cr.get();

@@ -172,7 +172,7 @@ std::string line_chart_svg(const std::string& title, const std::string& xlabel, 
     << "aria-label=\"" << xml_escape(title) << "\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
     << "<text x=\"" << width / 2 << "\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">"
     << xml_escape(title) << "</text>" << key
-    << axes(x, y, nice_ticks(xlo, xhi, 6), log_y ? log_ticks(ylo, yhi) : nice_ticks(ylo, yhi, 5));
+    << axes(x, y, whole_x(series) ? whole_ticks(xlo, xhi, 6) : nice_ticks(xlo, xhi, 6), log_y ? log_ticks(ylo, yhi) : nice_ticks(ylo, yhi, 5));
   for (size_t k = 0; k < series.size(); ++k) s << curve(series[k], static_cast<int>(k), x, y, log_y);
   s << "<text x=\"" << num((x.p0 + x.p1) / 2) << "\" y=\"" << H - 8 << "\" text-anchor=\"middle\">" << xml_escape(xlabel)
     << "</text><text transform=\"translate(14 " << num((y.p0 + y.p1) / 2) << ") rotate(-90)\" text-anchor=\"middle\">"
