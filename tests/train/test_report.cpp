@@ -131,6 +131,9 @@ TEST(ReportPage, NamesTheEvaluatedSplitInBothShapes) {
   // the gap rule reads the chosen split: 1.0 train vs 0.65 validation, or vs 0.63 test
   EXPECT_NE(val.find("validation accuracy 65.0%"), std::string::npos);
   EXPECT_NE(test.find("test accuracy 63.0%"), std::string::npos);
+  // and the rule's title says which gap it is
+  EXPECT_NE(val.find("Large train/validation gap"), std::string::npos);
+  EXPECT_NE(test.find("Large train/test gap"), std::string::npos);
 }
 
 TEST(ReportPage, HasItsSectionsAndNoScript) {

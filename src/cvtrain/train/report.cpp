@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -101,14 +102,23 @@ std::string summary_section(const ReportInputs& in) {
   return s.str();
 }
 
-std::string findings_section(const CurveReading& r) {
+// A rule's title with the split the run evaluated: "validation" becomes "test" when the test set
+// stood in for a validation split.
+std::string split_title(std::string title, const RunHistory& h) {
+  if (h.split == EvalSplit::validation) return title;
+  for (const auto& [from, to] : {std::pair{"validation", "test"}, std::pair{"Validation", "Test"}})
+    if (const size_t at = title.find(from); at != std::string::npos) title.replace(at, std::strlen(from), to);
+  return title;
+}
+
+std::string findings_section(const CurveReading& r, const RunHistory& h) {
   std::ostringstream s;
   s << "<h2>What the curves say</h2>";
   if (r.findings.empty()) s << "<p class=\"ok\">No rule fired: the curves show none of the problems below.</p>";
   for (const Finding& f : r.findings) {
     std::string title = f.rule;
     for (const CurveRule& rule : curve_rules())
-      if (f.rule == rule.id) title = rule.title;
+      if (f.rule == rule.id) title = split_title(rule.title, h);
     s << "<div class=\"finding " << severity_name(f.severity) << "\"><div class=\"head\"><span class=\"sev\">"
       << severity_name(f.severity) << "</span> " << xml_escape(title) << " <code>" << xml_escape(f.rule)
       << "</code></div><p>" << xml_escape(f.reading) << "</p><p class=\"advice\">" << xml_escape(f.advice) << "</p></div>";
@@ -218,18 +228,31 @@ std::string test_section(const ReportInputs& in) {
   return out;
 }
 
-// One table of per-layer numbers: a row per object of `layers`, a column per key present.
+// j[key] when j is an object that has it, else null: diagnostics files are read as they come, so a
+// field of an unexpected type shows as missing instead of throwing.
+const nlohmann::json& field(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json null;
+  if (!j.is_object()) return null;
+  const auto it = j.find(key);
+  return it == j.end() ? null : *it;
+}
+
+std::string cell(const nlohmann::json& v) {
+  if (v.is_number()) return fmt("%.3g", v.get<double>());
+  if (v.is_string()) return xml_escape(v.get<std::string>());
+  return v.is_null() ? "&ndash;" : xml_escape(v.dump());
+}
+
+// One table of per-layer numbers: a row per object of `layers`, a column per key.
 std::string layer_table(const nlohmann::json& layers, const std::vector<const char*>& keys) {
   std::ostringstream s;
   s << "<table class=\"num\"><tr>";
   for (const char* k : keys) s << "<th>" << k << "</th>";
   s << "</tr>";
   for (const auto& l : layers) {
+    if (!l.is_object()) continue;
     s << "<tr>";
-    for (const char* k : keys) {
-      const auto& v = l.contains(k) ? l.at(k) : nlohmann::json();
-      s << "<td>" << (v.is_number() ? fmt("%.3g", v.get<double>()) : v.is_string() ? xml_escape(v.get<std::string>()) : v.is_null() ? "&ndash;" : xml_escape(v.dump())) << "</td>";
-    }
+    for (const char* k : keys) s << "<td>" << cell(field(l, k)) << "</td>";
     s << "</tr>";
   }
   return s.str() + "</table>";
@@ -247,25 +270,26 @@ std::string diagnostics_over_training(const std::string& text) {
   std::vector<nlohmann::json> lines;
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) {
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("layers") && j.contains("step")) lines.push_back(j);
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (field(j, "layers").is_array() && field(j, "step").is_number()) lines.push_back(std::move(j));
   }
   if (lines.empty()) return "<p>diagnostics.jsonl holds no readable line.</p>";
+  const nlohmann::json& last = lines.back();
   std::vector<Series> stds;
-  for (const auto& l : lines.back().at("layers")) stds.push_back({l.value("name", "?"), {}, {}});
+  for (const auto& l : field(last, "layers"))
+    stds.push_back({field(l, "name").is_string() ? field(l, "name").get<std::string>() : "?", {}, {}});
   for (const auto& j : lines)
     for (size_t i = 0; i < j.at("layers").size() && i < stds.size(); ++i) {
-      const auto& v = j.at("layers")[i].value("act_std", nlohmann::json());
+      const auto& v = field(j.at("layers")[i], "act_std");
       stds[i].x.push_back(j.at("step").get<double>()), stds[i].y.push_back(v.is_number() ? v.get<double>() : NAN);
     }
   std::string title = "activation std per layer";
   if (stds.size() > 10) stds.resize(10), title += " (the first 10)";  // the palette's colours; the table has all
-  const nlohmann::json& last = lines.back();
   return "<p class=\"meta\">diagnostics.jsonl (train.diagnostics_every): " + std::to_string(lines.size()) +
          " logged steps.</p><div class=\"charts\">" + chart(title, "optimizer step", "std", stds) +
-         "</div><h3>At step " + last.at("step").dump() + "</h3>" +
+         "</div><h3>At step " + cell(last.at("step")) + "</h3>" +
          layer_table(last.at("layers"), {"name", "act_mean", "act_std", "frac_zero", "frac_saturated", "grad_std"}) +
-         warnings_list(last.value("warnings", nlohmann::json::array()));
+         warnings_list(field(last, "warnings"));
 }
 
 std::string diagnostics_section(const ReportInputs& in) {
@@ -274,12 +298,12 @@ std::string diagnostics_section(const ReportInputs& in) {
   if (!in.diagnostics_jsonl.empty()) out += diagnostics_over_training(in.diagnostics_jsonl);
   if (!in.diagnostics_json.empty()) {
     const nlohmann::json d = nlohmann::json::parse(in.diagnostics_json, nullptr, false);
-    if (!d.is_object() || !d.contains("layers")) return out + "<p>diagnostics.json is not readable.</p>";
-    out += "<p class=\"meta\">diagnostics.json (cvtrain diagnose): " + d.value("batches", nlohmann::json(0)).dump() +
-           " batches, loss " + num(d.value("loss", NAN)) + ".</p>" +
+    if (!field(d, "layers").is_array()) return out + "<p>diagnostics.json is not readable.</p>";
+    out += "<p class=\"meta\">diagnostics.json (cvtrain diagnose): " + cell(field(d, "batches")) + " batches, loss " +
+           cell(field(d, "loss")) + ".</p>" +
            layer_table(d.at("layers"), {"name", "type", "act_mean", "act_std", "frac_zero", "frac_dead",
                                         "frac_saturated", "grad_std"}) +
-           warnings_list(d.value("warnings", nlohmann::json::array()));
+           warnings_list(field(d, "warnings"));
   }
   return out;
 }
@@ -322,7 +346,7 @@ ReportInputs read_report_inputs(const std::string& dir) {
 std::string report_html(const ReportInputs& in) {
   return "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>cvtrain report: " +
          xml_escape(in.run_dir) + "</title>" + kStyle + "</head><body>" + summary_section(in) +
-         findings_section(in.reading) + step_section(in.history) + epoch_section(in.history) + test_section(in) +
+         findings_section(in.reading, in.history) + step_section(in.history) + epoch_section(in.history) + test_section(in) +
          diagnostics_section(in) + config_section(in.config_text) + "</body></html>\n";
 }
 
