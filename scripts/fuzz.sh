@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 with_tests=0; [[ ${1:-} == --tests ]] && { with_tests=1; shift; }
 seconds=${1:-60}; shift || true
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(idx idx_gz cifar image config safetensors checkpoint model_file)
+[[ ${#targets[@]} -eq 0 ]] && targets=(idx idx_gz cifar image config safetensors checkpoint model_file run_history)
 build=${BUILD:-build-fuzz}
 jobs=${JOBS:-2}
 # The unit tests (CTest names) and program checks that run under ASan+UBSan with --tests: everything
