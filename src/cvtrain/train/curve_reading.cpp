@@ -36,7 +36,7 @@ bool same_lr(double a, double b) { return std::abs(a - b) <= kSameLr * std::max(
 std::string check_flat_start(const RunHistory& h, int64_t classes, std::string& unchecked) {
   const size_t n = h.steps.size();
   if (n < static_cast<size_t>(kMinStepRows)) {
-    unchecked = fmt("%zu logged steps, %d needed (set train.log_every_steps lower)", n, kMinStepRows);
+    unchecked = fmt("%zu logged step%s, %d needed (set train.log_every_steps lower)", n, n == 1 ? "" : "s", kMinStepRows);
     return "";
   }
   if (classes < 2) {
@@ -126,7 +126,7 @@ std::string check_exploding(const RunHistory& h, int64_t classes, std::string& u
 std::string check_plateau(const RunHistory& h, int64_t, std::string& unchecked) {
   const size_t n = h.epochs.size(), K = static_cast<size_t>(kPlateauEpochs);
   if (n < K + 1) {
-    unchecked = fmt("%zu epochs, %zu needed", n, K + 1);
+    unchecked = fmt("%zu epoch%s, %zu needed", n, n == 1 ? "" : "s", K + 1);
     return "";
   }
   const double lr = h.epochs[n - K].lr;
@@ -193,7 +193,7 @@ std::string check_still_improving(const RunHistory& h, int64_t, std::string& unc
   for (const EpochRow& e : h.epochs)
     if (h.eval_acc(e) && std::isfinite(*h.eval_acc(e))) ev.push_back(&e);
   if (ev.size() < 2) {
-    unchecked = fmt("%zu evaluated epochs, 2 needed", ev.size());
+    unchecked = fmt("%zu evaluated epoch%s, 2 needed", ev.size(), ev.size() == 1 ? "" : "s");
     return "";
   }
   const EpochRow& last = *ev.back();

@@ -88,7 +88,8 @@ std::string summary_section(const ReportInputs& in) {
   s << "<h1>Run report: " << xml_escape(in.run_dir) << "</h1><p class=\"meta\">";
   double seconds = 0;
   for (const EpochRow& e : h.epochs) seconds += e.seconds;
-  s << h.epochs.size() << " epochs logged, " << h.steps.size() << " logged steps";
+  s << h.epochs.size() << (h.epochs.size() == 1 ? " epoch" : " epochs") << " logged, " << h.steps.size()
+    << (h.steps.size() == 1 ? " logged step" : " logged steps");
   if (!h.epochs.empty()) s << ", " << h.epochs.back().step << " optimizer steps, " << fmt("%.1f", seconds) << " s of training";
   s << ". Evaluated on the <b>" << h.split_name() << "</b> split"
     << (h.split == EvalSplit::test ? " (the run has no validation split, so the test set stands in for one)" : "")
