@@ -11,12 +11,12 @@ cd "$(dirname "$0")/.."
 with_tests=0; [[ ${1:-} == --tests ]] && { with_tests=1; shift; }
 seconds=${1:-60}; shift || true
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(idx idx_gz cifar image config safetensors checkpoint model_file)
+[[ ${#targets[@]} -eq 0 ]] && targets=(idx idx_gz cifar image config safetensors checkpoint model_file run_history)
 build=${BUILD:-build-fuzz}
 jobs=${JOBS:-2}
 # The unit tests (CTest names) and program checks that run under ASan+UBSan with --tests: everything
 # that reads files or parses text, plus the tensor core they allocate through.
-SANITIZED_TESTS='^(Safetensors|Idx|Cifar|ImageIo|ImageFolder|Dataset|DatasetTest|Preprocess|Checkpoint|Config|FuzzRegression|Tensor[A-Za-z]*)\.|^cli\.bad_input'
+SANITIZED_TESTS='^(Safetensors|Idx|Cifar|ImageIo|ImageFolder|Dataset|DatasetTest|Preprocess|Checkpoint|Config|RunHistory|CurveReading|SvgChart|ReportPage|FuzzRegression|Tensor[A-Za-z]*)\.|^cli\.bad_input'
 cxx=${CXX:-$(command -v clang++-14 || command -v clang++)}
 [[ -n "$cxx" ]] || { echo "fuzz.sh: needs clang++ (apt-get install clang)"; exit 1; }
 launcher=(); command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)

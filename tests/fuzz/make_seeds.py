@@ -108,3 +108,18 @@ fit = {'mode': 'mean_image', 'components': 0, 'epsilon': 0.1, 'shape': [1, 2, 2]
        'mean': base64.b64encode(struct.pack('<4f', 1, 2, 3, 4)).decode(), 'scale': base64.b64encode(struct.pack('<f', 2)).decode(),
        'matrix': ''}
 put('model_file', 'fitted.safetensors', st([], dict(model_meta, preprocess_fit=json.dumps(fit))))
+
+# run_history: metrics.jsonl rows (test_* only; with a validation split's val_* and EMA columns; an
+# unevaluated epoch and a diverged one), steps.jsonl rows, a diagnostics.jsonl line.
+def rows(items):
+    return ''.join(json.dumps(r) + '\n' for r in items).encode()
+epoch = lambda e, **kw: dict({'epoch': e, 'step': 10 * e, 'train_loss': 1.0 / e, 'train_acc': 0.5 + 0.1 * e, 'lr': 0.1,
+                              'images_per_s': 1000.0, 'seconds': 1.5, 'data_wait_s': 0.01}, **kw)
+put('run_history', 'metrics_test.jsonl', rows([epoch(1, test_loss=0.9, test_acc=0.6), epoch(2, test_loss=None, test_acc=None),
+                                               epoch(3, test_loss=0.7, test_acc=0.7), epoch(4, train_loss=None, test_acc=0.1, test_loss=9.0)]))
+put('run_history', 'metrics_val.jsonl', rows([epoch(e, val_loss=0.8, val_acc=0.6 + 0.05 * e, test_loss=0.85, test_acc=0.6,
+                                                     ema_val_loss=0.75, ema_val_acc=0.7) for e in (1, 2, 3, 4, 5)]))
+put('run_history', 'steps.jsonl', rows([{'step': 2 * i, 'epoch': 1 + i // 5, 'loss': 2.3 / i, 'lr': 0.1, 'grad_norm': 1.5,
+                                         'images_per_s': 900.0} for i in range(1, 10)]))
+put('run_history', 'diagnostics.jsonl', rows([{'step': 8, 'loss': 1.2, 'layers': [{'name': 'net.0', 'act_mean': 0.1, 'act_std': 0.9,
+    'frac_zero': 0.0, 'frac_saturated': 0.0, 'grad_std': 1e-3}], 'update_ratio': {'net.0.weight': 1e-3}, 'warnings': ['w']}]))

@@ -2,6 +2,7 @@
 // RunConfig into data, a model and model-file metadata. Each returns the process exit code.
 #pragma once
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -105,6 +106,13 @@ struct TuneArgs {
   int64_t fine_epochs = 0;    // of a fine trial (0: the config's train.epochs)
   uint64_t seed = 0;          // of the sampled trials
 };
+// the run report
+struct ReportArgs {
+  std::string run;  // a run folder
+  std::string out;  // the HTML file (default RUN/report.html)
+  std::vector<std::string> overrides;
+  int64_t mistakes = 24;  // most confident test mistakes shown
+};
 
 // predict and export
 struct PredictArgs {
@@ -139,6 +147,7 @@ int cmd_tune(const TuneArgs& a, const std::string& self);
 int cmd_diagnose(const DiagnoseArgs& a);
 int cmd_predict(const PredictArgs& a);
 int cmd_export(const ExportArgs& a);
+int cmd_report(const ReportArgs& a);
 
 // Shared setup.
 void apply_threads(const RunConfig& cfg);  // OpenMP's thread count, once per process

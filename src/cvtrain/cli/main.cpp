@@ -134,6 +134,16 @@ const std::vector<Subcommand>& subcommands() {
        }},
       {"augmentations", "List the augmentations data.augment accepts, with their parameters",
        [](CLI::App&, const std::string&) -> Runner { return cmd_augmentations; }},
+      {"report", "Write a self-contained HTML report of a run: its curves read in words, the test set's confusion "
+                 "matrix and worst mistakes",
+       [](CLI::App& app, const std::string&) -> Runner {
+         auto a = std::make_shared<ReportArgs>();
+         app.add_option("run", a->run, "Run folder (metrics.jsonl; steps.jsonl, model.safetensors when present)")->required();
+         app.add_option("--out", a->out, "HTML file to write (default RUN/report.html)");
+         app.add_option("--mistakes", a->mistakes, "Most confident test mistakes shown")->check(CLI::Range(0, 1000));
+         overrides(app, a->overrides, "Override a key of the run's config (e.g. data.root)");
+         return [a] { return cmd_report(*a); };
+       }},
       {"predict", "Class probabilities for images (PNG/JPEG, or IDX/CIFAR files with :indices)",
        [](CLI::App& app, const std::string&) -> Runner {
          auto a = std::make_shared<PredictArgs>();

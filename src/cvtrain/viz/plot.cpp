@@ -12,20 +12,11 @@
 #include <memory>
 
 #include "cvtrain/base/error.h"
+#include "cvtrain/viz/palette.h"
 
 namespace cvtrain::viz {
 
 namespace {
-
-struct Rgb {
-  double r, g, b;
-};
-// Matplotlib's "tab10": distinguishable, and familiar to readers of the lecture's figures.
-const Rgb kPalette[] = {{0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173},
-                        {0.839, 0.153, 0.157}, {0.580, 0.404, 0.741}, {0.549, 0.337, 0.294},
-                        {0.890, 0.467, 0.761}, {0.498, 0.498, 0.498}, {0.737, 0.741, 0.133},
-                        {0.090, 0.745, 0.812}};
-constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 
 using SurfacePtr = std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)>;
 using CairoPtr = std::unique_ptr<cairo_t, decltype(&cairo_destroy)>;
@@ -91,33 +82,6 @@ struct Axis {
   }
 };
 
-// Widens a degenerate range and pads it slightly so curves do not sit on the frame.
-void fit_range(double& lo, double& hi, bool log, bool pad) {
-  if (!(lo <= hi)) lo = 0, hi = 1;
-  if (log) {
-    if (lo == hi) lo /= 10, hi *= 10;
-    return;
-  }
-  if (lo == hi) {
-    double d = lo == 0 ? 1 : std::abs(lo) * 0.1;
-    lo -= d, hi += d;
-  } else if (pad) {
-    double d = (hi - lo) * 0.04;
-    lo -= d, hi += d;
-  }
-}
-
-std::vector<double> log_ticks(double lo, double hi) {
-  std::vector<double> t;
-  int a = static_cast<int>(std::floor(std::log10(lo))), b = static_cast<int>(std::ceil(std::log10(hi)));
-  int step = std::max(1, (b - a) / 6);
-  for (int e = a; e <= b; e += step) {
-    double v = std::pow(10.0, e);
-    if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) t.push_back(v);
-  }
-  return t;
-}
-
 // Frame, grid lines, tick marks and labels of one plot area.
 void draw_axes(cairo_t* cr, const Axis& x, const Axis& y, const std::vector<double>& xt, const std::vector<double>& yt,
                double font) {
@@ -149,6 +113,32 @@ void draw_axes(cairo_t* cr, const Axis& x, const Axis& y, const std::vector<doub
 
 }  // namespace
 
+void fit_range(double& lo, double& hi, bool log, bool pad) {
+  if (!(lo <= hi)) lo = 0, hi = 1;
+  if (log) {
+    if (lo == hi) lo /= 10, hi *= 10;
+    return;
+  }
+  if (lo == hi) {
+    double d = lo == 0 ? 1 : std::abs(lo) * 0.1;
+    lo -= d, hi += d;
+  } else if (pad) {
+    double d = (hi - lo) * 0.04;
+    lo -= d, hi += d;
+  }
+}
+
+std::vector<double> log_ticks(double lo, double hi) {
+  std::vector<double> t;
+  int a = static_cast<int>(std::floor(std::log10(lo))), b = static_cast<int>(std::ceil(std::log10(hi)));
+  int step = std::max(1, (b - a) / 6);
+  for (int e = a; e <= b; e += step) {
+    double v = std::pow(10.0, e);
+    if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) t.push_back(v);
+  }
+  return t;
+}
+
 std::vector<double> nice_ticks(double lo, double hi, int target) {
   std::vector<double> t;
   if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) return {lo};
@@ -167,6 +157,23 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return t;
 }
 
+std::vector<double> whole_ticks(double lo, double hi, int target) {
+  std::vector<double> t;
+  for (double v : nice_ticks(lo, hi, target))
+    if (v == std::round(v)) t.push_back(v);
+  if (t.size() >= 2) return t;
+  t.clear();
+  for (double v = std::ceil(lo); v <= hi; ++v) t.push_back(v);
+  return t;
+}
+
+bool whole_x(const std::vector<Series>& series) {
+  for (const Series& s : series)
+    for (double x : s.x)
+      if (std::isfinite(x) && x != std::round(x)) return false;
+  return true;
+}
+
 std::string tick_label(double v) {
   char buf[32];
   double a = std::abs(v);
@@ -178,16 +185,71 @@ std::string tick_label(double v) {
   return buf;
 }
 
+namespace {
+
+bool drawable(const Series& s, size_t i, bool log_y) {
+  return std::isfinite(s.x[i]) && std::isfinite(s.y[i]) && !(log_y && s.y[i] <= 0);
+}
+
+// A marker of shape `m` centred on (x, y), filled with the current colour (the cross is stroked).
+void draw_marker(cairo_t* cr, Marker m, double x, double y, double r) {
+  switch (m) {
+    case Marker::circle: cairo_arc(cr, x, y, r, 0, 2 * M_PI); break;
+    case Marker::square: cairo_rectangle(cr, x - r * 0.85, y - r * 0.85, r * 1.7, r * 1.7); break;
+    case Marker::triangle:
+      cairo_move_to(cr, x, y - r * 1.15), cairo_line_to(cr, x + r, y + r * 0.75), cairo_line_to(cr, x - r, y + r * 0.75);
+      cairo_close_path(cr);
+      break;
+    case Marker::diamond:
+      cairo_move_to(cr, x, y - r * 1.2), cairo_line_to(cr, x + r, y), cairo_line_to(cr, x, y + r * 1.2);
+      cairo_line_to(cr, x - r, y), cairo_close_path(cr);
+      break;
+    case Marker::cross:
+      cairo_move_to(cr, x - r, y - r), cairo_line_to(cr, x + r, y + r), cairo_move_to(cr, x + r, y - r);
+      cairo_line_to(cr, x - r, y + r);
+      cairo_set_line_width(cr, 1.8);
+      cairo_stroke(cr);
+      return;
+  }
+  cairo_fill(cr);
+}
+
+// The legend's entries laid out left to right in rows of at most `width` pixels: each entry's
+// top-left corner. Returns the number of rows.
+int legend_layout(cairo_t* cr, const std::vector<Series>& series, double width, double font,
+                  std::vector<std::pair<double, double>>& at) {
+  double x = 0, y = 0;
+  for (const Series& s : series) {
+    const double w = 40 + text_width(cr, s.label, font) + 18;
+    if (x > 0 && x + w > width) x = 0, y += 20;
+    at.emplace_back(x, y);
+    x += w;
+  }
+  return series.empty() ? 0 : static_cast<int>(y / 20) + 1;
+}
+
+}  // namespace
+
 void line_chart_png(const std::string& path, const std::string& title, const std::string& xlabel,
                     const std::string& ylabel, const std::vector<Series>& series, bool log_y) {
-  const int W = 900, H = 560;
-  const double font = 13, left = 80, right = 24, top = 50, bottom = 62;
+  const double font = 13, left = 80, right = 24, bottom = 62;
+  bool any_label = false;
+  for (const Series& s : series) any_label = any_label || !s.label.empty();
+  // The legend sits in a band between the title and the plot, never over the data.
+  std::vector<std::pair<double, double>> legend_at;
+  {
+    Canvas probe(1, 1);
+    if (any_label) legend_layout(probe.cr.get(), series, 900 - left - right, font, legend_at);
+  }
+  const int legend_rows = legend_at.empty() ? 0 : static_cast<int>(legend_at.back().second / 20) + 1;
+  const int W = 900, H = 560 + 20 * legend_rows;
+  const double top = 50 + 20.0 * legend_rows;
   double xlo = std::numeric_limits<double>::infinity(), xhi = -xlo, ylo = xlo, yhi = -xlo;
   for (const Series& s : series) {
     CHECK(s.x.size() == s.y.size(), "line_chart_png: series '", s.label, "' has ", s.x.size(), " x and ",
           s.y.size(), " y values");
     for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i]) || (log_y && s.y[i] <= 0)) continue;
+      if (!drawable(s, i, log_y)) continue;
       xlo = std::min(xlo, s.x[i]), xhi = std::max(xhi, s.x[i]);
       ylo = std::min(ylo, s.y[i]), yhi = std::max(yhi, s.y[i]);
     }
@@ -195,7 +257,7 @@ void line_chart_png(const std::string& path, const std::string& title, const std
   fit_range(xlo, xhi, false, false);
   fit_range(ylo, yhi, log_y, true);
   Axis x{xlo, xhi, left, W - right}, y{ylo, yhi, H - bottom, top, log_y};
-  std::vector<double> xt = nice_ticks(xlo, xhi, 8), yt = log_y ? log_ticks(ylo, yhi) : nice_ticks(ylo, yhi, 6);
+  std::vector<double> xt = whole_x(series) ? whole_ticks(xlo, xhi, 8) : nice_ticks(xlo, xhi, 8), yt = log_y ? log_ticks(ylo, yhi) : nice_ticks(ylo, yhi, 6);
 
   Canvas canvas(W, H);
   cairo_t* cr = canvas.cr.get();
@@ -205,58 +267,41 @@ void line_chart_png(const std::string& path, const std::string& title, const std
   text(cr, ylabel, 22, (y.p0 + y.p1) / 2, 14, Align::center, false, true);
 
   cairo_save(cr);
-  cairo_rectangle(cr, x.p0, y.p1, x.p1 - x.p0, y.p0 - y.p1);
+  cairo_rectangle(cr, x.p0 - 5, y.p1 - 5, x.p1 - x.p0 + 10, y.p0 - y.p1 + 10);
   cairo_clip(cr);
-  cairo_set_line_width(cr, 2);
   cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
   for (size_t k = 0; k < series.size(); ++k) {
     const Rgb& c = kPalette[k % kPaletteSize];
     cairo_set_source_rgb(cr, c.r, c.g, c.b);
+    cairo_set_line_width(cr, 2);
     const Series& s = series[k];
     bool pen_down = false;
-    size_t drawn = 0;
     for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i]) || (log_y && s.y[i] <= 0)) {
+      if (!drawable(s, i, log_y)) {
         pen_down = false;
         continue;
       }
-      double px = x.map(s.x[i]), py = y.map(s.y[i]);
+      const double px = x.map(s.x[i]), py = y.map(s.y[i]);
       pen_down ? cairo_line_to(cr, px, py) : cairo_move_to(cr, px, py);
       pen_down = true;
-      ++drawn;
     }
     cairo_stroke(cr);
-    if (drawn == 1) {  // a lone point is invisible as a line: mark it
-      for (size_t i = 0; i < s.x.size(); ++i)
-        if (std::isfinite(s.x[i]) && std::isfinite(s.y[i]) && !(log_y && s.y[i] <= 0))
-          cairo_arc(cr, x.map(s.x[i]), y.map(s.y[i]), 3, 0, 2 * M_PI);
-      cairo_fill(cr);
-    }
+    const int stride = marker_stride(s.x.size());
+    for (size_t i = 0; i < s.x.size(); i += static_cast<size_t>(stride))
+      if (drawable(s, i, log_y)) draw_marker(cr, kMarkers[k % kMarkerCount], x.map(s.x[i]), y.map(s.y[i]), 3.5);
   }
   cairo_restore(cr);
 
-  // legend, top right inside the plot area
-  bool any_label = false;
-  double lw = 0;
-  for (const Series& s : series) any_label = any_label || !s.label.empty(), lw = std::max(lw, text_width(cr, s.label, font));
-  if (any_label && (series.size() > 1 || !series[0].label.empty())) {
-    double bw = lw + 44, bh = 8 + 20.0 * series.size(), bx = x.p1 - bw - 10, by = y.p1 + 10;
-    cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
-    cairo_rectangle(cr, bx, by, bw, bh);
-    cairo_fill_preserve(cr);
-    cairo_set_source_rgb(cr, 0.7, 0.7, 0.7);
-    cairo_set_line_width(cr, 1);
+  for (size_t k = 0; k < legend_at.size(); ++k) {
+    const Rgb& c = kPalette[k % kPaletteSize];
+    const double lx = left + legend_at[k].first, ly = 50 + legend_at[k].second + 6;
+    cairo_set_source_rgb(cr, c.r, c.g, c.b);
+    cairo_set_line_width(cr, 2.5);
+    cairo_move_to(cr, lx, ly - 4);
+    cairo_line_to(cr, lx + 30, ly - 4);
     cairo_stroke(cr);
-    for (size_t k = 0; k < series.size(); ++k) {
-      const Rgb& c = kPalette[k % kPaletteSize];
-      double ly = by + 16 + 20.0 * k;
-      cairo_set_source_rgb(cr, c.r, c.g, c.b);
-      cairo_set_line_width(cr, 3);
-      cairo_move_to(cr, bx + 8, ly - 4);
-      cairo_line_to(cr, bx + 30, ly - 4);
-      cairo_stroke(cr);
-      text(cr, series[k].label, bx + 36, ly, font, Align::left);
-    }
+    draw_marker(cr, kMarkers[k % kMarkerCount], lx + 15, ly - 4, 3.5);
+    text(cr, series[k].label, lx + 38, ly, font, Align::left);
   }
   canvas.write(path);
 }

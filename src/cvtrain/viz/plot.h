@@ -38,6 +38,16 @@ void histogram_grid_png(const std::string& path, const std::string& title, const
 
 // Ticks for an axis over [lo, hi]: about `target` round values (1, 2, 5 x 10^k) inside the range.
 std::vector<double> nice_ticks(double lo, double hi, int target = 5);
+// Ticks for an x axis whose values are all whole numbers (epochs): nice_ticks without the fractions,
+// or every whole number in a short range (epochs 1 and 2 get ticks 1 and 2, not 1, 1.2, ... 2).
+std::vector<double> whole_ticks(double lo, double hi, int target = 5);
+// True when every finite x of every series is a whole number.
+bool whole_x(const std::vector<Series>& series);
+// Ticks at the powers of ten inside [lo, hi] (lo > 0), at most about 7 of them.
+std::vector<double> log_ticks(double lo, double hi);
+// An axis range for the data's [lo, hi]: a degenerate or empty range widened, and (pad) 4% added on
+// each side of a linear one so that curves do not sit on the frame.
+void fit_range(double& lo, double& hi, bool log, bool pad);
 
 // A short label for a tick value: "0", "0.25", "1e-05", "3000".
 std::string tick_label(double v);
