@@ -100,6 +100,8 @@ double number(const std::map<std::string, std::string>& row, const std::string& 
   return it == row.end() || it->second.empty() ? NAN : std::stod(it->second);
 }
 
+std::string count(int64_t n, const char* noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); }
+
 std::string pct(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.2f%%", 100 * v);
@@ -137,9 +139,10 @@ int cmd_tune(const TuneArgs& a, const std::string& self) {
   apply_transfer(cfg, *model);
   const LrFindResult lf = lr_find(ctx, *model, cfg, train, norm, LrFindOptions{}, pre);
   write_text_atomic(out + "/lr_find.json", lr_find_json(lf) + "\n");
-  // the coarse range: from the steepest descent (or a tenth of the minimum) up to 3x the minimum
-  double lo = lf.suggested_lr > 0 ? std::min(lf.suggested_lr, lf.min_loss_lr / 10) : cfg.schedule.lr / 10;
-  double hi = lf.suggested_lr > 0 ? lf.min_loss_lr * 3 : cfg.schedule.lr * 10;
+  // the coarse range: from the steepest descent (or a tenth of the minimum, when lower) up to the minimum,
+  // where the loss stops falling (docs/lr-find.md: the best one-cycle peaks measured lay in there)
+  const double lo = lf.suggested_lr > 0 ? std::min(lf.suggested_lr, lf.min_loss_lr / 10) : cfg.schedule.lr / 10;
+  const double hi = lf.suggested_lr > 0 ? lf.min_loss_lr : cfg.schedule.lr * 10;
   char range[96];
   std::snprintf(range, sizeof range, "[%.3g, %.3g]", lo, hi);
   rec.step("learning-rate range test", lf.why + "; the coarse search tries optim.lr in " + range,
@@ -148,8 +151,7 @@ int cmd_tune(const TuneArgs& a, const std::string& self) {
   const auto coarse = search(a, exe, out + "/coarse", {{"optim.lr", {lo, hi}}, {"optim.weight_decay", {1e-5, 1e-2}}},
                              a.trials, a.coarse_epochs);
   const double lr = number(coarse, "optim.lr"), wd = number(coarse, "optim.weight_decay");
-  rec.step("coarse search", std::to_string(a.trials) + " trials of " + std::to_string(a.coarse_epochs) +
-                                " epochs: the best has optim.lr " + coarse.at("optim.lr") + ", optim.weight_decay " +
+  rec.step("coarse search", count(a.trials, "trial") + " of " + count(a.coarse_epochs, "epoch") + ": the best has optim.lr " + coarse.at("optim.lr") + ", optim.weight_decay " +
                                 coarse.at("optim.weight_decay") + ", val_acc " + pct(number(coarse, "val_acc")),
            {{"dir", out + "/coarse"}, {"lr", lr}, {"weight_decay", wd}, {"val_acc", number(coarse, "val_acc")}});
 
@@ -159,7 +161,7 @@ int cmd_tune(const TuneArgs& a, const std::string& self) {
                            fine_trials, fine_epochs);
   const std::string best_dir = fine.at("dir");
   rec.step("fine search, trained longer",
-           std::to_string(fine_trials) + " trials of " + std::to_string(fine_epochs) + " epochs around it: the best has "
+           count(fine_trials, "trial") + " of " + count(fine_epochs, "epoch") + " around it: the best has "
                "optim.lr " + fine.at("optim.lr") + ", optim.weight_decay " + fine.at("optim.weight_decay") +
                ", val_acc " + pct(number(fine, "val_acc")) + " (test_acc " + pct(number(fine, "test_acc")) +
                ", reported, not chosen on)",
