@@ -339,18 +339,12 @@ std::vector<std::string> scatter_plots(const std::string& dir, const std::vector
       xs.push_back(x), ys.push_back(100 * r.metric), stages.push_back(r.stage);
     }
     if (xs.empty()) continue;
-    const auto [xlo, xhi] = std::minmax_element(xs.begin(), xs.end());
-    const auto [ylo, yhi] = std::minmax_element(ys.begin(), ys.end());
-    const double dx = std::max(*xhi - *xlo, 1e-9) * 0.012, dy = std::max(*yhi - *ylo, 1e-6) * 0.025;
-    // Markers: a "+" per trial, drawn as two segments of a line series broken by NaN.
-    std::map<int64_t, viz::Series> by_stage;
+    std::map<int64_t, viz::Series> by_stage;  // a marker per trial, a shape per stage
     for (size_t i = 0; i < xs.size(); ++i) {
       viz::Series& s = by_stage[stages[i]];
       s.label = "stage " + std::to_string(stages[i]);
-      const double x = xs[i], y = ys[i];
-      const std::initializer_list<std::pair<double, double>> plus = {{x - dx, y}, {x + dx, y}, {NAN, NAN},
-                                                                     {x, y - dy}, {x, y + dy}, {NAN, NAN}};
-      for (const auto& [px, py] : plus) s.x.push_back(px), s.y.push_back(py);
+      s.scatter = true;
+      s.x.push_back(xs[i]), s.y.push_back(ys[i]);
     }
     std::vector<viz::Series> series;
     for (auto& [stage, s] : by_stage) series.push_back(std::move(s));

@@ -276,7 +276,7 @@ void line_chart_png(const std::string& path, const std::string& title, const std
     cairo_set_line_width(cr, 2);
     const Series& s = series[k];
     bool pen_down = false;
-    for (size_t i = 0; i < s.x.size(); ++i) {
+    for (size_t i = 0; i < s.x.size() && !s.scatter; ++i) {
       if (!drawable(s, i, log_y)) {
         pen_down = false;
         continue;
@@ -286,7 +286,7 @@ void line_chart_png(const std::string& path, const std::string& title, const std
       pen_down = true;
     }
     cairo_stroke(cr);
-    const int stride = marker_stride(s.x.size());
+    const int stride = s.scatter ? 1 : marker_stride(s.x.size());
     for (size_t i = 0; i < s.x.size(); i += static_cast<size_t>(stride))
       if (drawable(s, i, log_y)) draw_marker(cr, kMarkers[k % kMarkerCount], x.map(s.x[i]), y.map(s.y[i]), 3.5);
   }

@@ -12,6 +12,7 @@ namespace cvtrain::viz {
 struct Series {
   std::string label;
   std::vector<double> x, y;
+  bool scatter = false;  // a marker on every point and no line between them (search results)
 };
 
 // Axes with "nice" ticks (1, 2, 5 x 10^k) fitted to all series, tick labels, axis labels, a title,

@@ -112,7 +112,7 @@ std::string curve(const Series& s, int k, const Map& x, const Map& y, bool log_y
           << pts.str() << "\"/>";
     pts.str("");
   };
-  for (size_t i = 0; i < s.x.size(); ++i) {
+  for (size_t i = 0; i < s.x.size() && !s.scatter; ++i) {
     if (!drawable(s, i, log_y)) {
       flush();
       continue;
@@ -120,7 +120,7 @@ std::string curve(const Series& s, int k, const Map& x, const Map& y, bool log_y
     pts << num(x(s.x[i])) << ',' << num(y(s.y[i])) << ' ';
   }
   flush();
-  const size_t stride = static_cast<size_t>(marker_stride(s.x.size()));
+  const size_t stride = s.scatter ? 1 : static_cast<size_t>(marker_stride(s.x.size()));
   for (size_t i = 0; i < s.x.size(); i += stride)
     if (drawable(s, i, log_y))
       out << marker(kMarkers[k % kMarkerCount], x(s.x[i]), y(s.y[i]), 3, c,
