@@ -74,6 +74,22 @@ if "$bin" "${base[@]}" --set train.epochs=3 --set train.max_steps=12 --space "$t
 fi
 grep -q "search --halving: its budgets are epochs, and train.max_steps 12" "$tmp/m.log" || { cat "$tmp/m.log"; echo "FAIL: message"; exit 1; }
 
+# Hyperband over 3 epochs, eta 3: a bracket of 3 trials from 1 epoch (1 promoted to 3), then 2 at 3 epochs
+"$bin" "${base[@]}" --set train.epochs=3 --space "$tmp/lr.yaml" --hyperband --out "$tmp/hb" > "$tmp/hb.log"
+grep -q "hyperband bracket 1 of 2: 3 trials from 1 epochs" "$tmp/hb.log" && grep -q "hyperband bracket 2 of 2: 2 trials from 3 epochs" "$tmp/hb.log" ||
+  { cat "$tmp/hb.log"; echo "FAIL: hyperband brackets"; exit 1; }
+python3 - "$tmp/hb/results.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+by = {s: sorted(r['status'] for r in rows if r['stage'] == s) for s in '12'}
+assert by == {'1': ['ok', 'stopped', 'stopped'], '2': ['ok', 'ok']}, by
+assert all(r['epochs'] == '3' for r in rows if r['status'] == 'ok'), rows
+PY
+if "$bin" "${base[@]}" --space "$tmp/lr.yaml" --hyperband --trials 4 --out "$tmp/hb2" > "$tmp/hb2.log" 2>&1; then
+  echo "FAIL: --hyperband with --trials ran"; exit 1
+fi
+grep -q "search --hyperband: each bracket's trials follow from ETA; drop --trials" "$tmp/hb2.log" || { cat "$tmp/hb2.log"; echo "FAIL: message"; exit 1; }
+
 set +e
 printf 'optim.lrr: {uniform: [0.1, 0.2]}\n' > "$tmp/bad.yaml"
 "$bin" "${base[@]}" --space "$tmp/bad.yaml" --trials 2 --out "$tmp/b" > "$tmp/b.log" 2>&1

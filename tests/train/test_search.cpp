@@ -200,5 +200,15 @@ TEST(Ensemble, SnapshotsAtSgdrCycleEnds) {
   EXPECT_EQ(ends, (std::vector<int64_t>{8}));
 }
 
+TEST(Search, HyperbandBracketsFollowLiEtAl) {
+  // Li et al. 2018, Table 1 (R = 81, eta = 3): brackets of 81, 34, 15, 8 and 5 trials
+  std::vector<int64_t> n;
+  for (int64_t s = 4; s >= 0; --s) n.push_back(hyperband_trials(5, s, 3));
+  EXPECT_EQ(n, (std::vector<int64_t>{81, 34, 15, 8, 5}));
+  EXPECT_EQ(hyperband_trials(3, 2, 3), 9);  // 9 epochs, eta 3: 9 from 1 epoch, 5 from 3, 3 at 9
+  EXPECT_EQ(hyperband_trials(3, 1, 3), 5);
+  EXPECT_EQ(hyperband_trials(3, 0, 3), 3);
+}
+
 }  // namespace
 }  // namespace cvtrain::search

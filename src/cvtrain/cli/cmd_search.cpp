@@ -140,7 +140,9 @@ class Search {
   std::string out_, exe_;
   std::vector<std::string> common_;  // every trial's overrides
   int64_t epochs_;
-  std::vector<int64_t> budgets_;  // epochs of each halving rung (one rung without halving)
+  std::vector<int64_t> budgets_;  // epochs of each halving rung of this stage or bracket (one without halving)
+  std::vector<int64_t> rungs_;    // every rung's epochs (hyperband: its brackets start at each)
+  int64_t eta_ = 0;               // the halving factor (0: no halving)
   std::vector<TrialResult> all_;
   double t0_ = 0;  // when the search began (steady-clock seconds)
 };
@@ -171,13 +173,16 @@ Search::Search(const SearchArgs& a, const std::string& self) : a_(a) {
     common_.push_back("threads=" + std::to_string(std::max<int64_t>(1, all / a.jobs)));
   }
   epochs_ = base.train.epochs;
-  if (a.halving >= 2 && base.train.max_steps > 0)
+  eta_ = a.hyperband && a.halving < 2 ? 3 : a.halving;
+  if (a.hyperband && a.trials > 0) fail_input("search --hyperband: each bracket's trials follow from ETA; drop --trials");
+  if (a.hyperband && a.stages > 1) fail_input("search --hyperband: its brackets are the stages; drop --stages");
+  if (eta_ >= 2 && base.train.max_steps > 0)
     fail_input("search --halving: its budgets are epochs, and train.max_steps ", base.train.max_steps,
                " would end each rung's run on its own; set train.epochs instead");
-  budgets_ = search::halving_budgets(epochs_, a.halving);
-  if (a.halving >= 2 && budgets_.size() == 1)
-    std::printf("search: --halving %lld needs train.epochs >= %lld; running every trial to the end\n",
-                static_cast<long long>(a.halving), static_cast<long long>(a.halving));
+  rungs_ = budgets_ = search::halving_budgets(epochs_, eta_);
+  if (eta_ >= 2 && budgets_.size() == 1)
+    std::printf("search: halving by %lld needs train.epochs >= %lld; running every trial to the end\n",
+                static_cast<long long>(eta_), static_cast<long long>(eta_));
 }
 
 std::vector<std::string> Search::overrides_of(const Assignment& params) const {
@@ -298,17 +303,26 @@ void Search::keep_best_of_rung(std::vector<size_t>& alive, const std::vector<Tri
   for (size_t i : alive)
     if (results[i].status == "ok") ok.push_back(i);
   std::stable_sort(ok.begin(), ok.end(), [&](size_t x, size_t y) { return results[x].metric > results[y].metric; });
-  const auto keep = static_cast<size_t>(search::halving_keep(static_cast<int64_t>(ok.size()), a_.halving));
+  const auto keep = static_cast<size_t>(search::halving_keep(static_cast<int64_t>(ok.size()), eta_));
   ok.resize(std::min(keep, ok.size()));
   alive = ok;
 }
 
 int Search::run() {
   t0_ = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  for (int64_t stage = 1; stage <= a_.stages; ++stage) {
+  const int64_t K = static_cast<int64_t>(rungs_.size()) - 1;
+  const int64_t stages = a_.hyperband ? K + 1 : a_.stages;
+  for (int64_t stage = 1; stage <= stages; ++stage) {
     const bool grid_only =
         std::all_of(space_.begin(), space_.end(), [](const Param& p) { return p.dist == Dist::grid; });
-    const int64_t n = grid_only ? search::grid_size(space_) : a_.trials;
+    int64_t n = grid_only ? search::grid_size(space_) : a_.trials > 0 ? a_.trials : 16;
+    if (a_.hyperband) {  // bracket s = K - (stage - 1): from rung K - s's budget to the full length
+      const int64_t s = K - (stage - 1);
+      budgets_.assign(rungs_.begin() + (K - s), rungs_.end());
+      n = search::hyperband_trials(K + 1, s, eta_);
+      std::printf("search: hyperband bracket %lld of %lld: %lld trials from %lld epochs\n", static_cast<long long>(stage),
+                  static_cast<long long>(K + 1), static_cast<long long>(n), static_cast<long long>(budgets_.front()));
+    }
     const std::vector<Assignment> assignments = search::make_assignments(space_, n, a_.seed, stage);
     std::vector<TrialResult> results(static_cast<size_t>(n));
     check_and_announce(stage, assignments, results);
@@ -324,7 +338,7 @@ int Search::run() {
           results[i].status = "stopped";
     }
     all_.insert(all_.end(), results.begin(), results.end());
-    if (stage < a_.stages) {  // coarse to fine: narrow around the best quarter of this stage
+    if (!a_.hyperband && stage < a_.stages) {  // coarse to fine: narrow around the best quarter of this stage
       std::vector<TrialResult> sorted = results;
       search::sort_results(sorted);
       std::vector<Assignment> best;

@@ -86,12 +86,13 @@ struct EnsembleArgs {
 struct SearchArgs {
   std::string config;
   std::string space;  // SPACE.yaml
-  int64_t trials = 16;
+  int64_t trials = 0;   // per stage (0: 16); hyperband sets each bracket's
   int64_t jobs = 1;
   std::vector<std::string> overrides;
   std::string out;
   int64_t stages = 1;   // 2: a second stage narrowed around the best trials
   int64_t halving = 0;  // successive halving with this reduction factor eta (0: off)
+  bool hyperband = false;  // brackets of successive halving from each rung's budget (eta: halving, or 3)
   uint64_t seed = 0;
 };
 

@@ -184,7 +184,7 @@ const std::vector<Subcommand>& subcommands() {
          app.add_option("config", a->config, "Base YAML config")->required();
          app.add_option("--space", a->space, "SPACE.yaml: config keys -> {uniform|loguniform|int|choice|grid: [...]}")
              ->required();
-         app.add_option("--trials", a->trials, "Trials per stage (grid-only spaces: the grid's size)")
+         app.add_option("--trials", a->trials, "Trials per stage (default 16; grid-only spaces: the grid's size)")
              ->check(CLI::Range(1, 100000));
          app.add_option("--jobs", a->jobs, "Trials run at the same time (child processes)")->check(CLI::Range(1, 256));
          overrides(app, a->overrides, "Override a key of every trial (repeatable)");
@@ -192,6 +192,9 @@ const std::vector<Subcommand>& subcommands() {
          app.add_option("--stages", a->stages, "2: a second stage narrowed around the best trials")->check(CLI::Range(1, 2));
          app.add_option("--halving", a->halving, "Successive halving with reduction factor ETA over train.epochs (0: off)")
              ->check(CLI::Range(0, 64));
+         app.add_flag("--hyperband", a->hyperband,
+                      "Hyperband: a bracket of successive halving from each rung's budget, the last at full length "
+                      "(ETA from --halving, default 3)");
          app.add_option("--seed", a->seed, "Seed of the sampled trials");
          return [a, self] { return cmd_search(*a, self); };
        }},

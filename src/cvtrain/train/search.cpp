@@ -171,6 +171,12 @@ std::vector<int64_t> halving_budgets(int64_t epochs, int64_t eta) {
   return b;
 }
 
+int64_t hyperband_trials(int64_t rungs, int64_t s, int64_t eta) {
+  double power = 1;
+  for (int64_t i = 0; i < s; ++i) power *= static_cast<double>(eta);
+  return static_cast<int64_t>(std::ceil(static_cast<double>(rungs) / static_cast<double>(s + 1) * power - 1e-9));
+}
+
 int64_t halving_keep(int64_t n, int64_t eta) { return eta < 2 ? n : std::max<int64_t>(1, (n + eta - 1) / eta); }
 
 bool read_trial(const std::string& dir, TrialResult& r, int64_t upto) {

@@ -54,6 +54,9 @@ std::vector<Param> narrow_space(const std::vector<Param>& space, const std::vect
 std::vector<int64_t> halving_budgets(int64_t epochs, int64_t eta);
 // How many of n trials continue to the next rung: ceil(n / eta).
 int64_t halving_keep(int64_t n, int64_t eta);
+// Hyperband (Li et al. 2018, Algorithm 1): with K + 1 = `rungs` budgets, bracket s (K down to 0) is a
+// successive halving that starts ceil((K + 1) / (s + 1) * eta^s) trials at the budget of rung K - s.
+int64_t hyperband_trials(int64_t rungs, int64_t s, int64_t eta);
 
 struct TrialResult {
   int64_t stage = 1, index = 0;
