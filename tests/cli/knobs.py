@@ -86,7 +86,16 @@ PROBES = {
     "optim.warmup_start_factor": ("0.5", {"optim.warmup_steps": "2"}),
     "optim.scale_lr": "linear", "optim.base_batch_size": ("64", {"optim.scale_lr": "linear"}),
     "optim.lr_mult": "{net.0: 0.5}",
+    # in the plateau context (SCHEDULE_CONTEXT: the lr falls at each evaluation)
+    "optim.plateau_factor": "0.5", "optim.plateau_patience": "1", "optim.plateau_threshold": "0.00001",
+    "train.keep": ("ema", {"train.ema_decay": "0.5"}),
 }
+# A schedule context that needs more than the base run to act: plateau lowers the lr only after
+# evaluations without progress, so its context runs 4 epochs at an lr where the validation loss falls
+# slowly, and counts every evaluation as one without progress (threshold 0.9).
+SCHEDULE_CONTEXT = {"multistep": {"optim.milestones": "[1]"},
+                    "plateau": {"train.epochs": "4", "optim.lr": "0.01", "optim.plateau_patience": "0",
+                                "optim.plateau_threshold": "0.9"}}
 
 
 def run(args, timeout=600):
@@ -244,7 +253,7 @@ def check(tmp):
             # diverging run is refused, so it could not show any key's effect
             lr = {"rmsprop": "0.001", "adam": "0.003", "adamw": "0.003"}
             return [{"optim.name": o, **({"optim.lr": lr[o]} if o in lr else {})} for o in optimizers] + [
-                {"optim.schedule": s, **({"optim.milestones": "[1]"} if s == "multistep" else {})} for s in schedules]
+                {"optim.schedule": s, **SCHEDULE_CONTEXT.get(s, {})} for s in schedules]
         return [{}]
 
     jobs, failures, skipped = [], [], []
