@@ -69,6 +69,10 @@ ok=$(python3 -c "import csv,sys; print([r['dir'] for r in csv.DictReader(open(sy
 grep -q "paused after epoch 1" "$ok/train.log" && grep -q "resuming from" "$ok/train.log" ||
   { cat "$ok/train.log"; echo "FAIL: the promoted trial was not paused and continued"; exit 1; }
 [[ $(wc -l < "$ok/metrics.jsonl") -eq 3 ]] || { echo "FAIL: the promoted trial's epochs"; exit 1; }
+"$bin" "${base[@]}" --set train.epochs=3 --set optim.pct_start=0.5 --space "$tmp/lr.yaml" --trials 3 --halving 3 --out "$tmp/w" > "$tmp/w.log"
+grep -q "search: warning: the first rung ends after 1 epoch, inside the lr warmup (onecycle's rise, optim.pct_start 0.5 of 3 epochs)" "$tmp/w.log" ||
+  { cat "$tmp/w.log"; echo "FAIL: no warning for a first rung inside the warmup"; exit 1; }
+! grep -q "warning" "$tmp/h.log" || { echo "FAIL: a warning for a first rung past the warmup"; exit 1; }
 if "$bin" "${base[@]}" --set train.epochs=3 --set train.max_steps=12 --space "$tmp/lr.yaml" --halving 3 --out "$tmp/m" > "$tmp/m.log" 2>&1; then
   echo "FAIL: halving with train.max_steps ran"; exit 1
 fi

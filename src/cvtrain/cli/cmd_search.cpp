@@ -143,6 +143,7 @@ class Search {
   std::vector<int64_t> budgets_;  // epochs of each halving rung of this stage or bracket (one without halving)
   std::vector<int64_t> rungs_;    // every rung's epochs (hyperband: its brackets start at each)
   int64_t eta_ = 0;               // the halving factor (0: no halving)
+  void warn_if_first_rung_in_warmup(const RunConfig& base) const;
   std::vector<TrialResult> all_;
   double t0_ = 0;  // when the search began (steady-clock seconds)
 };
@@ -180,9 +181,29 @@ Search::Search(const SearchArgs& a, const std::string& self) : a_(a) {
     fail_input("search --halving: its budgets are epochs, and train.max_steps ", base.train.max_steps,
                " would end each rung's run on its own; set train.epochs instead");
   rungs_ = budgets_ = search::halving_budgets(epochs_, eta_);
+  warn_if_first_rung_in_warmup(base);
   if (eta_ >= 2 && budgets_.size() == 1)
     std::printf("search: halving by %lld needs train.epochs >= %lld; running every trial to the end\n",
                 static_cast<long long>(eta_), static_cast<long long>(eta_));
+}
+
+// A rung that ends while the lr still rises ranks trials by how far their warmup got, which favours
+// low peak lrs (docs/search.md measured the reversal): say so before any trial runs.
+void Search::warn_if_first_rung_in_warmup(const RunConfig& base) const {
+  if (eta_ < 2 || rungs_.size() < 2) return;
+  const optim::ScheduleOptions& s = base.schedule;
+  double warmup = static_cast<double>(s.warmup_epochs);  // in epochs
+  std::string what = "optim.warmup_epochs " + std::to_string(s.warmup_epochs);
+  if (s.name == "onecycle" && s.pct_start * static_cast<double>(epochs_) > warmup) {
+    warmup = s.pct_start * static_cast<double>(epochs_);
+    what = "onecycle's rise, optim.pct_start " + config_value(base, "optim.pct_start") + " of " +
+           std::to_string(epochs_) + " epochs";
+  }
+  if (static_cast<double>(rungs_.front()) < warmup)
+    std::printf("search: warning: the first rung ends after %lld epoch%s, inside the lr warmup (%s); trials are "
+                "ranked while their lr still rises, which favours low lrs: give the first rung more epochs, or "
+                "search with a schedule without warmup (docs/search.md)\n",
+                static_cast<long long>(rungs_.front()), rungs_.front() == 1 ? "" : "s", what.c_str());
 }
 
 std::vector<std::string> Search::overrides_of(const Assignment& params) const {
