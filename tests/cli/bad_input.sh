@@ -41,6 +41,9 @@ expect 2 "optim.alpha: no effect with optim.name sgd \(only rmsprop uses it\)" -
 expect 2 "optim.trust_coefficient: no effect with optim.name sgd \(only lars uses it\)" -- train "$src/recipes/fashion_cnn.yaml" --set optim.trust_coefficient=0.01 --out "$tmp/o7h2"
 expect 2 "optim.name: lamb runs on the CPU only so far; with device: cuda use sgd, adam, adamw" -- train "$src/recipes/fashion_cnn.yaml" --set optim.name=lamb --set device=cuda --out "$tmp/o7h3"
 for o in o7d o7e o7f o7g o7h o7h2 o7h3; do [[ ! -e "$tmp/$o" ]] || { echo "FAIL: a refused run wrote $tmp/$o"; fails=$((fails+1)); }; done
+expect 2 "unknown subcommand 'trian' \(did you mean 'train'\?\)" -- trian "$src/recipes/fashion_cnn.yaml"
+expect 2 "data.root: /usr/share/datasets/fashion-mnist is where Debian puts fashion_mnist, and data.dataset is mnist" -- train "$src/recipes/fashion_cnn.yaml" --set data.dataset=mnist --out "$tmp/o7m"
+[[ ! -e "$tmp/o7m" ]] || { echo "FAIL: a refused run wrote $tmp/o7m"; fails=$((fails+1)); }
 expect 2 "--set nonsense: expected key.path=value" -- train "$src/recipes/fashion_cnn.yaml" --set nonsense --out "$tmp/o8"
 expect 2 "$tmp/missing.yaml: cannot open" -- train "$tmp/missing.yaml"
 expect 2 "/nonexistent/data" -- train "$src/recipes/fashion_cnn.yaml" --set data.root=/nonexistent/data --out "$tmp/o9"

@@ -75,5 +75,23 @@ TEST(Config, BadListsNameTheKey) {
   EXPECT_NE(error_of("model: {name: [cnn]}").find("model.name: expected a string, got a list"), std::string::npos);
 }
 
+TEST(Config, DataRootFollowsTheDatasetUnlessGiven) {
+  EXPECT_EQ(parse_config_text("data: {dataset: mnist}\n", "t.yaml").data.root, "/usr/share/datasets/mnist");
+  EXPECT_EQ(parse_config_text("", "t.yaml", {"data.dataset=mnist"}).data.root, "/usr/share/datasets/mnist");
+  EXPECT_EQ(parse_config_text("data: {dataset: mnist, root: /d}\n", "t.yaml").data.root, "/d");
+  EXPECT_EQ(parse_config_text("data: {dataset: mnist}\n", "t.yaml", {"data.root=/e"}).data.root, "/e");
+  EXPECT_THROW(parse_config_text("data: {dataset: cifar10}\n", "t.yaml"), InputError);  // no Debian folder: say so
+  EXPECT_EQ(parse_config_text("data: {dataset: synthetic}\n", "t.yaml").data.root, "");  // reads no files
+  // a root that is another dataset's folder: mnist and fashion_mnist files have the same names
+  EXPECT_THROW(parse_config_text("data: {dataset: mnist, root: /usr/share/datasets/fashion-mnist}\n", "t.yaml"),
+               InputError);
+}
+
+TEST(Config, NearestNameIsANearMiss) {
+  EXPECT_EQ(nearest_name({"train", "eval", "tune"}, "trian"), "train");
+  EXPECT_EQ(nearest_name({"train", "eval", "tune"}, "evla"), "eval");
+  EXPECT_EQ(nearest_name({"train", "eval", "tune"}, "completely-else"), "");
+}
+
 }  // namespace
 }  // namespace cvtrain

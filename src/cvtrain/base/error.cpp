@@ -1,5 +1,7 @@
 #include "cvtrain/base/error.h"
 
+#include <algorithm>
+
 #include <cstring>
 
 namespace cvtrain::detail {
@@ -18,6 +20,32 @@ std::string join_names(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
+}
+
+namespace {
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+}  // namespace
+
+std::string nearest_name(const std::vector<std::string>& names, const std::string& name, size_t within) {
+  std::string best;
+  for (const std::string& n : names) {
+    const size_t d = edit_distance(name, n);
+    if (d < within) within = d, best = n;
+  }
+  return best;
 }
 
 size_t index_of_name(const std::vector<std::string>& names, const std::string& name, const char* key,

@@ -39,6 +39,10 @@ template <class... Args>
 // A closed set of names an option takes, as errors and the config reference list it: "a, b, c".
 std::string join_names(const std::vector<std::string>& names);
 
+// The name of `names` nearest to `name` by edit distance (Levenshtein), when fewer than `within`
+// edits away: the "did you mean" of a typo; "" when none is that near.
+std::string nearest_name(const std::vector<std::string>& names, const std::string& name, size_t within = 4);
+
 // The index of `name` in `names`; else InputError "<key>: unknown <noun> 'x' (known: a, b)".
 size_t index_of_name(const std::vector<std::string>& names, const std::string& name, const char* key,
                      const char* noun);

@@ -169,8 +169,9 @@ void print_banner(const RunStart& r, const dist::Communicator* comm, const RunSp
   if (comm && comm->size() > 1)
     std::printf("data-parallel: %s, global batch %lld\n", comm->describe().c_str(),
                 static_cast<long long>(cfg.train.batch_size * comm->size()));
+  const std::string from = cfg.data.root.empty() ? cfg.data.dataset : cfg.data.dataset + " in " + cfg.data.root;
   std::printf("cvtrain: %s on %s (%s), %s, batch %lld, %s, %lld threads -> %s\n", cfg.model.name.c_str(),
-              cfg.data.dataset.c_str(), data.describe().c_str(), length.c_str(),
+              from.c_str(), data.describe().c_str(), length.c_str(),
               static_cast<long long>(cfg.train.batch_size), cfg.optim.name.c_str(),
               static_cast<long long>(cfg.threads), r.out.c_str());
   if (r.ck)

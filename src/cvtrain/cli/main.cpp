@@ -4,6 +4,7 @@
 // options and returns the call that runs it.
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -248,6 +249,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "cvtrain 0.1.0");
   std::vector<std::pair<CLI::App*, Runner>> runners;
+  std::vector<std::string> names;
+  for (const Subcommand& s : subcommands()) names.push_back(s.name);
+  if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+    const std::string near = cvtrain::nearest_name(names, argv[1]);
+    std::fprintf(stderr, "cvtrain: error: unknown subcommand '%s'%s (see cvtrain --help)\n", printable(argv[1]).c_str(),
+                 near.empty() ? "" : (" (did you mean '" + near + "'?)").c_str());
+    return 2;
+  }
   for (const Subcommand& s : subcommands()) {
     CLI::App* sub = app.add_subcommand(s.name, s.help);
     runners.emplace_back(sub, s.define(*sub, argv[0]));

@@ -175,6 +175,12 @@ void check_options(const DataOptions& o) {
     if (!ok) fail_input(key, ": ", what);
   };
   index_of_name(dataset_names(), o.dataset, "data.dataset", "dataset");
+  if (o.root.empty() && o.dataset != "synthetic")
+    fail_input("data.root: data.dataset ", o.dataset, " reads its files from data.root, which is not set");
+  for (const std::string& other : dataset_names())  // mnist and fashion_mnist have the same file names
+    if (other != o.dataset && !default_dataset_root(o.dataset).empty() && o.root == default_dataset_root(other))
+      fail_input("data.root: ", o.root, " is where Debian puts ", other, ", and data.dataset is ", o.dataset,
+                 "; set data.root to the folder of the ", o.dataset, " files");
   need(o.limit_train >= 0, "data.limit_train", "must be >= 0");
   need(o.limit_test >= 0, "data.limit_test", "must be >= 0");
   need(o.val_fraction >= 0 && o.val_fraction < 1, "data.val_fraction", "must be in [0, 1)");

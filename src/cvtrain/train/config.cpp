@@ -166,9 +166,9 @@ const std::vector<Key>& keys() {
        nullptr, [] { return std::vector<std::string>{"cpu", "cuda"}; }, "device"},
       {"data.dataset", &at<&R::data, &D::dataset>, Effect::weights, "Dataset: IDX files (fashion_mnist, mnist), CIFAR binary files (cifar10, cifar100), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests).",
        nullptr, dataset_names, "dataset"},
-      {"data.root", &at<&R::data, &D::root>, Effect::input, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder.",
+      {"data.root", &at<&R::data, &D::root>, Effect::input, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder. Unset, it follows data.dataset (the Debian package's folder for fashion_mnist and mnist).",
        [](const RunConfig& c, const char*) -> std::string {
-         return c.data.dataset == "synthetic" ? "no effect with data.dataset synthetic (made in memory)" : "";
+         return c.data.dataset == "synthetic" && !c.data.root.empty() ? "no effect with data.dataset synthetic (made in memory)" : "";
        }},
       {"data.limit_train", &at<&R::data, &D::limit_train>, Effect::weights, "Use only the first N training images (0: all)."},
       {"data.limit_test", &at<&R::data, &D::limit_test>, Effect::metrics, "Use only the first N test images (0: all)."},
@@ -373,29 +373,11 @@ const Key* find_key(const std::string& path) {
   return nullptr;
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string suggestion(const std::string& path) {
-  const Key* best = nullptr;
-  size_t best_d = 4;  // suggest only near misses
-  for (const Key& k : keys()) {
-    size_t d = edit_distance(path, k.path);
-    if (d < best_d) best_d = d, best = &k;
-  }
-  return best ? std::string(" (did you mean '") + best->path + "'?)" : std::string();
+  std::vector<std::string> paths;
+  for (const Key& k : keys()) paths.push_back(k.path);
+  const std::string best = nearest_name(paths, path);  // only near misses
+  return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
 }
 
 // Each Field alternative's name, in the variant's order: in the reference, and in errors.
@@ -704,6 +686,17 @@ RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
     walk(cfg, root, "", origin);
   }
   apply_overrides(cfg, overrides);
+  // data.root follows data.dataset (default_dataset_root) unless the file or an override names it
+  bool root_given = false;
+  if (root.IsDefined() && root.IsMap())
+    for (const auto& kv : root) {
+      const std::string key = kv.first.Scalar();
+      if (key == "data.root") root_given = true;
+      if (key == "data" && kv.second.IsMap())
+        for (const auto& d : kv.second) root_given = root_given || d.first.Scalar() == "root";
+    }
+  for (const std::string& o : overrides) root_given = root_given || o.rfind("data.root=", 0) == 0;
+  if (!root_given) cfg.data.root = default_dataset_root(cfg.data.dataset);
   validate(cfg, origin);
   return cfg;
 }
