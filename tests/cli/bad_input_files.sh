@@ -167,6 +167,16 @@ else
     passes=$((passes+1)); else fail "file-size limit -> exit $rc, stderr: $err"; fi
 fi
 
+# Killed after its last checkpoint, before model.safetensors: the resume has nothing left to train and
+# writes no checkpoint, and still sweeps the killed writes' temporaries.
+"$bin" train "$R" --set data.dataset=synthetic --set data.limit_train=64 --set train.epochs=1 --set train.progress=false \
+  --out "$tmp/late" > /dev/null 2>&1
+rm "$tmp/late/model.safetensors"
+: > "$tmp/late/best.safetensors.tmp.4194305"; : > "$tmp/late/checkpoints/step-00000001.safetensors.tmp.4194305"
+"$bin" train --resume "$tmp/late" > /dev/null 2>&1 || fail "resume of a run killed after its last checkpoint"
+if compgen -G "$tmp/late/*.tmp.*" > /dev/null || compgen -G "$tmp/late/checkpoints/*.tmp.*" > /dev/null; then
+  fail "a resume with nothing to train left the killed writes' temporaries"; else passes=$((passes+1)); fi
+
 # SIGKILL during checkpoint writes: a checkpoint every step, killed at 3 different moments (the first
 # as soon as a checkpoint's temporary file appears, i.e. inside a write). What is left must verify
 # (the resume skips nothing as damaged) and the run must finish from it, leaving no temporary files.

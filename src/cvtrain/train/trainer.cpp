@@ -289,6 +289,9 @@ Trainer::Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitPa
     result_.history = history_from_json(st_.history_json);
     ctx_.rng.set_state(st_.rng_now);
     result_.last_checkpoint = checkpoint_path(out_.dir, st_.step);
+    // a run killed after its last checkpoint resumes with nothing left to train, and writes no
+    // checkpoint that would sweep the killed writes' temporaries: sweep them now
+    if (writes_) prune_checkpoints(out_.dir, opt_.keep_last);
     if (parts_.plateau && st_.plateau_lr > 0) parts_.plateau->set_state({st_.plateau_best, st_.plateau_bad, st_.plateau_lr});
   }
   setup_distributed();
