@@ -1,6 +1,8 @@
 #include "cvtrain/base/error.h"
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 
 #include <cstring>
 
@@ -15,6 +17,15 @@ void throw_check(const char* file, int line, const char* cond, const std::string
 }  // namespace cvtrain::detail
 
 namespace cvtrain {
+
+std::string fmt(const char* format, ...) {
+  char buf[1024];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buf, sizeof buf, format, args);
+  va_end(args);
+  return buf;
+}
 
 std::string join_names(const std::vector<std::string>& names) {
   std::string out;

@@ -36,6 +36,9 @@ template <class... Args>
   throw InputError(detail::concat(args...));
 }
 
+// printf into a std::string (messages and report text; longer results are cut at 1023 bytes).
+std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
+
 // A closed set of names an option takes, as errors and the config reference list it: "a, b, c".
 std::string join_names(const std::vector<std::string>& names);
 

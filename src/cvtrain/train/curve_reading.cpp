@@ -1,10 +1,10 @@
 // The curve-reading rules, one check function each, in the lecture's order; curve_rules() is the
 // table that names them. Every reading quotes the numbers that triggered it.
 #include "cvtrain/train/curve_reading.h"
+#include "cvtrain/base/error.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 
 namespace cvtrain {
@@ -12,14 +12,6 @@ namespace {
 
 using namespace curve;
 
-std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list args;
-  va_start(args, f);
-  std::vsnprintf(buf, sizeof buf, f, args);
-  va_end(args);
-  return buf;
-}
 
 long long ll(int64_t v) { return static_cast<long long>(v); }
 

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -23,14 +22,6 @@ namespace {
 using viz::Series;
 using viz::xml_escape;
 
-std::string fmt(const char* f, ...) {
-  char buf[256];
-  va_list args;
-  va_start(args, f);
-  std::vsnprintf(buf, sizeof buf, f, args);
-  va_end(args);
-  return buf;
-}
 
 std::string pct(std::optional<double> v) { return v ? fmt("%.2f%%", 100 * *v) : "&ndash;"; }
 std::string num(std::optional<double> v) { return v && std::isfinite(*v) ? fmt("%.4g", *v) : "&ndash;"; }
