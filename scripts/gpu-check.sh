@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CUDA backend's checks on a GPU machine (issue 10; docs/cuda.md). Two halves:
+# The CUDA backend's checks on a GPU machine (docs/cuda.md). Two halves:
 #   scripts/gpu-check.sh prepare BUILD_DIR   here (a -DCVTRAIN_CUDA=ON build): gathers BUILD_DIR/carry/
 #       with the stripped binaries, the Debian .so files they need (xz), Fashion-MNIST and the PyTorch
 #       anchor, for a GPU machine that has the CUDA runtime, cuBLAS and cuDNN but not our Debian libraries;
@@ -152,7 +152,7 @@ for ref, other, t in (("cpu", "cuda", tol), ("resumed_cpu", "resumed_cuda", tol)
     print(f"{'PASS' if ok else 'FAIL'} e2e {ref} vs {other} (-): worst relative loss difference {w_:.2e} over "
           f"{len(rows[other])} steps (tolerance {t:.1e}; cpu 8 threads vs 1: {base:.2e})")
 PY
-# the options that came to the GPU with issue 10's third part, CPU against GPU over 8 steps each:
+# the options added to the GPU backend last, CPU against GPU over 8 steps each:
 # NAME|RECIPE-or-config|overrides (fashion_cnn has dropout and max pooling; mixup uses the soft-target loss)
 opts=("adamw|$cfg|--set optim.name=adamw --set optim.lr=0.001"
       "clip|$cfg|--set train.clip_grad_norm=0.5 --set train.clip_grad_value=0.02"

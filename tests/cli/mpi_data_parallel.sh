@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data-parallel training under Open MPI (issue 11), end to end:
+# Data-parallel training under Open MPI, end to end:
 #  1. 2 ranks x batch 64 end with the same weights, within f32 tolerance, as 1 rank x batch 128 for
 #     the same steps (MLP without dropout: no batch norm, no randomness but the shared shuffle);
 #     rank 0 alone prints, and the ranks' weights stay identical bit for bit.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data-parallel training of a CNN with batch norm under Open MPI (issue 11), end to end:
+# Data-parallel training of a CNN with batch norm under Open MPI, end to end:
 #  1. train.sync_bn: 2 ranks x batch 64 end with the same weights and running statistics, within
 #     f32 tolerance, as 1 rank x batch 128 (the CNN without dropout), on channels-last and on NCHW
 #     activations; without sync_bn they do not (each rank normalizes with its own half's

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 5's model switches end to end on the synthetic data set: a CNN with fractional max pooling and
+# The model switches end to end on the synthetic data set: a CNN with fractional max pooling and
 # DropConnect trains, `cvtrain eval` of the saved model reproduces the last epoch's test accuracy (the
 # evaluation samplings are fixed, not drawn from the run's RNG), the same seed gives the same model, and
 # bad values of the new keys are usage errors (exit 2) naming the key.

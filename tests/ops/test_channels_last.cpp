@@ -1,4 +1,4 @@
-// Channels-last activations (issue 9): the Tensor's memory format, every op that gained an NHWC path
+// Channels-last activations: the Tensor's memory format, every op that gained an NHWC path
 // held against its NCHW result (values and gradients) and by finite differences, the fused
 // batch_norm_add_relu against the composition it replaces (both layouts, training and evaluation),
 // and a ResNet-20 forward+backward in both layouts.

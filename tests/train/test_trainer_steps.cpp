@@ -2,7 +2,8 @@
 // counted in epochs, and a partial last epoch is evaluated); the EMA averages batch-norm running
 // statistics beside the weights (ModelEma); a run resumed from an earlier checkpoint in the same
 // folder leaves each TensorBoard (tag, step) exactly once across its event files; fit trains with
-// parts built from the config or given by the caller.
+// parts built from the config or given by the caller; the default step-log interval follows the run's
+// length; model.freeze_epochs trains the head alone, then every layer.
 #include <filesystem>
 #include <map>
 #include <set>
@@ -12,6 +13,7 @@
 #include "cvtrain/nn/zoo.h"
 #include "cvtrain/train/tensorboard.h"
 #include "cvtrain/train/trainer.h"
+#include "cvtrain/train/transfer.h"
 
 using namespace cvtrain;
 using namespace cvtrain::testing;
@@ -135,6 +137,29 @@ TEST(TrainerSteps, EmaAveragesBatchNormStatistics) {
   EXPECT_EQ(flat_state(*model), after);
 }
 
+TEST(TrainerSteps, StepLogIntervalAdaptsToTheRunLength) {
+  EXPECT_EQ(step_log_interval(-1, 8), 1);       // a short run: every step
+  EXPECT_EQ(step_log_interval(-1, 1407), 14);   // the default recipe: about 100 rows
+  EXPECT_EQ(step_log_interval(-1, 100000), 50);  // a long run: at most every 50 steps
+  EXPECT_EQ(step_log_interval(0, 8), 0);         // what the user wrote wins
+  EXPECT_EQ(step_log_interval(7, 100000), 7);
+}
+
+TEST(TrainerSteps, ShortRunGetsPerStepScalarsByDefault) {
+  const std::string dir = temp_dir("tb_short");
+  RunConfig c = base_config();
+  c.train.epochs = 2;  // 8 steps
+  c.train.plots = false;
+  ASSERT_EQ(c.train.log_every_steps, -1);
+  Context ctx(7, 2);
+  auto model = model_for(ctx.rng);
+  fit(ctx, *model, c, data().train, nullptr, data().test, data().norm, {}, RunOutput{dir, {}, nullptr, nullptr});
+  std::set<int64_t> steps;
+  for (const auto& [k, n] : scalar_counts(dir + "/tensorboard"))
+    if (k.first == "train/loss_step") steps.insert(k.second);
+  EXPECT_EQ(steps, (std::set<int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
 TEST(TrainerSteps, ResumedRunLogsEachStepOnce) {
   const std::string dir = temp_dir("tb");
   RunConfig c = base_config();
@@ -176,4 +201,48 @@ TEST(TrainerSteps, ResumedRunLogsEachStepOnce) {
   EXPECT_EQ(files, 3u);  // one per run segment
   EXPECT_EQ(starts, 2u);
   fs::remove_all(dir);
+}
+
+// model.freeze_epochs: the first epoch trains the head alone (the backbone keeps its values exactly),
+// the later ones every layer; a run resumed from a checkpoint on either side of the switch ends with
+// the weights of the uninterrupted run.
+TEST(TrainerSteps, FreezeEpochsTrainTheHeadThenEveryLayer) {
+  RunConfig c = base_config();
+  c.train.epochs = 3;  // 4 steps per epoch
+  c.transfer.freeze = {"backbone"};
+  c.transfer.freeze_epochs = 1;
+  c.train.checkpoint_every_steps = 1;
+  c.train.keep_last = 20;
+  c.train.plots = false;
+  const std::string dir = temp_dir("freeze_epochs");
+  Context ctx(7, 2);
+  auto model = model_for(ctx.rng);
+  const std::string head = head_prefix(*model);
+  ASSERT_FALSE(head.empty());
+  const auto split = [&] {  // (backbone values, head values)
+    std::pair<std::vector<float>, std::vector<float>> out;
+    for (auto& [name, var] : model->named_parameters()) {
+      std::vector<float> v = var->data().to_vector();
+      auto& to = name.rfind(head, 0) == 0 ? out.second : out.first;
+      to.insert(to.end(), v.begin(), v.end());
+    }
+    return out;
+  };
+  std::vector<std::pair<std::vector<float>, std::vector<float>>> after{split()};
+  TrainHooks hooks;
+  hooks.on_epoch = [&](const EpochMetrics&) { after.push_back(split()); };
+  fit(ctx, *model, c, data().train, nullptr, data().test, data().norm, hooks, RunOutput{dir, {}, nullptr, nullptr});
+  ASSERT_EQ(after.size(), 4u);
+  EXPECT_EQ(after[1].first, after[0].first) << "the backbone moved during the frozen epoch";
+  EXPECT_NE(after[1].second, after[0].second) << "the head did not train during the frozen epoch";
+  EXPECT_NE(after[2].first, after[1].first) << "the backbone did not train after model.freeze_epochs";
+  EXPECT_NE(after[3].first, after[2].first);
+  const std::vector<float> full = flat_state(*model);
+  for (int64_t step : {3, 6}) {  // a checkpoint in the frozen epoch, and one after the switch
+    CheckpointContents ck = read_checkpoint(checkpoint_path(dir, step));
+    Context rctx(7, 2);
+    auto resumed = model_for(rctx.rng);
+    fit(rctx, *resumed, c, data().train, nullptr, data().test, data().norm, {}, RunOutput{dir, {}, &ck, nullptr});
+    EXPECT_EQ(flat_state(*resumed), full) << "resumed from step " << step;
+  }
 }

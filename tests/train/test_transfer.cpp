@@ -119,6 +119,24 @@ TEST(Transfer, BackboneFreezesAllButTheHead) {
   for (const auto& f : frozen) EXPECT_EQ(f.rfind("net.12", 0), std::string::npos) << f;
 }
 
+// optim.lr_mult's "backbone" is the shortest prefix: every parameter outside the head that no other
+// prefix names gets its factor; a named layer keeps its own, and the head keeps optim.lr.
+TEST(Transfer, BackboneLrMultYieldsToNamedPrefixes) {
+  auto m = model_of("cnn", 10, 3);
+  nn::ParameterArena arena(*m);
+  RunConfig cfg;
+  cfg.optim.lr_mults = {{"backbone", 0.1}, {"net.4", 0.5}};
+  const optim::OptimOptions o = transfer_optim_options(cfg, arena);
+  const auto groups = optim::param_groups(arena, o);
+  for (const auto& e : arena.entries()) {
+    float mult = -1;
+    for (const auto& g : groups)
+      if (e.offset >= g.begin && e.offset < g.end) mult = g.lr_mult;
+    const float want = e.name.rfind("net.12", 0) == 0 ? 1.0f : (e.name.rfind("net.4.", 0) == 0 ? 0.5f : 0.1f);
+    EXPECT_FLOAT_EQ(mult, want) << e.name;
+  }
+}
+
 // A frozen backbone is not backpropagated through: its arena gradients stay exactly zero after a
 // backward, while the head's are computed (and equal those of the unfrozen model).
 TEST(Transfer, FrozenLayersComputeNoGradient) {

@@ -23,7 +23,7 @@ struct Context {
   std::shared_ptr<cuda::Runtime> cuda;
   // Caching allocator for tensors allocated on the thread that made this Context (tensor/storage.h).
   StorageCacheScope storage;
-  // train.sync_bn (issue 11): training batch norm sums its statistics over all data-parallel ranks
+  // train.sync_bn: training batch norm sums its statistics over all data-parallel ranks
   // through this (base/batchnorm_sync.h; the trainer sets it for the run, dist/ implements it); null: local.
   BatchNormSync* batchnorm_sync = nullptr;
 };

@@ -1,4 +1,4 @@
-// The seam of synchronized batch norm (train.sync_bn, issue 11): kernels hand their per-channel
+// The seam of synchronized batch norm (train.sync_bn): kernels hand their per-channel
 // sums to this interface, which replaces them by the sums over every process of a data-parallel
 // run. The kernels only see this interface (dist/ implements it over a Communicator); a null
 // pointer means "this process's batch is the whole batch". Not a communicator.

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvtrain/cli/commands.h"
+#include "cvtrain/cli/progress.h"
 #include "cvtrain/train/config.h"
 #include "cvtrain/data/tta.h"
 #include "cvtrain/nn/arena.h"
@@ -152,13 +153,16 @@ int cmd_ensemble(const EnsembleArgs& a) {
   TestSets sets;
   const Dataset& test = sets.get(first_cfg);
 
+  Progress progress(true);  // on a terminal only
   auto run = [&](Loaded& m, const std::string& label) {
     const Dataset& own = sets.get(m.cfg);
     if (own.size() != test.size() ||
         !std::equal(own.labels.data<int64_t>(), own.labels.data<int64_t>() + own.size(), test.labels.data<int64_t>()))
       fail_input("ensemble: ", label, " is evaluated on a different test set than the first member (data.*)");
-    return predict(ctx, *m.model, test, m.norm, m.fitted, m.cfg.train.eval_batch_size, a.tta, tta_padding(m.cfg),
-                   a.logits);
+    Predictions p = predict(ctx, *m.model, test, m.norm, m.fitted, m.cfg.train.eval_batch_size, a.tta,
+                            tta_padding(m.cfg), a.logits, progress.pass("evaluating " + label));
+    progress.clear();
+    return p;
   };
 
   std::vector<Predictions> preds;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvtrain/cli/commands.h"
+#include "cvtrain/cli/progress.h"
 #include "cvtrain/train/config.h"
 #include "cvtrain/data/tta.h"
 #include "cvtrain/train/model_file.h"
@@ -30,10 +31,13 @@ int cmd_eval(const EvalArgs& a) {
   auto model = make_stored_model(cfg, test, norm, fitted, std::filesystem::file_size(path), path, ctx.rng);
   load_model_file(path, *model);
   tta_view_count(a.tta);  // checks --tta before the work
+  Progress progress(true);  // on a terminal only
+  const PassProgress shown = progress.pass("evaluating test");
   EvalResult r = a.tta == "none" ? evaluate(ctx, *model, test, norm, cfg.train.eval_batch_size,
-                                            fitted.is_channel() ? nullptr : &fitted)
+                                            fitted.is_channel() ? nullptr : &fitted, shown)
                                  : evaluate_tta(ctx, *model, test, norm, fitted, cfg.train.eval_batch_size, a.tta,
-                                                tta_padding(cfg));
+                                                tta_padding(cfg), shown);
+  progress.clear();
   if (a.json) {
     nlohmann::json j = {{"model", path},         {"images", r.images},  {"tta", a.tta},
                         {"test_loss", r.loss},   {"test_acc", r.accuracy},

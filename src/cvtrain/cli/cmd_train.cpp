@@ -193,6 +193,7 @@ void add_display_hooks(TrainHooks& hooks, Progress& progress, const RunConfig& c
     progress.update(s.epoch, epochs, s.step_in_epoch, s.steps_per_epoch, s.loss, s.accuracy, s.images_per_s,
                     s.images_per_s > 0 ? left_images / s.images_per_s : 0);
   };
+  hooks.eval_progress = [&progress](const char* split) { return progress.pass(std::string("evaluating ") + split); };
   hooks.on_epoch = [&progress, &cfg, batches](const EpochMetrics& m) {
     progress.clear();
     std::printf("epoch %lld/%lld  step %lld  train_loss %.4f  train_acc %.2f%%", static_cast<long long>(m.epoch),

@@ -166,7 +166,8 @@ struct InferenceModel {
 InferenceModel load_inference_model(const std::string& run_or_file, const std::vector<std::string>& overrides, Rng& rng);
 // Test-time augmentation (eval_tta.cpp): probabilities averaged over the views of data/tta.h.
 EvalResult evaluate_tta(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
-                        const Preprocess& fitted, int64_t batch_size, const std::string& mode, int64_t pad);
+                        const Preprocess& fitted, int64_t batch_size, const std::string& mode, int64_t pad,
+                        const PassProgress& progress = {});
 // The crop padding of the config's first `crop` augmentation (the shift seen in training), else 2.
 int64_t tta_padding(const RunConfig& cfg);
 

@@ -11,10 +11,11 @@
 namespace cvtrain::cli {
 
 EvalResult evaluate_tta(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
-                        const Preprocess& fitted, int64_t batch_size, const std::string& mode, int64_t pad) {
+                        const Preprocess& fitted, int64_t batch_size, const std::string& mode, int64_t pad,
+                        const PassProgress& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   // probabilities averaged over the views (train/ensemble.h), then the loss and accuracy of the mean
-  const Predictions p = predict(ctx, model, data, norm, fitted, batch_size, mode, pad, /*logits=*/false);
+  const Predictions p = predict(ctx, model, data, norm, fitted, batch_size, mode, pad, /*logits=*/false, progress);
   const int64_t N = p.n, K = p.k;
   const int64_t* labels = data.labels.data<int64_t>();
   double nll = 0;

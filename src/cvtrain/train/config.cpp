@@ -219,6 +219,13 @@ const std::vector<Key>& keys() {
       {"model.zero_init_residual", &at<&R::model, &M::zero_init_residual>, Effect::weights, "Post-activation residual models (resnet18/20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
       {"model.init_from", &at<&R::transfer, &X::init_from>, Effect::weights, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
       {"model.freeze", &at<&R::transfer, &X::freeze>, Effect::weights, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
+      {"model.freeze_epochs", &at<&R::transfer, &X::freeze_epochs>, Effect::weights, "model.freeze holds for the first N epochs only (the new head trains alone), then every layer trains, at optim.lr_mult's rates: the two stages of fine-tuning in one run. 0: frozen for the whole run.",
+       [](const RunConfig& c, const char*) -> std::string {
+         if (c.transfer.freeze.empty()) return "no effect without model.freeze";
+         if (c.transfer.freeze_epochs >= c.train.epochs)
+           return "the layers would never unfreeze: it must be below train.epochs (" + std::to_string(c.train.epochs) + ")";
+         return "";
+       }},
       {"model.reset_head", &at<&R::transfer, &X::reset_head>, Effect::weights, "New number of classes: the final linear layer is freshly initialized, not taken from model.init_from (must equal the data's classes; 0: off)."},
       {"model.freeze_bn", &at<&R::transfer, &X::freeze_bn>, Effect::weights, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
       {"model.init_strict", &at<&R::transfer, &X::init_strict>, Effect::checks, "model.init_from must supply every tensor of the model (but a model.reset_head), with its name and shape; false: tensors it lacks start from the model's init, as the report lists.",
@@ -257,7 +264,7 @@ const std::vector<Key>& keys() {
       {"train.checkpoint_every_steps", &at<&R::train, &Tr::checkpoint_every_steps>, Effect::files, "Also write a checkpoint every N optimizer steps (0: only at the end of each epoch)."},
       {"train.keep_last", &at<&R::train, &Tr::keep_last>, Effect::files, "Checkpoints kept in RUN/checkpoints (older ones are deleted; best.safetensors is kept apart)."},
       {"train.skip_nonfinite", &at<&R::train, &Tr::skip_nonfinite>, Effect::faults, "Skip up to N batches whose loss is NaN or infinite before stopping the run."},
-      {"train.log_every_steps", &at<&R::train, &Tr::log_every_steps>, Effect::files, "Write a line to steps.jsonl (and TensorBoard) every N steps (0: off)."},
+      {"train.log_every_steps", &at<&R::train, &Tr::log_every_steps>, Effect::files, "Write a line to steps.jsonl (and TensorBoard scalars) every N steps (0: off). -1: about 100 per run, every planned steps / 100 (at least 1, at most 50), so a short run still draws per-step curves."},
       {"train.diagnostics_every", &at<&R::train, &Tr::diagnostics_every>, Effect::files, "Append per-layer statistics of a fixed training batch (as cvtrain diagnose) to diagnostics.jsonl every N steps (0: off)."},
       {"train.max_steps", &at<&R::train, &Tr::max_steps>, Effect::weights, "Stop after this many optimizer steps when train.epochs has not ended the run first (0: no limit); the schedule spans the run's steps and the last, partial epoch is evaluated."},
       {"train.sync_bn", &at<&R::train, &Tr::sync_bn>, Effect::ranks, "With several MPI ranks: batch-norm statistics over the global batch instead of each rank's (docs/distributed.md)."},
@@ -362,7 +369,7 @@ const std::vector<Key>& keys() {
        nullptr, [] { return optim::scale_rule_names(); }, "rule"},
       {"optim.base_batch_size", &at<&R::schedule, &S::base_batch_size>, Effect::weights, "The batch size that optim.lr is given for, with scale_lr: linear.",
        [](const RunConfig& c, const char*) { return used_by("optim.scale_lr", c.schedule.scale_lr, {"linear"}); }},
-      {"optim.lr_mult", &at<&R::optim, &O::lr_mults>, Effect::weights, "Per-layer learning-rate multipliers by parameter-name prefix, e.g. {net.0: 0.1, net.12: 1.0} (the longest matching prefix wins; 0 keeps a layer fixed)."},
+      {"optim.lr_mult", &at<&R::optim, &O::lr_mults>, Effect::weights, "Per-layer learning-rate multipliers by parameter-name prefix, e.g. {net.0: 0.1, net.12: 1.0} (the longest matching prefix wins; 0 keeps a layer fixed); backbone: every layer but the final linear one that no other prefix names, e.g. {backbone: 0.1}."},
   };
   return table;
 }

@@ -15,7 +15,8 @@
 namespace cvtrain {
 
 Predictions predict(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
-                    const Preprocess& fitted, int64_t batch_size, const std::string& tta, int64_t pad, bool logits) {
+                    const Preprocess& fitted, int64_t batch_size, const std::string& tta, int64_t pad, bool logits,
+                    const PassProgress& progress) {
   const int64_t V = tta_view_count(tta);
   const int64_t N = data.size(), C = data.images.size(1), H = data.images.size(2), W = data.images.size(3);
   const int64_t D = C * H * W;
@@ -56,6 +57,7 @@ Predictions predict(Context& ctx, nn::Module& model, const Dataset& data, const 
       float* dst = out.values.data() + i0 * out.k;
       for (int64_t j = 0; j < B * out.k; ++j) dst[j] += p.data<float>()[j] / static_cast<float>(V);
     }
+    if (progress) progress(i0 + B, N);
   }
   return out;
 }

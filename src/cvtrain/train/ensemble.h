@@ -14,6 +14,7 @@
 #include "cvtrain/data/dataset.h"
 #include "cvtrain/data/preprocess.h"
 #include "cvtrain/nn/module.h"
+#include "cvtrain/train/progress.h"
 #include "cvtrain/train/run_config.h"
 
 namespace cvtrain {
@@ -30,7 +31,8 @@ struct Predictions {
 // Inputs are normalized as in evaluation: per channel with `norm`, or by `fitted` when it is not
 // "channel".
 Predictions predict(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
-                    const Preprocess& fitted, int64_t batch_size, const std::string& tta, int64_t pad, bool logits);
+                    const Preprocess& fitted, int64_t batch_size, const std::string& tta, int64_t pad, bool logits,
+                    const PassProgress& progress = {});
 
 // The element-wise mean of the members' values (same n, k and kind; InputError otherwise).
 Predictions average(const std::vector<Predictions>& members);

@@ -38,7 +38,7 @@ void check_options(const TrainOptions& o) {
   need(o.checkpoint_every_steps >= 0, "train.checkpoint_every_steps", "must be >= 0");
   need(o.keep_last >= 1, "train.keep_last", "must be >= 1");
   need(o.skip_nonfinite >= 0, "train.skip_nonfinite", "must be >= 0");
-  need(o.log_every_steps >= 0, "train.log_every_steps", "must be >= 0");
+  need(o.log_every_steps >= -1, "train.log_every_steps", "must be >= 0, or -1 for about 100 rows per run");
   need(o.diagnostics_every >= 0, "train.diagnostics_every", "must be >= 0");
   need(o.max_steps >= 0 && o.max_steps <= 1000000000, "train.max_steps", "must be in [0, 10^9]");
   need(o.dist_timeout_s > 0, "train.dist_timeout_s", "must be > 0");
@@ -52,6 +52,7 @@ void check_options(const TrainOptions& o) {
 void check_options(const TransferOptions& o) {
   need(o.reset_head >= 0, "model.reset_head", "must be >= 0 (0: off)");
   for (const std::string& prefix : o.freeze) need(!prefix.empty(), "model.freeze", "an empty prefix");
+  need(o.freeze_epochs >= 0, "model.freeze_epochs", "must be >= 0 (0: model.freeze holds for the whole run)");
 }
 
 }  // namespace cvtrain

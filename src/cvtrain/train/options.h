@@ -25,7 +25,7 @@ struct TrainOptions {
   int64_t checkpoint_every_steps = 0;
   int64_t keep_last = 2;
   int64_t skip_nonfinite = 0;
-  int64_t log_every_steps = 50;
+  int64_t log_every_steps = -1;  // -1: about 100 rows per run (step_log_interval)
   int64_t diagnostics_every = 0;
   int64_t max_steps = 0;         // ends the run sooner than epochs would (0: no limit)
   bool sync_bn = false;          // batch-norm statistics over all ranks
@@ -57,6 +57,7 @@ struct TransferOptions {
   std::vector<std::string> freeze;  // parameter-name prefixes, or "backbone"
   int64_t reset_head = 0;           // the new number of classes: the final linear starts fresh
   bool freeze_bn = false;
+  int64_t freeze_epochs = 0;        // > 0: model.freeze holds for these first epochs, then every layer trains
   bool init_strict = true;          // every model tensor but a reset head must come from init_from
 };
 

@@ -125,6 +125,11 @@ int64_t planned_epochs(const RunConfig& cfg, int64_t batches_per_epoch) {
   return (planned_steps(cfg, batches_per_epoch) + spe - 1) / spe;
 }
 
+int64_t step_log_interval(int64_t log_every_steps, int64_t planned_steps) {
+  if (log_every_steps >= 0) return log_every_steps;
+  return std::clamp<int64_t>(planned_steps / 100, 1, 50);
+}
+
 ModelEma::ModelEma(nn::Module& model, const nn::ParameterArena& arena, float decay) : arena_(arena), decay_(decay) {
   if (decay <= 0) return;
   values_.assign(arena.data(), arena.data() + arena.size());
@@ -158,7 +163,7 @@ void ModelEma::swap() {
 }
 
 EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
-                    int64_t batch_size, const Preprocess* preprocess) {
+                    int64_t batch_size, const Preprocess* preprocess, const PassProgress& progress) {
   NoGradGuard no_grad(ctx);
   model.eval();
   BatchLoader loader(data, norm, batch_size, /*shuffle=*/false);
@@ -175,6 +180,7 @@ EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const 
     loss_sum += ops::cross_entropy(ctx, logits, batch.y).item() * static_cast<double>(n);
     correct += count_correct(logits.data(), batch.y);
     r.images += n;
+    if (progress) progress(r.images, data.size());
   }
   r.seconds = seconds_since(t0);
   r.loss = r.images ? loss_sum / static_cast<double>(r.images) : 0.0;
@@ -226,7 +232,8 @@ class Trainer {
   void end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& p);
   void evaluate_epoch(int64_t epoch, EpochMetrics& m);
   optim::ScheduleValue schedule_at(int64_t step) const;
-  EvalResult evaluate_on(const Dataset& data, EvalResult* with_ema);
+  EvalResult evaluate_on(const Dataset& data, const char* split, EvalResult* with_ema);
+  void lift_freeze();
   void choose(int64_t epoch, double val_acc);
   void save_checkpoint();
   void save_ema_model();
@@ -242,11 +249,12 @@ class Trainer {
   const TrainHooks& hooks_;
   const RunOutput& out_;
   nn::ParameterArena& arena_;
-  optim::Optimizer& optimizer_;
+  optim::Optimizer* optimizer_;  // parts_.optimizer: replaced once when model.freeze_epochs lifts the freeze
   BatchLoader loader_;
   dist::Communicator* comm_;
   int world_, rank_;
   int64_t batches_ = 0;
+  int64_t log_every_ = 0;  // steps between steps.jsonl rows (step_log_interval)
   const optim::Schedule& schedule_;
   optim::ScheduleValue sv_{};
   ModelEma ema_;
@@ -266,7 +274,7 @@ Trainer::Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitPa
     : ctx_(ctx), model_(model), opt_(opt), parts_(parts), train_(train), val_(val), test_(test), norm_(norm),
       hooks_(hooks), out_(out),
       arena_(*parts.arena),
-      optimizer_(*parts.optimizer),
+      optimizer_(parts.optimizer.get()),
       loader_(train, norm, opt.batch_size, /*shuffle=*/true, parts.loader),
       comm_(out.comm), world_(comm_ ? comm_->size() : 1), rank_(comm_ ? comm_->rank() : 0),
       schedule_(parts.schedule),
@@ -283,8 +291,11 @@ Trainer::Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitPa
   // Data-parallel (out.comm): each rank reads its shard of every epoch (dist/sampler.h); a step's
   // gradient is the mean over the global batch of batch_size x ranks; rank 0 alone writes.
   batches_ = epoch_batches(train_.size(), opt_.batch_size, parts_.loader.drop_last, comm_);
+  const int64_t per_epoch = (batches_ + opt_.accumulate_steps - 1) / opt_.accumulate_steps;
+  const int64_t planned = opt_.max_steps > 0 ? std::min(opt_.max_steps, opt_.epochs * per_epoch) : opt_.epochs * per_epoch;
+  log_every_ = step_log_interval(opt_.log_every_steps, planned);
   if (out_.resume) {
-    restore_checkpoint(*out_.resume, model_, optimizer_, ema_.values());
+    restore_checkpoint(*out_.resume, model_, *optimizer_, ema_.values());
     st_ = out_.resume->state;
     result_.history = history_from_json(st_.history_json);
     ctx_.rng.set_state(st_.rng_now);
@@ -369,10 +380,28 @@ void Trainer::save_ema_model() {
 void Trainer::start_epoch(int64_t epoch, EpochData& d, EpochProgress& p) {
   model_.train();
   if (parts_.freeze_bn) freeze_batchnorm(model_);  // transfer.h
+  if (parts_.unfrozen && epoch >= parts_.unfreeze_at_epoch) lift_freeze();
   if (comm_) start_shard_epoch(epoch, d);
   else start_local_epoch(epoch, d);
   d.loader->reset_wait();
   p.t0 = Clock::now();
+}
+
+// model.freeze_epochs are over (or were, before the checkpoint this run resumed from): every layer
+// computes its gradient again, and an optimizer without the freeze takes over the state (momentum,
+// moments, step counters) of the one with it.
+void Trainer::lift_freeze() {
+  std::unique_ptr<optim::Optimizer> next = parts_.unfrozen();
+  optim::OptimState from = optimizer_->state(), to = next->state();
+  CHECK(from.buffers.size() == to.buffers.size() && from.counters.size() == to.counters.size(),
+        "lift_freeze: the optimizers' states differ");
+  for (size_t i = 0; i < from.buffers.size(); ++i) *to.buffers[i].second = *from.buffers[i].second;
+  for (size_t i = 0; i < from.counters.size(); ++i) *to.counters[i].second = *from.counters[i].second;
+  restart_frozen_gradients(model_, parts_.frozen);
+  parts_.optimizer = std::move(next);
+  optimizer_ = parts_.optimizer.get();
+  parts_.unfrozen = nullptr;
+  parts_.frozen.clear();
 }
 
 // Data-parallel: this rank's shard of the epoch, after the examples already consumed.
@@ -509,12 +538,12 @@ void Trainer::optimizer_step(int64_t epoch, EpochProgress& p) {
     comm_->allreduce_mean_device(arena_.device_grad(), arena_.size(), *ctx_.cuda, "the gradient all-reduce");
   if (p.used_in_group * world_ > 1 && !arena_.on_cuda())
     scale_grads(arena_, 1.0f / static_cast<float>(p.used_in_group * world_));
-  const bool log_now = log_ && opt_.log_every_steps > 0 && (st_.step + 1) % opt_.log_every_steps == 0;
+  const bool log_now = log_ && log_every_ > 0 && (st_.step + 1) % log_every_ == 0;
   double norm = -1;
   if (log_now || opt_.clip_grad_norm > 0) arena_.sync_to_host();  // device: cuda: the norm on the host mirror
   if (opt_.clip_grad_norm > 0 || log_now) norm = grad_norm(arena_);
   clip_gradients(norm);
-  optimizer_.step(sv_.lr, sv_.momentum);
+  optimizer_->step(sv_.lr, sv_.momentum);
   ema_.update();
   ++st_.step;
   if (log_now)
@@ -575,12 +604,12 @@ void Trainer::evaluate_epoch(int64_t epoch, EpochMetrics& m) {
   m.has_ema = !ema_.values().empty();
   EvalResult ema;
   if (val_) {
-    const EvalResult v = evaluate_on(*val_, &ema);
+    const EvalResult v = evaluate_on(*val_, "val", &ema);
     m.has_val = true;
     m.val_loss = v.loss, m.val_acc = v.accuracy;
     m.ema_val_loss = ema.loss, m.ema_val_acc = ema.accuracy;
   }
-  const EvalResult t = evaluate_on(test_, &ema);
+  const EvalResult t = evaluate_on(test_, "test", &ema);
   m.test_loss = t.loss, m.test_acc = t.accuracy;
   m.ema_test_loss = ema.loss, m.ema_test_acc = ema.accuracy;
   if (val_) choose(epoch, m.val_acc);
@@ -594,12 +623,13 @@ optim::ScheduleValue Trainer::schedule_at(int64_t step) const {
   return v;
 }
 
-// `data` with the raw weights; with EMA, `with_ema` receives the averaged weights' result.
-EvalResult Trainer::evaluate_on(const Dataset& data, EvalResult* with_ema) {
-  const EvalResult raw = evaluate(ctx_, model_, data, norm_, opt_.eval_batch_size, out_.preprocess);
+// `data` (the `split`) with the raw weights; with EMA, `with_ema` receives the averaged weights' result.
+EvalResult Trainer::evaluate_on(const Dataset& data, const char* split, EvalResult* with_ema) {
+  const PassProgress progress = hooks_.eval_progress ? hooks_.eval_progress(split) : PassProgress();
+  const EvalResult raw = evaluate(ctx_, model_, data, norm_, opt_.eval_batch_size, out_.preprocess, progress);
   if (!ema_.values().empty()) {
     ema_.swap();
-    *with_ema = evaluate(ctx_, model_, data, norm_, opt_.eval_batch_size, out_.preprocess);
+    *with_ema = evaluate(ctx_, model_, data, norm_, opt_.eval_batch_size, out_.preprocess, progress);
     ema_.swap();
   }
   return raw;
@@ -634,7 +664,7 @@ void Trainer::save_checkpoint() {
     st_.plateau_best = p.best, st_.plateau_bad = p.bad, st_.plateau_lr = p.lr;
   }
   const std::string path = checkpoint_path(out_.dir, st_.step);
-  write_checkpoint(path, model_, optimizer_, ema_.values(), st_, out_.metadata);
+  write_checkpoint(path, model_, *optimizer_, ema_.values(), st_, out_.metadata);
   prune_checkpoints(out_.dir, opt_.keep_last);
   result_.last_checkpoint = path;
 }
@@ -648,6 +678,12 @@ FitParts make_fit_parts(Context& ctx, nn::Module& model, const RunConfig& cfg, c
   const optim::OptimOptions o = transfer_optim_options(cfg, *p.arena);  // cfg.optim, model.freeze expanded
   p.optimizer = optim::make_optimizer(*p.arena, o);
   p.frozen = o.freeze;
+  if (cfg.transfer.freeze_epochs > 0 && !o.freeze.empty()) {  // model.freeze_epochs
+    p.unfreeze_at_epoch = cfg.transfer.freeze_epochs + 1;
+    optim::OptimOptions all = o;
+    all.freeze.clear();
+    p.unfrozen = [arena = p.arena.get(), all] { return optim::make_optimizer(*arena, all); };
+  }
   p.freeze_bn = cfg.transfer.freeze_bn;
   p.loader = {cfg.data.augment, cfg.data.workers, cfg.data.drop_last, {cfg.data.mixup_alpha, cfg.data.cutmix_alpha},
               static_cast<uint64_t>(cfg.seed)};

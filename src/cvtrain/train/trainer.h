@@ -22,6 +22,7 @@
 #include "cvtrain/optim/schedule.h"
 #include "cvtrain/train/checkpoint.h"
 #include "cvtrain/train/metrics_log.h"
+#include "cvtrain/train/progress.h"
 #include "cvtrain/train/run_config.h"
 
 namespace cvtrain {
@@ -43,6 +44,8 @@ struct StepInfo {
 struct TrainHooks {
   std::function<void(const StepInfo&)> on_step;       // after every batch (progress display)
   std::function<void(const EpochMetrics&)> on_epoch;  // after each epoch (and its evaluation)
+  // At the start of each evaluation pass, with its split ("val", "test"): what reports its progress.
+  std::function<PassProgress(const char* split)> eval_progress;
   // Called after every `every_steps`-th optimizer step with the model and its arena (gradients of
   // that step still in it): the place for diagnostics. 0: never.
   int64_t every_steps = 0;
@@ -79,7 +82,7 @@ struct FitResult {
 // Mean loss and accuracy of `model` (put in eval mode) over `data`, without recording a graph.
 // `preprocess`: a fitted data.preprocess other than "channel" (null: the per-channel normalization).
 EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
-                    int64_t batch_size, const Preprocess* preprocess = nullptr);
+                    int64_t batch_size, const Preprocess* preprocess = nullptr, const PassProgress& progress = {});
 
 // What the run adds to cfg.schedule (its steps, steps per epoch, global batch and the optimizer's
 // momentum); the schedule command shares it with the loop. batches_per_epoch: the loader's batches;
@@ -90,6 +93,9 @@ optim::ScheduleRun schedule_run(const RunConfig& cfg, int64_t batches_per_epoch,
 // and the epochs it will start (the last one may be partial).
 int64_t planned_steps(const RunConfig& cfg, int64_t batches_per_epoch);
 int64_t planned_epochs(const RunConfig& cfg, int64_t batches_per_epoch);
+// The steps between two steps.jsonl rows: train.log_every_steps when it is >= 0 (0: none); for -1,
+// planned_steps / 100 clamped to [1, 50], about 100 rows whatever the run's length.
+int64_t step_log_interval(int64_t log_every_steps, int64_t planned_steps);
 
 // Exponential moving average of a model's state (Polyak & Juditsky 1992; the exponential form of
 // TF's ExponentialMovingAverage): s_ema <- d s_ema + (1 - d) s after every optimizer step, over the
@@ -120,6 +126,10 @@ struct FitParts {
   std::optional<optim::Plateau> plateau;        // optim.schedule plateau: scales the lr after evaluations
   AugmentOptions loader;                        // the training loader: augmentation, mixing, workers, seed
   std::vector<std::string> frozen;              // parameter-name prefixes with no gradient (transfer.h)
+  // model.freeze_epochs: the freeze lifts when this epoch starts (0: never), and `unfrozen` builds the
+  // optimizer without it (the state of `optimizer` carries over).
+  int64_t unfreeze_at_epoch = 0;
+  std::function<std::unique_ptr<optim::Optimizer>()> unfrozen;
   bool freeze_bn = false;                       // BatchNorm layers kept in evaluation mode (transfer.h)
   std::function<bool(int64_t epoch)> cycle_end;  // epochs that end a schedule cycle (train.snapshots)
 };

@@ -121,7 +121,8 @@ std::string apply_transfer(const RunConfig& cfg, nn::Module& model) {
   };
   for (const std::string& p : cfg.transfer.freeze)
     if (p != "backbone") check_prefix(p, "model.freeze");
-  for (const auto& [p, f] : cfg.optim.lr_mults) check_prefix(p, "optim.lr_mult");
+  for (const auto& [p, f] : cfg.optim.lr_mults)
+    if (p != "backbone") check_prefix(p, "optim.lr_mult");
   std::vector<std::string> fresh;
   if (cfg.transfer.reset_head > 0) {
     const std::string head = head_prefix(model);
@@ -157,6 +158,22 @@ std::string apply_transfer(const RunConfig& cfg, nn::Module& model) {
   return report.text();
 }
 
+namespace {
+
+// The names of the arena's entries outside the head ("backbone" of `key`).
+std::vector<std::string> backbone_entries(const nn::ParameterArena& arena, const char* key) {
+  std::vector<std::pair<std::string, Shape>> ns;
+  for (const auto& e : arena.entries()) ns.emplace_back(e.name, e.shape);
+  const std::string head = head_prefix(ns);
+  if (head.empty()) fail_input(key, ": backbone: the model has no final linear layer to tell it from");
+  std::vector<std::string> out;
+  for (const auto& e : arena.entries())
+    if (!optim::matches_prefix(e.name, head)) out.push_back(e.name);
+  return out;
+}
+
+}  // namespace
+
 std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::ParameterArena& arena) {
   std::vector<std::string> out;
   for (const std::string& p : cfg.transfer.freeze) {
@@ -164,12 +181,23 @@ std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::Paramet
       out.push_back(p);
       continue;
     }
-    std::vector<std::pair<std::string, Shape>> ns;
-    for (const auto& e : arena.entries()) ns.emplace_back(e.name, e.shape);
-    const std::string head = head_prefix(ns);
-    if (head.empty()) fail_input("model.freeze: backbone: the model has no final linear layer to keep training");
-    for (const auto& e : arena.entries())
-      if (!optim::matches_prefix(e.name, head)) out.push_back(e.name);
+    for (std::string& name : backbone_entries(arena, "model.freeze")) out.push_back(std::move(name));
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, double>> lr_mult_prefixes(const RunConfig& cfg, const nn::ParameterArena& arena) {
+  std::vector<std::pair<std::string, double>> out;
+  const std::pair<std::string, double>* backbone = nullptr;
+  for (const auto& pm : cfg.optim.lr_mults)
+    if (pm.first == "backbone") backbone = &pm;
+    else out.push_back(pm);
+  if (!backbone) return out;
+  const std::vector<std::pair<std::string, double>> named = out;  // "backbone" is the shortest prefix
+  for (const std::string& name : backbone_entries(arena, "optim.lr_mult")) {
+    bool other = false;
+    for (const auto& [p, f] : named) other = other || optim::matches_prefix(name, p);
+    if (!other) out.emplace_back(name, backbone->second);
   }
   return out;
 }
@@ -177,6 +205,7 @@ std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::Paramet
 optim::OptimOptions transfer_optim_options(const RunConfig& cfg, const nn::ParameterArena& arena) {
   optim::OptimOptions o = cfg.optim;
   o.freeze = freeze_prefixes(cfg, arena);
+  o.lr_mults = lr_mult_prefixes(cfg, arena);
   return o;
 }
 
@@ -186,6 +215,16 @@ int64_t stop_frozen_gradients(nn::Module& model, const std::vector<std::string>&
     bool frozen = false;
     for (const std::string& p : prefixes) frozen = frozen || optim::matches_prefix(name, p);
     if (frozen && var->requires_grad()) var->set_requires_grad(false), ++n;
+  }
+  return n;
+}
+
+int64_t restart_frozen_gradients(nn::Module& model, const std::vector<std::string>& prefixes) {
+  int64_t n = 0;
+  for (auto& [name, var] : model.named_parameters()) {
+    bool frozen = false;
+    for (const std::string& p : prefixes) frozen = frozen || optim::matches_prefix(name, p);
+    if (frozen && !var->requires_grad()) var->set_requires_grad(true), ++n;
   }
   return n;
 }

@@ -46,7 +46,10 @@ std::string apply_transfer(const RunConfig& cfg, nn::Module& model);
 
 // model.freeze with "backbone" expanded to every parameter outside the head.
 std::vector<std::string> freeze_prefixes(const RunConfig& cfg, const nn::ParameterArena& arena);
-// cfg.optim with model.freeze expanded, for an optimizer over `arena`.
+// optim.lr_mult with "backbone" expanded to every parameter outside the head that no other prefix of
+// it names (so "backbone" acts as the shortest prefix: {backbone: 0.1, layer4: 0.5} keeps layer4's 0.5).
+std::vector<std::pair<std::string, double>> lr_mult_prefixes(const RunConfig& cfg, const nn::ParameterArena& arena);
+// cfg.optim with model.freeze and optim.lr_mult expanded, for an optimizer over `arena`.
 optim::OptimOptions transfer_optim_options(const RunConfig& cfg, const nn::ParameterArena& arena);
 
 // Puts every BatchNorm layer of `model` in evaluation mode (call after model.train()): running
@@ -60,5 +63,8 @@ int64_t count_batchnorm(const nn::Module& model);
 // backpropagated through at all: a linear probe's backward is the head's). Their arena gradients stay
 // zero; the optimizer skips them anyway (optim::OptimOptions::freeze). Returns how many were stopped.
 int64_t stop_frozen_gradients(nn::Module& model, const std::vector<std::string>& prefixes);
+// The reverse, when model.freeze_epochs ends the freeze: the parameters under `prefixes` require
+// gradients again. Returns how many were restarted.
+int64_t restart_frozen_gradients(nn::Module& model, const std::vector<std::string>& prefixes);
 
 }  // namespace cvtrain

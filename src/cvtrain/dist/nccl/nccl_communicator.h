@@ -1,4 +1,4 @@
-// The NCCL communicator (device: cuda, issue 11): gradients are averaged on the GPUs with
+// The NCCL communicator (device: cuda): gradients are averaged on the GPUs with
 // ncclAllReduce on each rank's CUDA stream; everything else (batch totals, broadcasts, deadlines,
 // abort) goes through the host communicator it wraps (MPI), which also carries NCCL's unique id
 // from rank 0 to the others. Built into cvtrain_nccl only with CVTRAIN_CUDA=ON and NCCL found.
