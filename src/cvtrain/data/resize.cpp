@@ -33,6 +33,10 @@ int64_t half_to_even(int64_t x) {
 
 }  // namespace
 
+int64_t shorter_side_target(const ImageSpec& spec) {  // timm: scale_size = math.floor(img_size / crop_pct)
+  return static_cast<int64_t>(std::floor(static_cast<double>(spec.size[0]) / spec.crop_fraction));
+}
+
 ResizePlan plan_resize(const ImageSpec& spec, int64_t H, int64_t W) {
   ResizePlan p;
   if (!spec.resizes()) {
@@ -43,9 +47,7 @@ ResizePlan plan_resize(const ImageSpec& spec, int64_t H, int64_t W) {
     p.RH = p.OH = spec.size[0], p.RW = p.OW = spec.size[1];
     return p;
   }
-  const int64_t S = spec.size[0];
-  // timm: scale_size = math.floor(img_size / crop_pct)
-  const auto short_to = static_cast<int64_t>(std::floor(static_cast<double>(S) / spec.crop_fraction));
+  const int64_t S = spec.size[0], short_to = shorter_side_target(spec);
   const int64_t shorter = std::min(H, W), longer = std::max(H, W);
   const auto long_to = static_cast<int64_t>(static_cast<double>(short_to * longer) / static_cast<double>(shorter));
   p.RH = W <= H ? long_to : short_to;
@@ -243,8 +245,7 @@ std::string describe(const ImageSpec& spec) {
       out += "resize to " + std::to_string(spec.size[0]) + "x" + std::to_string(spec.size[1]) +
              " (HxW; antialiased bilinear, torchvision 0.14 Resize on PIL images)";
     } else {
-      const ResizePlan p = plan_resize(spec, 1000, 1000);  // the shorter side's target
-      out += "resize the shorter side to " + std::to_string(p.RH) +
+      out += "resize the shorter side to " + std::to_string(shorter_side_target(spec)) +
              " (antialiased bilinear, torchvision 0.14 Resize on PIL images) and center-crop " +
              std::to_string(spec.size[0]) + "x" + std::to_string(spec.size[0]);
     }

@@ -31,6 +31,8 @@ struct ResizePlan {
   int64_t top = 0, left = 0; // crop offset in the resized image (torchvision: int(round(d / 2.0)), half to even)
   int64_t OH = 0, OW = 0;    // output
 };
+// With size {S}: the length the shorter side is resized to, floor(S / crop_fraction).
+int64_t shorter_side_target(const ImageSpec& spec);
 // torchvision's _compute_resized_output_size (shorter side: int(S * long / short)) and CenterCrop.
 ResizePlan plan_resize(const ImageSpec& spec, int64_t H, int64_t W);
 // The (C,H,W) an image of (C,H,W) becomes.
@@ -38,7 +40,8 @@ Shape prepared_shape(const ImageSpec& spec, int64_t C, int64_t H, int64_t W);
 
 // Kernel: resizes src (C,H,W) u8 to (C,RH,RW) by Pillow's antialiased bilinear filter and writes the
 // window rows [top, top+OH) x columns [left, left+OW) of it to dst (C,OH,OW). Only the window is
-// computed; each of its pixels is the one the full resize gives. No allocation beyond one row buffer.
+// computed; each of its pixels is the one the full resize gives. Allocates its weight tables and the
+// rows between the passes.
 void resize_bilinear_aa(const uint8_t* src, int64_t C, int64_t H, int64_t W, int64_t RH, int64_t RW, int64_t top,
                         int64_t left, int64_t OH, int64_t OW, uint8_t* dst);
 
