@@ -35,7 +35,9 @@ REFUSED_HERE = {"device": "cuda needs a -DCVTRAIN_CUDA=ON build and a GPU"}
 AXES = {"model.name", "optim.name", "optim.schedule"}  # the keys contexts vary
 BASE_RUN = "@BASE_RUN"  # stands for the context's own base run folder (model.init_from)
 
-# key: value, or (value, overrides that make the key apply). Values are YAML, as --set takes them.
+# key: value, or (value, overrides that make the key apply), or (value, overrides, keys set with the
+# probe only: a pair that is valid only together, as data.mean and data.std). Values are YAML, as --set
+# takes them.
 PROBES = {
     "seed": "1", "threads": "2", "device": "cuda", "data.dataset": "fashion_mnist", "data.limit_train": "16",
     "data.limit_test": "4", "data.val_fraction": "0.25", "data.preprocess": "mean_image",
@@ -43,6 +45,8 @@ PROBES = {
     "data.whiten_epsilon": ("0.1", {"data.preprocess": "zca"}),
     "data.workers": "1", "data.drop_last": "true", "data.mixup_alpha": "0.4", "data.cutmix_alpha": "0.4",
     "data.classes": "[0, 1]", "data.per_class": "3", "data.augment": "[{name: hflip}]",
+    "data.image_size": "20", "data.channels": "3", "data.crop_fraction": ("0.875", {"data.image_size": "24"}),
+    "data.mean": ("[0.5]", {}, {"data.std": "[0.25]"}), "data.std": ("[0.25]", {}, {"data.mean": "[0.5]"}),
     "model.name": "mlp", "model.dropout": "0.3", "model.dropout_mode": "original", "model.activation": "tanh",
     "model.activation_slope": ("0.2", {"model.activation": "leaky_relu"}),
     "model.activation_alpha": ("0.5", {"model.activation": "elu"}),
@@ -275,11 +279,11 @@ def check(tmp):
         if probe is None:
             fail(key, f"{key}: no probe value; add one to PROBES in tests/cli/knobs.py")
             continue
-        value, enable = probe if isinstance(probe, tuple) else (probe, {})
+        value, enable, together = (probe + ({},))[:3] if isinstance(probe, tuple) else (probe, {}, {})
         for ctx in contexts(key):
             if ctx.get(key) == value or (key in AXES and key in ctx):
                 continue
-            jobs.append((k, value, {**BASE, **ctx, **enable}))
+            jobs.append((k, (value, together), {**BASE, **ctx, **enable}))
 
     # One base run per distinct context, then every probe against its context's base. A context that
     # starts from @BASE_RUN (model.init_from) uses the base run of its plain twin, which runs first.
@@ -308,13 +312,14 @@ def check(tmp):
                 bases[text] = outcome
 
     def probe_one(i, job):
-        k, value, ctx = job
+        k, (value, together), ctx = job
         base = bases[json.dumps(ctx, sort_keys=True)]
         if base.code != 0:
             return k, ctx, "context", base.err.splitlines()[-1] if base.err else f"exit {base.code}"
         folder = os.path.join(tmp, f"probe{i}")
         settings = {kk: (folder_of_base(ctx) if v == BASE_RUN else v) for kk, v in ctx.items()}
         settings[k["key"]] = folder_of_base(ctx) if value == BASE_RUN else value
+        settings.update(together)
         out = Outcome(train(settings, folder), folder)
         if out.code == 2 and k["key"] in out.err:
             verdict = ("refused", out.err.splitlines()[-1])

@@ -13,6 +13,7 @@
 
 #include "cvtrain/cli/commands.h"
 #include "cvtrain/train/config.h"
+#include "cvtrain/data/resize.h"
 #include "cvtrain/nn/flops.h"
 #include "cvtrain/train/trainer.h"
 
@@ -29,6 +30,7 @@ int cmd_bench(const BenchArgs& a) {
   }
   // Only the shape and class count are needed from the data.
   Dataset like = load_dataset(cfg.data.dataset, cfg.data.root, Split::test, 1);
+  prepare_dataset(like, image_spec(cfg.data));  // data.image_size, data.channels
   const Shape image{like.images.size(1), like.images.size(2), like.images.size(3)};
   const int64_t classes = static_cast<int64_t>(like.class_names.size());
   auto model = make_model(cfg, like, ctx.rng);

@@ -20,8 +20,8 @@ int cmd_diagnose(const DiagnoseArgs& a) {
   if (a.batches < 1) fail_input("--batches must be >= 1, got ", a.batches);
   apply_threads(cfg);
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
-  Dataset train = load_dataset(cfg.data.dataset, cfg.data.root, Split::train, cfg.data.limit_train);
-  Normalization norm = fit_normalization(train);
+  Dataset train = load_split(cfg, Split::train);
+  Normalization norm = normalization_for(cfg.data, train);
   std::shared_ptr<nn::Module> model = make_model(cfg, train, ctx.rng);
 
   const std::string out = a.out.empty() ? "runs/" + fs::path(a.config).stem().string() + "-diagnose" : a.out;

@@ -9,6 +9,7 @@
 
 #include "cvtrain/cli/commands.h"
 #include "cvtrain/cli/progress.h"
+#include "cvtrain/data/resize.h"
 #include "cvtrain/train/config.h"
 #include "cvtrain/data/tta.h"
 #include "cvtrain/nn/arena.h"
@@ -39,7 +40,8 @@ std::string class_list(const RunConfig& c) {
 // Members with the same key are evaluated on the same test images.
 std::string data_key(const RunConfig& c) {
   return c.data.dataset + "|" + c.data.root + "|" + std::to_string(c.data.limit_test) + "|" +
-         std::to_string(c.data.val_fraction) + "|" + class_list(c) + "|" + std::to_string(c.seed * (c.data.val_fraction > 0));
+         std::to_string(c.data.val_fraction) + "|" + class_list(c) + "|" + std::to_string(c.seed * (c.data.val_fraction > 0)) +
+         "|" + image_spec_json(image_spec(c.data));  // members trained at other sizes see other pixels
 }
 
 struct TestSets {

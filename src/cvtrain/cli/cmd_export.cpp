@@ -4,7 +4,10 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "cvtrain/cli/commands.h"
+#include "cvtrain/data/resize.h"
 #include "cvtrain/interop/onnx_export.h"
 #include "cvtrain/train/model_file.h"
 
@@ -24,9 +27,17 @@ int cmd_export(const ExportArgs& a) {
     o.activation = {m.cfg.model.activation.name, m.cfg.model.activation.slope, m.cfg.model.activation.alpha};
     o.fold_batchnorm = a.fold_bn;
     o.graph_name = m.cfg.model.name;
+    // The graph takes images already prepared as predict prepares them (data/resize.h); the spec
+    // travels in the doc_string and the metadata_props.
+    ImageSpec prep = image_spec(m.cfg.data);
+    prep.channels = m.C;
     o.doc = "cvtrain " + m.cfg.model.name + " exported from " + m.weights.path +
             "; input (N," + std::to_string(m.C) + "," + std::to_string(m.H) + "," + std::to_string(m.W) +
-            ") pixels v/255 in [0,1]; output logits";
+            ") pixels v/255 in [0,1]" + (prep.resizes() ? " of each image prepared as: " + describe(prep) : "") +
+            "; output logits";
+    o.metadata = {{"cvtrain.image_transform", image_spec_json(prep)}};
+    if (m.fitted.is_channel())  // the graph's first nodes apply it; recorded for readers of the file
+      o.metadata.emplace_back("cvtrain.normalization", nlohmann::json({{"mean", m.norm.mean}, {"std", m.norm.std}}).dump());
     interop::write_onnx(a.out, *m.model, o);
   } else {
     auto meta = model_metadata(m.cfg, m.norm);

@@ -26,7 +26,7 @@ int cmd_lr_find(const LrFindArgs& a) {
   if (cfg.device != "cpu") fail_input("device: lr-find runs on the CPU so far; set device: cpu");
   const Dataset train = load_split(cfg, Split::train);
   if (train.size() == 0) fail_input("data.dataset ", cfg.data.dataset, ": the training split is empty");
-  const Normalization norm = fit_normalization(train);  // and data.preprocess, as training fits them
+  const Normalization norm = normalization_for(cfg.data, train);  // and data.preprocess, as training fits them
   const Preprocess fitted =
       fit_preprocess(train, cfg.data.preprocess, cfg.data.preprocess_components, cfg.data.whiten_epsilon);
   auto model = make_model(cfg, train, ctx.rng, &fitted);

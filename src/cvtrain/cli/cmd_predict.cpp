@@ -1,7 +1,9 @@
 // `cvtrain predict RUN_OR_CHECKPOINT INPUT... [--topk K] [--json]`: class probabilities for PNG/JPEG
-// files or images of an IDX / CIFAR binary file ("t10k-images-idx3-ubyte.gz:0-99"), preprocessed as
-// in training (the per-channel normalization or fitted data.preprocess from the model file's
-// metadata, through the same BatchLoader). Also the loading shared with `cvtrain export`. No resizing.
+// files or images of an IDX / CIFAR binary file ("t10k-images-idx3-ubyte.gz:0-99"), prepared as in
+// training: converted to the model's channels and resized as the stored data.image_size says
+// (data/resize.h), then the per-channel normalization or fitted data.preprocess from the model file's
+// metadata, through the same BatchLoader. An input that fails is reported (one line) and the others
+// are predicted; the exit status is then 2. Also the loading shared with `cvtrain export`.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +18,7 @@
 #include "cvtrain/data/idx.h"
 #include "cvtrain/data/image_io.h"
 #include "cvtrain/data/loader.h"
+#include "cvtrain/data/resize.h"
 
 namespace cvtrain::cli {
 
@@ -55,25 +58,30 @@ namespace {
 struct Images {
   std::vector<std::string> names;  // "shirt.png", "t10k-images-idx3-ubyte.gz:17"
   std::vector<uint8_t> pixels;     // (N,C,H,W) at the model's C,H,W
+  std::vector<std::pair<std::string, std::string>> failed;  // input, why
 };
 
-// Converts one (c,h,w) image to the model's channels: gray -> RGB by copying, RGB -> gray by
-// ITU-R 601-2 luma (PIL's convert("L")). Sizes must match: predict does not resize.
-void add_image(Images& out, const InferenceModel& m, const std::string& name, const uint8_t* src, int64_t c,
-               int64_t h, int64_t w) {
-  if (h != m.H || w != m.W)
-    fail_input(name, ": the image is ", h, "x", w, ", the model takes ", m.H, "x", m.W, " (predict does not resize)");
+// What predict does to every input: the training run's data.image_size (as stored: none), and a
+// conversion to the model's channels (gray -> RGB copies, RGB -> gray by ITU-R 601-2 luma).
+ImageSpec input_spec(const InferenceModel& m) {
+  ImageSpec spec = image_spec(m.cfg.data);
+  spec.channels = m.C;
+  return spec;
+}
+
+// Prepares one (c,h,w) image for the model and appends it.
+void add_image(Images& out, const InferenceModel& m, const ImageSpec& spec, const std::string& name, const uint8_t* src,
+               int64_t c, int64_t h, int64_t w) {
   if (c != 1 && c != 3) fail_input(name, ": ", c, " channels; 1 (gray) or 3 (RGB) expected");
-  const int64_t hw = h * w;
-  for (int64_t oc = 0; oc < m.C; ++oc) {
-    for (int64_t i = 0; i < hw; ++i) {
-      uint8_t v;
-      if (c == m.C) v = src[oc * hw + i];
-      else if (c == 1) v = src[i];
-      else v = static_cast<uint8_t>((src[i] * 299 + src[hw + i] * 587 + src[2 * hw + i] * 114 + 500) / 1000);
-      out.pixels.push_back(v);
-    }
+  const U8Image img{c, h, w, std::vector<uint8_t>(src, src + c * h * w)};
+  const U8Image ready = prepare_image(img, spec);
+  if (ready.H != m.H || ready.W != m.W) {
+    if (!spec.resizes())
+      fail_input(name, ": the image is ", h, "x", w, ", the model takes ", m.H, "x", m.W,
+                 " (it was trained without data.image_size, on images as stored, so predict does not resize)");
+    fail_input(name, ": data.image_size makes it ", ready.H, "x", ready.W, ", the model takes ", m.H, "x", m.W);
   }
+  out.pixels.insert(out.pixels.end(), ready.data.begin(), ready.data.end());
   out.names.push_back(name);
 }
 
@@ -106,61 +114,65 @@ std::vector<int64_t> parse_indices(const std::string& file, const std::string& s
   return out;
 }
 
-// Collects every input: an image file, or FILE[:INDICES] of an IDX or CIFAR binary file.
+// One input: an image file, or FILE[:INDICES] of an IDX or CIFAR binary file.
+void read_input(Images& out, const std::string& arg, const InferenceModel& m, const ImageSpec& prep) {
+  std::string file = arg, spec;
+  const size_t colon = arg.rfind(':');
+  if (!fs::exists(arg) && colon != std::string::npos) file = arg.substr(0, colon), spec = arg.substr(colon + 1);
+  std::error_code ec;
+  const fs::file_status st = fs::status(file, ec);
+  if (!fs::exists(st)) fail_input(file, ": no such file");
+  if (fs::is_directory(st)) fail_input(file, ": a folder; give the image files in it (", file, "/*.png)");
+  if (!fs::is_regular_file(st)) fail_input(file, ": not a regular file (a device or a pipe); give an image file");
+  unsigned char magic[4] = {0, 0, 0, 0};
+  std::ifstream(file, std::ios::binary).read(reinterpret_cast<char*>(magic), 4);
+  const bool png = magic[0] == 0x89 && magic[1] == 'P', jpeg = magic[0] == 0xFF && magic[1] == 0xD8;
+  const bool idx = (magic[0] == 0x1F && magic[1] == 0x8B) || (magic[0] == 0 && magic[1] == 0 && magic[2] == 0x08);
+  if (png || jpeg) {
+    if (!spec.empty()) fail_input(arg, ": indices are for IDX and CIFAR files, not images");
+    U8Image img = read_image(file);
+    add_image(out, m, prep, file, img.data.data(), img.C, img.H, img.W);
+  } else if (idx) {
+    Tensor t = read_idx(file);  // (N,H,W) or (N,C,H,W)
+    if (t.dim() != 3 && t.dim() != 4) fail_input(file, ": an IDX image file has 3 or 4 dimensions, this one ", t.dim());
+    const int64_t n = t.size(0), c = t.dim() == 4 ? t.size(1) : 1, h = t.size(-2), w = t.size(-1);
+    for (int64_t i : parse_indices(file, spec, n))
+      add_image(out, m, prep, file + ":" + std::to_string(i), t.data<uint8_t>() + i * c * h * w, c, h, w);
+  } else {
+    // CIFAR binary: records of label byte(s) then 3x32x32 (cifar.h); CIFAR-100 has two label bytes.
+    const int64_t label_bytes = m.cfg.data.dataset == "cifar100" ? 2 : 1, record = label_bytes + 3072;
+    const auto size = static_cast<int64_t>(fs::file_size(file));
+    if (size == 0 || size % record != 0)
+      fail_input(file, ": not a PNG, JPEG, IDX or CIFAR binary file (", size, " bytes is not a whole number of ",
+                 record, "-byte CIFAR records)");
+    std::vector<uint8_t> bytes(static_cast<size_t>(size));
+    std::ifstream in(file, std::ios::binary);
+    if (!in.read(reinterpret_cast<char*>(bytes.data()), size)) fail_input(file, ": read failed");
+    for (int64_t i : parse_indices(file, spec, size / record))
+      add_image(out, m, prep, file + ":" + std::to_string(i), bytes.data() + i * record + label_bytes, 3, 32, 32);
+  }
+}
+
+// Every input; one that fails (unreadable, corrupt, not an image, a size the model cannot take) is
+// listed in `failed` with its reason, and none of its images is kept.
 Images read_inputs(const std::vector<std::string>& args, const InferenceModel& m) {
   Images out;
+  const ImageSpec prep = input_spec(m);
   for (const std::string& arg : args) {
-    std::string file = arg, spec;
-    const size_t colon = arg.rfind(':');
-    if (!fs::exists(arg) && colon != std::string::npos) file = arg.substr(0, colon), spec = arg.substr(colon + 1);
-    std::error_code ec;
-    const fs::file_status st = fs::status(file, ec);
-    if (!fs::exists(st)) fail_input(file, ": no such file");
-    if (fs::is_directory(st)) fail_input(file, ": a folder; give the image files in it (", file, "/*.png)");
-    if (!fs::is_regular_file(st)) fail_input(file, ": not a regular file (a device or a pipe); give an image file");
-    unsigned char magic[4] = {0, 0, 0, 0};
-    std::ifstream(file, std::ios::binary).read(reinterpret_cast<char*>(magic), 4);
-    const bool png = magic[0] == 0x89 && magic[1] == 'P', jpeg = magic[0] == 0xFF && magic[1] == 0xD8;
-    const bool idx = (magic[0] == 0x1F && magic[1] == 0x8B) || (magic[0] == 0 && magic[1] == 0 && magic[2] == 0x08);
-    if (png || jpeg) {
-      if (!spec.empty()) fail_input(arg, ": indices are for IDX and CIFAR files, not images");
-      U8Image img = read_image(file);
-      add_image(out, m, file, img.data.data(), img.C, img.H, img.W);
-    } else if (idx) {
-      Tensor t = read_idx(file);  // (N,H,W) or (N,C,H,W)
-      if (t.dim() != 3 && t.dim() != 4) fail_input(file, ": an IDX image file has 3 or 4 dimensions, this one ", t.dim());
-      const int64_t n = t.size(0), c = t.dim() == 4 ? t.size(1) : 1, h = t.size(-2), w = t.size(-1);
-      for (int64_t i : parse_indices(file, spec, n))
-        add_image(out, m, file + ":" + std::to_string(i), t.data<uint8_t>() + i * c * h * w, c, h, w);
-    } else {
-      // CIFAR binary: records of label byte(s) then 3x32x32 (cifar.h); CIFAR-100 has two label bytes.
-      const int64_t label_bytes = m.cfg.data.dataset == "cifar100" ? 2 : 1, record = label_bytes + 3072;
-      const auto size = static_cast<int64_t>(fs::file_size(file));
-      if (size == 0 || size % record != 0)
-        fail_input(file, ": not a PNG, JPEG, IDX or CIFAR binary file (", size, " bytes is not a whole number of ",
-                   record, "-byte CIFAR records)");
-      std::vector<uint8_t> bytes(static_cast<size_t>(size));
-      std::ifstream in(file, std::ios::binary);
-      if (!in.read(reinterpret_cast<char*>(bytes.data()), size)) fail_input(file, ": read failed");
-      for (int64_t i : parse_indices(file, spec, size / record))
-        add_image(out, m, file + ":" + std::to_string(i), bytes.data() + i * record + label_bytes, 3, 32, 32);
+    const size_t names = out.names.size(), pixels = out.pixels.size();
+    try {
+      read_input(out, arg, m, prep);
+    } catch (const InputError& e) {
+      out.names.resize(names), out.pixels.resize(pixels);
+      out.failed.emplace_back(arg, e.what());
     }
   }
   return out;
 }
 
-}  // namespace
-
-int cmd_predict(const PredictArgs& a) {
-  if (a.topk < 1) fail_input("--topk must be at least 1, got ", a.topk);
-  Context ctx(0, 0);
-  InferenceModel m = load_inference_model(run_weights_path(a.run, a.weights), a.overrides, ctx.rng);
-  apply_threads(m.cfg);
-  const Images in = read_inputs(a.inputs, m);
+// The images as a dataset, through the evaluation loader: exactly the training preprocessing.
+std::vector<std::vector<float>> predict_logits(Context& ctx, const InferenceModel& m, const Images& in) {
   const auto N = static_cast<int64_t>(in.names.size());
-  if (N == 0) fail_input("predict: no images given");
-
-  // The images as a dataset, through the evaluation loader: exactly the training preprocessing.
   Dataset data;
   data.images = Tensor::empty({N, m.C, m.H, m.W}, DType::u8);
   std::memcpy(data.images.data<uint8_t>(), in.pixels.data(), in.pixels.size());
@@ -177,6 +189,21 @@ int cmd_predict(const PredictArgs& a) {
     for (int64_t i = 0; i < y.size(0); ++i)
       logits.emplace_back(y.data<float>() + i * y.size(1), y.data<float>() + (i + 1) * y.size(1));
   }
+  return logits;
+}
+
+}  // namespace
+
+int cmd_predict(const PredictArgs& a) {
+  if (a.topk < 1) fail_input("--topk must be at least 1, got ", a.topk);
+  Context ctx(0, 0);
+  InferenceModel m = load_inference_model(run_weights_path(a.run, a.weights), a.overrides, ctx.rng);
+  apply_threads(m.cfg);
+  if (a.inputs.empty()) fail_input("predict: no images given");
+  const Images in = read_inputs(a.inputs, m);
+  const auto N = static_cast<int64_t>(in.names.size());
+  for (const auto& [input, why] : in.failed) std::fprintf(stderr, "cvtrain: error: %s\n", printable(why).c_str());
+  std::vector<std::vector<float>> logits = N > 0 ? predict_logits(ctx, m, in) : std::vector<std::vector<float>>{};
 
   nlohmann::json preds = nlohmann::json::array();
   for (int64_t i = 0; i < N; ++i) {
@@ -203,8 +230,12 @@ int cmd_predict(const PredictArgs& a) {
     if (a.json) preds.push_back({{"input", in.names[static_cast<size_t>(i)]}, {"top", tops}, {"logits", z}});
     else std::printf("%s\n", line.c_str());
   }
-  if (a.json) std::printf("%s\n", nlohmann::json({{"model", m.weights.path}, {"predictions", preds}}).dump().c_str());
-  return 0;
+  if (a.json) {
+    nlohmann::json failed = nlohmann::json::array();
+    for (const auto& [input, why] : in.failed) failed.push_back({{"input", input}, {"error", why}});
+    std::printf("%s\n", nlohmann::json({{"model", m.weights.path}, {"predictions", preds}, {"failed", failed}}).dump().c_str());
+  }
+  return in.failed.empty() ? 0 : 2;
 }
 
 }  // namespace cvtrain::cli

@@ -326,7 +326,7 @@ static int train_ranks(const TrainArgs& a, std::unique_ptr<dist::Communicator>& 
   open_device(ctx, cfg, comm);
   const RunSplits data = load_splits(cfg);
   const Dataset& train = data.train;
-  Normalization norm = ck ? normalization_from_metadata(ck->metadata, r.ck_path) : fit_normalization(train);
+  Normalization norm = ck ? normalization_from_metadata(ck->metadata, r.ck_path) : normalization_for(cfg.data, train);
   const Preprocess fitted = ck ? preprocess_from_metadata(ck->metadata, r.ck_path)
                               : fit_preprocess(train, cfg.data.preprocess, cfg.data.preprocess_components,
                                                cfg.data.whiten_epsilon);

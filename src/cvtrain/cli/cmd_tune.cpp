@@ -122,7 +122,7 @@ int cmd_tune(const TuneArgs& a, const std::string& self) {
   if (cfg.device != "cpu") fail_input("device: tune's first checks run on the CPU so far; set device: cpu");
   Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
   const Dataset train = load_split(cfg, Split::train);
-  const Normalization norm = fit_normalization(train);
+  const Normalization norm = normalization_for(cfg.data, train);
   const Preprocess fitted =
       fit_preprocess(train, cfg.data.preprocess, cfg.data.preprocess_components, cfg.data.whiten_epsilon);
   const Preprocess* pre = fitted.is_channel() ? nullptr : &fitted;

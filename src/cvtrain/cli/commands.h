@@ -154,6 +154,9 @@ int cmd_report(const ReportArgs& a);
 void apply_threads(const RunConfig& cfg);  // OpenMP's thread count, once per process
 // A trained model ready for inference (cmd_predict.cpp): weights read (train/weights.h), config
 // parsed, the dataset's first test image read for the input shape and class names, eval mode.
+// A message as one printable line: control characters as \xNN (main.cpp).
+std::string printable(const std::string& text);
+
 struct InferenceModel {
   WeightsFile weights;
   RunConfig cfg;

@@ -203,22 +203,6 @@ const std::vector<Subcommand>& subcommands() {
   return table;
 }
 
-// A message as one printable line: control characters (from file names, say) as \xNN, so they
-// cannot move the cursor, change colours or split the line.
-std::string printable(const std::string& text) {
-  std::string out;
-  for (const unsigned char c : text) {
-    if (c >= 0x20 && c != 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  return out;
-}
-
 // The subcommand's exit code; an InputError is the user's (2), anything else ours (1).
 int run_guarded(const Runner& run) {
   try {
@@ -236,6 +220,23 @@ int run_guarded(const Runner& run) {
 }
 
 }  // namespace
+
+// A message as one printable line: control characters (from file names, say) as \xNN, so they
+// cannot move the cursor, change colours or split the line.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (const unsigned char c : text) {
+    if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
 }  // namespace cvtrain::cli
 
 int main(int argc, char** argv) {

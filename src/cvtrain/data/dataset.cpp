@@ -14,6 +14,7 @@
 #include "cvtrain/data/idx.h"
 #include "cvtrain/data/image_folder.h"
 #include "cvtrain/data/preprocess.h"
+#include "cvtrain/data/resize.h"
 #include "cvtrain/data/subset.h"
 #include "cvtrain/tensor/rng.h"
 
@@ -170,6 +171,30 @@ std::pair<Dataset, Dataset> split_dataset(const Dataset& data, double fraction, 
   return {take(data, train), take(data, val)};
 }
 
+namespace {
+
+void check_image_options(const DataOptions& o) {
+  auto need = [](bool ok, const char* key, const std::string& what) {
+    if (!ok) fail_input(key, ": ", what);
+  };
+  const auto& size = o.image_size;
+  need(size.size() <= 2, "data.image_size", "one number S (shorter side S, then an SxS center crop) or [H, W]");
+  const bool as_stored = size.empty() || (size.size() == 1 && size[0] == 0);
+  for (int64_t d : size)
+    need(as_stored || (d >= 1 && d <= 8192), "data.image_size", "each size must be in [1, 8192] (0 alone: as stored)");
+  need(o.channels == 0 || o.channels == 1 || o.channels == 3, "data.channels", "must be 0 (as stored), 1 or 3");
+  need(o.crop_fraction > 0 && o.crop_fraction <= 1, "data.crop_fraction", "must be in (0, 1]");
+  need(o.mean.empty() == o.std.empty(), o.mean.empty() ? "data.mean" : "data.std",
+       "data.mean and data.std go together: give both, one value per channel");
+  need(o.mean.size() == o.std.size(), "data.std",
+       std::to_string(o.std.size()) + " values but data.mean has " + std::to_string(o.mean.size()));
+  need(o.mean.empty() || o.channels == 0 || static_cast<int64_t>(o.mean.size()) == o.channels, "data.mean",
+       std::to_string(o.mean.size()) + " values for data.channels " + std::to_string(o.channels));
+  for (double s : o.std) need(s > 0, "data.std", "each value must be > 0");
+}
+
+}  // namespace
+
 void check_options(const DataOptions& o) {
   auto need = [](bool ok, const char* key, const char* what) {
     if (!ok) fail_input(key, ": ", what);
@@ -192,24 +217,28 @@ void check_options(const DataOptions& o) {
   need(o.mixup_alpha >= 0, "data.mixup_alpha", "must be >= 0");
   need(o.cutmix_alpha >= 0, "data.cutmix_alpha", "must be >= 0");
   need(o.per_class >= 0, "data.per_class", "must be >= 0");
+  check_image_options(o);
 }
 
 bool has_validation_split(const DataOptions& o) {
   return o.val_fraction > 0 || (o.dataset == "image_folder" && image_folder_has_val(o.root));
 }
 
-Dataset load_dataset(const DataOptions& o, Split split, uint64_t split_seed) {
-  check_options(o);
+namespace {
+
+// load_dataset before the ImageSpec, except for image folders, whose images of different sizes
+// become one shape only through it (each is prepared as it is decoded).
+Dataset load_stored(const DataOptions& o, Split split, uint64_t split_seed, const ImageSpec& spec) {
   if (!o.classes.empty() || o.per_class > 0) {  // data.classes, data.per_class: after the limits
     DataOptions all = o;
     all.classes.clear(), all.per_class = 0;
-    Dataset full = load_dataset(all, split, split_seed);
+    Dataset full = load_stored(all, split, split_seed, spec);
     check_class_list(o.classes, full.num_classes(), "data.classes");
     return select_classes(full, o.classes, split == Split::train ? o.per_class : 0);
   }
   const BadFile policy = parse_bad_file(o.on_bad_file);
   auto load = [&](Split s, int64_t n) {
-    if (o.dataset == "image_folder") return load_image_folder_split(o.root, s, policy, n);
+    if (o.dataset == "image_folder") return load_image_folder_split(o.root, s, policy, n, spec);
     return load_dataset(o.dataset, o.root, s, n);
   };
   if (o.val_fraction > 0 && split != Split::test) {
@@ -221,6 +250,16 @@ Dataset load_dataset(const DataOptions& o, Split split, uint64_t split_seed) {
   if (split == Split::val && !has_validation_split(o))
     fail_input("data.val_fraction: the run has no validation split; set data.val_fraction (e.g. 0.1)");
   return load(split, split == Split::train ? o.limit_train : split == Split::test ? o.limit_test : 0);
+}
+
+}  // namespace
+
+Dataset load_dataset(const DataOptions& o, Split split, uint64_t split_seed) {
+  check_options(o);
+  const ImageSpec spec = image_spec(o);
+  Dataset data = load_stored(o, split, split_seed, spec);
+  if (o.dataset != "image_folder") prepare_dataset(data, spec);
+  return data;
 }
 
 Dataset make_synthetic(int64_t n, int64_t channels, int64_t height, int64_t width, uint64_t seed) {
@@ -261,6 +300,18 @@ Dataset make_synthetic(int64_t n, int64_t channels, int64_t height, int64_t widt
     }
   }
   return ds;
+}
+
+Normalization normalization_for(const DataOptions& o, const Dataset& train) {
+  if (o.mean.empty()) return fit_normalization(train);
+  const int64_t C = train.images.size(1);
+  if (static_cast<int64_t>(o.mean.size()) != C)
+    fail_input("data.mean: ", o.mean.size(), " values for the ", C, "-channel images of ", train.name,
+               "; give one per channel (or set data.channels)");
+  Normalization n;
+  for (size_t c = 0; c < o.mean.size(); ++c)
+    n.mean.push_back(static_cast<float>(o.mean[c])), n.std.push_back(static_cast<float>(o.std[c]));
+  return n;
 }
 
 Normalization fit_normalization(const Dataset& train) {

@@ -60,6 +60,14 @@ struct DataOptions {
   double cutmix_alpha = 0.0;
   std::vector<int64_t> classes;  // keeps those classes relabelled 0..k-1 in this order (subset.h); empty: all
   int64_t per_class = 0;         // at most N training images per class (0: all)
+  // What each image becomes when loaded (resize.h): {} or {0} as stored, {S} shorter side to S then
+  // an SxS center crop, {H, W} exactly HxW; channels 0 (as stored), 1 or 3.
+  std::vector<int64_t> image_size;
+  int64_t channels = 0;
+  double crop_fraction = 1.0;  // with image_size {S}: the shorter side to floor(S / crop_fraction) first
+  // A fixed per-channel normalization in [0,1] pixel units (torchvision's Normalize), used instead of
+  // the one fitted on the training set; empty: fitted.
+  std::vector<double> mean, std;
 };
 
 // The validation fraction held out when a run makes a choice (a best checkpoint, early stopping, a
@@ -96,5 +104,8 @@ struct Normalization {
 // compute them (x.mean()/255, x.std()/255 with numpy's population std). Exact integer histograms,
 // then double, so the result does not depend on the thread count.
 Normalization fit_normalization(const Dataset& train);
+// The run's normalization: data.mean / data.std when given (one value per channel of `train`'s images,
+// else an InputError naming data.mean), else fit_normalization(train).
+Normalization normalization_for(const DataOptions& o, const Dataset& train);
 
 }  // namespace cvtrain

@@ -45,7 +45,8 @@ std::string not_a_file(const fs::path& p) {
 
 }  // namespace
 
-Dataset load_image_folder(const std::string& dir, BadFile policy, int64_t limit, const std::vector<std::string>& classes) {
+Dataset load_image_folder(const std::string& dir, BadFile policy, int64_t limit, const std::vector<std::string>& classes,
+                          const ImageSpec& spec) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) fail_input(dir, ": image folder does not exist or is not a folder (data.root)");
   std::vector<std::string> found;
@@ -64,7 +65,8 @@ Dataset load_image_folder(const std::string& dir, BadFile policy, int64_t limit,
 
   std::vector<U8Image> images;
   std::vector<int64_t> labels;
-  int64_t skipped = 0;
+  int64_t skipped = 0, bytes = 0;
+  const int64_t max_bytes = prepared_bytes_limit();
   std::string first_skip;
   for (size_t k = 0; k < found.size(); ++k) {
     const fs::path cdir = fs::path(dir) / found[k];
@@ -78,15 +80,22 @@ Dataset load_image_folder(const std::string& dir, BadFile policy, int64_t limit,
       try {
         if (const std::string why = not_a_file(f); !why.empty()) fail_input(f.string(), ": ", why, ", not an image file");
         U8Image img = read_image(f.string());
+        if (spec.active()) img = prepare_image(img, spec);
         if (!images.empty() && (img.C != images[0].C || img.H != images[0].H || img.W != images[0].W))
           fail_input(f.string(), ": image is ", img.C, "x", img.H, "x", img.W, " (CxHxW) but the dataset's first image is ",
-                     images[0].C, "x", images[0].H, "x", images[0].W, "; convert or resize the folder to one shape");
+                     images[0].C, "x", images[0].H, "x", images[0].W,
+                     "; set data.image_size (e.g. 64: shorter side, then a center crop) and data.channels (1 or 3) "
+                     "to load every image at one shape");
+        bytes += static_cast<int64_t>(img.data.size());
         images.push_back(std::move(img));
         labels.push_back(static_cast<int64_t>(k));
       } catch (const InputError& e) {
         if (policy == BadFile::fail) throw;
         if (skipped++ == 0) first_skip = e.what();
       }
+      if (bytes > max_bytes)  // not a bad file: data.on_bad_file does not skip it
+        fail_input(dir, ": the images take more than ", max_bytes >> 20,
+                   " MiB, half of this machine's memory; use a smaller data.image_size or fewer images (data.limit_train)");
     }
   }
   if (skipped > 0)
@@ -112,15 +121,16 @@ bool image_folder_has_val(const std::string& root) {
   return fs::is_directory(r / "train", ec) && fs::is_directory(r / "val", ec) && fs::is_directory(r / "test", ec);
 }
 
-Dataset load_image_folder_split(const std::string& root, Split split, BadFile policy, int64_t limit) {
+Dataset load_image_folder_split(const std::string& root, Split split, BadFile policy, int64_t limit,
+                                const ImageSpec& spec) {
   std::error_code ec;
   const fs::path train = fs::path(root) / "train";
   if (!fs::is_directory(train, ec)) {
-    if (split == Split::train) return load_image_folder(root, policy, limit);
+    if (split == Split::train) return load_image_folder(root, policy, limit, {}, spec);
     fail_input(root, ": has no train/ and test/ subfolders, so no ", split_name(split),
                " split; set data.val_fraction to hold out part of it");
   }
-  if (split == Split::train) return load_image_folder(train.string(), policy, limit);
+  if (split == Split::train) return load_image_folder(train.string(), policy, limit, {}, spec);
   fs::path held = fs::path(root) / split_name(split);  // val/ or test/
   if (split == Split::val && !image_folder_has_val(root))
     fail_input(root, ": has no train/, val/ and test/ subfolders, so no validation split; set data.val_fraction");
@@ -133,7 +143,7 @@ Dataset load_image_folder_split(const std::string& root, Split split, BadFile po
     if (e.is_directory(entry_ec)) classes.push_back(e.path().filename().string());
   }
   std::sort(classes.begin(), classes.end());
-  return load_image_folder(held.string(), policy, limit, classes);
+  return load_image_folder(held.string(), policy, limit, classes, spec);
 }
 
 }  // namespace cvtrain

@@ -449,6 +449,11 @@ std::string export_onnx(nn::Module& model, const OnnxExportOptions& options) {
   proto.set_producer_name("cvtrain");
   proto.set_producer_version("0.1.0");
   proto.set_doc_string(options.doc);
+  for (const auto& [key, value] : options.metadata) {
+    onnx::StringStringEntryProto* entry = proto.add_metadata_props();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
   auto* opset = proto.add_opset_import();
   opset->set_domain("");
   opset->set_version(kOpset);

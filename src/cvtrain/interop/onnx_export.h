@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cvtrain/data/dataset.h"
@@ -25,6 +26,7 @@ struct OnnxExportOptions {
   bool fold_batchnorm = false;  // fold a BatchNorm2d into the Conv2d right before it (else BatchNormalization)
   std::string graph_name = "cvtrain";
   std::string doc;  // free text stored as the model's doc_string (the source file, the config)
+  std::vector<std::pair<std::string, std::string>> metadata;  // the model's metadata_props (key, value)
 };
 
 // The serialized ModelProto: input "input" (N,C,H,W) f32, output "logits" (N,classes) f32, with N

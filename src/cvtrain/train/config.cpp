@@ -32,6 +32,7 @@ namespace cvtrain {
 namespace {
 
 using IntList = std::vector<int64_t>;
+using NumberList = std::vector<double>;
 using WordList = std::vector<std::string>;
 using NamedNumbers = std::vector<std::pair<std::string, double>>;     // a YAML mapping, in its order
 using NamedWords = std::vector<std::pair<std::string, std::string>>;  // a YAML mapping, in its order
@@ -39,7 +40,7 @@ using NamedWords = std::vector<std::pair<std::string, std::string>>;  // a YAML 
 template <class T>
 using Ref = T& (*)(RunConfig&);
 using Field = std::variant<Ref<int64_t>, Ref<double>, Ref<bool>, Ref<std::string>, Ref<IntList>, Ref<WordList>,
-                           Ref<NamedNumbers>, Ref<NamedWords>>;
+                           Ref<NamedNumbers>, Ref<NamedWords>, Ref<NumberList>>;
 template <auto... Members>
 auto& at(RunConfig& c) {
   return (c.*....*Members);
@@ -188,6 +189,16 @@ const std::vector<Key>& keys() {
       {"data.cutmix_alpha", &at<&R::data, &D::cutmix_alpha>, Effect::weights, "CutMix (Yun et al. 2019): lambda ~ Beta(a, a) per batch (0: off; with mixup, one of the two per batch)."},
       {"data.classes", &at<&R::data, &D::classes>, Effect::weights, "Keep only these classes, relabelled 0..k-1 in the order given, e.g. [5, 6, 7, 8, 9] (empty: all). Applied after data.limit_*; docs/transfer.md."},
       {"data.per_class", &at<&R::data, &D::per_class>, Effect::weights, "At most N training images per class, the first N of each (0: all); the test split is not limited."},
+      {"data.image_size", &at<&R::data, &D::image_size>, Effect::weights, "Resize every image as it is loaded: S (one number) resizes the shorter side to S and center-crops SxS, [H, W] resizes to exactly HxW; antialiased bilinear giving torchvision 0.14's pixels (Resize + CenterCrop on PIL images). [] or 0: as stored. Recorded in the model file: predict resizes its inputs alike (docs/data.md)."},
+      {"data.channels", &at<&R::data, &D::channels>, Effect::weights, "Convert every image as it is loaded to 1 channel (gray: ITU-R 601-2 luma, as PIL convert(\"L\")) or 3 (RGB: gray copied); 0: as stored. predict converts its inputs alike."},
+      {"data.crop_fraction", &at<&R::data, &D::crop_fraction>, Effect::weights, "With one data.image_size S: resize the shorter side to floor(S / crop_fraction), then center-crop SxS (timm's crop_pct, e.g. 0.875).",
+       [](const RunConfig& c, const char*) -> std::string {
+         return c.data.image_size.size() == 1 && c.data.image_size[0] > 0 ? "" : "no effect without one data.image_size S (a shorter side to crop from)";
+       }},
+      {"data.mean", &at<&R::data, &D::mean>, Effect::weights, "A fixed per-channel mean in [0,1] pixel units, with data.std, used instead of the one fitted on the training set (torchvision's Normalize; ImageNet's [0.485, 0.456, 0.406] for torchvision models). Stored in the model file as the fitted one is; eval, predict and export apply it.",
+       [](const RunConfig& c, const char*) { return used_by("data.preprocess", c.data.preprocess, {"channel"}); }},
+      {"data.std", &at<&R::data, &D::std>, Effect::weights, "The per-channel standard deviation that goes with data.mean, in [0,1] pixel units, each > 0 (ImageNet's [0.229, 0.224, 0.225]).",
+       [](const RunConfig& c, const char*) { return used_by("data.preprocess", c.data.preprocess, {"channel"}); }},
       {"model.name", &at<&R::model, &M::name>, Effect::weights, "Model from the zoo (`cvtrain models` describes each).",
        nullptr, model_names, "model"},
       {"model.dropout", &at<&R::model, &M::dropout>, Effect::weights, "Dropout probability of the model's dropout layers (-1: the model's default)."},
@@ -400,7 +411,8 @@ const TypeNames& type_names(const Field& f) {
                                     {"int list", "a list of integers"},
                                     {"word list", "a list of words"},
                                     {"name: number map", "a mapping of names to numbers"},
-                                    {"name: word map", "a mapping of names to words"}};
+                                    {"name: word map", "a mapping of names to words"},
+                                    {"float list", "a list of numbers"}};
   static_assert(std::size(names) == std::variant_size_v<Field>);
   return names[f.index()];
 }
@@ -463,6 +475,11 @@ void read_list(std::vector<T>& v, const YAML::Node& n, const std::string& where,
 }
 void read_value(IntList& v, const YAML::Node& n, const std::string& w) { read_list(v, n, w, "a list of integers"); }
 void read_value(WordList& v, const YAML::Node& n, const std::string& w) { read_list(v, n, w, "a list of words"); }
+void read_value(NumberList& v, const YAML::Node& n, const std::string& w) {
+  read_list(v, n, w, "a list of numbers");
+  for (double x : v)
+    if (!std::isfinite(x)) fail_input(w, ": expected finite numbers");
+}
 
 // A mapping: a YAML mapping of scalars, or "k=v, k=v" (or "k: v") in a scalar.
 template <class T>
