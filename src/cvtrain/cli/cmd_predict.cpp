@@ -154,9 +154,11 @@ Images read_inputs(const std::vector<std::string>& args, const InferenceModel& m
 int cmd_predict(const PredictArgs& a) {
   if (a.topk < 1) fail_input("--topk must be at least 1, got ", a.topk);
   Context ctx(0, 0);
-  InferenceModel m = load_inference_model(run_weights_path(a.run, a.weights), a.overrides, ctx.rng);
+  std::vector<std::string> inputs = a.inputs;  // with --config the first positional is an image, not a run
+  if (!a.config.empty()) inputs.insert(inputs.begin(), a.run);
+  InferenceModel m = open_inference_model(a.config.empty() ? a.run : "", a.config, a.weights, a.overrides, ctx.rng);
   apply_threads(m.cfg);
-  const Images in = read_inputs(a.inputs, m);
+  const Images in = read_inputs(inputs, m);
   const auto N = static_cast<int64_t>(in.names.size());
   if (N == 0) fail_input("predict: no images given");
 

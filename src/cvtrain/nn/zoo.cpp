@@ -317,9 +317,6 @@ void check_options(const ModelSpec& spec) {
   if (spec.height <= 0 || spec.width <= 0)
     fail_input("model.height/model.width must be positive, got ", spec.height, "x", spec.width);
   if (spec.num_classes <= 0) fail_input("model.num_classes must be positive, got ", spec.num_classes);
-  if (spec.height < entry.min_size || spec.width < entry.min_size)
-    fail_input("model.height/model.width: ", spec.name, " needs images of at least ", entry.min_size, "x", entry.min_size,
-               ", got ", spec.height, "x", spec.width, " (resnet18_small, resnet20..110 and wrn_* are made for small images)");
   if (spec.dropout != -1.0 && !(spec.dropout >= 0 && spec.dropout < 1))
     fail_input("model.dropout must be in [0, 1) (or -1 for the model's default), got ", spec.dropout);
   if (spec.depth < 1 || spec.depth > 1000) fail_input("model.depth must be in [1, 1000], got ", spec.depth);
@@ -348,6 +345,11 @@ void check_options(const ModelSpec& spec) {
 std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   check_options(spec);
   const ModelEntry* entry = &find_model(spec.name);
+  // the input's size is the data's, known here and not when the config is read
+  if (spec.height < entry->min_size || spec.width < entry->min_size)
+    fail_input("model.height/model.width: ", spec.name, " needs images of at least ", entry->min_size, "x",
+               entry->min_size, ", got ", spec.height, "x", spec.width,
+               " (resnet18_small, resnet20..110 and wrn_* are made for small images)");
   init::InitSpec init = spec.init;
   init.activation = spec.activation.name;
   if (spec.activation.slope >= 0) init.activation_slope = spec.activation.slope;

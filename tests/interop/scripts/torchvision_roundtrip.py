@@ -81,9 +81,15 @@ def torch_logits(model, images, mean, std):
         return model.eval()(x).double()
 
 
+def run(cmd):  # the command's stdout; its stderr in the error when it fails
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"FAIL: {' '.join(cmd)}: exit {p.returncode}: {p.stderr.strip()}")
+    return p.stdout
+
+
 def cvtrain_logits(exe, model_file, images):
-    out = subprocess.run([exe, "predict", model_file] + [p for p, _ in images] + ["--json", "--topk", "1"],
-                         check=True, capture_output=True, text=True).stdout
+    out = run([exe, "predict", model_file] + [p for p, _ in images] + ["--json", "--topk", "1"])
     return torch.tensor([p["logits"] for p in json.loads(out)["predictions"]], dtype=torch.float64)
 
 
@@ -119,22 +125,21 @@ def main():
                     m.running_var.uniform_(0.5, 1.5)
             sd_path, model_path = os.path.join(tmp, f"{name}.sd.safetensors"), os.path.join(tmp, f"{name}.model.safetensors")
             save_safetensors(sd_path, tv.state_dict())
-            subprocess.run([a.cvtrain, "import", "--config", recipe, "--weights", sd_path, "--out", model_path],
-                           check=True, capture_output=True)
+            run([a.cvtrain, "import", "--config", recipe, "--weights", sd_path, "--out", model_path])
             _, meta = load_safetensors(model_path)
             norm = json.loads(meta["preprocess"])
             want = torch_logits(tv, files["test"], norm["mean"], norm["std"])
             got = cvtrain_logits(a.cvtrain, model_path, files["test"])
             d1 = diff(got, want)
             # cvtrain -> torchvision
-            run = os.path.join(tmp, f"{name}.run")
-            subprocess.run([a.cvtrain, "train", recipe, "--out", run], check=True, capture_output=True)
-            state, meta = load_safetensors(os.path.join(run, "model.safetensors"))
+            run_dir = os.path.join(tmp, f"{name}.run")
+            run([a.cvtrain, "train", recipe, "--out", run_dir])
+            state, meta = load_safetensors(os.path.join(run_dir, "model.safetensors"))
             back = getattr(torchvision.models, name)(num_classes=len(CLASSES))
             back.load_state_dict(state, strict=True)
             norm = json.loads(meta["preprocess"])
             d2 = diff(torch_logits(back, files["test"], norm["mean"], norm["std"]),
-                      cvtrain_logits(a.cvtrain, run, files["test"]))
+                      cvtrain_logits(a.cvtrain, run_dir, files["test"]))
             for way, (absd, reld) in (("torchvision -> cvtrain", d1), ("cvtrain -> torchvision", d2)):
                 ok = reld <= a.tol
                 failed = failed or not ok
