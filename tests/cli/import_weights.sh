@@ -63,6 +63,19 @@ assert json.loads(ma['preprocess']) == json.loads(mb['preprocess']) and ma['inpu
 PY
 "$bin" export --config "$recipe" --weights "$tmp/plain.safetensors" --format safetensors --out "$tmp/exp.safetensors" \
   > /dev/null || fail "export --config --weights"
+# predict: the first positional is an image when --config names the model
+python3 - "$tmp/img.png" <<'PY'
+import struct, sys, zlib
+raw = b''.join(b'\x00' + bytes((7 * x + 13 * y) % 256 for x in range(28)) for y in range(28))
+def chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xFFFFFFFF)
+open(sys.argv[1], 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 28, 28, 8, 0, 0, 0, 0))
+                             + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+PY
+"$bin" predict "$tmp/run" "$tmp/img.png" "$tmp/img.png" --json | sed 's/"model":"[^"]*"//' > "$tmp/p1.json" || fail "predict run"
+"$bin" predict --config "$recipe" --weights "$tmp/plain.safetensors" "$tmp/img.png" "$tmp/img.png" --json \
+  | sed 's/"model":"[^"]*"//' > "$tmp/p2.json" || fail "predict --config --weights"
+cmp -s "$tmp/p1.json" "$tmp/p2.json" || fail "predict --config --weights differs from the run's: $(cat "$tmp/p1.json" "$tmp/p2.json")"
 
 expect2() {  # expect2 WHAT PATTERN ARGS...: exit 2 and a one-line message matching PATTERN
   local what=$1 pattern=$2; shift 2
