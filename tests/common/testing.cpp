@@ -137,4 +137,48 @@ std::vector<double> numeric_grad(const std::function<double(const std::vector<do
   return ::testing::AssertionSuccess();
 }
 
+namespace {
+// formula_u of record_torchvision.py: the same integer steps, so the same double.
+double formula_u(uint64_t t, uint64_t i) {
+  constexpr uint64_t mask = 0xFFFFFFFFull;
+  uint64_t h = (i * 2654435761ull + t * 2246822519ull + 12345) & mask;
+  h = ((h ^ (h >> 15)) * 2246822519ull) & mask;
+  h ^= h >> 13;
+  return static_cast<double>(h) / 4294967296.0 * 2 - 1;
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+}  // namespace
+
+void fill_formula_state(std::vector<std::pair<std::string, Tensor>>& state) {
+  for (size_t t = 0; t < state.size(); ++t) {
+    const std::string& name = state[t].first;
+    Tensor& v = state[t].second;
+    if (v.dtype() == DType::i64) {
+      for (int64_t i = 0; i < v.numel(); ++i) v.data<int64_t>()[i] = static_cast<int64_t>(t);
+      continue;
+    }
+    const Shape& shape = v.shape();
+    const double fan_in = shape.size() >= 2 ? static_cast<double>(v.numel() / shape[0]) : 1.0;
+    float* p = v.data<float>();
+    for (int64_t i = 0; i < v.numel(); ++i) {
+      const double u = formula_u(t, static_cast<uint64_t>(i));
+      double x = 0.1 * u;  // biases, running_mean
+      if (ends_with(name, "running_var")) x = 1.25 + 0.25 * u;
+      else if (ends_with(name, "running_mean")) x = 0.1 * u;
+      else if (shape.size() >= 2) x = u * std::sqrt(3.0 / fan_in);
+      else if (ends_with(name, "weight")) x = 1.0 + 0.2 * u;
+      p[i] = static_cast<float>(x);
+    }
+  }
+}
+
+Tensor formula_input(const Shape& shape) {
+  Tensor x = Tensor::empty(shape);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>(formula_u(10007, static_cast<uint64_t>(i)));
+  return x;
+}
+
 }  // namespace cvtrain::testing

@@ -42,4 +42,12 @@ std::vector<double> numeric_grad(const std::function<double(const std::vector<do
     const std::function<Variable(Context&, const std::vector<Variable>&)>& f, const std::vector<Tensor>& inputs,
     float eps = 1e-2f, float atol = 2e-3f, float rtol = 2e-2f);
 
+// Weights both sides can compute (tests/fixtures/record_torchvision.py, formula_value): each entry of
+// a state_dict in its order t, element i, from integers only; weights of unit gain, BatchNorm
+// running variances in [1, 1.5], num_batches_tracked = t. Fills `state` in place (views of a model
+// fill the model).
+void fill_formula_state(std::vector<std::pair<std::string, Tensor>>& state);
+// (shape) of values formula_u(10007, i) in [-1, 1): the script's formula_input.
+Tensor formula_input(const Shape& shape);
+
 }  // namespace cvtrain::testing

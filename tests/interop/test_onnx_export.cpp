@@ -22,6 +22,8 @@ nn::ModelSpec small_spec(const std::string& name, const std::string& activation 
   s.depth = 2, s.hidden_width = 32;
   s.channels = {8, 16};
   s.stage_convs = 1;
+  for (const nn::ModelEntry& e : nn::model_registry())  // the ImageNet ResNets at their smallest input
+    if (e.name == name && e.min_size > s.height) s.height = s.width = e.min_size;
   return s;
 }
 

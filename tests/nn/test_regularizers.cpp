@@ -220,9 +220,9 @@ TEST(StochasticDepth, PreActBlockGradientCheck) {
       {random_tensor({6, 3, 3, 3}, 10)}, 1e-2f, 2e-2f, 2e-2f));
 }
 
-TEST(LargeModels, ResNet18ForSmallImages) {
+TEST(LargeModels, ResNet18SmallForSmallImages) {
   Rng rng(0);
-  auto model = nn::build_model({"resnet18"}, rng);
+  auto model = nn::build_model({"resnet18_small"}, rng);
   // torchvision resnet18 (11689512) with a 3x3 1-channel stem (576 for 9408) and 10 classes (5130 for 513000)
   EXPECT_EQ(nn::parameter_count(*model), 11689512 - 9408 + 576 - 513000 + 5130);
   std::vector<std::string> names;
@@ -239,7 +239,7 @@ TEST(LargeModels, ResNet18ForSmallImages) {
   ASSERT_EQ(y.shape(), (Shape{2, 10}));
   y.backward(Tensor::full(y.shape(), 1.0f));
   EXPECT_EQ(x.grad().shape(), (Shape{2, 1, 8, 8}));
-  nn::ModelSpec sd{"resnet18"};
+  nn::ModelSpec sd{"resnet18_small"};
   sd.drop_path = 0.1f;
   sd.zero_init_residual = true;
   EXPECT_NO_THROW(nn::build_model(sd, rng));

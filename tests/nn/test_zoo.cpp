@@ -2,6 +2,7 @@
 // order (tests/fixtures/zoo_names.txt) and repr() text (zoo_repr.txt), both by record_nn.py.
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "common/testing.h"
 #include "cvtrain/nn/flops.h"
@@ -54,11 +55,9 @@ std::string anchor_repr(const std::string& model) {
   return out;
 }
 
-void expect_matches_anchor(const std::string& name) {
-  Rng rng(0);
-  auto model = nn::build_model({name}, rng);
+void expect_same_state_dict(const std::string& name, nn::Module& model) {
   std::vector<Entry> want = anchor_state_dict(name);
-  nn::StateDict got = model->state_dict();
+  nn::StateDict got = model.state_dict();
   ASSERT_EQ(got.size(), want.size()) << name;
   ASSERT_FALSE(want.empty());
   for (size_t i = 0; i < want.size(); ++i) {
@@ -66,6 +65,12 @@ void expect_matches_anchor(const std::string& name) {
     EXPECT_EQ(got[i].second.shape(), want[i].shape) << want[i].key;
     EXPECT_EQ(dtype_name(got[i].second.dtype()), want[i].dtype) << want[i].key;
   }
+}
+
+void expect_matches_anchor(const std::string& name) {
+  Rng rng(0);
+  auto model = nn::build_model({name}, rng);
+  expect_same_state_dict(name, *model);
   EXPECT_EQ(model->describe(), anchor_repr(name));
 }
 
@@ -74,6 +79,33 @@ void expect_matches_anchor(const std::string& name) {
 TEST(Zoo, MlpMatchesAnchorClass) { expect_matches_anchor("mlp"); }
 TEST(Zoo, CnnMatchesAnchorClass) { expect_matches_anchor("cnn"); }
 TEST(Zoo, ResNet20MatchesAnchorClass) { expect_matches_anchor("resnet20"); }
+
+TEST(Zoo, ImageNetResNetsMatchTorchvision) {
+  // torchvision.models.resnet{18,34,50}(): 3 channels, 1000 classes; parameters and multiply-adds at
+  // 3x224x224 from PyTorch (forward hooks as in MultiplyAddsMatchPyTorchHooks)
+  const std::vector<std::tuple<std::string, int64_t, int64_t>> want = {
+      {"resnet18", 11689512, 1814073344}, {"resnet34", 21797672, 3663761408}, {"resnet50", 25557032, 4089184256}};
+  for (const auto& [name, parameters, macs] : want) {
+    Rng rng(0);
+    auto model = nn::build_model({name, 3, 224, 224, 1000}, rng);
+    expect_same_state_dict(name, *model);
+    EXPECT_EQ(nn::parameter_count(*model), parameters) << name;
+    EXPECT_EQ(nn::multiply_adds(*model, {3, 224, 224}), macs) << name;
+  }
+}
+
+TEST(Zoo, ImageNetResNetsTakeAnySizeFrom32AndRefuseSmaller) {
+  Rng rng(0);
+  Context ctx;
+  auto model = nn::build_model({"resnet18", 1, 33, 47, 5}, rng);  // one channel, odd sizes
+  EXPECT_EQ(model->forward(ctx, Variable(random_tensor({2, 1, 33, 47}, 3))).shape(), (Shape{2, 5}));
+  try {
+    nn::build_model({"resnet50", 3, 28, 28, 10}, rng);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("resnet50 needs images of at least 32x32, got 28x28"), std::string::npos) << e.what();
+  }
+}
 
 TEST(Zoo, ParameterCountsMatchPyTorch) {
   Rng rng(0);
@@ -89,8 +121,8 @@ TEST(Zoo, RegistryListsEveryModel) {
     EXPECT_FALSE(std::string(e.description).empty());
   }
   EXPECT_EQ(names, (std::vector<std::string>{"mlp", "cnn", "deep_mlp", "resnet20", "resnet32", "resnet56", "resnet110",
-                                             "preact_resnet20", "wrn_16_4", "wrn_28_10", "resnet18", "lenet5", "vgg",
-                                             "resnet_stack"}));
+                                             "preact_resnet20", "wrn_16_4", "wrn_28_10", "resnet18_small", "resnet18",
+                                             "resnet34", "resnet50", "lenet5", "vgg", "resnet_stack"}));
 }
 
 TEST(Zoo, UnknownModelAndBadSpecAreInputErrors) {
@@ -101,7 +133,8 @@ TEST(Zoo, UnknownModelAndBadSpecAreInputErrors) {
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(),
                  "model.name: unknown model 'resnet9000' (known: mlp, cnn, deep_mlp, resnet20, resnet32, resnet56, "
-                 "resnet110, preact_resnet20, wrn_16_4, wrn_28_10, resnet18, lenet5, vgg, resnet_stack)");
+                 "resnet110, preact_resnet20, wrn_16_4, wrn_28_10, resnet18_small, resnet18, resnet34, resnet50, lenet5, "
+                 "vgg, resnet_stack)");
   }
   nn::ModelSpec spec{"cnn"};
   spec.dropout = 1.5f;

@@ -19,13 +19,18 @@ int cmd_config(const ConfigArgs& a) {
 
 int cmd_models() {
   Rng rng(0);
-  // mult-adds: multiply-adds of the conv and fc layers per image (the "FLOPs" of papers)
-  std::printf("%-16s %12s %14s  %s\n", "name", "parameters", "mult-adds", "description (at 1x28x28, 10 classes)");
+  // mult-adds: multiply-adds of the conv and fc layers per image (the "FLOPs" of papers); each model at
+  // 1x28x28, or at 3x224x224 when it takes no images that small (the ImageNet ResNets)
+  std::printf("%-16s %9s %12s %14s  %s\n", "name", "input", "parameters", "mult-adds", "description (10 classes)");
   for (const auto& entry : nn::model_registry()) {
     nn::ModelSpec spec;
     spec.name = entry.name;
+    if (entry.min_size > spec.height) spec.in_channels = 3, spec.height = spec.width = 224;
     auto model = nn::build_model(spec, rng);
-    std::printf("%-16s %12lld %14lld  %s\n", entry.name.c_str(), static_cast<long long>(nn::parameter_count(*model)),
+    const std::string input = std::to_string(spec.in_channels) + "x" + std::to_string(spec.height) + "x" +
+                              std::to_string(spec.width);
+    std::printf("%-16s %9s %12lld %14lld  %s\n", entry.name.c_str(), input.c_str(),
+                static_cast<long long>(nn::parameter_count(*model)),
                 static_cast<long long>(nn::multiply_adds(*model, {spec.in_channels, spec.height, spec.width})),
                 entry.description.c_str());
   }

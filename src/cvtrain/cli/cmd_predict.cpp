@@ -197,10 +197,12 @@ std::vector<std::vector<float>> predict_logits(Context& ctx, const InferenceMode
 int cmd_predict(const PredictArgs& a) {
   if (a.topk < 1) fail_input("--topk must be at least 1, got ", a.topk);
   Context ctx(0, 0);
-  InferenceModel m = load_inference_model(run_weights_path(a.run, a.weights), a.overrides, ctx.rng);
+  std::vector<std::string> inputs = a.inputs;  // with --config the first positional is an image, not a run
+  if (!a.config.empty()) inputs.insert(inputs.begin(), a.run);
+  InferenceModel m = open_inference_model(a.config.empty() ? a.run : "", a.config, a.weights, a.overrides, ctx.rng);
   apply_threads(m.cfg);
-  if (a.inputs.empty()) fail_input("predict: no images given");
-  const Images in = read_inputs(a.inputs, m);
+  if (inputs.empty()) fail_input("predict: no images given");
+  const Images in = read_inputs(inputs, m);
   const auto N = static_cast<int64_t>(in.names.size());
   for (const auto& [input, why] : in.failed) std::fprintf(stderr, "cvtrain: error: %s\n", printable(why).c_str());
   std::vector<std::vector<float>> logits = N > 0 ? predict_logits(ctx, m, in) : std::vector<std::vector<float>>{};

@@ -41,7 +41,8 @@ struct LrFindArgs {
 };
 struct EvalArgs {
   std::string run;  // a run folder or a model.safetensors file
-  std::string weights;  // of a run folder: model | best | ema (weights.h)
+  std::string weights;  // of a run folder: model | best | ema (weights.h); with config: a state_dict file
+  std::string config;   // RECIPE.yaml for a state_dict from elsewhere (cmd_import.cpp)
   std::vector<std::string> overrides;
   bool json = false;
   std::string tta = "none";  // none | flip | 5crop | 10crop
@@ -117,8 +118,9 @@ struct ReportArgs {
 
 // predict and export
 struct PredictArgs {
-  std::string run;                  // a run folder, model file or checkpoint
-  std::string weights;              // of a run folder: model | best | ema
+  std::string run;                  // a run folder, model file or checkpoint (with config: the first input)
+  std::string weights;              // of a run folder: model | best | ema; with config: a state_dict file
+  std::string config;               // RECIPE.yaml for a state_dict from elsewhere
   std::vector<std::string> inputs;  // PNG/JPEG files, or IDX / CIFAR binary files with ":0-99,120" indices
   std::vector<std::string> overrides;
   int64_t topk = 3;
@@ -126,10 +128,19 @@ struct PredictArgs {
 };
 struct ExportArgs {
   std::string run;
-  std::string weights;  // of a run folder: model | best | ema
+  std::string weights;  // of a run folder: model | best | ema; with config: a state_dict file
+  std::string config;   // RECIPE.yaml for a state_dict from elsewhere
   std::string format = "onnx";  // onnx | safetensors
   std::string out;
   bool fold_bn = false;
+  std::vector<std::string> overrides;
+};
+
+// a state_dict from elsewhere as a model file (cmd_import.cpp)
+struct ImportArgs {
+  std::string config;   // RECIPE.yaml: the model, its data and preprocessing
+  std::string weights;  // FILE.safetensors: a state_dict under the model's PyTorch names
+  std::string out;      // the model file to write
   std::vector<std::string> overrides;
 };
 
@@ -149,6 +160,7 @@ int cmd_diagnose(const DiagnoseArgs& a);
 int cmd_predict(const PredictArgs& a);
 int cmd_export(const ExportArgs& a);
 int cmd_report(const ReportArgs& a);
+int cmd_import(const ImportArgs& a);
 
 // Shared setup.
 void apply_threads(const RunConfig& cfg);  // OpenMP's thread count, once per process
@@ -167,6 +179,16 @@ struct InferenceModel {
   std::shared_ptr<nn::Module> model;
 };
 InferenceModel load_inference_model(const std::string& run_or_file, const std::vector<std::string>& overrides, Rng& rng);
+// The recipe's model with the weights of a state_dict file (train/transfer.h load_state_dict_file),
+// the normalization and data.preprocess fitted on the recipe's training split as `cvtrain train`
+// fits them, input shape and class names from that split; weights.metadata as a model file's.
+InferenceModel load_recipe_model(const std::string& config, const std::string& weights,
+                                 const std::vector<std::string>& overrides, Rng& rng);
+// What eval, predict and export read: a run folder or model file (--weights model|best|ema), or
+// --config RECIPE with --weights FILE. Returns the file to read; InputError for any other combination.
+std::string resolve_weights_args(const std::string& run, const std::string& config, const std::string& weights);
+InferenceModel open_inference_model(const std::string& run, const std::string& config, const std::string& weights,
+                                    const std::vector<std::string>& overrides, Rng& rng);
 // Test-time augmentation (eval_tta.cpp): probabilities averaged over the views of data/tta.h.
 EvalResult evaluate_tta(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
                         const Preprocess& fitted, int64_t batch_size, const std::string& mode, int64_t pad,

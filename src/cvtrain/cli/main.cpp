@@ -36,6 +36,15 @@ void weights_option(CLI::App& app, std::string& into) {
                  "Of a run folder: model (model.safetensors, the default), best (best.safetensors), ema (ema.safetensors)");
 }
 
+// --config RECIPE --weights FILE: a state_dict from elsewhere instead of a run folder (cmd_import.cpp).
+void recipe_weights_options(CLI::App& app, std::string& config, std::string& weights) {
+  app.add_option("--config", config, "With --weights FILE.safetensors: the recipe of a state_dict from elsewhere "
+                                     "(model, data, preprocessing fitted on its training data)");
+  app.add_option("--weights", weights,
+                 "Of a run folder: model (the default), best, ema; with --config: a state_dict file under the "
+                 "model's PyTorch names");
+}
+
 const std::vector<Subcommand>& subcommands() {
   static const std::vector<Subcommand> table = {
       {"train", "Train a model from a config file", [](CLI::App& app, const std::string&) -> Runner {
@@ -89,8 +98,8 @@ const std::vector<Subcommand>& subcommands() {
        }},
       {"eval", "Evaluate a trained model on its test set", [](CLI::App& app, const std::string&) -> Runner {
          auto a = std::make_shared<EvalArgs>();
-         app.add_option("run", a->run, "Run folder or model.safetensors")->required();
-         weights_option(app, a->weights);
+         app.add_option("run", a->run, "Run folder or model.safetensors (omit with --config)");
+         recipe_weights_options(app, a->config, a->weights);
          overrides(app, a->overrides, "Override a key of the run's config (e.g. data.root)");
          app.add_flag("--json", a->json, "Print one JSON object");
          app.add_option("--tta", a->tta,
@@ -148,9 +157,9 @@ const std::vector<Subcommand>& subcommands() {
       {"predict", "Class probabilities for images (PNG/JPEG, or IDX/CIFAR files with :indices)",
        [](CLI::App& app, const std::string&) -> Runner {
          auto a = std::make_shared<PredictArgs>();
-         app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint")->required();
-         app.add_option("inputs", a->inputs, "Image files, or FILE:0-99,120 for IDX / CIFAR binary files")->required();
-         weights_option(app, a->weights);
+         app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint (omit with --config)")->required();
+         app.add_option("inputs", a->inputs, "Image files, or FILE:0-99,120 for IDX / CIFAR binary files");
+         recipe_weights_options(app, a->config, a->weights);
          app.add_option("--topk", a->topk, "Classes shown per image (default 3)");
          app.add_flag("--json", a->json, "Print one JSON object (with the logits)");
          overrides(app, a->overrides, "Override a key of the run's config (e.g. data.root)");
@@ -159,13 +168,23 @@ const std::vector<Subcommand>& subcommands() {
       {"export", "Write a trained model as ONNX or as a plain safetensors model file",
        [](CLI::App& app, const std::string&) -> Runner {
          auto a = std::make_shared<ExportArgs>();
-         app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint")->required();
+         app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint (omit with --config)");
          app.add_option("--format", a->format, "onnx (inference graph, opset 13) or safetensors (PyTorch state_dict names)");
          app.add_option("--out", a->out, "File to write")->required();
-         weights_option(app, a->weights);
+         recipe_weights_options(app, a->config, a->weights);
          app.add_flag("--fold-bn", a->fold_bn, "ONNX: fold each BatchNorm into the convolution before it");
          overrides(app, a->overrides, "Override a key of the run's config (e.g. data.root)");
          return [a] { return cmd_export(*a); };
+       }},
+      {"import", "Write a model file from a state_dict of another program (PyTorch, torchvision) and a recipe",
+       [](CLI::App& app, const std::string&) -> Runner {
+         auto a = std::make_shared<ImportArgs>();
+         app.add_option("--config", a->config, "Recipe: the model, the data (input shape, class names) and the "
+                                               "preprocessing, fitted on its training data")->required();
+         app.add_option("--weights", a->weights, "FILE.safetensors: a state_dict under the model's PyTorch names")->required();
+         app.add_option("--out", a->out, "Model file to write")->required();
+         overrides(app, a->overrides, "Override a key of the recipe (repeatable)");
+         return [a] { return cmd_import(*a); };
        }},
       {"ensemble", "Average the predictions of several models (or a run's snapshots) and compare them",
        [](CLI::App& app, const std::string&) -> Runner {

@@ -326,7 +326,21 @@ Value basic_block_rule(Walker& w, nn::Module& m, const std::string& path, Value 
   return block_activation(w, m, path, "act2", b.out_channels, {w.g.op("Add", {y.name, s.name}, path), 4});
 }
 
-// torchvision's ResNet without the max pool (resnet.cpp SmallResNet18): act(bn1(conv1(x))), layer1..4, GAP, fc.
+// torchvision's Bottleneck: act1(bn1(conv1)), act2(bn2(conv2)), bn3(conv3), Add with the shortcut, act3.
+Value bottleneck_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
+  auto& b = dynamic_cast<nn::Bottleneck&>(m);
+  Value y = conv_bn(w, *b.conv1, join(path, "conv1"), *b.bn1, join(path, "bn1"), x);
+  y = block_activation(w, m, path, "act1", b.width, y);
+  y = conv_bn(w, *b.conv2, join(path, "conv2"), *b.bn2, join(path, "bn2"), y);
+  y = block_activation(w, m, path, "act2", b.width, y);
+  y = conv_bn(w, *b.conv3, join(path, "conv3"), *b.bn3, join(path, "bn3"), y);
+  const Value s = b.downsample ? w.emit(*b.downsample, join(path, "downsample"), x) : x;
+  return block_activation(w, m, path, "act3", b.width * nn::Bottleneck::expansion,
+                          {w.g.op("Add", {y.name, s.name}, path), 4});
+}
+
+// torchvision's ResNet (resnet.cpp TorchvisionResNet): act(bn1(conv1(x))), maxpool (absent in the
+// small-image stem), layer1..4, GAP, fc.
 Value torchvision_resnet_rule(Walker& w, nn::Module& m, const std::string& path, Value x) {
   auto conv1 = std::dynamic_pointer_cast<nn::Conv2d>(child(m, "conv1"));
   auto bn1 = std::dynamic_pointer_cast<nn::BatchNorm2d>(child(m, "bn1"));
@@ -334,7 +348,7 @@ Value torchvision_resnet_rule(Walker& w, nn::Module& m, const std::string& path,
   x = conv_bn(w, *conv1, join(path, "conv1"), *bn1, join(path, "bn1"), x);
   x = block_activation(w, m, path, "act", bn1->weight.numel(), x);
   for (const auto& [name, c] : m.children()) {
-    if (name.rfind("layer", 0) != 0 && name != "fc") continue;
+    if (name.rfind("layer", 0) != 0 && name != "fc" && name != "maxpool") continue;
     if (name == "fc") x = global_avg_pool(w, join(path, "pool"), x);
     x = w.emit(*c, join(path, name), x);
   }
@@ -373,6 +387,8 @@ const std::vector<OnnxRule>& rules() {
       {"Sequential", "its children in order", sequence_rule},
       {"Block", "c1, b1, act1, c2, b2; Add with the shortcut (identity or sc); act2", basic_block_rule},
       {"BasicBlock", "as Block, torchvision's names (conv1, bn1, conv2, bn2, downsample)", basic_block_rule},
+      {"Bottleneck", "conv1, bn1, act1, conv2, bn2, act2, conv3, bn3; Add with the shortcut (identity or downsample); act3",
+       bottleneck_rule},
       {"PreActBlock", "bn1, act1, conv1, (drop), bn2, act2, conv2; Add with the shortcut", preact_block_rule},
       {"MLP", "net", sequence_rule},
       {"CNN", "net", sequence_rule},
@@ -386,7 +402,8 @@ const std::vector<OnnxRule>& rules() {
       {"ResNet110", "as ResNet20", resnet_rule},
       {"PreActResNet20", "stem, layers, head, GlobalAveragePool, Flatten, fc", resnet_rule},
       {"WideResNet", "as PreActResNet20", resnet_rule},
-      {"ResNet", "conv1, bn1, act, layer1..layer4, GlobalAveragePool, Flatten, fc (resnet18)", torchvision_resnet_rule},
+      {"ResNet", "conv1, bn1, act, maxpool (not resnet18_small), layer1..layer4, GlobalAveragePool, Flatten, fc (resnet18/34/50, resnet18_small)",
+       torchvision_resnet_rule},
       {"FractionalMaxPool2d", "none: an InputError (random pooling regions)", fractional_pool_rule},
   };
   static const std::vector<OnnxRule> with_activations = [] {

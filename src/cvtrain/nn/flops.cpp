@@ -39,6 +39,11 @@ Shape walk(Module& m, Shape s, int64_t& macs) {
     if (block->sc) walk(*block->sc, s, macs);
     return y;
   }
+  if (auto* block = dynamic_cast<Bottleneck*>(&m)) {
+    Shape y = walk(*block->conv3, walk(*block->conv2, walk(*block->conv1, s, macs), macs), macs);
+    if (block->downsample) walk(*block->downsample, s, macs);
+    return y;
+  }
   if (auto* block = dynamic_cast<PreActBlock*>(&m)) {
     Shape y = walk(*block->conv2, walk(*block->conv1, s, macs), macs);
     if (block->sc) walk(*block->sc, s, macs);

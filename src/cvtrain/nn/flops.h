@@ -7,7 +7,7 @@
 namespace cvtrain::nn {
 
 // input: one image's shape (C,H,W). Walks the module tree: Conv2d, Linear, MaxPool2d, Flatten,
-// GlobalAvgPool, BasicBlock and PreActBlock (branch and shortcut) change the shape; other leaves keep it;
+// GlobalAvgPool, BasicBlock, Bottleneck and PreActBlock (branch and shortcut) change the shape; other leaves keep it;
 // other containers run their children in order (as Sequential and the zoo's models do).
 int64_t multiply_adds(Module& model, const Shape& input);
 

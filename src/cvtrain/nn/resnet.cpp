@@ -1,7 +1,8 @@
-// The residual blocks (post- and pre-activation), the CIFAR-style and pre-activation/wide ResNets and the
-// residual stack (see resnet.h).
+// The residual blocks (basic, bottleneck, pre-activation), the CIFAR-style, pre-activation/wide and
+// torchvision ResNets and the residual stack (see resnet.h).
 #include "cvtrain/nn/resnet.h"
 
+#include <array>
 #include <vector>
 
 #include "cvtrain/base/philox.h"
@@ -73,6 +74,49 @@ Variable BasicBlock::forward(Context& ctx, const Variable& x) {
   y = b2->forward(ctx, c2->forward(ctx, y));
   if (stochastic) y = scale_branch(ctx, y, drop_path, drop_path_per_batch);
   return act2_->forward(ctx, ops::add(ctx, y, sc ? sc->forward(ctx, x) : x));
+}
+
+Bottleneck::Bottleneck(Rng& rng, int64_t cin, int64_t w, int64_t s, const ActivationSpec& act)
+    : Module("Bottleneck"), width(w) {
+  CHECK(cin > 0 && w > 0 && s > 0, "Bottleneck: bad channels or stride");
+  const int64_t cout = w * expansion;
+  conv1 = register_module("conv1", make_shared<Conv2d>(rng, Conv2dOptions(cin, w, 1).bias(false)));
+  bn1 = register_module("bn1", make_shared<BatchNorm2d>(w));
+  conv2 = register_module("conv2", make_shared<Conv2d>(rng, Conv2dOptions(w, w, 3).stride(s).padding(1).bias(false)));
+  bn2 = register_module("bn2", make_shared<BatchNorm2d>(w));
+  conv3 = register_module("conv3", make_shared<Conv2d>(rng, Conv2dOptions(w, cout, 1).bias(false)));
+  bn3 = register_module("bn3", make_shared<BatchNorm2d>(cout));
+  if (s != 1 || cin != cout) {
+    downsample = make_shared<Sequential>();
+    downsample->add(make_shared<Conv2d>(rng, Conv2dOptions(cin, cout, 1).stride(s).bias(false)));
+    downsample->add(make_shared<BatchNorm2d>(cout));
+    register_module("downsample", downsample);
+  }
+  act1_ = make_activation(act, w);
+  act2_ = make_activation(act, w);
+  act3_ = make_activation(act, cout);
+  if (!act1_->named_parameters().empty()) {
+    register_module("act1", act1_);
+    register_module("act2", act2_);
+    register_module("act3", act3_);
+  }
+}
+
+Variable Bottleneck::forward(Context& ctx, const Variable& x) {
+  const bool stochastic = training() && drop_path > 0.0f;
+  const auto shortcut = [&] { return downsample ? downsample->forward(ctx, x) : x; };
+  if (stochastic && drop_path_per_batch && !batch_keeps_branch(ctx, drop_path)) return act3_->forward(ctx, shortcut());
+  // ReLU: batch norm, residual add and ReLU fused (ops::batch_norm_add_relu), as in BasicBlock
+  const bool fuse = dynamic_cast<ReLU*>(act1_.get()) != nullptr;
+  const auto bn_act = [&](BatchNorm2d& bn, Module& act, const Variable& y) {
+    return fuse ? bn.forward_fused(ctx, y, Variable(), true) : act.forward(ctx, bn.forward(ctx, y));
+  };
+  Variable y = bn_act(*bn1, *act1_, conv1->forward(ctx, x));
+  y = conv3->forward(ctx, bn_act(*bn2, *act2_, conv2->forward(ctx, y)));
+  if (fuse && !stochastic) return bn3->forward_fused(ctx, y, shortcut(), true);
+  y = bn3->forward(ctx, y);
+  if (stochastic) y = scale_branch(ctx, y, drop_path, drop_path_per_batch);
+  return act3_->forward(ctx, ops::add(ctx, y, shortcut()));
 }
 
 PreActBlock::PreActBlock(Rng& rng, int64_t cin, int64_t cout, int64_t s, const ActivationSpec& act, float dropout)
@@ -174,27 +218,43 @@ class PreActResNet : public Module {
   std::shared_ptr<Linear> fc_;
 };
 
-// torchvision's ResNet forward without the max pool: fc(flatten(avgpool(layer4(...(relu(bn1(conv1(x)))))))).
-class SmallResNet18 : public Module {
+// torchvision's ResNet: fc(flatten(avgpool(layer4(...(maxpool(relu(bn1(conv1(x))))))))); the small-image
+// stem (3x3, stride 1) has no max pool. The activation is held off the tree as in the blocks.
+class TorchvisionResNet : public Module {
  public:
-  SmallResNet18(Rng& rng, int64_t in_channels, int64_t num_classes, const ActivationSpec& act) : Module("ResNet") {
-    conv1_ = register_module("conv1", make_shared<Conv2d>(rng, Conv2dOptions(in_channels, 64, 3).padding(1).bias(false)));
+  TorchvisionResNet(Rng& rng, const std::array<int64_t, 4>& blocks, bool bottleneck, bool small_stem,
+                    int64_t in_channels, int64_t num_classes, const ActivationSpec& act)
+      : Module("ResNet") {
+    const Conv2dOptions stem = small_stem ? Conv2dOptions(in_channels, 64, 3).padding(1).bias(false)
+                                          : Conv2dOptions(in_channels, 64, 7).stride(2).padding(3).bias(false);
+    conv1_ = register_module("conv1", make_shared<Conv2d>(rng, stem));
     bn1_ = register_module("bn1", make_shared<BatchNorm2d>(64));
     act_ = make_activation(act, 64);
     if (!act_->named_parameters().empty()) register_module("act", act_);
+    if (!small_stem) maxpool_ = register_module("maxpool", make_shared<MaxPool2d>(3, 2, 1));
     int64_t cin = 64;
-    int index = 1;
-    for (auto [cout, stride] : {std::pair<int64_t, int64_t>{64, 1}, {128, 2}, {256, 2}, {512, 2}}) {
+    for (size_t stage = 0; stage < blocks.size(); ++stage) {
+      const int64_t width = int64_t{64} << stage, stride = stage == 0 ? 1 : 2;
       auto layer = make_shared<Sequential>();
-      layer->add(make_shared<BasicBlock>(rng, cin, cout, stride, act, true));
-      layer->add(make_shared<BasicBlock>(rng, cout, cout, 1, act, true));
-      layers_.push_back(register_module("layer" + std::to_string(index++), layer));
-      cin = cout;
+      for (int64_t i = 0; i < blocks[stage]; ++i) {
+        const int64_t s = i == 0 ? stride : 1;
+        if (bottleneck) {
+          layer->add(make_shared<Bottleneck>(rng, cin, width, s, act));
+          cin = width * Bottleneck::expansion;
+        } else {
+          layer->add(make_shared<BasicBlock>(rng, cin, width, s, act, true));
+          cin = width;
+        }
+      }
+      layers_.push_back(register_module("layer" + std::to_string(stage + 1), layer));
     }
-    fc_ = register_module("fc", make_shared<Linear>(rng, 512, num_classes));
+    fc_ = register_module("fc", make_shared<Linear>(rng, cin, num_classes));
   }
   Variable forward(Context& ctx, const Variable& x) override {  // (N,C,H,W) -> (N,classes)
-    Variable h = act_->forward(ctx, bn1_->forward(ctx, conv1_->forward(ctx, x)));
+    Variable h = conv1_->forward(ctx, x);
+    h = dynamic_cast<ReLU*>(act_.get()) ? bn1_->forward_fused(ctx, h, Variable(), true)
+                                        : act_->forward(ctx, bn1_->forward(ctx, h));
+    if (maxpool_) h = maxpool_->forward(ctx, h);
     for (auto& layer : layers_) h = layer->forward(ctx, h);
     return fc_->forward(ctx, ops::global_avg_pool2d(ctx, h));
   }
@@ -203,6 +263,7 @@ class SmallResNet18 : public Module {
   std::shared_ptr<Conv2d> conv1_;
   std::shared_ptr<BatchNorm2d> bn1_;
   std::shared_ptr<Module> act_;
+  std::shared_ptr<MaxPool2d> maxpool_;  // null for the small-image stem
   std::vector<std::shared_ptr<Sequential>> layers_;
   std::shared_ptr<Linear> fc_;
 };
@@ -223,6 +284,10 @@ void visit_blocks(Module& m, int64_t& count) {
     b->b2->weight.data().fill_(0.0f);
     ++count;
   }
+  if (auto* b = dynamic_cast<Bottleneck*>(&m)) {
+    b->bn3->weight.data().fill_(0.0f);
+    ++count;
+  }
   for (const auto& [name, child] : m.children()) visit_blocks(*child, count);
 }
 
@@ -241,9 +306,17 @@ std::shared_ptr<Module> make_preact_resnet(Rng& rng, int64_t n, int64_t widen, i
   return make_shared<PreActResNet>(rng, n, widen, in_channels, num_classes, act, dropout, type);
 }
 
+std::shared_ptr<Module> make_torchvision_resnet(Rng& rng, int64_t depth, int64_t in_channels, int64_t num_classes,
+                                                const ActivationSpec& act) {
+  CHECK(depth == 18 || depth == 34 || depth == 50, "make_torchvision_resnet: depth ", depth, " is not 18, 34 or 50");
+  const std::array<int64_t, 4> blocks = depth == 18 ? std::array<int64_t, 4>{2, 2, 2, 2} : std::array<int64_t, 4>{3, 4, 6, 3};
+  return make_shared<TorchvisionResNet>(rng, blocks, depth == 50, false, in_channels, num_classes, act);
+}
+
 std::shared_ptr<Module> make_small_resnet18(Rng& rng, int64_t in_channels, int64_t num_classes,
                                             const ActivationSpec& act) {
-  return make_shared<SmallResNet18>(rng, in_channels, num_classes, act);
+  return make_shared<TorchvisionResNet>(rng, std::array<int64_t, 4>{2, 2, 2, 2}, false, true, in_channels, num_classes,
+                                        act);
 }
 
 std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t width, int64_t in_channels,
@@ -260,7 +333,8 @@ std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t wi
 
 namespace {
 void collect_blocks(Module& m, std::vector<Module*>& blocks) {
-  if (dynamic_cast<BasicBlock*>(&m) || dynamic_cast<PreActBlock*>(&m)) blocks.push_back(&m);
+  if (dynamic_cast<BasicBlock*>(&m) || dynamic_cast<Bottleneck*>(&m) || dynamic_cast<PreActBlock*>(&m))
+    blocks.push_back(&m);
   for (const auto& [name, child] : m.children()) collect_blocks(*child, blocks);
 }
 }  // namespace
@@ -274,6 +348,7 @@ int64_t set_drop_path(Module& model, float max_rate, bool per_batch) {
     const float rate = max_rate * static_cast<float>(l) / static_cast<float>(L);
     Module* m = blocks[static_cast<size_t>(l - 1)];
     if (auto* b = dynamic_cast<BasicBlock*>(m)) b->drop_path = rate, b->drop_path_per_batch = per_batch;
+    if (auto* b = dynamic_cast<Bottleneck*>(m)) b->drop_path = rate, b->drop_path_per_batch = per_batch;
     if (auto* b = dynamic_cast<PreActBlock*>(m)) b->drop_path = rate, b->drop_path_per_batch = per_batch;
   }
   return L;

@@ -2,7 +2,8 @@
 // section 4.2: CIFAR-style, 3 stages of n basic blocks at 16/32/64 channels, depth 6n+2), built at
 // run time; the pre-activation variant and Wide ResNet; the lecture's plain residual stack. State_dict
 // names and repr() equal the anchor classes Block and ResNet20 of shared/anchors/torch_fmnist.py;
-// ResNet-18 for small images with torchvision's names. Not the ImageNet (bottleneck) ResNets.
+// torchvision's ResNet-18/34/50 (ImageNet layout, Bottleneck blocks for 50) and a ResNet-18 for small
+// images, both with torchvision's state_dict names.
 #pragma once
 #include <memory>
 #include <string>
@@ -60,6 +61,27 @@ class PreActBlock : public Module {
   std::shared_ptr<Module> act1_, act2_;
 };
 
+// torchvision's Bottleneck (ResNet v1.5: the stride on the 3x3 conv): y = act(bn3(conv3(act(bn2(conv2(
+// act(bn1(conv1(x)))))))) + downsample(x)), conv1 1x1 in->width, conv2 3x3/stride width->width, conv3
+// 1x1 width->4 width; downsample Conv1x1(stride)-BN when the stride or width changes. Activations held
+// as in BasicBlock (act1..act3 registered only when they have parameters); drop_path as BasicBlock's.
+class Bottleneck : public Module {
+ public:
+  static constexpr int64_t expansion = 4;
+  Bottleneck(Rng& rng, int64_t in_channels, int64_t width, int64_t stride, const ActivationSpec& act);
+  Variable forward(Context& ctx, const Variable& x) override;  // (N,Cin,H,W) -> (N,4 width,H/stride,W/stride)
+
+  std::shared_ptr<Conv2d> conv1, conv2, conv3;
+  std::shared_ptr<BatchNorm2d> bn1, bn2, bn3;  // bn3: the last BatchNorm of the residual branch
+  std::shared_ptr<Sequential> downsample;     // null for the identity shortcut
+  int64_t width;
+  float drop_path = 0.0f;
+  bool drop_path_per_batch = false;
+
+ private:
+  std::shared_ptr<Module> act1_, act2_, act3_;
+};
+
 // (N,C,H,W) -> (N,C): F.adaptive_avg_pool2d(x, 1).flatten(1).
 class GlobalAvgPool : public Module {
  public:
@@ -79,9 +101,15 @@ std::shared_ptr<Module> make_preact_resnet(Rng& rng, int64_t n, int64_t widen, i
                                            int64_t num_classes, const ActivationSpec& act, float dropout,
                                            const std::string& type);
 
-// ResNet-18 (He et al. 2016, 4 stages x 2 basic blocks at 64/128/256/512) adapted to small images:
-// a 3x3 stride-1 stem and no max pooling. Names as torchvision's resnet18: conv1, bn1, layer1..layer4
-// (blocks conv1, bn1, conv2, bn2, downsample.0/1), fc.
+// torchvision's ResNet (He et al. 2016, table 1): conv1 7x7/2 pad 3, bn1, act, maxpool 3x3/2 pad 1,
+// layer1..layer4 at 64/128/256/512 (x4 for Bottleneck), the first block of layer2..4 at stride 2,
+// global average pool, fc. depth 18: BasicBlock [2,2,2,2]; 34: BasicBlock [3,4,6,3]; 50: Bottleneck
+// [3,4,6,3]. State_dict names and order are torchvision.models.resnet{18,34,50}'s.
+std::shared_ptr<Module> make_torchvision_resnet(Rng& rng, int64_t depth, int64_t in_channels, int64_t num_classes,
+                                                const ActivationSpec& act);
+
+// ResNet-18 adapted to small images: as make_torchvision_resnet(18) with a 3x3 stride-1 stem and no
+// max pooling; the same names.
 std::shared_ptr<Module> make_small_resnet18(Rng& rng, int64_t in_channels, int64_t num_classes,
                                             const ActivationSpec& act);
 
@@ -90,14 +118,15 @@ std::shared_ptr<Module> make_small_resnet18(Rng& rng, int64_t in_channels, int64
 std::shared_ptr<Module> make_residual_stack(Rng& rng, int64_t blocks, int64_t width, int64_t in_channels,
                                             int64_t num_classes, const ActivationSpec& act);
 
-// Stochastic depth over the model's residual blocks (BasicBlock and PreActBlock, in module order,
+// Stochastic depth over the model's residual blocks (BasicBlock, Bottleneck, PreActBlock, in module order,
 // l = 1..L): drop_path of block l is max_rate * l / L, the linear decay of the survival probability of
 // Huang et al. 2016 (max_rate = 1 - p_L); per_batch: one draw per batch instead of per sample.
 // Returns L (0: the model has no residual block).
 int64_t set_drop_path(Module& model, float max_rate, bool per_batch = false);
 
-// Zeroes the weight of each BasicBlock's last BatchNorm (b2), so every block starts as the identity
-// (Goyal et al. 2017, "Accurate, Large Minibatch SGD"). Returns the number of blocks.
+// Zeroes the weight of each post-activation block's last BatchNorm (BasicBlock b2, Bottleneck bn3), so
+// every block starts as the identity (Goyal et al. 2017, "Accurate, Large Minibatch SGD"; torchvision's
+// zero_init_residual). Returns the number of blocks.
 int64_t zero_init_residual(Module& model);
 
 }  // namespace cvtrain::nn

@@ -131,8 +131,15 @@ std::shared_ptr<Module> build_wrn_28_10(const ModelSpec& spec, Rng& rng) {
                             "WideResNet");
 }
 
-std::shared_ptr<Module> build_resnet18(const ModelSpec& spec, Rng& rng) {
+std::shared_ptr<Module> build_resnet18_small(const ModelSpec& spec, Rng& rng) {
   return make_small_resnet18(rng, spec.in_channels, spec.num_classes, spec.activation);
+}
+
+// torchvision.models.resnet{18,34,50}: the ImageNet layout, any input size from the row's min_size.
+auto torchvision_resnet(int64_t depth) {
+  return [depth](const ModelSpec& spec, Rng& rng) {
+    return make_torchvision_resnet(rng, depth, spec.in_channels, spec.num_classes, spec.activation);
+  };
 }
 
 // LeCun et al. 1998's LeNet-5 with max pooling (as common re-implementations): Conv5x5(6, pad 2),
@@ -232,8 +239,14 @@ const std::vector<ModelEntry>& model_registry() {
        build_wrn_16_4},
       {"wrn_28_10", "Wide ResNet 28-10: 3 stages x 4 pre-activation blocks (160, 320, 640), model.dropout inside",
        build_wrn_28_10},
-      {"resnet18", "ResNet-18 for small images: conv3x3 stem (no max pool), 4 stages x 2 blocks (64..512); torchvision names",
-       build_resnet18},
+      {"resnet18_small", "ResNet-18 for small images: conv3x3 stem (no max pool), 4 stages x 2 blocks (64..512); torchvision names",
+       build_resnet18_small},
+      {"resnet18", "torchvision's resnet18: conv7x7/2, maxpool, 4 stages x [2,2,2,2] basic blocks (64..512), GAP, fc",
+       torchvision_resnet(18), {}, nullptr, 32},
+      {"resnet34", "torchvision's resnet34: conv7x7/2, maxpool, 4 stages x [3,4,6,3] basic blocks (64..512), GAP, fc",
+       torchvision_resnet(34), {}, nullptr, 32},
+      {"resnet50", "torchvision's resnet50 (v1.5): conv7x7/2, maxpool, [3,4,6,3] bottleneck blocks (256..2048), GAP, fc",
+       torchvision_resnet(50), {}, nullptr, 32},
       {"lenet5", "LeNet-5 with max pooling: conv5x5 6, pool, conv5x5 16, pool, fc 120, fc 84", build_lenet5, {"model.pool"}},
       {"vgg", "VGG-style: stages of model.stage_convs conv3x3-BN-act at the widths model.channels, maxpool, fc 512",
        build_vgg, {"model.channels", "model.stage_convs", "model.pool", "model.batch_norm"}, vgg_parameters},
@@ -332,6 +345,11 @@ void check_options(const ModelSpec& spec) {
 std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   check_options(spec);
   const ModelEntry* entry = &find_model(spec.name);
+  // the input's size is the data's, known here and not when the config is read
+  if (spec.height < entry->min_size || spec.width < entry->min_size)
+    fail_input("model.height/model.width: ", spec.name, " needs images of at least ", entry->min_size, "x",
+               entry->min_size, ", got ", spec.height, "x", spec.width,
+               " (resnet18_small, resnet20..110 and wrn_* are made for small images)");
   init::InitSpec init = spec.init;
   init.activation = spec.activation.name;
   if (spec.activation.slope >= 0) init.activation_slope = spec.activation.slope;
@@ -351,7 +369,7 @@ std::shared_ptr<Module> build_model(const ModelSpec& spec, Rng& rng) {
   init::init_model(*model, init, rng);
   if (spec.zero_init_residual && zero_init_residual(*model) == 0)
     fail_input("model.zero_init_residual: model '", spec.name,
-               "' has no residual block ending in a BatchNorm (resnet18/20/32/56/110, resnet_stack)");
+               "' has no residual block ending in a BatchNorm (resnet18/34/50, resnet18_small, resnet20/32/56/110, resnet_stack)");
   return model;
 }
 

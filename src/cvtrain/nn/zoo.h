@@ -46,6 +46,9 @@ struct ModelEntry {
   // About how many parameter values a spec asks for, for rows whose keys scale the model (null: the
   // architecture bounds it), so a stored config can be checked against the file before building.
   double (*parameters)(const ModelSpec&) = nullptr;
+  // The smallest image height and width the architecture takes (refused below; `cvtrain models`
+  // describes a row at 3x224x224 when this is above 28).
+  int64_t min_size = 1;
 };
 
 // Every model, in the order `cvtrain models` lists them.

@@ -227,7 +227,7 @@ const std::vector<Key>& keys() {
        by_model},
       {"model.stage_convs", &at<&R::model, &M::stage_convs>, Effect::weights, "conv3x3-BN-activation layers per stage.",
        by_model},
-      {"model.zero_init_residual", &at<&R::model, &M::zero_init_residual>, Effect::weights, "Post-activation residual models (resnet18/20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch, so each block starts as the identity."},
+      {"model.zero_init_residual", &at<&R::model, &M::zero_init_residual>, Effect::weights, "Post-activation residual models (resnet18/34/50, resnet18_small, resnet20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch (bn3 of a bottleneck), so each block starts as the identity."},
       {"model.init_from", &at<&R::transfer, &X::init_from>, Effect::weights, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
       {"model.freeze", &at<&R::transfer, &X::freeze>, Effect::weights, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
       {"model.freeze_epochs", &at<&R::transfer, &X::freeze_epochs>, Effect::weights, "model.freeze holds for the first N epochs only (the new head trains alone), then every layer trains, at optim.lr_mult's rates: the two stages of fine-tuning in one run. 0: frozen for the whole run.",

@@ -8,6 +8,7 @@
 #include "cvtrain/base/error.h"
 #include "cvtrain/tensor/safetensors.h"
 #include "cvtrain/train/trainer.h"
+#include "cvtrain/train/weights.h"
 
 namespace cvtrain {
 namespace {
@@ -109,6 +110,24 @@ TransferReport load_matching(nn::Module& model, const nn::StateDict& source, con
     if (!got[j]) r.initialized.push_back(own[j].first + " " + shape_str(own[j].second.shape()));
   model.load_state_dict(take, /*strict=*/false);
   return r;
+}
+
+void load_state_dict_file(nn::Module& model, const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) fail_input("--weights ", path, ": no such file");
+  if (!fs::is_regular_file(path, ec)) fail_input("--weights ", path, ": not a regular file; give a .safetensors state_dict");
+  SafetensorsFile file = read_safetensors(path);
+  std::vector<std::pair<std::string, std::string>> skipped;  // a checkpoint's optimizer state: not weights
+  WeightsFile w{path, false, normalize_names(file.tensors, skipped), std::move(file.metadata)};
+  const std::string counter = "num_batches_tracked";
+  for (auto& [name, t] : model.state_dict()) {
+    const bool is_counter = name.size() >= counter.size() && name.compare(name.size() - counter.size(), counter.size(), counter) == 0;
+    bool given = false;
+    for (const auto& [n, v] : w.state) given = given || n == name;
+    if (is_counter && !given) w.state.emplace_back(name, t.clone());
+  }
+  load_weights(model, w);
 }
 
 std::string apply_transfer(const RunConfig& cfg, nn::Module& model) {

@@ -39,6 +39,13 @@ std::string head_prefix(nn::Module& model);
 TransferReport load_matching(nn::Module& model, const nn::StateDict& source, const std::string& source_name,
                              const std::vector<std::string>& keep_fresh);
 
+// A PyTorch state_dict saved with safetensors under the model's names (torch's pickle files are not
+// read) loaded into `model` strictly: one InputError naming the file and every missing, unexpected and
+// mis-shaped tensor; every value finite. Names mapped as load_matching does (DataParallel "module.",
+// a cvtrain checkpoint's "model."); a BatchNorm num_batches_tracked the file lacks (saved before
+// PyTorch 0.4.1) keeps the model's value, since evaluation does not read it.
+void load_state_dict_file(nn::Module& model, const std::string& path);
+
 // model.init_from and model.reset_head of `cfg` applied to a freshly built model; returns the
 // report's text ("" when model.init_from is empty). InputError when reset_head disagrees with the
 // model's number of classes, or a model.freeze / optim.lr_mult prefix names no parameter.

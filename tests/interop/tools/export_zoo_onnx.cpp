@@ -61,17 +61,24 @@ void write_f32(const std::string& path, const std::vector<float>& v) {
 std::vector<Case> cases() {
   std::vector<Case> out;
   // NOTE: wrn_28_10 is left out (36M parameters, a 146 MB file at any input size); it is wrn_16_4's
-  // rules at other widths, and test_interop exports it. resnet18 comes folded and with prelu below.
-  for (const nn::ModelEntry& e : nn::model_registry())
-    if (e.name != "wrn_28_10" && e.name != "resnet18") out.push_back({e.name, small(e.name)});
+  // rules at other widths, and test_interop exports it. So are resnet34 (resnet18's rules, 85 MB) and
+  // resnet50 but folded below (94 MB each). resnet18_small comes folded and with prelu below. The
+  // ImageNet ResNets at their smallest input (32x32).
+  for (const nn::ModelEntry& e : nn::model_registry()) {
+    if (e.name == "wrn_28_10" || e.name == "resnet18_small" || e.name == "resnet34" || e.name == "resnet50") continue;
+    nn::ModelSpec s = small(e.name);
+    if (e.min_size > s.height) s.height = s.width = e.min_size;
+    out.push_back({e.name, s});
+  }
   for (const nn::ActivationEntry& a : nn::activation_registry()) {
     out.push_back({"resnet20_" + a.name, small("resnet20", a.name)});
     out.push_back({"cnn_" + a.name, small("cnn", a.name)});
   }
   out.push_back({"preact_resnet20_prelu_channel", small("preact_resnet20", "prelu_channel")});
-  out.push_back({"resnet18_prelu", small("resnet18", "prelu")});
-  for (const char* m : {"cnn", "resnet20", "resnet18", "vgg"}) {
+  out.push_back({"resnet18_small_prelu", small("resnet18_small", "prelu")});
+  for (const char* m : {"cnn", "resnet20", "resnet18_small", "vgg", "resnet50"}) {
     Case c{std::string(m) + "_folded", small(m)};
+    if (c.name == "resnet50_folded") c.spec.height = c.spec.width = 32;
     c.fold = true;
     out.push_back(c);
   }
