@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "cvtrain/base/error.h"
+#include "cvtrain/base/files.h"
 #include "cvtrain/viz/palette.h"
 
 namespace cvtrain::viz {
@@ -33,11 +34,18 @@ struct Canvas {
     cairo_paint(cr.get());
     cairo_select_font_face(cr.get(), "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
   }
+  // Encodes in memory, then writes atomically (base/files.h): a full disk is an InputError naming the
+  // file and the reason, and never leaves a truncated PNG in place of a good one.
   void write(const std::string& path) {
     cairo_surface_flush(surface.get());
-    cairo_status_t st = cairo_surface_write_to_png(surface.get(), path.c_str());
-    if (st != CAIRO_STATUS_SUCCESS)
-      fail_input(path, ": cannot write the PNG (", cairo_status_to_string(st), "); does the folder exist and is it writable?");
+    std::string png;
+    const auto append = [](void* out, const unsigned char* data, unsigned int n) {
+      static_cast<std::string*>(out)->append(reinterpret_cast<const char*>(data), n);
+      return CAIRO_STATUS_SUCCESS;
+    };
+    const cairo_status_t st = cairo_surface_write_to_png_stream(surface.get(), append, &png);
+    CHECK(st == CAIRO_STATUS_SUCCESS, path, ": cannot encode the PNG (", cairo_status_to_string(st), ")");
+    write_text_atomic(path, png);
   }
 };
 
