@@ -27,6 +27,7 @@ program=(
 tests=(
   libgtest-dev libgmock-dev libbenchmark-dev   # unit tests and micro-benchmarks
   python3 python3-onnx libopencv-dev           # the ONNX checker and OpenCV's dnn module read the exported graphs
+  python3-pil                                  # the image-folder test writes photos of mixed sizes and modes (PNG, JPEG)
   procps                                       # the command-line tests watch and signal training processes
 )
 ci=(
