@@ -161,6 +161,7 @@ int cmd_ensemble(const EnsembleArgs& a) {
     if (own.size() != test.size() ||
         !std::equal(own.labels.data<int64_t>(), own.labels.data<int64_t>() + own.size(), test.labels.data<int64_t>()))
       fail_input("ensemble: ", label, " is evaluated on a different test set than the first member (data.*)");
+    set_cpu_runtime(ctx, m.cfg);  // each member in the precision it trained in
     Predictions p = predict(ctx, *m.model, test, m.norm, m.fitted, m.cfg.train.eval_batch_size, a.tta,
                             tta_padding(m.cfg), a.logits, progress.pass("evaluating " + label));
     progress.clear();

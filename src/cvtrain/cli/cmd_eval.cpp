@@ -65,6 +65,7 @@ int cmd_eval(const EvalArgs& a) {
   const std::string& path = e.path;
   apply_threads(e.cfg);
   Context ctx(static_cast<uint64_t>(e.cfg.seed), static_cast<int>(e.cfg.threads));
+  set_cpu_runtime(ctx, e.cfg);  // a bf16 run is evaluated in bf16, as its own evaluations were
   tta_view_count(a.tta);  // checks --tta before the work
   Progress progress(true);  // on a terminal only
   const PassProgress shown = progress.pass("evaluating test");

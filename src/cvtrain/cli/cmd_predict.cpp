@@ -201,6 +201,7 @@ int cmd_predict(const PredictArgs& a) {
   if (!a.config.empty()) inputs.insert(inputs.begin(), a.run);
   InferenceModel m = open_inference_model(a.config.empty() ? a.run : "", a.config, a.weights, a.overrides, ctx.rng);
   apply_threads(m.cfg);
+  set_cpu_runtime(ctx, m.cfg);  // a bf16 run predicts in bf16, as it evaluated
   if (inputs.empty()) fail_input("predict: no images given");
   const Images in = read_inputs(inputs, m);
   const auto N = static_cast<int64_t>(in.names.size());

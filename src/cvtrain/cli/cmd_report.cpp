@@ -33,6 +33,7 @@ std::optional<TestReview> review_model(const ReportArgs& a, std::string& note) {
     const Normalization norm = normalization_from_metadata(meta, path);
     apply_threads(cfg);
     Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
+    set_cpu_runtime(ctx, cfg);
     const Dataset test = load_split(cfg, Split::test);
     if (test.size() == 0) fail_input("data.dataset ", cfg.data.dataset, ": the test split is empty");
     const Preprocess fitted = preprocess_from_metadata(meta, path);

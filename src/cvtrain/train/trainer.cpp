@@ -82,12 +82,10 @@ void model_to_device(Context& ctx, nn::Module& model, const RunConfig& cfg) {
     if (t->dtype() == DType::f32 && !t->is_cuda()) *t = t->to_cuda(ctx.cuda);
 }
 
-// The runtime as the config asks (train.precision, train.bf16_activations, train.memory_format on the
-// CPU; the device), before the parameter arena is built over the model. Returns the model.
+// The runtime as the config asks (the CPU's precision and memory format; the device), before the
+// parameter arena is built over the model. Returns the model.
 nn::Module& prepare_model(Context& ctx, nn::Module& model, const RunConfig& cfg) {
-  ctx.dnnl.set_bf16(cfg.train.precision == "bf16");  // backend/cpu/dnnl_runtime.h
-  ctx.dnnl.set_bf16_activations(cfg.train.bf16_activations);
-  ctx.dnnl.set_channels_last(cfg.train.memory_format == "channels_last");
+  set_cpu_runtime(ctx, cfg);
   model_to_device(ctx, model, cfg);
   return model;
 }
@@ -98,6 +96,12 @@ int64_t epoch_batches(int64_t n, int64_t batch_size, bool drop_last, const dist:
 }
 
 }  // namespace
+
+void set_cpu_runtime(Context& ctx, const RunConfig& cfg) {
+  ctx.dnnl.set_bf16(cfg.train.precision == "bf16");  // backend/cpu/dnnl_runtime.h
+  ctx.dnnl.set_bf16_activations(cfg.train.bf16_activations);
+  ctx.dnnl.set_channels_last(cfg.train.memory_format == "channels_last");
+}
 
 int64_t optimizer_steps_per_epoch(const RunConfig& cfg, int64_t batches_per_epoch) {
   return (batches_per_epoch + cfg.train.accumulate_steps - 1) / cfg.train.accumulate_steps;

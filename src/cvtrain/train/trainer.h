@@ -84,6 +84,11 @@ struct FitResult {
 EvalResult evaluate(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
                     int64_t batch_size, const Preprocess* preprocess = nullptr, const PassProgress& progress = {});
 
+// The CPU runtime `cfg` trains and evaluates with: train.precision, train.bf16_activations and
+// train.memory_format. Inference sets it too, so `cvtrain eval` of a bf16 run computes as the run's
+// own evaluations did and reproduces the accuracy it reported (--set train.precision=fp32: in f32).
+void set_cpu_runtime(Context& ctx, const RunConfig& cfg);
+
 // What the run adds to cfg.schedule (its steps, steps per epoch, global batch and the optimizer's
 // momentum); the schedule command shares it with the loop. batches_per_epoch: the loader's batches;
 // world: data-parallel ranks (the global batch is batch_size x accumulate_steps x world).
