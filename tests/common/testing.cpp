@@ -35,6 +35,15 @@ std::map<std::string, Tensor> load_fixture(const std::string& name) {
 }
 
 
+double relative_max_diff(const Tensor& a, const Tensor& b) {
+  double diff = 0, scale = 0;
+  for (int64_t i = 0; i < b.numel(); ++i) {
+    diff = std::max(diff, std::abs(static_cast<double>(a.data<float>()[i]) - b.data<float>()[i]));
+    scale = std::max(scale, std::abs(static_cast<double>(b.data<float>()[i])));
+  }
+  return diff / scale;
+}
+
 double dot(const std::vector<double>& a, const std::vector<double>& b) {
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];

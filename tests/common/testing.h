@@ -23,6 +23,10 @@ inline constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // sum_i a_i b_i in double: the scalar loss <f(x), r> whose gradient the finite-difference checks take.
 double dot(const std::vector<double>& a, const std::vector<double>& b);
 
+// max |a-b| over max |b| (f32 tensors of b's size): an error relative to the scale of the values,
+// as logits are compared.
+double relative_max_diff(const Tensor& a, const Tensor& b);
+
 // Uniform in [lo, hi) from a fixed seed.
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
 std::vector<double> random_doubles(size_t n, uint64_t seed, double lo = -1.0, double hi = 1.0);

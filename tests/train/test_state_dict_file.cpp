@@ -54,14 +54,6 @@ class StateDictFile : public ::testing::Test {
   fs::path dir_;
 };
 
-double relative_max_diff(const Tensor& a, const Tensor& b) {
-  double diff = 0, scale = 0;
-  for (int64_t i = 0; i < b.numel(); ++i) {
-    diff = std::max(diff, std::abs(static_cast<double>(a.data<float>()[i]) - b.data<float>()[i]));
-    scale = std::max(scale, std::abs(static_cast<double>(b.data<float>()[i])));
-  }
-  return diff / scale;
-}
 
 }  // namespace
 

@@ -22,6 +22,9 @@ except ImportError as e:  # pragma: no cover
     print(f"SKIP: {e}")
     sys.exit(77)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_state_dict import load_safetensors  # noqa: E402  (the sibling script's reader)
+
 SIZE, CLASSES, PER_CLASS = 64, ["ant", "bee", "cat"], 2
 
 
@@ -60,18 +63,6 @@ def save_safetensors(path, state):  # 8-byte LE header length, JSON header, raw 
     h += b" " * (-len(h) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h)) + h + b"".join(chunks))
-
-
-def load_safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    kinds = {"F32": np.float32, "I64": np.int64}
-    state = {k: torch.from_numpy(np.frombuffer(raw, kinds[v["dtype"]], offset=8 + n + v["data_offsets"][0],
-                                               count=int(np.prod(v["shape"], dtype=np.int64))).reshape(v["shape"]).copy())
-             for k, v in header.items()}
-    return state, meta
 
 
 def torch_logits(model, images, mean, std):
