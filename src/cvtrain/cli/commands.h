@@ -164,11 +164,11 @@ int cmd_import(const ImportArgs& a);
 
 // Shared setup.
 void apply_threads(const RunConfig& cfg);  // OpenMP's thread count, once per process
-// A trained model ready for inference (cmd_predict.cpp): weights read (train/weights.h), config
-// parsed, the dataset's first test image read for the input shape and class names, eval mode.
 // A message as one printable line: control characters as \xNN (main.cpp).
 std::string printable(const std::string& text);
 
+// A trained model ready for inference (cmd_predict.cpp): weights read (train/weights.h), config
+// parsed, the dataset's first test image read for the input shape and class names, eval mode.
 struct InferenceModel {
   WeightsFile weights;
   RunConfig cfg;
@@ -180,8 +180,9 @@ struct InferenceModel {
 };
 InferenceModel load_inference_model(const std::string& run_or_file, const std::vector<std::string>& overrides, Rng& rng);
 // The recipe's model with the weights of a state_dict file (train/transfer.h load_state_dict_file),
-// the normalization and data.preprocess fitted on the recipe's training split as `cvtrain train`
-// fits them, input shape and class names from that split; weights.metadata as a model file's.
+// the normalization as `cvtrain train` takes it (data.mean/data.std, else fitted on the recipe's
+// training split, as data.preprocess is), input shape and class names from that split;
+// weights.metadata as a model file's.
 InferenceModel load_recipe_model(const std::string& config, const std::string& weights,
                                  const std::vector<std::string>& overrides, Rng& rng);
 // What eval, predict and export read: a run folder or model file (--weights model|best|ema), or

@@ -31,18 +31,17 @@ void overrides(CLI::App& app, std::vector<std::string>& into, const char* what =
   app.add_option("--set", into, what);
 }
 
-void weights_option(CLI::App& app, std::string& into) {
-  app.add_option("--weights", into,
-                 "Of a run folder: model (model.safetensors, the default), best (best.safetensors), ema (ema.safetensors)");
-}
+constexpr const char* kRunWeights =
+    "Of a run folder: model (model.safetensors, the default), best (best.safetensors), ema (ema.safetensors)";
+
+void weights_option(CLI::App& app, std::string& into) { app.add_option("--weights", into, kRunWeights); }
 
 // --config RECIPE --weights FILE: a state_dict from elsewhere instead of a run folder (cmd_import.cpp).
 void recipe_weights_options(CLI::App& app, std::string& config, std::string& weights) {
   app.add_option("--config", config, "With --weights FILE.safetensors: the recipe of a state_dict from elsewhere "
-                                     "(model, data, preprocessing fitted on its training data)");
-  app.add_option("--weights", weights,
-                 "Of a run folder: model (the default), best, ema; with --config: a state_dict file under the "
-                 "model's PyTorch names");
+                                     "(model, data, normalization: data.mean/data.std or fitted on its training data)");
+  app.add_option("--weights", weights, std::string(kRunWeights) + "; with --config: a state_dict file under the "
+                                       "model's PyTorch names");
 }
 
 const std::vector<Subcommand>& subcommands() {
@@ -157,7 +156,7 @@ const std::vector<Subcommand>& subcommands() {
       {"predict", "Class probabilities for images (PNG/JPEG, or IDX/CIFAR files with :indices)",
        [](CLI::App& app, const std::string&) -> Runner {
          auto a = std::make_shared<PredictArgs>();
-         app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint (omit with --config)")->required();
+         app.add_option("run", a->run, "Run folder, model.safetensors or checkpoint (with --config: the first input)")->required();
          app.add_option("inputs", a->inputs, "Image files, or FILE:0-99,120 for IDX / CIFAR binary files");
          recipe_weights_options(app, a->config, a->weights);
          app.add_option("--topk", a->topk, "Classes shown per image (default 3)");
@@ -180,7 +179,7 @@ const std::vector<Subcommand>& subcommands() {
        [](CLI::App& app, const std::string&) -> Runner {
          auto a = std::make_shared<ImportArgs>();
          app.add_option("--config", a->config, "Recipe: the model, the data (input shape, class names) and the "
-                                               "preprocessing, fitted on its training data")->required();
+                                               "normalization (data.mean/data.std, or fitted on its training data)")->required();
          app.add_option("--weights", a->weights, "FILE.safetensors: a state_dict under the model's PyTorch names")->required();
          app.add_option("--out", a->out, "Model file to write")->required();
          overrides(app, a->overrides, "Override a key of the recipe (repeatable)");

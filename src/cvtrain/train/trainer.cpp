@@ -119,19 +119,21 @@ optim::ScheduleRun schedule_run(const RunConfig& cfg, int64_t batches_per_epoch,
   return run;
 }
 
-int64_t planned_steps(const RunConfig& cfg, int64_t batches_per_epoch) {
-  const int64_t by_epochs = cfg.train.epochs * optimizer_steps_per_epoch(cfg, batches_per_epoch);
-  return cfg.train.max_steps > 0 ? std::min(cfg.train.max_steps, by_epochs) : by_epochs;
+int64_t planned_steps(const TrainOptions& train, int64_t batches_per_epoch) {
+  const int64_t by_epochs = train.epochs * ((batches_per_epoch + train.accumulate_steps - 1) / train.accumulate_steps);
+  return train.max_steps > 0 ? std::min(train.max_steps, by_epochs) : by_epochs;
 }
+
+int64_t planned_steps(const RunConfig& cfg, int64_t batches_per_epoch) { return planned_steps(cfg.train, batches_per_epoch); }
 
 int64_t planned_epochs(const RunConfig& cfg, int64_t batches_per_epoch) {
   const int64_t spe = optimizer_steps_per_epoch(cfg, batches_per_epoch);
   return (planned_steps(cfg, batches_per_epoch) + spe - 1) / spe;
 }
 
-int64_t step_log_interval(int64_t log_every_steps, int64_t planned_steps) {
+int64_t step_log_interval(int64_t log_every_steps, int64_t steps) {
   if (log_every_steps >= 0) return log_every_steps;
-  return std::clamp<int64_t>(planned_steps / 100, 1, 50);
+  return std::clamp<int64_t>(steps / 100, 1, 50);
 }
 
 ModelEma::ModelEma(nn::Module& model, const nn::ParameterArena& arena, float decay) : arena_(arena), decay_(decay) {
@@ -295,9 +297,7 @@ Trainer::Trainer(Context& ctx, nn::Module& model, const TrainOptions& opt, FitPa
   // Data-parallel (out.comm): each rank reads its shard of every epoch (dist/sampler.h); a step's
   // gradient is the mean over the global batch of batch_size x ranks; rank 0 alone writes.
   batches_ = epoch_batches(train_.size(), opt_.batch_size, parts_.loader.drop_last, comm_);
-  const int64_t per_epoch = (batches_ + opt_.accumulate_steps - 1) / opt_.accumulate_steps;
-  const int64_t planned = opt_.max_steps > 0 ? std::min(opt_.max_steps, opt_.epochs * per_epoch) : opt_.epochs * per_epoch;
-  log_every_ = step_log_interval(opt_.log_every_steps, planned);
+  log_every_ = step_log_interval(opt_.log_every_steps, planned_steps(opt_, batches_));
   if (out_.resume) {
     restore_checkpoint(*out_.resume, model_, *optimizer_, ema_.values());
     st_ = out_.resume->state;

@@ -97,10 +97,11 @@ optim::ScheduleRun schedule_run(const RunConfig& cfg, int64_t batches_per_epoch,
 // The optimizer steps of the run: train.epochs of them, or train.max_steps when that ends it first;
 // and the epochs it will start (the last one may be partial).
 int64_t planned_steps(const RunConfig& cfg, int64_t batches_per_epoch);
+int64_t planned_steps(const TrainOptions& train, int64_t batches_per_epoch);
 int64_t planned_epochs(const RunConfig& cfg, int64_t batches_per_epoch);
 // The steps between two steps.jsonl rows: train.log_every_steps when it is >= 0 (0: none); for -1,
-// planned_steps / 100 clamped to [1, 50], about 100 rows whatever the run's length.
-int64_t step_log_interval(int64_t log_every_steps, int64_t planned_steps);
+// `steps` (the planned optimizer steps) / 100 clamped to [1, 50], about 100 rows whatever the run's length.
+int64_t step_log_interval(int64_t log_every_steps, int64_t steps);
 
 // Exponential moving average of a model's state (Polyak & Juditsky 1992; the exponential form of
 // TF's ExponentialMovingAverage): s_ema <- d s_ema + (1 - d) s after every optimizer step, over the

@@ -228,24 +228,27 @@ optim::OptimOptions transfer_optim_options(const RunConfig& cfg, const nn::Param
   return o;
 }
 
-int64_t stop_frozen_gradients(nn::Module& model, const std::vector<std::string>& prefixes) {
+namespace {
+
+// Sets requires_grad of the parameters under `prefixes`; returns how many changed.
+int64_t set_requires_grad_under(nn::Module& model, const std::vector<std::string>& prefixes, bool on) {
   int64_t n = 0;
   for (auto& [name, var] : model.named_parameters()) {
-    bool frozen = false;
-    for (const std::string& p : prefixes) frozen = frozen || optim::matches_prefix(name, p);
-    if (frozen && var->requires_grad()) var->set_requires_grad(false), ++n;
+    bool under = false;
+    for (const std::string& p : prefixes) under = under || optim::matches_prefix(name, p);
+    if (under && var->requires_grad() != on) var->set_requires_grad(on), ++n;
   }
   return n;
 }
 
+}  // namespace
+
+int64_t stop_frozen_gradients(nn::Module& model, const std::vector<std::string>& prefixes) {
+  return set_requires_grad_under(model, prefixes, false);
+}
+
 int64_t restart_frozen_gradients(nn::Module& model, const std::vector<std::string>& prefixes) {
-  int64_t n = 0;
-  for (auto& [name, var] : model.named_parameters()) {
-    bool frozen = false;
-    for (const std::string& p : prefixes) frozen = frozen || optim::matches_prefix(name, p);
-    if (frozen && !var->requires_grad()) var->set_requires_grad(true), ++n;
-  }
-  return n;
+  return set_requires_grad_under(model, prefixes, true);
 }
 
 int64_t freeze_batchnorm(nn::Module& model) {
