@@ -5,7 +5,7 @@ rounds; prints per variant the median images/s and peak memory, and the median o
 per-round ratio cvtrain / variant (fp32 against fp32 variants, bf16 against bf16 ones). Not a test:
 speed is measured here, not asserted.
 
-Usage: bench/compare_torch.py [--models mlp cnn resnet20] [--rounds 3] [--limit 20000] [--threads 2]
+Usage: bench/compare_torch.py [--models mlp cnn resnet20 wrn_16_4] [--rounds 3] [--limit 20000] [--threads 2]
          [--variants cv32 cv16 t1 t1cl t1amp t1ampcl t2 t2cl t2ampcl t2c t2campcl]
          [--cvtrain build/cvtrain] [--anchor ../shared/anchors/torch_fmnist.py]
          [--python /usr/bin/python3] [--python2 /work/venv-torch2/bin/python]
@@ -14,6 +14,10 @@ PyTorch 2.x (a venv from PyPI; skipped when absent); cl channels_last, amp bf16 
 torch.compile. Each run trains one epoch on the first LIMIT Fashion-MNIST training images (data
 indexing included on both sides, evaluation excluded); torch.compile runs two and reports the
 second (compilation excluded). Peak memory is each process's maximum resident set (wait4).
+wrn_16_4 (not in the anchor): both sides train recipes/fashion_wrn16_4_candidate.yaml, PyTorch through
+bench/torch_recipe.py (same augmentations and validation hold-out; its images/s counts the images
+trained on, LIMIT less the hold-out, on both sides); torch.compile there compiles every batch shape
+before the one timed epoch.
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile
 
@@ -41,6 +45,15 @@ LABELS = {
 }
 
 
+# model -> recipe of both sides, for the models the anchor lacks (PyTorch side: bench/torch_recipe.py);
+# the others train recipes/fashion_MODEL.yaml against the anchor
+RECIPE_MODELS = {'wrn_16_4': 'fashion_wrn16_4_candidate.yaml'}
+
+
+def recipe_of(model):
+    return os.path.join(ROOT, 'recipes', RECIPE_MODELS.get(model, f'fashion_{model}.yaml'))
+
+
 def run_measured(cmd):
     """Runs cmd; returns (stdout, peak resident MiB of that process)."""
     with tempfile.TemporaryFile('w+') as out:
@@ -55,7 +68,7 @@ def run_measured(cmd):
 
 def run_cvtrain(exe, model, limit, threads, bs, precision):
     with tempfile.TemporaryDirectory() as out:
-        cmd = [exe, 'train', os.path.join(ROOT, 'recipes', f'fashion_{model}.yaml'), '--out', out,
+        cmd = [exe, 'train', recipe_of(model), '--out', out,
                '--set', 'train.epochs=1', '--set', f'data.limit_train={limit}', '--set', 'data.limit_test=1000',
                '--set', f'threads={threads}', '--set', f'train.batch_size={bs}', '--set', 'train.progress=false',
                '--set', f'train.precision={precision}', '--set', 'train.plots=false', '--set', 'train.tensorboard=false']
@@ -64,7 +77,19 @@ def run_cvtrain(exe, model, limit, threads, bs, precision):
             return json.loads(f.readline())['images_per_s'], peak
 
 
-def run_torch(python, anchor, model, limit, threads, bs, flags):
+def run_torch_recipe(python, model, limit, threads, bs, flags, precision):
+    cmd = [python, os.path.join(ROOT, 'bench', 'torch_recipe.py'), recipe_of(model), '--epochs', '1',
+           '--threads', str(threads), '--limit', str(limit), '--limit-test', '1000', '--bs', str(bs),
+           '--precision', precision] + [f for f in flags if f != '--amp']
+    if '--amp' in flags and '--channels-last' not in flags:
+        cmd.append('--nchw')  # torch_recipe.py's bf16 is channels_last unless told otherwise
+    out, peak = run_measured(cmd)
+    return json.loads(out.strip().splitlines()[0])['train_img_s'], peak
+
+
+def run_torch(python, anchor, model, limit, threads, bs, flags, precision):
+    if model in RECIPE_MODELS:
+        return run_torch_recipe(python, model, limit, threads, bs, flags, precision)
     epochs = 2 if '--compile' in flags else 1
     cmd = [python, anchor, model, str(epochs), '--threads', str(threads), '--limit', str(limit), '--bs', str(bs)] + flags
     out, peak = run_measured(cmd)
@@ -102,7 +127,7 @@ def main():
                     x, m = run_cvtrain(a.cvtrain, model, a.limit, a.threads, a.bs, precision)
                 else:
                     x, m = run_torch(a.python if which == 1 else a.python2, a.anchor, model, a.limit, a.threads,
-                                     a.bs, flags)
+                                     a.bs, flags, precision)
                 ips[v].append(x)
                 mem[v].append(m)
             print(f'{model} round {r + 1}: ' + ', '.join(f'{v} {ips[v][-1]:.0f}' for v in vs), flush=True)
