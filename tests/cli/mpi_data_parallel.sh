@@ -29,6 +29,9 @@ fi
 grep -q "data-parallel: mpi.*2 ranks, global batch 128" "$tmp/two.log" || { cat "$tmp/two.log"; echo "FAIL: banner"; exit 1; }
 [[ $(grep -c "^epoch 1/1" "$tmp/two.log") -eq 1 ]] || { cat "$tmp/two.log"; echo "FAIL: rank 1 printed"; exit 1; }
 if grep -q "weights differed" "$tmp/two.log"; then echo "FAIL: the ranks' weights drifted apart"; exit 1; fi
+# the time spent waiting for the other rank is logged with several ranks, and only then
+grep -q '"comm_wait_s": *[0-9]' "$tmp/two/metrics.jsonl" || { cat "$tmp/two/metrics.jsonl"; echo "FAIL: no comm_wait_s"; exit 1; }
+if grep -q comm_wait_s "$tmp/one/metrics.jsonl"; then echo "FAIL: comm_wait_s with one rank"; exit 1; fi
 
 # max |a - b| over every tensor of two safetensors files (f32), stdlib only
 compare() { python3 "$src/tests/cli/safetensors_maxdiff.py" "$1" "$2" "$3"; }

@@ -67,6 +67,7 @@ nlohmann::json to_json(const EpochMetrics& m) {
                       {"images_per_s", m.images_per_s},
                       {"seconds", m.seconds},
                       {"data_wait_s", m.data_wait_s}};
+  if (m.comm_wait_s >= 0) j["comm_wait_s"] = m.comm_wait_s;
   if (m.has_ema) {
     j["ema_test_loss"] = maybe(m.evaluated, m.ema_test_loss);
     j["ema_test_acc"] = maybe(m.evaluated, m.ema_test_acc);
@@ -111,6 +112,7 @@ std::vector<EpochMetrics> history_from_json(const std::string& text) {
     m.images_per_s = j.at("images_per_s");
     m.seconds = j.at("seconds");
     m.data_wait_s = j.value("data_wait_s", 0.0);
+    m.comm_wait_s = j.value("comm_wait_s", -1.0);
     out.push_back(m);
   }
   return out;

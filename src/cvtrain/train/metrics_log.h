@@ -40,6 +40,7 @@ struct EpochMetrics {
   double images_per_s = 0;  // training images per second of training time (evaluation excluded)
   double seconds = 0;       // wall time of the epoch's training steps
   double data_wait_s = 0;   // of which the loop waited for the loader's next batch
+  double comm_wait_s = -1;  // of which it waited for the other ranks' sums (data-parallel; -1: one process)
 };
 
 // One optimizer step, as logged every train.log_every_steps steps.

@@ -222,6 +222,7 @@ class Trainer {
   struct EpochProgress {
     int64_t used_in_group = 0, seen_now = 0;
     double group_loss = 0;
+    double comm_wait_s = 0;  // waiting for the other ranks: the batch totals and the gradient sum
     Clock::time_point t0;
   };
 
@@ -474,7 +475,9 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
   const bool diverged = std::isfinite(loss_value) && loss_value > kDivergence * std::max(first_loss_, 1.0);
   bool finite = std::isfinite(loss_value) && !diverged;
   if (comm_) {
+    const Clock::time_point waited_from = Clock::now();
     const dist::BatchTotals t = dist::reduce_batch(*comm_, n, loss_value, correct, !finite);
+    p.comm_wait_s += seconds_since(waited_from);
     images = t.images, loss_sum = t.loss_sum, correct_all = t.correct, finite = t.nonfinite == 0;
     mean_loss = images > 0 ? loss_sum / images : 0.0;
   }
@@ -537,9 +540,11 @@ void Trainer::fail_or_skip_nonfinite(float loss_value, bool diverged, int64_t ep
 // the ranks and divided by their number: the global batch's mean gradient; then clipping, the
 // optimizer, EMA, the step log, the diagnostics hook and the step checkpoint.
 void Trainer::optimizer_step(int64_t epoch, EpochProgress& p) {
+  const Clock::time_point waited_from = Clock::now();
   if (grad_sum_) grad_sum_->finish();  // starts the buckets not started yet, waits for all
   else if (comm_ && world_ > 1)        // device: cuda, NCCL: the mean, on the GPU's stream
     comm_->allreduce_mean_device(arena_.device_grad(), arena_.size(), *ctx_.cuda, "the gradient all-reduce");
+  if (comm_) p.comm_wait_s += seconds_since(waited_from);
   if (p.used_in_group * world_ > 1 && !arena_.on_cuda())
     scale_grads(arena_, 1.0f / static_cast<float>(p.used_in_group * world_));
   const bool log_now = log_ && log_every_ > 0 && (st_.step + 1) % log_every_ == 0;
@@ -580,6 +585,7 @@ void Trainer::end_epoch(int64_t epoch, const EpochData& d, const EpochProgress& 
   m.train_acc = st_.seen ? static_cast<double>(st_.correct) / static_cast<double>(st_.seen) : NAN;
   m.images_per_s = static_cast<double>(p.seen_now) / m.seconds;
   m.data_wait_s = d.loader->wait_seconds();
+  if (comm_ && world_ > 1) m.comm_wait_s = p.comm_wait_s;
   m.lr = sv_.lr;
   // per-rank batch-norm statistics: rank 0's everywhere (as DDP's broadcast_buffers), so every rank
   // measures the same accuracy and takes the same early-stopping decision

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Fits the ring all-reduce cost model to bench/multihost_netem.sh's measurements and projects
+data-parallel training to many hosts of the same kind (docs/distributed.md).
+
+Model (Patarasuk & Yuan; Thakur et al.): summing n bytes over p hosts in a ring takes
+    T(p, n) = 2 (p - 1) alpha + 2 (p - 1) / p * n * beta
+alpha: the time of one message hop (latency and software), beta: seconds per byte of one host's link.
+Fitted per network by least squares on relative error over every measured (p, n).
+
+A training step without overlap: t = t_compute + T(p, gradient bytes) + T(p, 32 bytes), the second
+being the batch totals (loss, accuracy, images, a non-finite flag) summed every step.
+
+Usage: bench/fit_allreduce.py OUT_DIR [--hosts 8 16 32 64 128 256] [--markdown]
+"""
+import argparse, json, math, statistics, sys
+from collections import defaultdict
+
+PARAMS = {'cnn': 421738, 'resnet20': 272186}  # `cvtrain models`: parameters, f32 gradients
+TOTALS_BYTES = 32
+
+
+def ring(p, n, alpha, beta):
+    return 2 * (p - 1) * alpha + 2 * (p - 1) / p * n * beta
+
+
+def fit(rows):
+    """alpha, beta minimising sum ((model - t) / t)^2: a 2x2 linear least squares."""
+    a11 = a12 = a22 = b1 = b2 = 0.0
+    for r in rows:
+        p, n, t = r['ranks'], r['bytes'], r['median_s']
+        x1, x2 = 2 * (p - 1) / t, 2 * (p - 1) / p * n / t
+        a11 += x1 * x1; a12 += x1 * x2; a22 += x2 * x2; b1 += x1; b2 += x2
+    det = a11 * a22 - a12 * a12
+    return (b1 * a22 - b2 * a12) / det, (a11 * b2 - a12 * b1) / det
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('out')
+    ap.add_argument('--hosts', type=int, nargs='+', default=[8, 16, 32, 64, 128, 256])
+    a = ap.parse_args()
+    ar = [json.loads(l) for l in open(f'{a.out}/allreduce.jsonl')]
+    tr = [json.loads(l) for l in open(f'{a.out}/train.jsonl')]
+    by_net = defaultdict(list)
+    for r in ar:
+        by_net[r['net']].append(r)
+    compute = {r['model']: r['step_s'] for r in tr if r['ranks'] == 1}
+    models = [m for m in PARAMS if m in compute]
+    fits = {}
+    print('## Fitted ring model per network')
+    print('| network | alpha (one hop) | 1/beta (link) | worst relative error, p = 2..4, 4 B..4 MiB |')
+    print('|---|---|---|---|')
+    for net, rows in by_net.items():
+        alpha, beta = fit(rows)
+        fits[net] = (alpha, beta)
+        worst = max(abs(ring(r['ranks'], r['bytes'], alpha, beta) - r['median_s']) / r['median_s'] for r in rows)
+        print(f'| {net} | {alpha * 1e6:.1f} us | {8 / beta / 1e9:.2f} Gbit/s | {worst:.0%} |')
+    print('\n## Measured all-reduce medians (ms) against the model')
+    print('| network | hosts | ' + ' | '.join(f'{b} B' for b in sorted({r["bytes"] for r in ar})) + ' |')
+    for net, rows in by_net.items():
+        alpha, beta = fits[net]
+        for p in sorted({r['ranks'] for r in rows}):
+            cells = []
+            for r in sorted((r for r in rows if r['ranks'] == p), key=lambda r: r['bytes']):
+                cells.append(f"{r['median_s'] * 1e3:.3g} ({ring(p, r['bytes'], alpha, beta) * 1e3:.3g})")
+            print(f'| {net} | {p} | ' + ' | '.join(cells) + ' |')
+    print('\n## Training on 2 hosts, batch 64 each: measured step and wait against the model')
+    print('| network | model | overlap | bucket MiB | step ms | waits ms | model: wait ms (no overlap) |')
+    print('|---|---|---|---|---|---|---|')
+    for r in tr:
+        if r['ranks'] != 2: continue
+        alpha, beta = fits[r['net']]
+        want = ring(2, 4 * PARAMS[r['model']], alpha, beta) + ring(2, TOTALS_BYTES, alpha, beta)
+        print(f"| {r['net']} | {r['model']} | {'on' if r['overlap'] else 'off'} | {r['bucket_mb']:g} | "
+              f"{r['step_s'] * 1e3:.1f} | {r['comm_wait_s_per_step'] * 1e3:.1f} | {want * 1e3:.1f} |")
+    print('\n## Projection: images/s (efficiency) for p hosts, batch 64 each, no overlap')
+    print('| network | model | compute ms | ' + ' | '.join(str(p) for p in a.hosts) + ' |')
+    print('|---|---|---|' + '---|' * len(a.hosts))
+    for net, (alpha, beta) in fits.items():
+        for m in models:
+            tc = compute[m]
+            cells = []
+            for p in a.hosts:
+                t = tc + ring(p, 4 * PARAMS[m], alpha, beta) + ring(p, TOTALS_BYTES, alpha, beta)
+                cells.append(f'{64 * p / t:,.0f} ({tc / t:.0%})')
+            print(f'| {net} | {m} | {tc * 1e3:.1f} | ' + ' | '.join(cells) + ' |')
+
+
+if __name__ == '__main__':
+    main()
