@@ -10,7 +10,7 @@ Fitted per network by least squares on relative error over every measured (p, n)
 A training step without overlap: t = t_compute + T(p, gradient bytes) + T(p, 32 bytes), the second
 being the batch totals (loss, accuracy, images, a non-finite flag) summed every step.
 
-Usage: bench/fit_allreduce.py OUT_DIR [--hosts 8 16 32 64 128 256] [--markdown]
+Usage: bench/fit_allreduce.py OUT_DIR [--hosts 8 16 32 64 128 256] [--next-net 1000:1000] [--next-hosts 64]
 """
 import argparse, json, math, statistics, sys
 from collections import defaultdict
@@ -38,6 +38,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('out')
     ap.add_argument('--hosts', type=int, nargs='+', default=[8, 16, 32, 64, 128, 256])
+    ap.add_argument('--next-net', default='1000:1000', help='the network of the what-to-build-next table')
+    ap.add_argument('--next-hosts', type=int, default=64)
     a = ap.parse_args()
     ar = [json.loads(l) for l in open(f'{a.out}/allreduce.jsonl')]
     tr = [json.loads(l) for l in open(f'{a.out}/train.jsonl')]
@@ -84,6 +86,40 @@ def main():
                 t = tc + ring(p, 4 * PARAMS[m], alpha, beta) + ring(p, TOTALS_BYTES, alpha, beta)
                 cells.append(f'{64 * p / t:,.0f} ({tc / t:.0%})')
             print(f'| {net} | {m} | {tc * 1e3:.1f} | ' + ' | '.join(cells) + ' |')
+
+    print_next_steps(fits, compute, models, a.next_net, a.next_hosts)
+
+
+def hierarchical(p, n, alpha, beta):
+    """Two-level ring on a g x (p/g) grid, g ~ sqrt(p): reduce-scatter along rows, all-reduce of each
+    1/g slice along columns, all-gather along rows."""
+    g = max(1, round(math.sqrt(p)))
+    q = p / g
+    return (2 * (g - 1) * alpha + 2 * (g - 1) / g * n * beta) + ring(q, n / g, alpha, beta)
+
+
+def print_next_steps(fits, compute, models, net, p):
+    """Projected images/s at p hosts on one network for each candidate improvement (no overlap)."""
+    if net not in fits:
+        return
+    alpha, beta = fits[net]
+    print(f'\n## What to build next: projected images/s at {p} hosts on {net} (speed-up over today)')
+    print('| change | ' + ' | '.join(models) + ' |')
+    print('|---|' + '---|' * len(models))
+    def step(m, grad, totals, every=1):
+        return compute[m] + (grad + totals) / every
+    variants = [
+        ('today: gradient ring + batch-totals ring, every step', lambda m, n: step(m, ring(p, n, alpha, beta), ring(p, TOTALS_BYTES, alpha, beta))),
+        ('bf16 gradients on the wire (half the bytes)', lambda m, n: step(m, ring(p, n / 2, alpha, beta), ring(p, TOTALS_BYTES, alpha, beta))),
+        ('batch totals folded into the gradient sum', lambda m, n: step(m, ring(p, n + TOTALS_BYTES, alpha, beta), 0)),
+        ('hierarchical (2-level) all-reduce', lambda m, n: step(m, hierarchical(p, n, alpha, beta), hierarchical(p, TOTALS_BYTES, alpha, beta))),
+        ('local SGD, weights averaged every 4 steps', lambda m, n: step(m, ring(p, n, alpha, beta), ring(p, TOTALS_BYTES, alpha, beta), 4)),
+        ('totals folded + hierarchical', lambda m, n: step(m, hierarchical(p, n + TOTALS_BYTES, alpha, beta), 0)),
+    ]
+    base = {m: variants[0][1](m, 4 * PARAMS[m]) for m in models}
+    for name, t in variants:
+        cells = [f'{64 * p / t(m, 4 * PARAMS[m]):,.0f} ({base[m] / t(m, 4 * PARAMS[m]):.2f}x)' for m in models]
+        print(f'| {name} | ' + ' | '.join(cells) + ' |')
 
 
 if __name__ == '__main__':

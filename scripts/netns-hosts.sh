@@ -97,10 +97,12 @@ run_mpi() {
   # btl tcp,self: no shared memory between ranks; oob and btl both on eth0, the namespace's one link.
   # TCP keepalive on the launcher's own connections (5 s idle, then 5 probes 2 s apart): a host whose
   # link is gone is declared lost after about 15 s, not Open MPI's default 8 minutes, so mpirun and
-  # the daemons end with the job instead of waiting for a host that cannot answer.
+  # the daemons end with the job instead of waiting for a host that cannot answer. routed direct:
+  # every daemon talks to mpirun itself, not through a tree of the others (which failed to wire up
+  # 4 hosts over 10 ms links).
   exec ip netns exec cvt-h1 mpirun --allow-run-as-root --host "${hostlist%,}" -np "$n" --bind-to none \
     --mca plm_rsh_agent "$here/netns-rsh" --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include eth0 \
-    --mca oob_tcp_if_include eth0 --mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 2 \
+    --mca oob_tcp_if_include eth0 --mca routed direct --mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 2 \
     --mca oob_tcp_keepalive_probes 5 -x OMP_NUM_THREADS=1 -x PATH "$@"
 }
 
