@@ -33,7 +33,7 @@ tests=(
 ci=(
   clang-14 libclang-rt-14-dev   # the sanitizer build and the libFuzzer targets (scripts/fuzz.sh, docs/reliability.md)
   debootstrap                   # scripts/fresh-machine-check.sh
-  iproute2                      # scripts/multihost-check.sh: hosts as network namespaces (ip netns, tc netem)
+  iproute2                      # scripts/multihost-check.sh: hosts as network namespaces (ip netns)
 )
 
 packages=("${program[@]}")

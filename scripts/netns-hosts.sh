@@ -14,7 +14,7 @@
 #   scripts/netns-hosts.sh mpirun N ARGS...  Open MPI from host 1, one rank on each of hosts 1..N,
 #                                            TCP only (no shared memory), then ARGS (the program)
 #
-# Needs root, ip and tc (iproute2); `up` exits 77 with a message where namespaces cannot be made.
+# Needs root and ip (iproute2); `up` and `wire` exit 77 with a message where namespaces cannot be made.
 # Open MPI reaches the other hosts through scripts/netns-rsh, its "remote shell": ip netns exec.
 # env: CVTRAIN_NET_WIRE  the net_wire program (default build/bench/net_wire)
 set -euo pipefail
