@@ -85,9 +85,22 @@ wire() {
 }
 
 link() {
-  local state=$1 k=$2
+  local state=$1 k=$2 h
   ip netns list | grep -q "^cvt-h$k\b" || { say "no host $k"; exit 2; }
   ip -n "$sw" link set "h$k" "$state"
+  [[ $state == up ]] || return 0
+  # Address resolution that failed while the cable was out is remembered for a while, and a
+  # connection made then fails at once (EHOSTUNREACH): forget it on both ends, then wait until
+  # host K reaches each other host (a refused connection to port 9 is an answer).
+  ip -n "cvt-h$k" neigh flush all
+  for h in $(hosts); do
+    [[ $h == "cvt-h$k" ]] && continue
+    ip -n "$h" neigh flush to "$net.$k"
+    for _ in $(seq 1 50); do
+      ip netns exec "cvt-h$k" timeout 1 bash -c "exec 3<> /dev/tcp/$net.${h#cvt-h}/9" 2>&1 | grep -q refused && break
+      sleep 0.1
+    done
+  done
 }
 
 run_mpi() {
