@@ -166,7 +166,11 @@ void print_banner(const RunStart& r, const dist::Communicator* comm, const RunSp
   const std::string length = cfg.train.max_steps > 0
                                  ? epochs + " or " + std::to_string(cfg.train.max_steps) + " steps, whichever ends first"
                                  : epochs;
-  if (comm && comm->size() > 1)
+  if (comm && comm->size() > 1 && cfg.train.dist_local_sgd > 0)
+    std::printf("data-parallel: %s, global batch %lld, local SGD: weights averaged every %lld steps\n",
+                comm->describe().c_str(), static_cast<long long>(cfg.train.batch_size * comm->size()),
+                static_cast<long long>(cfg.train.dist_local_sgd));
+  else if (comm && comm->size() > 1)
     std::printf("data-parallel: %s, global batch %lld\n", comm->describe().c_str(),
                 static_cast<long long>(cfg.train.batch_size * comm->size()));
   const std::string from = cfg.data.root.empty() ? cfg.data.dataset : cfg.data.dataset + " in " + cfg.data.root;

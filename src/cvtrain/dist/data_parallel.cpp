@@ -3,6 +3,7 @@
 // one process would compute for it.
 #include "cvtrain/dist/data_parallel.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace cvtrain::dist {
@@ -89,6 +90,19 @@ void GradientAllreduce::finish() {
                               "the gradient all-reduce");
   comm_.wait_started("the gradient all-reduce");
   reset();
+}
+
+void average_spans(Communicator& comm, const std::vector<FloatSpan>& spans, std::vector<float>& scratch) {
+  int64_t total = 0;
+  for (const FloatSpan& s : spans) total += s.size;
+  scratch.resize(static_cast<size_t>(total));
+  float* at = scratch.data();
+  for (const FloatSpan& s : spans) at = std::copy(s.data, s.data + s.size, at);
+  comm.allreduce_sum(scratch.data(), total, "the weight average (train.dist_local_sgd)");
+  const float inv = 1.0f / static_cast<float>(comm.size());
+  const float* from = scratch.data();
+  for (const FloatSpan& s : spans)
+    for (int64_t i = 0; i < s.size; ++i) s.data[i] = *from++ * inv;
 }
 
 bool same_weights_everywhere(Communicator& comm, const nn::ParameterArena& arena) {

@@ -73,6 +73,15 @@ class CommBatchNormSync final : public BatchNormSync {
   Communicator& comm_;
 };
 
+// Local SGD (train.dist_local_sgd): every span becomes its mean over the ranks, in one all-reduce
+// (the weights, the optimizer's momentum, the batch-norm statistics, packed together so the
+// network's latency is paid once). The spans are host memory.
+struct FloatSpan {
+  float* data;
+  int64_t size;
+};
+void average_spans(Communicator& comm, const std::vector<FloatSpan>& spans, std::vector<float>& scratch);
+
 // Whether every rank holds the same parameters as rank 0 (a checksum of the bits compared).
 bool same_weights_everywhere(Communicator& comm, const nn::ParameterArena& arena);
 

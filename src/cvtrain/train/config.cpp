@@ -282,6 +282,12 @@ const std::vector<Key>& keys() {
       {"train.dist_timeout_s", &at<&R::train, &Tr::dist_timeout_s>, Effect::ranks, "With several MPI ranks: seconds a rank waits for the others in one collective before it reports a dead or hung rank and stops the job."},
       {"train.dist_overlap", &at<&R::train, &Tr::dist_overlap>, Effect::ranks, "With several MPI ranks: start each gradient bucket's all-reduce during the backward pass, as soon as its gradients are final (false: all buckets after the backward; the same result bit for bit)."},
       {"train.dist_bucket_mb", &at<&R::train, &Tr::dist_bucket_mb>, Effect::ranks, "With several MPI ranks: size in MiB of the gradient all-reduce buckets (whole parameters, in reverse order)."},
+      {"train.dist_local_sgd", &at<&R::train, &Tr::dist_local_sgd>, Effect::ranks, "With several MPI ranks: 0 sums the gradients every step (the global batch's gradient, as one process computes it); N > 0 is local SGD: each rank steps on its own batch's gradient, and every N optimizer steps (and at each epoch's end, checkpoint and the last step) the ranks average their weights, SGD momentum buffers and batch-norm statistics, and sum the batch totals. 1 gives 0's result to rounding with twice the bytes; larger N sends 1/N as often and changes the optimization (docs/distributed.md). sgd only; CPU only.",
+       [](const RunConfig& c, const char*) {
+         return c.train.dist_local_sgd > 0 && c.optim.name != "sgd"
+                    ? "averages SGD's momentum buffers between ranks; optim.name " + c.optim.name + " keeps a state that does not average linearly (use sgd, or 0)"
+                    : std::string();
+       }},
       {"train.tensorboard", &at<&R::train, &Tr::tensorboard>, Effect::files, "Write TensorBoard event files to RUN/tensorboard."},
       {"train.histograms", &at<&R::train, &Tr::histograms>, Effect::files, "TensorBoard histograms of weights and gradients after each epoch."},
       {"train.plots", &at<&R::train, &Tr::plots>, Effect::files, "Draw loss, accuracy and lr curves as PNG files in the run folder."},

@@ -43,6 +43,7 @@ void check_options(const TrainOptions& o) {
   need(o.max_steps >= 0 && o.max_steps <= 1000000000, "train.max_steps", "must be in [0, 10^9]");
   need(o.dist_timeout_s > 0, "train.dist_timeout_s", "must be > 0");
   need(o.dist_bucket_mb > 0 && o.dist_bucket_mb <= 1024, "train.dist_bucket_mb", "must be in (0, 1024]");
+  need(o.dist_local_sgd >= 0 && o.dist_local_sgd <= 1000000, "train.dist_local_sgd", "must be in [0, 10^6] (0: off)");
   index_of_name(precision_names(), o.precision, "train.precision", "precision");
   index_of_name(keep_names(), o.keep, "train.keep", "choice");
   need(o.keep != "ema" || o.ema_decay > 0, "train.keep", "ema needs train.ema_decay > 0 (the average it keeps)");

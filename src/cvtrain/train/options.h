@@ -32,6 +32,7 @@ struct TrainOptions {
   double dist_timeout_s = 300;   // a collective waiting longer stops the job
   bool dist_overlap = true;      // gradient all-reduce overlapped with the backward pass
   double dist_bucket_mb = 1.0;   // gradient all-reduce bucket size
+  int64_t dist_local_sgd = 0;    // > 0: local SGD, weights averaged every this many steps
   bool tensorboard = true;
   bool histograms = true;
   bool plots = true;

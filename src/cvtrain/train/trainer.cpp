@@ -223,6 +223,7 @@ class Trainer {
     int64_t used_in_group = 0, seen_now = 0;
     double group_loss = 0;
     double comm_wait_s = 0;  // waiting for the other ranks: the batch totals and the gradient sum
+    bool averages = false;   // local SGD: the step this group closes averages the ranks
     Clock::time_point t0;
   };
 
@@ -233,6 +234,9 @@ class Trainer {
   bool next_batch(EpochData& d, Batch& b);
   void train_batch(const Batch& batch, int64_t epoch, const EpochData& d, EpochProgress& p);
   void fail_or_skip_nonfinite(float loss_value, bool diverged, int64_t epoch);
+  bool averages_at(int64_t step, bool epoch_end) const;
+  bool sum_pending(int64_t n, float loss_value, int64_t correct, bool finite, EpochProgress& p);
+  void average_ranks(EpochProgress& p);
   static constexpr double kDivergence = 1e4;  // a loss this many times the first one has diverged
   void optimizer_step(int64_t epoch, EpochProgress& p);
   void clip_gradients(double norm);
@@ -268,6 +272,9 @@ class Trainer {
   bool writes_;
   std::unique_ptr<dist::CommBatchNormSync> bn_sync_;
   std::unique_ptr<dist::GradientAllreduce> grad_sum_;  // the bucketed all-reduce, overlapped with backward
+  int64_t local_sgd_ = 0;          // train.dist_local_sgd with several ranks: steps between averages
+  dist::BatchTotals pending_;      // local SGD: this rank's batch totals since the last average
+  std::vector<float> avg_scratch_;  // local SGD: the packed weights, momentum and statistics
   std::unique_ptr<TrainLog> log_;
   TrainState st_;
   FitResult result_;
@@ -331,9 +338,13 @@ void Trainer::setup_distributed() {
     bn_sync_ = std::make_unique<dist::CommBatchNormSync>(*comm_);
     ctx_.batchnorm_sync = bn_sync_.get();
   }
-  if (!ctx_.cuda)  // train.dist_bucket_mb: whole parameters per bucket, in reverse order
+  if (opt_.dist_local_sgd > 0) {  // local SGD: no gradient sum; the weights are averaged instead
+    if (ctx_.cuda) fail_input("train.dist_local_sgd: runs on the CPU only so far (device: cuda)");
+    local_sgd_ = opt_.dist_local_sgd;
+  } else if (!ctx_.cuda) {  // train.dist_bucket_mb: whole parameters per bucket, in reverse order
     grad_sum_ = std::make_unique<dist::GradientAllreduce>(
         *comm_, model_, arena_, std::max<int64_t>(1, static_cast<int64_t>(opt_.dist_bucket_mb * 262144)));
+  }
   dist::broadcast_model(*comm_, model_, arena_);  // every rank starts from rank 0's weights
   Rng::State r = ctx_.rng.state();                 // dropout masks differ per rank
   r.seed += 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank_);
@@ -474,7 +485,17 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
   if (first_loss_ < 0 && std::isfinite(loss_value)) first_loss_ = loss_value;
   const bool diverged = std::isfinite(loss_value) && loss_value > kDivergence * std::max(first_loss_, 1.0);
   bool finite = std::isfinite(loss_value) && !diverged;
-  if (comm_) {
+  const bool group_end = st_.batches_done % opt_.accumulate_steps == 0 || st_.batches_done == d.batches;
+  if (local_sgd_ > 0) {  // this rank's batch steps alone; its totals are summed when the ranks next average
+    p.averages = group_end && averages_at(st_.step + 1, st_.batches_done == d.batches);
+    if (!finite && !p.averages)  // skipping it here alone would put the ranks' step counts apart
+      fail_input("step ", st_.step + 1, " (epoch ", epoch, "): the loss is ", std::isnan(loss_value) ? "NaN" : "not finite or diverging",
+                 " on rank ", rank_, " between two averages of train.dist_local_sgd, which train.skip_nonfinite cannot "
+                 "skip; resume from the last checkpoint with a lower optim.lr");
+    images = static_cast<double>(d.shard.global_sizes[d.global_k - 1]);  // every rank's, for the sampler
+    finite = sum_pending(n, loss_value, correct, finite, p);
+    loss_sum = correct_all = 0;  // sum_pending adds them to the epoch's sums
+  } else if (comm_) {
     const Clock::time_point waited_from = Clock::now();
     const dist::BatchTotals t = dist::reduce_batch(*comm_, n, loss_value, correct, !finite);
     p.comm_wait_s += seconds_since(waited_from);
@@ -482,7 +503,6 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
     mean_loss = images > 0 ? loss_sum / images : 0.0;
   }
   st_.images_done += static_cast<int64_t>(images);
-  const bool group_end = st_.batches_done % opt_.accumulate_steps == 0 || st_.batches_done == d.batches;
   if (!finite) {
     fail_or_skip_nonfinite(loss_value, diverged, epoch);
   } else {
@@ -491,14 +511,14 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
     // share of the global batch times the ranks (the all-reduce divides by the ranks). The batch
     // that completes the step starts the gradient buckets' all-reduce as it goes.
     const GradReadyFn on_ready = grad_sum_ && opt_.dist_overlap && group_end ? grad_sum_->hook() : GradReadyFn();
-    if (n > 0 && (!comm_ || n * world_ == static_cast<int64_t>(images))) loss.backward(on_ready);
+    if (n > 0 && (!comm_ || local_sgd_ > 0 || n * world_ == static_cast<int64_t>(images))) loss.backward(on_ready);
     else if (n > 0)
       ops::mul_scalar(ctx_, loss, static_cast<float>(static_cast<double>(n * world_) / images)).backward(on_ready);
     ++p.used_in_group;
     p.group_loss += mean_loss;
     st_.loss_sum += loss_sum;
     st_.correct += static_cast<int64_t>(correct_all);
-    st_.seen += static_cast<int64_t>(images);
+    if (local_sgd_ == 0) st_.seen += static_cast<int64_t>(images);
   }
   p.seen_now += static_cast<int64_t>(images);
   if (group_end && p.used_in_group > 0) optimizer_step(epoch, p);
@@ -511,6 +531,44 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
     hooks_.on_step({epoch, st_.batches_done, d.batches, static_cast<float>(mean_loss), sv_.lr,
                     static_cast<double>(p.seen_now) / seconds_since(p.t0),
                     st_.seen ? static_cast<double>(st_.correct) / static_cast<double>(st_.seen) : 0.0, st_.step});
+}
+
+// Local SGD: the step closing this group averages the ranks every train.dist_local_sgd steps, and
+// before anything reads them all as one model: the epoch's end (evaluation), a checkpoint, the
+// run's last step.
+bool Trainer::averages_at(int64_t step, bool epoch_end) const {
+  return step % local_sgd_ == 0 || epoch_end ||
+         (opt_.checkpoint_every_steps > 0 && step % opt_.checkpoint_every_steps == 0) ||
+         (opt_.max_steps > 0 && step >= opt_.max_steps);
+}
+
+// Local SGD: a batch's totals (examples, loss, correct) wait here until the ranks average; then
+// they are summed over the ranks into the epoch's sums, with a non-finite count. Returns whether the
+// batch is finite everywhere (between averages: on this rank).
+bool Trainer::sum_pending(int64_t n, float loss_value, int64_t correct, bool finite, EpochProgress& p) {
+  if (finite)
+    pending_.images += static_cast<double>(n), pending_.loss_sum += static_cast<double>(loss_value) * static_cast<double>(n),
+        pending_.correct += static_cast<double>(correct);
+  if (!p.averages) return finite;
+  double v[4] = {pending_.images, pending_.loss_sum, pending_.correct, finite ? 0.0 : 1.0};
+  const Clock::time_point waited_from = Clock::now();
+  comm_->allreduce_sum(v, 4, "the batch totals");
+  p.comm_wait_s += seconds_since(waited_from);
+  st_.seen += static_cast<int64_t>(v[0]), st_.loss_sum += v[1], st_.correct += static_cast<int64_t>(v[2]);
+  pending_ = {};
+  return v[3] == 0;
+}
+
+// Local SGD: the ranks' weights, SGD momentum and batch-norm statistics become their means.
+void Trainer::average_ranks(EpochProgress& p) {
+  std::vector<dist::FloatSpan> spans{{arena_.data(), arena_.size()}};
+  for (auto& [name, buffer] : optimizer_->state().buffers)
+    if (!buffer->empty()) spans.push_back({buffer->data(), static_cast<int64_t>(buffer->size())});
+  for (auto& [name, t] : model_.named_buffers())
+    if (t->dtype() == DType::f32) spans.push_back({t->data<float>(), t->numel()});
+  const Clock::time_point waited_from = Clock::now();
+  dist::average_spans(*comm_, spans, avg_scratch_);
+  p.comm_wait_s += seconds_since(waited_from);
 }
 
 // A NaN or infinite loss skips its batch while train.skip_nonfinite allows, then stops the run
@@ -541,18 +599,22 @@ void Trainer::fail_or_skip_nonfinite(float loss_value, bool diverged, int64_t ep
 // optimizer, EMA, the step log, the diagnostics hook and the step checkpoint.
 void Trainer::optimizer_step(int64_t epoch, EpochProgress& p) {
   const Clock::time_point waited_from = Clock::now();
-  if (grad_sum_) grad_sum_->finish();  // starts the buckets not started yet, waits for all
-  else if (comm_ && world_ > 1)        // device: cuda, NCCL: the mean, on the GPU's stream
+  if (local_sgd_ > 0) {
+    // this rank's own gradient; the weights are averaged after the step
+  } else if (grad_sum_) {
+    grad_sum_->finish();  // starts the buckets not started yet, waits for all
+  } else if (comm_ && world_ > 1)        // device: cuda, NCCL: the mean, on the GPU's stream
     comm_->allreduce_mean_device(arena_.device_grad(), arena_.size(), *ctx_.cuda, "the gradient all-reduce");
   if (comm_) p.comm_wait_s += seconds_since(waited_from);
-  if (p.used_in_group * world_ > 1 && !arena_.on_cuda())
-    scale_grads(arena_, 1.0f / static_cast<float>(p.used_in_group * world_));
+  const int64_t summed = p.used_in_group * (local_sgd_ > 0 ? 1 : world_);  // gradients added into the arena
+  if (summed > 1 && !arena_.on_cuda()) scale_grads(arena_, 1.0f / static_cast<float>(summed));
   const bool log_now = log_ && log_every_ > 0 && (st_.step + 1) % log_every_ == 0;
   double norm = -1;
   if (log_now || opt_.clip_grad_norm > 0) arena_.sync_to_host();  // device: cuda: the norm on the host mirror
   if (opt_.clip_grad_norm > 0 || log_now) norm = grad_norm(arena_);
   clip_gradients(norm);
   optimizer_->step(sv_.lr, sv_.momentum);
+  if (local_sgd_ > 0 && p.averages) average_ranks(p);
   ema_.update();
   ++st_.step;
   if (log_now)
