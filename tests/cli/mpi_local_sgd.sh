@@ -6,7 +6,7 @@
 #  2. Averaging every 4 steps trains (loss falls), ends with the same weights on every rank, is
 #     not the every-step run, and a run checkpointed between two averages and resumed on 2 ranks ends
 #     where the uninterrupted one ends (rank 0 saves its momentum: without the momentum averaged
-#     with the weights, the resumed run differs by 1e-2).
+#     at checkpoints, the resumed run differs by 1e-2).
 #  3. It is refused with optimizers whose state does not average, naming the key.
 # SKIPs (77) where mpirun is absent or cvtrain was built without MPI.
 set -euo pipefail

@@ -223,7 +223,9 @@ class Trainer {
     int64_t used_in_group = 0, seen_now = 0;
     double group_loss = 0;
     double comm_wait_s = 0;  // waiting for the other ranks: the batch totals and the gradient sum
-    bool averages = false;   // local SGD: the step this group closes averages the ranks
+    // local SGD: the step this group closes averages the ranks' weights (and with `all`, their
+    // momentum too)
+    enum class Average { none, weights, all } averages = Average::none;
     Clock::time_point t0;
   };
 
@@ -234,7 +236,7 @@ class Trainer {
   bool next_batch(EpochData& d, Batch& b);
   void train_batch(const Batch& batch, int64_t epoch, const EpochData& d, EpochProgress& p);
   void fail_or_skip_nonfinite(float loss_value, bool diverged, int64_t epoch);
-  bool averages_at(int64_t step, bool epoch_end) const;
+  EpochProgress::Average averages_at(int64_t step, bool epoch_end) const;
   bool sum_pending(int64_t n, float loss_value, int64_t correct, bool finite, EpochProgress& p);
   void average_ranks(EpochProgress& p);
   static constexpr double kDivergence = 1e4;  // a loss this many times the first one has diverged
@@ -487,8 +489,8 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
   bool finite = std::isfinite(loss_value) && !diverged;
   const bool group_end = st_.batches_done % opt_.accumulate_steps == 0 || st_.batches_done == d.batches;
   if (local_sgd_ > 0) {  // this rank's batch steps alone; its totals are summed when the ranks next average
-    p.averages = group_end && averages_at(st_.step + 1, st_.batches_done == d.batches);
-    if (!finite && !p.averages)  // skipping it here alone would put the ranks' step counts apart
+    p.averages = group_end ? averages_at(st_.step + 1, st_.batches_done == d.batches) : EpochProgress::Average::none;
+    if (!finite && p.averages == EpochProgress::Average::none)  // skipping it here alone would put the ranks' step counts apart
       fail_input("step ", st_.step + 1, " (epoch ", epoch, "): the loss is ", std::isnan(loss_value) ? "NaN" : "not finite or diverging",
                  " on rank ", rank_, " between two averages of train.dist_local_sgd, which train.skip_nonfinite cannot "
                  "skip; resume from the last checkpoint with a lower optim.lr");
@@ -533,13 +535,15 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
                     st_.seen ? static_cast<double>(st_.correct) / static_cast<double>(st_.seen) : 0.0, st_.step});
 }
 
-// Local SGD: the step closing this group averages the ranks every train.dist_local_sgd steps, and
-// before anything reads them all as one model: the epoch's end (evaluation), a checkpoint, the
-// run's last step.
-bool Trainer::averages_at(int64_t step, bool epoch_end) const {
-  return step % local_sgd_ == 0 || epoch_end ||
-         (opt_.checkpoint_every_steps > 0 && step % opt_.checkpoint_every_steps == 0) ||
-         (opt_.max_steps > 0 && step >= opt_.max_steps);
+// Local SGD: the step closing this group averages the ranks' weights every train.dist_local_sgd
+// steps (each rank keeps its own momentum between, as local SGD does), and weights and momentum
+// both before anything reads the ranks as one: the epoch's end (evaluation), a checkpoint (rank 0
+// saves what every rank then holds, so a resume continues exactly), the run's last step.
+Trainer::EpochProgress::Average Trainer::averages_at(int64_t step, bool epoch_end) const {
+  if (epoch_end || (opt_.checkpoint_every_steps > 0 && step % opt_.checkpoint_every_steps == 0) ||
+      (opt_.max_steps > 0 && step >= opt_.max_steps))
+    return EpochProgress::Average::all;
+  return step % local_sgd_ == 0 ? EpochProgress::Average::weights : EpochProgress::Average::none;
 }
 
 // Local SGD: a batch's totals (examples, loss, correct) wait here until the ranks average; then
@@ -549,7 +553,7 @@ bool Trainer::sum_pending(int64_t n, float loss_value, int64_t correct, bool fin
   if (finite)
     pending_.images += static_cast<double>(n), pending_.loss_sum += static_cast<double>(loss_value) * static_cast<double>(n),
         pending_.correct += static_cast<double>(correct);
-  if (!p.averages) return finite;
+  if (p.averages == EpochProgress::Average::none) return finite;
   double v[4] = {pending_.images, pending_.loss_sum, pending_.correct, finite ? 0.0 : 1.0};
   const Clock::time_point waited_from = Clock::now();
   comm_->allreduce_sum(v, 4, "the batch totals");
@@ -559,11 +563,13 @@ bool Trainer::sum_pending(int64_t n, float loss_value, int64_t correct, bool fin
   return v[3] == 0;
 }
 
-// Local SGD: the ranks' weights, SGD momentum and batch-norm statistics become their means.
+// Local SGD: the ranks' weights and batch-norm statistics become their means, and with
+// Average::all their SGD momentum too.
 void Trainer::average_ranks(EpochProgress& p) {
   std::vector<dist::FloatSpan> spans{{arena_.data(), arena_.size()}};
-  for (auto& [name, buffer] : optimizer_->state().buffers)
-    if (!buffer->empty()) spans.push_back({buffer->data(), static_cast<int64_t>(buffer->size())});
+  if (p.averages == EpochProgress::Average::all)
+    for (auto& [name, buffer] : optimizer_->state().buffers)
+      if (!buffer->empty()) spans.push_back({buffer->data(), static_cast<int64_t>(buffer->size())});
   for (auto& [name, t] : model_.named_buffers())
     if (t->dtype() == DType::f32) spans.push_back({t->data<float>(), t->numel()});
   const Clock::time_point waited_from = Clock::now();
@@ -614,7 +620,7 @@ void Trainer::optimizer_step(int64_t epoch, EpochProgress& p) {
   if (opt_.clip_grad_norm > 0 || log_now) norm = grad_norm(arena_);
   clip_gradients(norm);
   optimizer_->step(sv_.lr, sv_.momentum);
-  if (local_sgd_ > 0 && p.averages) average_ranks(p);
+  if (local_sgd_ > 0 && p.averages != EpochProgress::Average::none) average_ranks(p);
   ema_.update();
   ++st_.step;
   if (log_now)
