@@ -70,7 +70,7 @@ def main():
     print('| network | model | overlap | bucket MiB | step ms | waits ms | model: wait ms (no overlap) |')
     print('|---|---|---|---|---|---|---|')
     for r in tr:
-        if r['ranks'] != 2: continue
+        if r['ranks'] != 2 or 'series' in r: continue
         alpha, beta = fits[r['net']]
         want = ring(2, 4 * PARAMS[r['model']], alpha, beta) + ring(2, TOTALS_BYTES, alpha, beta)
         print(f"| {r['net']} | {r['model']} | {'on' if r['overlap'] else 'off'} | {r['bucket_mb']:g} | "
@@ -88,6 +88,28 @@ def main():
             print(f'| {net} | {m} | {tc * 1e3:.1f} | ' + ' | '.join(cells) + ' |')
 
     print_next_steps(fits, compute, models, a.next_net, a.next_hosts)
+    print_local_sgd(fits, [r for r in tr if r.get('series') == 'local_sgd'])
+
+
+def print_local_sgd(fits, rows):
+    """Local SGD (train.dist_local_sgd N) measured beside today's every-step sum in one session: an
+    average every N steps sends the weights (the gradient's bytes) and the batch totals, so the model
+    divides today's wait by N."""
+    if not rows:
+        return
+    print('\n## Local SGD on 2 hosts, measured beside the every-step gradient sum (one session)')
+    print('| network | model | sum | step ms | waits ms | model: wait ms | step speed-up |')
+    print('|---|---|---|---|---|---|---|')
+    base = {(r['net'], r['model']): r for r in rows if 'local_sgd' not in r}
+    for r in rows:
+        alpha, beta = fits[r['net']]
+        every = r.get('local_sgd', 1)
+        want = (ring(2, 4 * PARAMS[r['model']], alpha, beta) + ring(2, TOTALS_BYTES, alpha, beta)) / every
+        what = f"weights every {every}" if 'local_sgd' in r else f"gradients, overlap {'on' if r['overlap'] else 'off'}"
+        b = base.get((r['net'], r['model']))
+        gain = f"{b['step_s'] / r['step_s']:.2f}x" if b else ''
+        print(f"| {r['net']} | {r['model']} | {what} | {r['step_s'] * 1e3:.1f} | "
+              f"{r['comm_wait_s_per_step'] * 1e3:.1f} | {want * 1e3:.1f} | {gain} |")
 
 
 def hierarchical(p, n, alpha, beta):
