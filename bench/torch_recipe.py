@@ -24,6 +24,9 @@ import argparse, copy, gzip, json, math, shlex, struct, subprocess, sys, time
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 
+sys.path.insert(0, str(__import__('pathlib').Path(__file__).resolve().parent.parent / 'tests' / 'interop' / 'scripts'))
+from torch_zoo import build_model  # noqa: E402  the PyTorch mirrors of cvtrain's models
+
 # ------------------------------------------------------------------------------------------------
 # Recipe -> flags. Each mirrored key becomes one flag; the rest is refused unless it cannot change
 # what is trained or measured.
@@ -183,85 +186,6 @@ def recipe_flags(cfg):
              '--base-momentum', f'{float(c["optim.base_momentum"]):g}',
              '--max-momentum', f'{float(c["optim.max_momentum"]):g}']
     return flags  # --augment first: its list ends at the next flag
-
-
-# ------------------------------------------------------------------------------------------------
-# Models, as src/cvtrain/nn/resnet.cpp builds them (same parameter names).
-
-class Block(nn.Module):  # BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); self.b1 = nn.BatchNorm2d(cout)
-        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.b2 = nn.BatchNorm2d(cout)
-        self.sc = None
-        if stride != 1 or cin != cout:
-            self.sc = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = F.relu(self.b1(self.c1(x)))
-        y = self.b2(self.c2(y))
-        return F.relu(y + (x if self.sc is None else self.sc(x)))
-
-
-class CifarResNet(nn.Module):  # He et al. 2016, depth 6n+2; n = 3 is the anchor's ResNet20
-    def __init__(self, n, cin=1, classes=10):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(cin, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
-        layers = []; c = 16
-        for cout, stride in [(16, 1), (32, 2), (64, 2)]:
-            for i in range(n):
-                layers.append(Block(c, cout, stride if i == 0 else 1)); c = cout
-        self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(64, classes)
-
-    def forward(self, x):
-        x = self.layers(self.stem(x))
-        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
-
-
-class PreActBlock(nn.Module):  # He et al. 2016b: o = relu(bn1(x)); conv2(relu(bn2(drop(conv1(o))))) + sc(o) or x
-    def __init__(self, cin, cout, stride, dropout):
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(cin)
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.drop = nn.Dropout(dropout) if dropout > 0 else None
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.sc = None
-        if stride != 1 or cin != cout:  # NOTE: a bare 1x1 conv on the pre-activated o, no BatchNorm
-            self.sc = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False))
-
-    def forward(self, x):
-        o = F.relu(self.bn1(x))
-        y = self.conv1(o)
-        if self.drop is not None:
-            y = self.drop(y)
-        y = self.conv2(F.relu(self.bn2(y)))
-        return y + (x if self.sc is None else self.sc(o))
-
-
-class PreActResNet(nn.Module):  # stem conv, 3 stages of n blocks (16k, 32k, 64k), BN-ReLU head, GAP, fc
-    def __init__(self, n, k, dropout, cin=1, classes=10):
-        super().__init__()
-        self.stem = nn.Conv2d(cin, 16, 3, 1, 1, bias=False)
-        layers = []; c = 16
-        for cout, stride in [(16 * k, 1), (32 * k, 2), (64 * k, 2)]:
-            for i in range(n):
-                layers.append(PreActBlock(c, cout, stride if i == 0 else 1, dropout)); c = cout
-        self.layers = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU())
-        self.fc = nn.Linear(c, classes)
-
-    def forward(self, x):
-        x = self.head(self.layers(self.stem(x)))
-        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
-
-
-def build_model(name, dropout):
-    p = 0.0 if dropout < 0 else dropout  # model.dropout -1: the model's default, 0 for these
-    return {'resnet20': lambda: CifarResNet(3), 'resnet32': lambda: CifarResNet(5), 'resnet56': lambda: CifarResNet(9),
-            'resnet110': lambda: CifarResNet(18), 'preact_resnet20': lambda: PreActResNet(3, 1, p),
-            'wrn_16_4': lambda: PreActResNet(2, 4, p), 'wrn_28_10': lambda: PreActResNet(4, 10, p)}[name]()
 
 
 def forward_macs(model, shape):

@@ -9,11 +9,10 @@ import gzip, json, struct, sys
 try:
     import numpy as np
     import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
 except ImportError as e:  # pragma: no cover
     print(f"SKIP: {e}")
     sys.exit(77)
+from torch_zoo import build_model  # this folder: the PyTorch mirrors of cvtrain's models
 
 
 def load_safetensors(path):  # the format in ten lines: no safetensors package needed
@@ -28,58 +27,6 @@ def load_safetensors(path):  # the format in ten lines: no safetensors package n
     return state, meta
 
 
-class MLP(nn.Module):
-    def __init__(self, classes):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Dropout(0.2), nn.Linear(512, 256),
-                                 nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, classes))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class CNN(nn.Module):
-    def __init__(self, classes):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, classes))
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); self.b1 = nn.BatchNorm2d(cout)
-        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.b2 = nn.BatchNorm2d(cout)
-        self.sc = None
-        if stride != 1 or cin != cout:
-            self.sc = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = F.relu(self.b1(self.c1(x)))
-        y = self.b2(self.c2(y))
-        return F.relu(y + (x if self.sc is None else self.sc(x)))
-
-
-class ResNet20(nn.Module):
-    def __init__(self, classes, n=3):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
-        layers, cin = [], 16
-        for cout, stride in [(16, 1), (32, 2), (64, 2)]:
-            for i in range(n):
-                layers.append(Block(cin, cout, stride if i == 0 else 1)); cin = cout
-        self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(64, classes)
-
-    def forward(self, x):
-        return self.fc(F.adaptive_avg_pool2d(self.layers(self.stem(x)), 1).flatten(1))
-
-
 def main():
     path, images, first, count, pred = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     tol = float(sys.argv[6]) if len(sys.argv) > 6 else 1e-4
@@ -87,7 +34,7 @@ def main():
     name = [l.split(":", 1)[1].strip() for l in meta["config"].splitlines() if l.strip().startswith("name:")][0]
     classes = state["fc.weight" if "fc.weight" in state else max((k for k in state if k.endswith(".weight")),
                                                                    key=lambda k: int(k.split(".")[1]))].shape[0]
-    model = {"mlp": MLP, "cnn": CNN, "resnet20": ResNet20}[name](classes)
+    model = build_model(name, classes=classes)
     model.load_state_dict(state, strict=True)
     model.eval()
     raw = gzip.open(images).read() if images.endswith(".gz") else open(images, "rb").read()
