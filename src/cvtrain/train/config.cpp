@@ -284,9 +284,9 @@ const std::vector<Key>& keys() {
       {"train.dist_bucket_mb", &at<&R::train, &Tr::dist_bucket_mb>, Effect::ranks, "With several MPI ranks: size in MiB of the gradient all-reduce buckets (whole parameters, in reverse order)."},
       {"train.dist_local_sgd", &at<&R::train, &Tr::dist_local_sgd>, Effect::ranks, "With several MPI ranks: 0 sums the gradients every step (the global batch's gradient, as one process computes it); N > 0 is local SGD: each rank steps on its own batch's gradient with its own momentum, and every N optimizer steps the ranks average their weights and batch-norm statistics and sum the batch totals; at each epoch's end, checkpoint and the last step they average their SGD momentum too, so evaluation and checkpoints see one model. 1 gives 0's result to rounding; larger N sends 1/N as often and changes the optimization (docs/distributed.md). sgd only; CPU only.",
        [](const RunConfig& c, const char*) {
-         return c.train.dist_local_sgd > 0 && c.optim.name != "sgd"
-                    ? "averages SGD's momentum buffers between ranks; optim.name " + c.optim.name + " keeps a state that does not average linearly (use sgd, or 0)"
-                    : std::string();
+         if (c.train.dist_local_sgd == 0 || c.optim.name == "sgd") return std::string();
+         return "averages SGD's momentum buffers between ranks; optim.name " + c.optim.name +
+                " keeps a state that does not average linearly (use sgd, or 0)";
        }},
       {"train.tensorboard", &at<&R::train, &Tr::tensorboard>, Effect::files, "Write TensorBoard event files to RUN/tensorboard."},
       {"train.histograms", &at<&R::train, &Tr::histograms>, Effect::files, "TensorBoard histograms of weights and gradients after each epoch."},

@@ -489,11 +489,13 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
   bool finite = std::isfinite(loss_value) && !diverged;
   const bool group_end = st_.batches_done % opt_.accumulate_steps == 0 || st_.batches_done == d.batches;
   if (local_sgd_ > 0) {  // this rank's batch steps alone; its totals are summed when the ranks next average
-    p.averages = group_end ? averages_at(st_.step + 1, st_.batches_done == d.batches) : EpochProgress::Average::none;
-    if (!finite && p.averages == EpochProgress::Average::none)  // skipping it here alone would put the ranks' step counts apart
-      fail_input("step ", st_.step + 1, " (epoch ", epoch, "): the loss is ", std::isnan(loss_value) ? "NaN" : "not finite or diverging",
-                 " on rank ", rank_, " between two averages of train.dist_local_sgd, which train.skip_nonfinite cannot "
-                 "skip; resume from the last checkpoint with a lower optim.lr");
+    using Average = EpochProgress::Average;
+    p.averages = group_end ? averages_at(st_.step + 1, st_.batches_done == d.batches) : Average::none;
+    if (!finite && p.averages == Average::none)  // skipped here alone, the ranks' step counts would part
+      fail_input("step ", st_.step + 1, " (epoch ", epoch, "): the loss is ",
+                 std::isnan(loss_value) ? "NaN" : "not finite or diverging", " on rank ", rank_,
+                 " between two averages of train.dist_local_sgd, which train.skip_nonfinite cannot skip; resume "
+                 "from the last checkpoint with a lower optim.lr");
     images = static_cast<double>(d.shard.global_sizes[d.global_k - 1]);  // every rank's, for the sampler
     finite = sum_pending(n, loss_value, correct, finite, p);
     loss_sum = correct_all = 0;  // sum_pending adds them to the epoch's sums
@@ -550,9 +552,11 @@ Trainer::EpochProgress::Average Trainer::averages_at(int64_t step, bool epoch_en
 // they are summed over the ranks into the epoch's sums, with a non-finite count. Returns whether the
 // batch is finite everywhere (between averages: on this rank).
 bool Trainer::sum_pending(int64_t n, float loss_value, int64_t correct, bool finite, EpochProgress& p) {
-  if (finite)
-    pending_.images += static_cast<double>(n), pending_.loss_sum += static_cast<double>(loss_value) * static_cast<double>(n),
-        pending_.correct += static_cast<double>(correct);
+  if (finite) {
+    pending_.images += static_cast<double>(n);
+    pending_.loss_sum += static_cast<double>(loss_value) * static_cast<double>(n);
+    pending_.correct += static_cast<double>(correct);
+  }
   if (p.averages == EpochProgress::Average::none) return finite;
   double v[4] = {pending_.images, pending_.loss_sum, pending_.correct, finite ? 0.0 : 1.0};
   const Clock::time_point waited_from = Clock::now();
