@@ -166,13 +166,13 @@ void print_banner(const RunStart& r, const dist::Communicator* comm, const RunSp
   const std::string length = cfg.train.max_steps > 0
                                  ? epochs + " or " + std::to_string(cfg.train.max_steps) + " steps, whichever ends first"
                                  : epochs;
-  if (comm && comm->size() > 1 && cfg.train.dist_local_sgd > 0)
-    std::printf("data-parallel: %s, global batch %lld, local SGD: weights averaged every %lld steps\n",
-                comm->describe().c_str(), static_cast<long long>(cfg.train.batch_size * comm->size()),
-                static_cast<long long>(cfg.train.dist_local_sgd));
-  else if (comm && comm->size() > 1)
-    std::printf("data-parallel: %s, global batch %lld\n", comm->describe().c_str(),
-                static_cast<long long>(cfg.train.batch_size * comm->size()));
+  if (comm && comm->size() > 1) {
+    const std::string local = cfg.train.dist_local_sgd > 0 ? ", local SGD: weights averaged every " +
+                                                                 std::to_string(cfg.train.dist_local_sgd) + " steps"
+                                                           : "";
+    std::printf("data-parallel: %s, global batch %lld%s\n", comm->describe().c_str(),
+                static_cast<long long>(cfg.train.batch_size * comm->size()), local.c_str());
+  }
   const std::string from = cfg.data.root.empty() ? cfg.data.dataset : cfg.data.dataset + " in " + cfg.data.root;
   std::printf("cvtrain: %s on %s (%s), %s, batch %lld, %s, %lld threads -> %s\n", cfg.model.name.c_str(),
               from.c_str(), data.describe().c_str(), length.c_str(),

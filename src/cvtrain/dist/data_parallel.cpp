@@ -28,8 +28,12 @@ void broadcast_model(Communicator& comm, nn::Module& model, nn::ParameterArena& 
 }
 
 BatchTotals reduce_batch(Communicator& comm, int64_t images, double loss, int64_t correct, bool nonfinite) {
-  double v[4] = {static_cast<double>(images), nonfinite ? 0.0 : loss * static_cast<double>(images),
-                 static_cast<double>(correct), nonfinite ? 1.0 : 0.0};
+  return sum_totals(comm, {static_cast<double>(images), nonfinite ? 0.0 : loss * static_cast<double>(images),
+                           static_cast<double>(correct), nonfinite ? 1.0 : 0.0});
+}
+
+BatchTotals sum_totals(Communicator& comm, BatchTotals mine) {
+  double v[4] = {mine.images, mine.loss_sum, mine.correct, mine.nonfinite};
   comm.allreduce_sum(v, 4, "the batch totals");
   return {v[0], v[1], v[2], v[3]};
 }

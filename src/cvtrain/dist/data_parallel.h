@@ -25,6 +25,8 @@ struct BatchTotals {
   double images = 0, loss_sum = 0, correct = 0, nonfinite = 0;
 };
 BatchTotals reduce_batch(Communicator& comm, int64_t images, double loss, int64_t correct, bool nonfinite);
+// Totals already gathered on this rank (local SGD: the batches since the last average), summed.
+BatchTotals sum_totals(Communicator& comm, BatchTotals mine);
 
 // The arena's gradient block cut into buckets in reverse parameter order (the order the backward
 // pass finishes them): bucket 0 ends at the arena's end. Each is a contiguous range of whole

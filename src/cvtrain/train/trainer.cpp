@@ -558,13 +558,13 @@ bool Trainer::sum_pending(int64_t n, float loss_value, int64_t correct, bool fin
     pending_.correct += static_cast<double>(correct);
   }
   if (p.averages == EpochProgress::Average::none) return finite;
-  double v[4] = {pending_.images, pending_.loss_sum, pending_.correct, finite ? 0.0 : 1.0};
+  pending_.nonfinite = finite ? 0.0 : 1.0;
   const Clock::time_point waited_from = Clock::now();
-  comm_->allreduce_sum(v, 4, "the batch totals");
+  const dist::BatchTotals t = dist::sum_totals(*comm_, pending_);
   p.comm_wait_s += seconds_since(waited_from);
-  st_.seen += static_cast<int64_t>(v[0]), st_.loss_sum += v[1], st_.correct += static_cast<int64_t>(v[2]);
+  st_.seen += static_cast<int64_t>(t.images), st_.loss_sum += t.loss_sum, st_.correct += static_cast<int64_t>(t.correct);
   pending_ = {};
-  return v[3] == 0;
+  return t.nonfinite == 0;
 }
 
 // Local SGD: the ranks' weights and batch-norm statistics become their means, and with
