@@ -62,25 +62,22 @@ done
 
 for net in $nets; do
   if [[ $net == bare ]]; then "$hosts" up 4; else CVTRAIN_NET_WIRE=$build/bench/net_wire "$hosts" wire 4 "${net%%:*}" "${net##*:}"; fi
-  for p in 2 3 4; do
-    [[ -z ${SKIP_ALLREDUCE:-} ]] || break
+  for p in $([[ -n ${SKIP_ALLREDUCE:-} ]] || echo 2 3 4); do
     "$hosts" mpirun "$p" --mca mpi_yield_when_idle 1 "$build/bench/allreduce_mpi" --reps 15 |
       sed "s/^{/{\"net\": \"$net\", /" >> "$out/allreduce.jsonl"
   done
   for model in $models; do
     steps=$(steps_of "$model")
-    for variant in $variants; do
-      rm -rf "$out/run"
+    for variant in $variants; do  # the keys it sets, and record's tags for them
       if [[ $variant == local:* ]]; then
-        "$hosts" mpirun 2 "$build/cvtrain" $(train_args "$model" "$steps") --set train.dist_local_sgd="${variant#local:}" \
-          --out "$out/run" > /dev/null
-        record "$out/run" "$net" "$model" 2 false 0 "${variant#local:}"
-        continue
+        keys=(--set train.dist_local_sgd="${variant#local:}") tags=(false 0 "${variant#local:}")
+      else
+        keys=(--set train.dist_overlap="${variant%%:*}" --set train.dist_bucket_mb="${variant##*:}")
+        tags=("${variant%%:*}" "${variant##*:}")
       fi
-      overlap=${variant%%:*} bucket=${variant##*:}
-      "$hosts" mpirun 2 "$build/cvtrain" $(train_args "$model" "$steps") --set train.dist_overlap="$overlap" \
-        --set train.dist_bucket_mb="$bucket" --out "$out/run" > /dev/null
-      record "$out/run" "$net" "$model" 2 "$overlap" "$bucket"
+      rm -rf "$out/run"
+      "$hosts" mpirun 2 "$build/cvtrain" $(train_args "$model" "$steps") "${keys[@]}" --out "$out/run" > /dev/null
+      record "$out/run" "$net" "$model" 2 "${tags[@]}"
     done
   done
   echo "multihost_netem: $net done" >&2
