@@ -173,6 +173,7 @@ fi
   --out "$tmp/late" > /dev/null 2>&1
 rm "$tmp/late/model.safetensors"
 : > "$tmp/late/best.safetensors.tmp.4194305"; : > "$tmp/late/checkpoints/step-00000001.safetensors.tmp.4194305"
+: > "$tmp/late/steps.jsonl.tmp.4194305"  # the logs are rewritten whole, the same way
 "$bin" train --resume "$tmp/late" > /dev/null 2>&1 || fail "resume of a run killed after its last checkpoint"
 if compgen -G "$tmp/late/*.tmp.*" > /dev/null || compgen -G "$tmp/late/checkpoints/*.tmp.*" > /dev/null; then
   fail "a resume with nothing to train left the killed writes' temporaries"; else passes=$((passes+1)); fi
@@ -196,12 +197,13 @@ for delay in write 0.6 1.4; do
   echo "(kill at $delay: $(ls "$run/checkpoints" | grep -c 'safetensors$') checkpoints, $(ls "$run/checkpoints" | grep -c '\.tmp') partial writes left)"
   # a killed write's temporary (pid above Linux's pid_max), in case the kill did not land inside one
   : > "$run/checkpoints/step-00000001.safetensors.tmp.4194305"
-  : > "$run/best.safetensors.tmp.4194305"  # and a model file's, written in the run folder
+  : > "$run/best.safetensors.tmp.4194305"  # and a model file's, written in the run folder,
+  : > "$run/metrics.jsonl.tmp.4194305"     # and a log's (the logs are rewritten whole, the same way)
   "$bin" train --resume "$run" >/dev/null 2>"$run.err"; rc=$?
   if [[ $rc -ne 0 ]] || grep -q "damaged" "$run.err" || [[ ! -e "$run/model.safetensors" ]]; then
     fail "resume after SIGKILL at $delay: exit $rc, $(cat "$run.err")"; else passes=$((passes+1)); fi
   if compgen -G "$run/checkpoints/*.tmp.*" >/dev/null || compgen -G "$run/*.tmp.*" >/dev/null; then
-    fail "the resumed run left the killed write's temporary file";
+    fail "the resumed run left the killed write's temporary file:" "$run"/*.tmp.* "$run"/checkpoints/*.tmp.*;
   else passes=$((passes+1)); fi
 done
 

@@ -1,6 +1,6 @@
 // Checkpoints: CRC32C's check value; a write/read round trip restores weights, optimizer state and
 // counters, EMA and the loop position; a flipped byte is caught by the checksum; the newest good
-// checkpoint is found past a damaged one; pruning keeps the last K.
+// checkpoint is found past a damaged one; pruning keeps the last K and sweeps killed writes.
 #include <filesystem>
 #include <fstream>
 
@@ -107,5 +107,26 @@ TEST(Checkpoint, DamageIsDetectedAndSkipped) {
   prune_checkpoints(dir, 2);
   EXPECT_EQ(list_checkpoints(dir), (std::vector<std::string>{checkpoint_path(dir, 20), checkpoint_path(dir, 30)}));
   EXPECT_EQ(latest_good_checkpoint(temp_dir("empty")), "");
+  fs::remove_all(dir);
+}
+
+// Pruning sweeps what a killed write left ("NAME.tmp.PID" of another process) in the run folder,
+// checkpoints/ and snapshots/, and nothing else: not this process's own temporary, not a file that
+// merely has ".tmp" in its name.
+TEST(Checkpoint, PruneSweepsKilledWritesOnly) {
+  const std::string dir = temp_dir("sweep");
+  fs::create_directories(fs::path(dir) / "checkpoints");
+  fs::create_directories(fs::path(dir) / "snapshots");
+  const std::string own = std::to_string(::getpid());
+  const std::vector<std::string> killed = {"metrics.jsonl.tmp.4194305", "best.safetensors.tmp.77",
+                                           "checkpoints/step-00000003.safetensors.tmp.12",
+                                           "snapshots/epoch-0002.safetensors.tmp.9"};
+  const std::vector<std::string> kept = {"steps.jsonl.tmp." + own, "notes.tmp", "notes.tmp.txt", "plan.tmp.1a",
+                                         ".tmp.5", "metrics.jsonl"};
+  for (const auto& name : killed) std::ofstream(fs::path(dir) / name) << "x";
+  for (const auto& name : kept) std::ofstream(fs::path(dir) / name) << "x";
+  prune_checkpoints(dir, 3);
+  for (const auto& name : killed) EXPECT_FALSE(fs::exists(fs::path(dir) / name)) << name;
+  for (const auto& name : kept) EXPECT_TRUE(fs::exists(fs::path(dir) / name)) << name;
   fs::remove_all(dir);
 }

@@ -1,5 +1,6 @@
 #include "cvtrain/base/files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "cvtrain/base/error.h"
 
@@ -21,6 +23,9 @@ const char* kind_of(mode_t m) {
   if (S_ISSOCK(m)) return "a socket";
   return "not a regular file";
 }
+
+// The temporary file write_file_atomic writes `path` through; remove_killed_writes reads the name.
+std::string temporary_of(const std::string& path, pid_t pid) { return path + ".tmp." + std::to_string(pid); }
 
 void fsync_folder_of(const std::string& path) {
   const size_t slash = path.rfind('/');
@@ -68,6 +73,23 @@ void copy_file_atomic(const std::string& from, const std::string& to) {
   std::fclose(in);
 }
 
+void remove_killed_writes(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  const std::string own = std::to_string(getpid());
+  std::vector<std::string> killed;
+  while (const dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    const size_t at = name.rfind(".tmp.");
+    if (at == std::string::npos || at == 0) continue;
+    const std::string pid = name.substr(at + 5);
+    if (pid.empty() || pid == own || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    killed.push_back(dir + "/" + name);
+  }
+  closedir(d);
+  for (const std::string& path : killed) std::remove(path.c_str());
+}
+
 std::string write_target(const std::string& path) {
   struct stat st {};
   if (names_an_open_file(path)) return path;
@@ -95,7 +117,7 @@ void write_file_atomic(const std::string& path_in, const std::function<bool(std:
     fail_input(path_in, ": ", exists ? kind_of(st.st_mode) : "no such device", "; refusing to write there");
   if (names_an_open_file(path) || (exists && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))))
     return stream_to(path, write_body);
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  const std::string tmp = temporary_of(path, getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) fail_input(path_in, ": cannot write: ", std::strerror(errno));
   bool ok = write_body(f) && std::fflush(f) == 0 && fsync(fileno(f)) == 0;

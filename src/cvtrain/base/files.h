@@ -19,6 +19,10 @@ void write_text_atomic(const std::string& path, const std::string& text);
 // `to` becomes a copy of the regular file `from`, atomically as above; InputError naming `from`
 // when it cannot be read.
 void copy_file_atomic(const std::string& from, const std::string& to);
+// Removes from `dir` (not its subfolders) the temporaries of processes killed inside one of the
+// writes above: "NAME.tmp.PID" where PID is another process's. Only for a folder this process holds
+// (DirLock below), where no other process writes; a missing folder is no error.
+void remove_killed_writes(const std::string& dir);
 
 // The file a write to `path` goes to: `path` (missing, a regular file, a character device, a FIFO)
 // or a symbolic link's target; InputError naming `path` for anything else.

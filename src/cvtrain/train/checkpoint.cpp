@@ -3,8 +3,6 @@
 // "checksum": CRC32C over every tensor's name and bytes and every other metadata key and value.
 #include "cvtrain/train/checkpoint.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvtrain/base/error.h"
+#include "cvtrain/base/files.h"
 #include "cvtrain/tensor/safetensors.h"
 
 namespace cvtrain {
@@ -249,18 +248,10 @@ void prune_checkpoints(const std::string& run_dir, int64_t keep) {
   std::vector<std::string> all = list_checkpoints(run_dir);
   std::error_code ec;
   for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove(all[i], ec);
-  // Temporaries of a process killed inside write_file_atomic ("NAME.tmp.PID", base/files.h) are never
-  // read; this process's own were renamed or removed before it gets here. Checkpoints are written in
-  // checkpoints/, the model files (best, final) in the run folder itself: both are swept.
-  const std::string own = ".tmp." + std::to_string(getpid());
-  std::vector<fs::path> orphans;
-  for (const fs::path& dir : {fs::path(run_dir) / "checkpoints", fs::path(run_dir)}) {
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      const std::string name = e.path().filename().string();
-      if (name.find(".safetensors.tmp.") != std::string::npos && !name.ends_with(own)) orphans.push_back(e.path());
-    }
-  }
-  for (const fs::path& p : orphans) fs::remove(p, ec);
+  // A killed write's temporary is never read. Checkpoints are written in checkpoints/, snapshots in
+  // snapshots/, the model files and logs in the run folder itself: all three are swept.
+  for (const char* sub : {"checkpoints", "snapshots"}) remove_killed_writes((fs::path(run_dir) / sub).string());
+  remove_killed_writes(run_dir);
 }
 
 }  // namespace cvtrain

@@ -68,7 +68,8 @@ std::vector<std::string> list_checkpoints(const std::string& run_dir);
 // The newest checkpoint that reads back and verifies ("" when none); damaged newer ones are named
 // on stderr and skipped.
 std::string latest_good_checkpoint(const std::string& run_dir);
-// Deletes all but the newest `keep` checkpoints, and temporaries left by a killed writer.
+// Deletes all but the newest `keep` checkpoints, and the temporaries of killed writes in the run
+// folder, checkpoints/ and snapshots/ (remove_killed_writes, base/files.h).
 void prune_checkpoints(const std::string& run_dir, int64_t keep);
 
 }  // namespace cvtrain
