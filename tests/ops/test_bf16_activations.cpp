@@ -10,6 +10,7 @@
 #include "cvtrain/nn/zoo.h"
 #include "cvtrain/ops/activation.h"
 #include "cvtrain/ops/conv.h"
+#include "cvtrain/ops/elementwise.h"
 #include "cvtrain/ops/loss.h"
 #include "cvtrain/ops/norm.h"
 #include "cvtrain/ops/pool.h"
@@ -117,6 +118,32 @@ TEST(Bf16Activations, BatchNormReluAndMaxPoolKeepBf16) {
   pf.backward(dy.to(DType::f32));
   ASSERT_EQ(xb.grad().dtype(), DType::bf16);
   EXPECT_EQ(max_abs_diff(xb.grad(), xf.grad()), 0.0f);  // 2x2 windows do not overlap: dy moved as it is
+}
+
+// The residual add of two channels-last bf16 activations stays bf16: the f32 sum of the widened values
+// rounded once, and the gradient handed to both operands as it came. Any other pairing computes in f32.
+TEST(Bf16Activations, ResidualAddKeepsBf16) {
+  Tensor a = random_tensor({3, 8, 5, 5}, 21).channels_last().to(DType::bf16);
+  Tensor b = random_tensor({3, 8, 5, 5}, 22).channels_last().to(DType::bf16);
+  Context ctx(1);
+  Variable av(a, true), bv(b, true);
+  Variable y = ops::add(ctx, av, bv);
+  ASSERT_EQ(y.data().dtype(), DType::bf16);
+  EXPECT_TRUE(y.data().is_strictly_channels_last());
+  const std::vector<float> as = a.to_vector(), bs = b.to_vector(), ys = y.data().to_vector();
+  for (size_t i = 0; i < ys.size(); ++i) ASSERT_EQ(ys[i], bf16_to_float(float_to_bf16(as[i] + bs[i]))) << i;
+  Tensor dy = random_tensor({3, 8, 5, 5}, 23).channels_last().to(DType::bf16);
+  y.backward(dy);
+  ASSERT_EQ(av.grad().dtype(), DType::bf16);
+  ASSERT_EQ(bv.grad().dtype(), DType::bf16);
+  EXPECT_EQ(max_abs_diff(av.grad(), dy), 0.0f);
+  EXPECT_EQ(max_abs_diff(bv.grad(), dy), 0.0f);
+  EXPECT_NE(av.grad().data<bf16>(), bv.grad().data<bf16>());  // two tensors: each may be accumulated into
+
+  Variable mixed = ops::add(ctx, Variable(a), Variable(b.to(DType::f32)));
+  EXPECT_EQ(mixed.data().dtype(), DType::f32);
+  Variable nchw = ops::add(ctx, Variable(a.contiguous()), Variable(b.contiguous()));
+  EXPECT_EQ(nchw.data().dtype(), DType::f32);
 }
 
 TEST(Bf16Activations, OpsWithoutBf16KernelComputeInF32) {

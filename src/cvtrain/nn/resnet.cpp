@@ -57,6 +57,12 @@ Variable scale_branch(Context& ctx, const Variable& branch, float rate, bool per
   return ops::mul(ctx, branch, Variable(mask));
 }
 
+// act(bn(v)); ReLU runs inside the batch norm's op (ops::batch_norm_add_relu), other activations after it.
+Variable bn_act(Context& ctx, BatchNorm2d& bn, Module& act, const Variable& v) {
+  if (dynamic_cast<ReLU*>(&act)) return bn.forward_fused(ctx, v, Variable(), true);
+  return act.forward(ctx, bn.forward(ctx, v));
+}
+
 }  // namespace
 
 Variable BasicBlock::forward(Context& ctx, const Variable& x) {
@@ -65,8 +71,7 @@ Variable BasicBlock::forward(Context& ctx, const Variable& x) {
     return act2_->forward(ctx, sc ? sc->forward(ctx, x) : x);  // the branch dropped for the whole batch
   // ReLU: batch norm, residual add and ReLU fused (ops::batch_norm_add_relu); other activations unfused
   const bool fuse = dynamic_cast<ReLU*>(act1_.get()) != nullptr;
-  Variable y = fuse ? b1->forward_fused(ctx, c1->forward(ctx, x), Variable(), true)
-                    : act1_->forward(ctx, b1->forward(ctx, c1->forward(ctx, x)));
+  Variable y = bn_act(ctx, *b1, *act1_, c1->forward(ctx, x));
   if (fuse && !stochastic) {
     const Variable branch = c2->forward(ctx, y);
     return b2->forward_fused(ctx, branch, sc ? sc->forward(ctx, x) : x, true);
@@ -108,11 +113,8 @@ Variable Bottleneck::forward(Context& ctx, const Variable& x) {
   if (stochastic && drop_path_per_batch && !batch_keeps_branch(ctx, drop_path)) return act3_->forward(ctx, shortcut());
   // ReLU: batch norm, residual add and ReLU fused (ops::batch_norm_add_relu), as in BasicBlock
   const bool fuse = dynamic_cast<ReLU*>(act1_.get()) != nullptr;
-  const auto bn_act = [&](BatchNorm2d& bn, Module& act, const Variable& y) {
-    return fuse ? bn.forward_fused(ctx, y, Variable(), true) : act.forward(ctx, bn.forward(ctx, y));
-  };
-  Variable y = bn_act(*bn1, *act1_, conv1->forward(ctx, x));
-  y = conv3->forward(ctx, bn_act(*bn2, *act2_, conv2->forward(ctx, y)));
+  Variable y = bn_act(ctx, *bn1, *act1_, conv1->forward(ctx, x));
+  y = conv3->forward(ctx, bn_act(ctx, *bn2, *act2_, conv2->forward(ctx, y)));
   if (fuse && !stochastic) return bn3->forward_fused(ctx, y, shortcut(), true);
   y = bn3->forward(ctx, y);
   if (stochastic) y = scale_branch(ctx, y, drop_path, drop_path_per_batch);
@@ -142,11 +144,11 @@ PreActBlock::PreActBlock(Rng& rng, int64_t cin, int64_t cout, int64_t s, const A
 
 Variable PreActBlock::forward(Context& ctx, const Variable& x) {
   const bool stochastic = training() && drop_path > 0.0f;
-  Variable o = act1_->forward(ctx, bn1->forward(ctx, x));
+  Variable o = bn_act(ctx, *bn1, *act1_, x);
   if (stochastic && drop_path_per_batch && !batch_keeps_branch(ctx, drop_path)) return sc ? sc->forward(ctx, o) : x;
   Variable y = conv1->forward(ctx, o);
   if (drop) y = drop->forward(ctx, y);
-  y = conv2->forward(ctx, act2_->forward(ctx, bn2->forward(ctx, y)));
+  y = conv2->forward(ctx, bn_act(ctx, *bn2, *act2_, y));
   if (stochastic) y = scale_branch(ctx, y, drop_path, drop_path_per_batch);
   return ops::add(ctx, y, sc ? sc->forward(ctx, o) : x);
 }

@@ -7,6 +7,8 @@ namespace cvtrain::ops {
 
 Shape broadcast_shape(const Shape& a, const Shape& b);  // throws on incompatible shapes
 
+// Two bf16 activations of one shape and channels-last layout (a residual add) add in bf16, rounded
+// once; every other case, and the ops below, compute in f32 (bf16 operands widened by ops::as_f32).
 Variable add(Context& ctx, const Variable& a, const Variable& b);
 Variable sub(Context& ctx, const Variable& a, const Variable& b);
 Variable mul(Context& ctx, const Variable& a, const Variable& b);

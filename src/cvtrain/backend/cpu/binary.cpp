@@ -179,4 +179,14 @@ void binary_backward(BinaryOp op, const float* a, const int64_t* a_strides, cons
   }
 }
 
+void add_bf16(const bf16* a, const bf16* b, bf16* out, int64_t n) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t lo = c * kChunk, hi = std::min(n, lo + kChunk);
+#pragma omp simd
+    for (int64_t i = lo; i < hi; ++i) out[i] = float_to_bf16(bf16_to_float(a[i]) + bf16_to_float(b[i]));
+  }
+}
+
 }  // namespace cvtrain::cpu

@@ -5,6 +5,8 @@
 #pragma once
 #include <cstdint>
 
+#include "cvtrain/base/bf16.h"
+
 namespace cvtrain {
 
 enum class BinaryOp : uint8_t { add, sub, mul, div };
@@ -28,5 +30,9 @@ void binary_forward(BinaryOp op, const float* a, const int64_t* a_strides, const
 void binary_backward(BinaryOp op, const float* a, const int64_t* a_strides, const float* b,
                      const int64_t* b_strides, const float* dout, float* da_full, float* db_full,
                      const int64_t* shape, int64_t ndim);
+
+// out[i] = a[i] + b[i] over n packed bf16 elements, summed in f32 and rounded once (the residual add
+// of bf16 activations; its gradient is dout for both operands, no kernel needed). out may alias a or b.
+void add_bf16(const bf16* a, const bf16* b, bf16* out, int64_t n);
 
 }  // namespace cvtrain::cpu
