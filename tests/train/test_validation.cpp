@@ -48,7 +48,8 @@ Chosen train_choosing(const Dataset& val, const Dataset& test, const fs::path& d
   fs::remove_all(dir);
   fs::create_directories(dir);
   Chosen out;
-  out.result = fit(ctx, *model, c, trainer_data().train, &val, test, trainer_data().norm, {}, RunOutput{dir.string(), {}, nullptr, nullptr, nullptr});
+  out.result = fit(ctx, *model, c, trainer_data().train, &val, test, trainer_data().norm, {},
+                   RunOutput{dir.string(), {}, nullptr, nullptr, nullptr});
   out.best_model = read_bytes(dir / "best.safetensors");
   return out;
 }
@@ -91,7 +92,8 @@ TEST(Validation, ARunWithoutValidationChoosesNothing) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   const FitResult r =
-      fit(ctx, *model, c, trainer_data().train, nullptr, trainer_data().test, trainer_data().norm, {}, RunOutput{dir.string(), {}, nullptr, nullptr, nullptr});
+      fit(ctx, *model, c, trainer_data().train, nullptr, trainer_data().test, trainer_data().norm, {},
+          RunOutput{dir.string(), {}, nullptr, nullptr, nullptr});
   EXPECT_FALSE(fs::exists(dir / "best.safetensors"));  // no best model chosen by the test set
   EXPECT_FALSE(r.history.back().has_val);
   EXPECT_EQ(r.best_epoch, 0);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "cvtrain/base/error.h"
@@ -24,8 +25,12 @@ const char* kind_of(mode_t m) {
   return "not a regular file";
 }
 
-// The temporary file write_file_atomic writes `path` through; remove_killed_writes reads the name.
-std::string temporary_of(const std::string& path, pid_t pid) { return path + ".tmp." + std::to_string(pid); }
+// write_file_atomic writes `path` through the temporary PATH.tmp.PID; remove_killed_writes finds
+// those of other processes by the same mark.
+constexpr std::string_view kTemporaryMark = ".tmp.";
+std::string temporary_of(const std::string& path, pid_t pid) {
+  return path + std::string(kTemporaryMark) + std::to_string(pid);
+}
 
 void fsync_folder_of(const std::string& path) {
   const size_t slash = path.rfind('/');
@@ -80,9 +85,9 @@ void remove_killed_writes(const std::string& dir) {
   std::vector<std::string> killed;
   while (const dirent* e = readdir(d)) {
     const std::string name = e->d_name;
-    const size_t at = name.rfind(".tmp.");
+    const size_t at = name.rfind(kTemporaryMark);
     if (at == std::string::npos || at == 0) continue;
-    const std::string pid = name.substr(at + 5);
+    const std::string pid = name.substr(at + kTemporaryMark.size());
     if (pid.empty() || pid == own || pid.find_first_not_of("0123456789") != std::string::npos) continue;
     killed.push_back(dir + "/" + name);
   }

@@ -127,17 +127,14 @@ Tensor with_scalar(BinaryOp op, const Tensor& x, float s) {
   return y;
 }
 
-}  // namespace
-
-namespace {
-
 // The residual add of two bf16 activations of one channels-last layout: y in bf16, dy to both.
 Variable add_bf16(Context& ctx, const Variable& a, const Variable& b) {
   Tensor y = a.data().new_empty_like();
   cpu::add_bf16(a.data().data<bf16>(), b.data().data<bf16>(), y.data<bf16>(), y.numel());
-  return record(ctx, "add", y, {a, b}, [need_a = a.requires_grad(), need_b = b.requires_grad()](const Tensor& dy) -> Grads {
-    return {need_a ? dy : Tensor(), need_b ? (need_a ? dy.clone() : dy) : Tensor()};
-  });
+  return record(ctx, "add", y, {a, b},
+                [need_a = a.requires_grad(), need_b = b.requires_grad()](const Tensor& dy) -> Grads {
+                  return {need_a ? dy : Tensor(), need_b ? (need_a ? dy.clone() : dy) : Tensor()};
+                });
 }
 
 }  // namespace
