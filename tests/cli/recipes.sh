@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every recipe shipped under recipes/ (search spaces aside: they are read by `cvtrain search
 # --space`) parses and passes the config checks, so a renamed model or key cannot leave a recipe
-# that only fails when a user runs it.
+# that only fails when a user runs it; so does every variant of the ablations (recipes/ablations/*.txt,
+# each its base recipe with overrides).
 set -uo pipefail
 bin=$1; src=$2
 fails=0 n=0
@@ -9,5 +10,9 @@ while IFS= read -r f; do
   n=$((n+1))
   err=$("$bin" config "$f" 2>&1 >/dev/null) || { echo "FAIL: $f: $err"; fails=$((fails+1)); }
 done < <(find "$src/recipes" -name "*.yaml" ! -name "*_space.yaml" | sort)
+while IFS= read -r f; do
+  n=$((n+1))
+  bash "$src/scripts/ablations.sh" --check --variants "$f" "$bin" || { echo "FAIL: $f"; fails=$((fails+1)); }
+done < <(find "$src/recipes/ablations" -name "*.txt" | sort)
 ((n > 20)) || { echo "FAIL: only $n recipes found under $src/recipes"; exit 1; }
-((fails == 0)) && echo "recipes: $n parse" || { echo "recipes: $fails of $n failed"; exit 1; }
+((fails == 0)) && echo "recipes: $n parse (ablation variant files included)" || { echo "recipes: $fails of $n failed"; exit 1; }
