@@ -42,6 +42,14 @@ base_rel=$(sed -n 's/^# base: *//p' "$variants" | head -1)
 base="$here/$base_rel"
 [ -f "$base" ] || { echo "ablations.sh: $variants names base $base_rel, which does not exist" >&2; exit 2; }
 
+# The variants, one "name|overrides" line each, comments and blank lines left out.
+variant_lines() {
+  while IFS='|' read -r name sets; do
+    name=$(echo "$name" | xargs)
+    [[ -z "$name" || "$name" == \#* ]] || echo "$name|$sets"
+  done < "$variants"
+}
+
 # The --set arguments of one variant's overrides.
 variant_args() {
   args=()
@@ -56,12 +64,10 @@ variant_args() {
 if [ "$check" = 1 ]; then
   fails=0
   while IFS='|' read -r name sets; do
-    name=$(echo "$name" | xargs)
-    [[ -z "$name" || "$name" == \#* ]] && continue
     variant_args "$sets"
     err=$("$bin" config "$base" "${args[@]}" 2>&1 >/dev/null) ||
       { echo "${variants#$here/}: variant $name: $err"; fails=$((fails + 1)); }
-  done < "$variants"
+  done < <(variant_lines)
   exit $(( fails > 0 ))
 fi
 mkdir -p "$out"
@@ -97,8 +103,6 @@ cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $(lscpu | sed -n 
 model $(lscpu | sed -n 's/^Model: *//p'), $(nproc) cores)"
 commit=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
 while IFS='|' read -r name sets; do
-  name=$(echo "$name" | xargs)
-  [[ -z "$name" || "$name" == \#* ]] && continue
   if (( ${#only[@]} )) && [[ ! " ${only[*]} " == *" $name "* ]]; then continue; fi
   variant_args "$sets"
   t0=$(date +%s.%N)
@@ -131,4 +135,4 @@ with open(record, 'a') as f:
     f.write(json.dumps(row) + '\n')
 PY
   fi
-done < "$variants"
+done < <(variant_lines)
