@@ -10,11 +10,13 @@
 # PyTorch runs channels_last (as cvtrain's train.memory_format default) unless --nchw.
 #
 # usage: bench/time_to_accuracy.sh [--recipe FILE] [--target ACC] [--python PY] [--mode parallel|serial]
-#          [--threads N] [--precision fp32|bf16] [--compile] [--nchw] [--epochs N] [--limit N] [--limit-test N]
+#          [--threads N] [--precision fp32|bf16] [--compile] [--nchw] [--seed N] [--epochs N] [--limit N]
+#          [--limit-test N]
 #          [CVTRAIN_BINARY [OUT_DIR [fp32|bf16]]]
 # defaults: recipes/fashion_resnet20_aug.yaml, target 0.93, /work/venv-torch2/bin/python if present
 # (else /usr/bin/python3), parallel, threads by the mode (1 or 2 per side), the recipe's precision,
 # build/cvtrain, /tmp/time_to_accuracy.
+# --seed replaces the recipe's seed on both sides (a second seed of the same comparison).
 # --epochs/--limit/--limit-test shorten both sides alike (smoke tests). The ResNet-20 default takes
 # about 30 minutes on 2 cores; recipes/fashion_wrn16_4_candidate.yaml (--target 0.94) took cvtrain
 # 44 minutes with 2 threads, so expect 1.5-2 hours per mode.
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
     --precision) precision=$2; shift 2 ;;
     --compile) torch_flags+=(--compile); shift ;;
     --nchw) nchw=1; shift ;;
+    --seed) common_cv+=(--set "seed=$2"); common_pt+=(--seed "$2"); shift 2 ;;
     --epochs) common_cv+=(--set "train.epochs=$2"); common_pt+=(--epochs "$2"); shift 2 ;;
     --limit) common_cv+=(--set "data.limit_train=$2"); common_pt+=(--limit "$2"); shift 2 ;;
     --limit-test) common_cv+=(--set "data.limit_test=$2"); common_pt+=(--limit-test "$2"); shift 2 ;;
