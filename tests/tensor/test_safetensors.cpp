@@ -206,6 +206,8 @@ TEST_F(Safetensors, BadEntriesNameTheTensor) {
       {"duplicate",
        R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"a":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}})", 4,
        "tensor 'a' appears twice"},
+      // Found by fuzz_safetensors: an empty name was read, then refused by write_safetensors.
+      {"empty_name", R"({"":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", 2, "a tensor has an empty name"},
   };
   for (const Case& c : cases) {
     const std::string msg = error_of(c.name, st_bytes(c.header, std::string(c.buffer, '\0')));

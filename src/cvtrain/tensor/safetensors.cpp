@@ -198,6 +198,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
       }
       continue;
     }
+    if (name.empty()) fail_input(path, ": a tensor has an empty name");  // no parameter is called ''
     entries.push_back(parse_entry(path, name, value, buffer_bytes));
   }
 
