@@ -14,6 +14,7 @@
 #
 # Usage: scripts/ablations.sh [--variants FILE] [--record JSONL] [CVTRAIN_BINARY] [OUT_DIR] [VARIANT...]
 #   defaults: recipes/ablations/variants.txt, no record, build/cvtrain, runs/ablations, every variant.
+#   Named variants run in the file's order; a name that is not a row of the file is refused (exit 2).
 #   --record appends one JSON line per finished variant (CPU, commit, accuracies, seconds), so that a
 #   long ablation can be run a few rows at a time and its table rebuilt from what was measured.
 #   --check trains nothing: each variant's config must pass `cvtrain config` (tests/cli/recipes.sh).
@@ -60,6 +61,12 @@ variant_args() {
     for s in $sets; do args+=(--set "$s"); done
   fi
 }
+
+# Each variant named on the command line must be a row of the file (a typo would run nothing).
+names=" $(variant_lines | cut -d'|' -f1 | tr '\n' ' ')"
+for v in "${only[@]}"; do
+  [[ "$names" == *" $v "* ]] || { echo "ablations.sh: $variants has no variant '$v' (rows:${names% })" >&2; exit 2; }
+done
 
 if [ "$check" = 1 ]; then
   fails=0
