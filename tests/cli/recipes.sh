@@ -15,10 +15,11 @@ while IFS= read -r f; do
   bash "$src/scripts/ablations.sh" --check --variants "$f" "$bin" || { echo "FAIL: $f"; fails=$((fails+1)); }
 done < <(find "$src/recipes/ablations" -name "*.txt" | sort)
 # A misspelled variant name is refused before anything is trained or written.
-typo_out=$(mktemp -d)/never
-msg=$(bash "$src/scripts/ablations.sh" --variants "$src/recipes/ablations/best_cpu.txt" "$bin" "$typo_out" no_crpo 2>&1)
+typo_dir=$(mktemp -d)
+msg=$(bash "$src/scripts/ablations.sh" --variants "$src/recipes/ablations/best_cpu.txt" "$bin" "$typo_dir/out" no_crpo 2>&1)
 rc=$?
-[[ $rc == 2 && "$msg" == *"no variant 'no_crpo'"* && ! -e "$typo_out" ]] ||
+[[ $rc == 2 && "$msg" == *"no variant 'no_crpo'"* && ! -e "$typo_dir/out" ]] ||
   { echo "FAIL: ablations.sh with a misspelled variant: rc $rc, $msg"; fails=$((fails+1)); }
+rm -rf "$typo_dir"
 ((n > 20)) || { echo "FAIL: only $n recipes found under $src/recipes"; exit 1; }
 ((fails == 0)) && echo "recipes: $n parse (ablation variant files included)" || { echo "recipes: $fails of $n failed"; exit 1; }
