@@ -66,7 +66,7 @@ bool unchecked(const CurveReading& r, const std::string& rule) {
 }  // namespace
 
 TEST(CurveReading, EveryRuleHasAnIdTitleAndAdvice) {
-  ASSERT_EQ(curve_rules().size(), 6u);
+  ASSERT_EQ(curve_rules().size(), 7u);
   for (const CurveRule& r : curve_rules()) {
     EXPECT_FALSE(std::string(r.id).empty());
     EXPECT_FALSE(std::string(r.title).empty());
@@ -247,6 +247,35 @@ TEST(CurveReading, NotStillImprovingWhenFlatOrPastItsPeak) {
   EXPECT_FALSE(find(read_curves(history({{1, .7, .70}, {.8, .8, .90}, {.7, .85, .84}, {.6, .87, .86}}), 10),
                  "still_improving"));  // rising again, but below its epoch-2 best
   EXPECT_TRUE(unchecked(read_curves(history({{1, .7, .7}}), 10), "still_improving"));
+}
+
+// Epochs of 10 s that waited `waits[i]` s for the loader.
+RunHistory waiting(const std::vector<double>& waits) {
+  RunHistory h = history(std::vector<E>(waits.size(), E{1, .8, .8}));
+  for (size_t i = 0; i < waits.size(); ++i) h.epochs[i].seconds = 10, h.epochs[i].data_wait_s = waits[i];
+  return h;
+}
+
+TEST(CurveReading, DataBoundWhenTheLoaderTakesATenthOfTheTime) {
+  std::optional<Finding> f = find(read_curves(waiting({0.5, 2.0, 1.5}), 10), "data_bound");  // 4 s of 30
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->severity, Severity::warning);
+  EXPECT_NE(f->reading.find("4.0 s of its 30.0 s (13%) over 3 epochs"), std::string::npos) << f->reading;
+  EXPECT_NE(f->advice.find("data.workers"), std::string::npos);
+  EXPECT_FALSE(find(read_curves(waiting({0.5, 1.0, 1.4}), 10), "data_bound"));  // 2.9 s of 30: under kDataBound
+  RunHistory old = waiting({5, 5});
+  for (EpochRow& e : old.epochs) e.data_wait_s.reset();  // a log from before the column
+  EXPECT_TRUE(unchecked(read_curves(old, 10), "data_bound"));
+}
+
+TEST(RunHistory, DataWaitIsReadFromMetricsAndMayBeAbsent) {
+  const auto rows = parse_metrics_jsonl(
+      R"({"epoch":1,"step":10,"train_loss":1,"train_acc":0.5,"lr":0.1,"seconds":8,"data_wait_s":1.25})" "\n"
+      R"({"epoch":2,"step":20,"train_loss":1,"train_acc":0.5,"lr":0.1,"seconds":8})" "\n", "m");
+  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_TRUE(rows[0].data_wait_s);
+  EXPECT_DOUBLE_EQ(*rows[0].data_wait_s, 1.25);
+  EXPECT_FALSE(rows[1].data_wait_s);
 }
 
 TEST(RunHistory, MetricsWithValidationColumnsChooseThem) {

@@ -198,6 +198,22 @@ std::string check_still_improving(const RunHistory& h, int64_t, std::string& unc
              h.split_name(), 100 * a0, ll(from.epoch), 100 * a, ll(last.epoch));
 }
 
+// ---- data_bound: the loader, not the network, set the pace ----
+
+std::string check_data_bound(const RunHistory& h, int64_t, std::string& unchecked) {
+  double waited = 0, seconds = 0;
+  int64_t epochs = 0;
+  for (const EpochRow& e : h.epochs)
+    if (e.data_wait_s && std::isfinite(*e.data_wait_s) && e.seconds > 0) waited += *e.data_wait_s, seconds += e.seconds, ++epochs;
+  if (epochs == 0) {
+    unchecked = "no epoch logged its data_wait_s";
+    return "";
+  }
+  if (waited < kDataBound * seconds) return "";
+  return fmt("Training waited for batches %.1f s of its %.1f s (%.0f%%) over %lld epoch%s.", waited, seconds,
+             100 * waited / seconds, ll(epochs), epochs == 1 ? "" : "s");
+}
+
 }  // namespace
 
 const char* severity_name(Severity s) {
@@ -235,6 +251,10 @@ const std::vector<CurveRule>& curve_rules() {
       {"still_improving", "Validation accuracy still rising", Severity::info,
        "The validation accuracy was still rising when the run ended: train longer (more train.epochs).",
        check_still_improving},
+      {"data_bound", "Training waits for its data", Severity::warning,
+       "The loader, not the network, sets the pace: raise data.workers (threads that prefetch augmented batches), "
+       "or make the augmentation cheaper; every epoch would take less time at the same accuracy.",
+       check_data_bound},
   };
   return rules;
 }

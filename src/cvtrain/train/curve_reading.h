@@ -1,6 +1,7 @@
 // Reading a run's learning curves the way the "Training Neural Networks" lecture (CS231n, part 2)
 // teaches: a flat start, an exploding loss, a plateau, a train/validation gap, no gap at a low
-// accuracy, and a validation accuracy still rising at the end. A pure function from the logged
+// accuracy, and a validation accuracy still rising at the end; and, for speed, training that waits
+// for its data. A pure function from the logged
 // history to findings in words; no files, no model. Rules are one table (curve_rules()).
 #pragma once
 #include <cstdint>
@@ -50,6 +51,8 @@ inline constexpr double kUnderfitAcc = 0.90;
 // and is at its best at the end.
 inline constexpr int kRiseEvaluations = 2;
 inline constexpr double kStillRising = 0.005;
+// data_bound: the training waited for the loader at least a tenth of its time over the logged epochs.
+inline constexpr double kDataBound = 0.10;
 }  // namespace curve
 
 enum class Severity { info, warning, problem };

@@ -92,6 +92,7 @@ std::vector<EpochRow> parse_metrics_jsonl(const std::string& text, const std::st
     r.ema_test_loss = optional_number(j, "ema_test_loss"), r.ema_test_acc = optional_number(j, "ema_test_acc");
     r.images_per_s = optional_number(j, "images_per_s").value_or(0);
     r.seconds = optional_number(j, "seconds").value_or(0);
+    r.data_wait_s = optional_number(j, "data_wait_s");
     rows.push_back(r);
   });
   return rows;

@@ -18,6 +18,7 @@ struct EpochRow {
   std::optional<double> val_loss, val_acc, ema_val_loss, ema_val_acc;
   std::optional<double> test_loss, test_acc, ema_test_loss, ema_test_acc;
   double images_per_s = 0, seconds = 0;
+  std::optional<double> data_wait_s;  // of `seconds`, waiting for the loader (absent in older logs)
 };
 
 // One line of steps.jsonl.
