@@ -203,8 +203,10 @@ std::string check_still_improving(const RunHistory& h, int64_t, std::string& unc
 std::string check_data_bound(const RunHistory& h, int64_t, std::string& unchecked) {
   double waited = 0, seconds = 0;
   int64_t epochs = 0;
-  for (const EpochRow& e : h.epochs)
-    if (e.data_wait_s && std::isfinite(*e.data_wait_s) && e.seconds > 0) waited += *e.data_wait_s, seconds += e.seconds, ++epochs;
+  for (const EpochRow& e : h.epochs) {
+    if (!e.data_wait_s || !std::isfinite(*e.data_wait_s) || !(e.seconds > 0)) continue;
+    waited += *e.data_wait_s, seconds += e.seconds, ++epochs;
+  }
   if (epochs == 0) {
     unchecked = "no epoch logged its data_wait_s";
     return "";
