@@ -254,8 +254,8 @@ const std::vector<CurveRule>& curve_rules() {
        "The validation accuracy was still rising when the run ended: train longer (more train.epochs).",
        check_still_improving},
       {"data_bound", "Training waits for its data", Severity::warning,
-       "The loader, not the network, sets the pace: raise data.workers (threads that prefetch augmented batches), "
-       "or make the augmentation cheaper; every epoch would take less time at the same accuracy.",
+       "The loader, not the network, sets the pace: raise data.workers (threads that prefetch augmented batches) "
+       "where cores are free (the batches do not depend on it), or make the augmentation cheaper.",
        check_data_bound},
   };
   return rules;

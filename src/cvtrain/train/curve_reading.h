@@ -1,8 +1,8 @@
 // Reading a run's learning curves the way the "Training Neural Networks" lecture (CS231n, part 2)
 // teaches: a flat start, an exploding loss, a plateau, a train/validation gap, no gap at a low
 // accuracy, and a validation accuracy still rising at the end; and, for speed, training that waits
-// for its data. A pure function from the logged
-// history to findings in words; no files, no model. Rules are one table (curve_rules()).
+// for its data. A pure function from the logged history to findings in words; no files, no model.
+// Rules are one table (curve_rules()).
 #pragma once
 #include <cstdint>
 #include <string>
