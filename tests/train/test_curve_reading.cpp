@@ -249,12 +249,16 @@ TEST(CurveReading, NotStillImprovingWhenFlatOrPastItsPeak) {
   EXPECT_TRUE(unchecked(read_curves(history({{1, .7, .7}}), 10), "still_improving"));
 }
 
+namespace {
+
 // Epochs of 10 s that waited `waits[i]` s for the loader.
 RunHistory waiting(const std::vector<double>& waits) {
   RunHistory h = history(std::vector<E>(waits.size(), E{1, .8, .8}));
   for (size_t i = 0; i < waits.size(); ++i) h.epochs[i].seconds = 10, h.epochs[i].data_wait_s = waits[i];
   return h;
 }
+
+}  // namespace
 
 TEST(CurveReading, DataBoundWhenTheLoaderTakesATenthOfTheTime) {
   std::optional<Finding> f = find(read_curves(waiting({0.5, 2.0, 1.5}), 10), "data_bound");  // 4 s of 30
