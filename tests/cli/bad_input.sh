@@ -40,7 +40,10 @@ expect 2 "model.dropout: model 'resnet20' has no dropout layer" -- train "$src/r
 expect 2 "optim.alpha: no effect with optim.name sgd \(only rmsprop uses it\)" -- train "$src/recipes/fashion_cnn.yaml" --set optim.alpha=0.9 --out "$tmp/o7h"
 expect 2 "optim.trust_coefficient: no effect with optim.name sgd \(only lars uses it\)" -- train "$src/recipes/fashion_cnn.yaml" --set optim.trust_coefficient=0.01 --out "$tmp/o7h2"
 expect 2 "optim.name: lamb runs on the CPU only so far; with device: cuda use sgd, adam, adamw" -- train "$src/recipes/fashion_cnn.yaml" --set optim.name=lamb --set device=cuda --out "$tmp/o7h3"
-for o in o7d o7e o7f o7g o7h o7h2 o7h3; do [[ ! -e "$tmp/$o" ]] || { echo "FAIL: a refused run wrote $tmp/$o"; fails=$((fails+1)); }; done
+expect 2 "model.reset_head: no effect without model.init_from" -- train "$src/recipes/fashion_cnn.yaml" --set model.reset_head=10 --out "$tmp/o7h4"
+expect 2 "data.augment\[0\].value: no effect with mode random" -- train "$src/recipes/fashion_cnn.yaml" --set 'data.augment=[{name: erasing, mode: random, value: 0.5}]' --out "$tmp/o7h5"
+expect 2 "data.augment\[0\]: grayscale has no effect on 1-channel images" -- train "$src/recipes/fashion_cnn.yaml" "${synthetic[@]}" --set 'data.augment=[{name: grayscale}]' --out "$tmp/o7h6"
+for o in o7d o7e o7f o7g o7h o7h2 o7h3 o7h4 o7h5 o7h6; do [[ ! -e "$tmp/$o" ]] || { echo "FAIL: a refused run wrote $tmp/$o"; fails=$((fails+1)); }; done
 expect 2 "unknown subcommand 'trian' \(did you mean 'train'\?\)" -- trian "$src/recipes/fashion_cnn.yaml"
 expect 2 "data.root: /usr/share/datasets/fashion-mnist is where Debian puts fashion_mnist, and data.dataset is mnist" -- train "$src/recipes/fashion_cnn.yaml" --set data.dataset=mnist --out "$tmp/o7m"
 [[ ! -e "$tmp/o7m" ]] || { echo "FAIL: a refused run wrote $tmp/o7m"; fails=$((fails+1)); }

@@ -66,7 +66,9 @@ PROBES = {
     "model.fmp_sequence": ("pseudo_random", {"model.pool": "fractional"}),
     "model.fmp_test_samples": ("2", {"model.pool": "fractional"}),
     "model.batch_norm": "false",
-    "train.epochs": "2", "train.batch_size": "4", "train.eval_batch_size": "3", "train.label_smoothing": "0.2",
+    "train.epochs": "2", "train.batch_size": "4", "train.eval_batch_size": "3",
+    # probed where it is easiest to lose: mixup's soft targets take the smoothing too
+    "train.label_smoothing": ("0.2", {"data.mixup_alpha": "0.4"}),
     "train.eval_every": ("2", {"train.epochs": "3"}), "train.clip_grad_norm": "0.01",
     "train.clip_grad_value": "0.0001", "train.accumulate_steps": "2", "train.ema_decay": "0.5",
     "train.checkpoint_every_steps": "1", "train.keep_last": ("1", {"train.checkpoint_every_steps": "1"}),

@@ -226,6 +226,43 @@ TEST(Augment, BadSpecsNameTheEntryAndParameter) {
   EXPECT_EQ(message({spec("rotate", 1, {{"degrees", "10"}})}), "no error");
 }
 
+// A parameter that the entry's mode never reads is refused in a config a user writes.
+TEST(Augment, ParametersTheModeDoesNotReadAreRefused) {
+  auto message = [](const std::vector<AugmentSpec>& specs) {
+    try {
+      check_params_read(specs);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message({spec("hflip"), spec("erasing", 1, {{"mode", "random"}, {"value", "0.5"}})})
+                .find("data.augment[1].value: no effect with mode random"),
+            std::string::npos);
+  EXPECT_EQ(message({spec("erasing", 1, {{"mode", "constant"}, {"value", "0.5"}})}), "no error");
+  EXPECT_EQ(message({spec("erasing", 1, {{"mode", "random"}})}), "no error");
+}
+
+// What one-channel images cannot show is refused once the data's channels are known.
+TEST(Augment, ColorStepsOnOneChannelAreRefused) {
+  auto message = [](const std::vector<AugmentSpec>& specs, int64_t channels) {
+    try {
+      AugmentPipeline(specs).check_channels(channels);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message({spec("hflip"), spec("grayscale")}, 1).find("data.augment[1]: grayscale has no effect on 1-channel"),
+            std::string::npos);
+  EXPECT_NE(message({spec("color_jitter", 1, {{"brightness", "0.4"}, {"hue", "0.1"}})}, 1).find("data.augment[0].hue"),
+            std::string::npos);
+  EXPECT_NE(message({spec("color_jitter", 1, {{"saturation", "0.4"}})}, 1).find("data.augment[0].saturation"),
+            std::string::npos);
+  EXPECT_EQ(message({spec("color_jitter", 1, {{"brightness", "0.4"}, {"contrast", "0.4"}})}, 1), "no error");
+  EXPECT_EQ(message({spec("grayscale"), spec("color_jitter", 1, {{"saturation", "0.4"}, {"hue", "0.1"}})}, 3), "no error");
+}
+
 TEST(Augment, RangeGivenAsOneNumberIsSymmetricWhenNegativeAllowed) {
   AugmentPipeline p({spec("rotate", 1, {{"degrees", "10"}}), spec("random_resized_crop", 1, {{"scale", "0.5"}})});
   EXPECT_EQ(p.steps()[0].params.at("degrees").nums, (std::vector<double>{-10, 10}));

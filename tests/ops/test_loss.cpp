@@ -75,6 +75,31 @@ TEST(CrossEntropySoft, MatchesPyTorch) {
   }
 }
 
+// Smoothed probability targets are PyTorch's label_smoothing: on one-hot targets the loss and its
+// gradient are cross_entropy's with labels (recorded from PyTorch), and on mixed targets the loss is
+// the same blend of the unsmoothed loss and the loss against the uniform distribution.
+TEST(CrossEntropySoft, SmoothsTargetsAsPyTorchLabelSmoothing) {
+  auto f = load_fixture("cross_entropy");
+  for (std::string tag : kTags) {
+    SCOPED_TRACE(tag);
+    const Tensor logits = f.at(tag + "logits"), labels = labels_of(f.at(tag + "labels"));
+    const int64_t N = logits.size(0), K = logits.size(1);
+    Tensor one_hot = Tensor::zeros({N, K});
+    for (int64_t n = 0; n < N; ++n) one_hot.data<float>()[n * K + labels.data<int64_t>()[n]] = 1.0f;
+    Context ctx;
+    Variable x(logits, true);
+    Variable loss = ops::cross_entropy_soft(ctx, x, one_hot, 0.1f);
+    EXPECT_TRUE(all_close(loss.data(), f.at(tag + "ce_ls0.1_loss"), 1e-5f, 1e-5f));
+    loss.backward();
+    EXPECT_TRUE(all_close(x.grad(), f.at(tag + "ce_ls0.1_dlogits"), 1e-7f, 1e-4f));
+
+    const Tensor mixed = f.at(tag + "soft_targets"), uniform = Tensor::full({N, K}, 1.0f / static_cast<float>(K));
+    auto loss_of = [&](const Tensor& t, float s) { return ops::cross_entropy_soft(ctx, Variable(logits), t, s).item(); };
+    EXPECT_NEAR(loss_of(mixed, 0.3f), 0.7f * loss_of(mixed, 0.0f) + 0.3f * loss_of(uniform, 0.0f),
+                1e-5f * std::abs(loss_of(mixed, 0.0f)));
+  }
+}
+
 TEST(Softmax, GradientsMatchFiniteDifferences) {
   Tensor x = random_tensor({4, 6}, 1, -2.0f, 2.0f);
   EXPECT_TRUE(check_op_gradients([](Context& c, const std::vector<Variable>& in) { return ops::softmax(c, in[0]); },
@@ -91,8 +116,9 @@ TEST(CrossEntropy, GradientsMatchFiniteDifferences) {
     EXPECT_TRUE(check_op_gradients(
         [&](Context& c, const std::vector<Variable>& in) { return ops::cross_entropy(c, in[0], labels, ls); }, {x}));
   Tensor t = random_tensor({5, 4}, 3, 0.0f, 1.0f);
-  EXPECT_TRUE(check_op_gradients(
-      [&](Context& c, const std::vector<Variable>& in) { return ops::cross_entropy_soft(c, in[0], t); }, {x}));
+  for (float ls : {0.0f, 0.2f})
+    EXPECT_TRUE(check_op_gradients(
+        [&](Context& c, const std::vector<Variable>& in) { return ops::cross_entropy_soft(c, in[0], t, ls); }, {x}));
 }
 
 TEST(CrossEntropy, RejectsBadInput) {
@@ -106,4 +132,5 @@ TEST(CrossEntropy, RejectsBadInput) {
   EXPECT_THROW(ops::cross_entropy(ctx, x, good, 1.5f), Error);
   EXPECT_THROW(ops::cross_entropy(ctx, Variable(Tensor::zeros({6})), good), Error);
   EXPECT_THROW(ops::cross_entropy_soft(ctx, x, Tensor::zeros({2, 4})), Error);
+  EXPECT_THROW(ops::cross_entropy_soft(ctx, x, Tensor::zeros({2, 3}), 1.5f), Error);
 }

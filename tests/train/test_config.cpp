@@ -2,6 +2,7 @@
 // from the "a, b" / "k=v" scalars that --set and configs stored by older versions give; the resolved
 // config dumps and reads back to the same values; errors name the key.
 #include <string>
+#include <vector>
 
 #include "common/testing.h"
 #include "cvtrain/base/error.h"
@@ -85,6 +86,50 @@ TEST(Config, DataRootFollowsTheDatasetUnlessGiven) {
   // a root that is another dataset's folder: mnist and fashion_mnist files have the same names
   EXPECT_THROW(parse_config_text("data: {dataset: mnist, root: /usr/share/datasets/fashion-mnist}\n", "t.yaml"),
                InputError);
+}
+
+// A key set where the resolved run would never read it stops the load, naming the key and why.
+TEST(Config, KeysTheRunWouldNotReadAreRefused) {
+  auto refusal = [](const std::vector<std::string>& sets) -> std::string {
+    try {
+      load_config("", sets);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const auto npos = std::string::npos;
+  const std::string from = "model.init_from=runs/pretrained";
+  EXPECT_NE(refusal({"model.reset_head=10"}).find("model.reset_head: no effect without model.init_from"), npos);
+  EXPECT_EQ(refusal({from, "model.reset_head=10"}), "");
+  // a strict load overwrites what the init keys shape; a fresh head or a lenient load keeps some of it
+  for (const char* key : {"model.init=xavier_normal", "model.init_overrides={net.0: xavier_normal}"})
+    EXPECT_NE(refusal({from, key}).find(": model.init_from with model.init_strict loads every tensor it would shape"), npos)
+        << key;
+  EXPECT_NE(refusal({from, "model.init=xavier_normal", "model.init_gain=2"}).find("model.init: model.init_from"), npos);
+  EXPECT_NE(refusal({from, "model.init_gain=2"}).find("model.init_gain: model.init_from with model.init_strict"), npos);
+  EXPECT_EQ(refusal({from, "model.reset_head=10", "model.init=xavier_normal", "model.init_gain=2"}), "");
+  EXPECT_EQ(refusal({from, "model.init_strict=false", "model.init=xavier_normal", "model.init_gain=2"}), "");
+  EXPECT_NE(refusal({from, "model.name=resnet20", "model.reset_head=10", "model.zero_init_residual=true"})
+                .find("model.zero_init_residual: model.init_from with model.init_strict loads every tensor it would "
+                      "shape (model.reset_head leaves only the final linear layer fresh)"),
+            npos);
+  // dampening scales a momentum that is not there
+  const std::vector<std::string> no_cycle = {"optim.name=sgd", "optim.nesterov=false", "optim.schedule=cosine"};
+  auto with = [](std::vector<std::string> v, const std::vector<std::string>& more) {
+    v.insert(v.end(), more.begin(), more.end());
+    return v;
+  };
+  EXPECT_NE(refusal(with(no_cycle, {"optim.momentum=0", "optim.dampening=0.5"}))
+                .find("optim.dampening: no effect without momentum"),
+            npos);
+  EXPECT_EQ(refusal(with(no_cycle, {"optim.momentum=0.9", "optim.dampening=0.5"})), "");
+  // the CPU's activation layout and dtype mean nothing on the GPU
+  EXPECT_NE(refusal({"device=cuda", "train.memory_format=nchw"}).find("train.memory_format: no effect on training with device cuda"),
+            npos);
+  EXPECT_NE(refusal({"device=cuda", "train.precision=bf16", "train.bf16_activations=false"})
+                .find("train.bf16_activations: no effect on training with device cuda"),
+            npos);
 }
 
 TEST(Config, NearestNameIsANearMiss) {

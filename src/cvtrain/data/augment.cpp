@@ -523,6 +523,28 @@ AugmentPipeline::AugmentPipeline(const std::vector<AugmentSpec>& specs, const st
   }
 }
 
+void check_params_read(const std::vector<AugmentSpec>& specs, const std::string& where) {
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const AugmentSpec& s = specs[i];
+    auto mode = s.params.find("mode");
+    if (s.name == "erasing" && s.params.count("value") && mode != s.params.end() && mode->second == "random")
+      fail_input(where, "[", i, "].value: no effect with mode random (the erased pixels are drawn at random)");
+  }
+}
+
+void AugmentPipeline::check_channels(int64_t channels, const std::string& where) const {
+  if (channels == 3) return;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const std::string name = steps_[i].def->name, at = where + "[" + std::to_string(i) + "]";
+    if (name == "grayscale")
+      fail_input(at, ": grayscale has no effect on ", channels, "-channel images (it needs 3)");
+    if (name != "color_jitter") continue;
+    for (const char* key : {"saturation", "hue"})
+      if (steps_[i].params.at(key).num() != 0)
+        fail_input(at, ".", key, ": no effect on ", channels, "-channel images (it needs 3)");
+  }
+}
+
 bool AugmentPipeline::needs_color_pca() const {
   return std::any_of(steps_.begin(), steps_.end(), [](const AugmentStep& s) { return std::string(s.def->name) == "pca_noise"; });
 }

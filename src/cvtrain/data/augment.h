@@ -82,6 +82,10 @@ struct AugmentStep {
   Params params;
 };
 
+// Refuses, naming where[i].param, a parameter written where the entry's other parameters leave it
+// unread (erasing's value with mode random). For configs a user writes; stored ones are not rechecked.
+void check_params_read(const std::vector<AugmentSpec>& specs, const std::string& where = "data.augment");
+
 class AugmentPipeline {
  public:
   AugmentPipeline() = default;
@@ -91,6 +95,9 @@ class AugmentPipeline {
   bool empty() const { return steps_.empty(); }
   bool needs_color_pca() const;
   void set_color_pca(ColorPCA pca) { pca_ = std::move(pca); }
+  // Refuses, naming where[i], a step or parameter that images of `channels` channels would ignore
+  // (grayscale, color_jitter's saturation and hue on one channel).
+  void check_channels(int64_t channels, const std::string& where = "data.augment") const;
   // The (H, W) of every output image for inputs of (H, W).
   void out_size(int64_t& H, int64_t& W) const;
   // Applies the steps in order, each with its probability, drawing from `rng`.

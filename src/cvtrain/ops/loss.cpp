@@ -93,7 +93,19 @@ Variable cross_entropy(Context& ctx, const Variable& logits_in, const Tensor& la
                 });
 }
 
-Variable cross_entropy_soft(Context& ctx, const Variable& logits_in, const Tensor& targets) {
+namespace {
+// (N,K) probabilities moved toward the uniform distribution: t (1 - s) + s / K, a new CPU tensor.
+Tensor smoothed(const Tensor& targets, float s) {
+  CHECK(!targets.is_cuda(), "cross_entropy_soft: label smoothing takes the targets on the CPU, got ", targets.describe());
+  Tensor out = targets.clone();
+  const int64_t K = out.size(1);
+  float* t = out.data<float>();
+  for (int64_t i = 0; i < out.numel(); ++i) t[i] = t[i] * (1.0f - s) + s / static_cast<float>(K);
+  return out;
+}
+}  // namespace
+
+Variable cross_entropy_soft(Context& ctx, const Variable& logits_in, const Tensor& targets, float label_smoothing) {
   const Variable logits = as_f32(ctx, logits_in);
   Tensor xc = logits.data().contiguous();  // (N,K)
   check_logits("cross_entropy_soft", xc);
@@ -101,7 +113,9 @@ Variable cross_entropy_soft(Context& ctx, const Variable& logits_in, const Tenso
   CHECK(N > 0, "cross_entropy_soft: empty batch ", xc.describe());
   CHECK(targets.dtype() == DType::f32 && targets.shape() == xc.shape(), "cross_entropy_soft: targets must be f32 ",
         xc.describe(), " like the logits, got ", targets.describe());
-  Tensor tc = targets.contiguous();  // (N,K)
+  CHECK(label_smoothing >= 0.0f && label_smoothing <= 1.0f, "cross_entropy_soft: label_smoothing = ", label_smoothing,
+        " must be in [0, 1]");
+  Tensor tc = label_smoothing > 0.0f ? smoothed(targets, label_smoothing) : targets.contiguous();  // (N,K)
   if (xc.is_cuda()) {  // backend/cuda/extra.cu: the loss stays on the device, dloss is read there
     tc = tc.to_device_of(xc);
     Tensor prob = xc.new_empty({N, K}), row_loss = xc.new_empty({N}), loss = xc.new_empty({});

@@ -144,7 +144,16 @@ std::string by_activation(const RunConfig& c, const char* key) {
   return read_by(nn::activation_registry(), "model.activation", c.model.activation.name, key);
 }
 std::string by_model(const RunConfig& c, const char* key) { return read_by(nn::model_registry(), "model.name", c.model.name, key); }
+// "" unless model.init_from with model.init_strict overwrites every tensor an init key shapes; a head
+// that model.reset_head leaves fresh counts when `head_counts` (the init schemes shape it).
+std::string by_strict_load(const RunConfig& c, bool head_counts) {
+  const TransferOptions& t = c.transfer;
+  if (t.init_from.empty() || !t.init_strict || (head_counts && t.reset_head > 0)) return "";
+  return std::string("model.init_from with model.init_strict loads every tensor it would shape") +
+         (t.reset_head > 0 ? " (model.reset_head leaves only the final linear layer fresh)" : "");
+}
 std::string by_init(const RunConfig& c, const char* key) {  // a per-layer override may use any scheme
+  if (std::string r = by_strict_load(c, true); !r.empty()) return r;
   return c.model.init.overrides.empty() ? read_by(nn::init::init_registry(), "model.init", c.model.init.scheme, key) : "";
 }
 // The optimizer has a momentum a cycling schedule moves: optim.momentum, or adam's beta1.
@@ -153,6 +162,13 @@ bool has_momentum(const RunConfig& c) {
 }
 std::string by_fractional_pool(const RunConfig& c, const char*) { return used_by("model.pool", c.model.pool, {"fractional"}); }
 bool cycles_momentum(const RunConfig& c) { return c.schedule.name == "onecycle" && c.schedule.cycle_momentum && has_momentum(c); }
+std::string on_cpu_only() {
+  return "no effect on training with device cuda (the GPU keeps its own layout and dtypes; eval and predict, on the "
+         "CPU, take it with --set)";
+}
+std::string needs_init_from(const RunConfig& c, const char*) {
+  return c.transfer.init_from.empty() ? "no effect without model.init_from" : "";
+}
 std::string cycled(const char* what) {
   return std::string("onecycle cycles ") + what +
          " between optim.max_momentum and optim.base_momentum; set optim.cycle_momentum: false to use a fixed one";
@@ -211,14 +227,15 @@ const std::vector<Key>& keys() {
       {"model.activation_alpha", &at<&R::model, &M::activation, &Act::alpha>, Effect::weights, "The value approached for large negative inputs.",
        by_activation},
       {"model.init", &at<&R::model, &M::init, &In::scheme>, Effect::weights, "Weight init scheme (nn/init.cpp describes each; pytorch: the layers' defaults). Biases start at 0 except with pytorch.",
-       nullptr, init_names, "init scheme"},
+       [](const RunConfig& c, const char*) { return by_strict_load(c, true); }, init_names, "init scheme"},
       {"model.init_scale", &at<&R::model, &M::init, &In::scale>, Effect::weights, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value.",
        by_init},
       {"model.init_mode", &at<&R::model, &M::init, &In::mode>, Effect::weights, "fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
        by_init, [] { return nn::init::fan_mode_names(); }, "mode"},
       {"model.init_gain", &at<&R::model, &M::init, &In::gain>, Effect::weights, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
        by_init},
-      {"model.init_overrides", &at<&R::model, &M::init, &In::overrides>, Effect::weights, "Per-layer init, layer prefix -> SCHEME or SCHEME:SCALE, e.g. {net.13: xavier_normal, net.1: \"normal:0.02\"} (the longest matching layer prefix wins)."},
+      {"model.init_overrides", &at<&R::model, &M::init, &In::overrides>, Effect::weights, "Per-layer init, layer prefix -> SCHEME or SCHEME:SCALE, e.g. {net.13: xavier_normal, net.1: \"normal:0.02\"} (the longest matching layer prefix wins).",
+       [](const RunConfig& c, const char*) { return by_strict_load(c, true); }},
       {"model.depth", &at<&R::model, &M::depth>, Effect::weights, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks.",
        by_model},
       {"model.width", &at<&R::model, &M::hidden_width>, Effect::weights, "Units per hidden layer.",
@@ -227,7 +244,8 @@ const std::vector<Key>& keys() {
        by_model},
       {"model.stage_convs", &at<&R::model, &M::stage_convs>, Effect::weights, "conv3x3-BN-activation layers per stage.",
        by_model},
-      {"model.zero_init_residual", &at<&R::model, &M::zero_init_residual>, Effect::weights, "Post-activation residual models (resnet18/34/50, resnet18_small, resnet20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch (bn3 of a bottleneck), so each block starts as the identity."},
+      {"model.zero_init_residual", &at<&R::model, &M::zero_init_residual>, Effect::weights, "Post-activation residual models (resnet18/34/50, resnet18_small, resnet20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch (bn3 of a bottleneck), so each block starts as the identity.",
+       [](const RunConfig& c, const char*) { return by_strict_load(c, false); }},
       {"model.init_from", &at<&R::transfer, &X::init_from>, Effect::weights, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
       {"model.freeze", &at<&R::transfer, &X::freeze>, Effect::weights, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
       {"model.freeze_epochs", &at<&R::transfer, &X::freeze_epochs>, Effect::weights, "model.freeze holds for the first N epochs only (the new head trains alone), then every layer trains, at optim.lr_mult's rates: the two stages of fine-tuning in one run. 0: frozen for the whole run.",
@@ -237,10 +255,11 @@ const std::vector<Key>& keys() {
            return "the layers would never unfreeze: it must be below train.epochs (" + std::to_string(c.train.epochs) + ")";
          return "";
        }},
-      {"model.reset_head", &at<&R::transfer, &X::reset_head>, Effect::weights, "New number of classes: the final linear layer is freshly initialized, not taken from model.init_from (must equal the data's classes; 0: off)."},
+      {"model.reset_head", &at<&R::transfer, &X::reset_head>, Effect::weights, "New number of classes: the final linear layer is freshly initialized, not taken from model.init_from (must equal the data's classes; 0: off).",
+       needs_init_from},
       {"model.freeze_bn", &at<&R::transfer, &X::freeze_bn>, Effect::weights, "Keep BatchNorm layers in evaluation mode while training: running statistics fixed and used (e.g. for a linear probe)."},
       {"model.init_strict", &at<&R::transfer, &X::init_strict>, Effect::checks, "model.init_from must supply every tensor of the model (but a model.reset_head), with its name and shape; false: tensors it lacks start from the model's init, as the report lists.",
-       [](const RunConfig& c, const char*) -> std::string { return c.transfer.init_from.empty() ? "no effect without model.init_from" : ""; }},
+       needs_init_from},
       {"model.drop_path", &at<&R::model, &M::drop_path>, Effect::weights, "Stochastic depth (Huang et al. 2016) for the residual models (resnet*, preact_resnet20, wrn_*, resnet_stack): in training each sample's (or batch's, model.drop_path_mode) residual branch is dropped with rate drop_path*l/L at block l of L (kept ones scaled by 1/(1-rate)); the full network at evaluation. 0: off."},
       {"model.drop_path_mode", &at<&R::model, &M::drop_path_mode>, Effect::weights, "Stochastic depth draws: sample (one per image, as the paper's per-sample variant) or batch (one per batch; a dropped branch is not computed).",
        [](const RunConfig& c, const char*) -> std::string { return c.model.drop_path > 0 ? "" : "no effect without model.drop_path"; }, [] { return nn::drop_path_mode_names(); }, "mode"},
@@ -260,7 +279,7 @@ const std::vector<Key>& keys() {
       {"train.epochs", &at<&R::train, &Tr::epochs>, Effect::weights, "Passes over the training set (train.max_steps may end the run sooner)."},
       {"train.batch_size", &at<&R::train, &Tr::batch_size>, Effect::weights, "Training batch size."},
       {"train.eval_batch_size", &at<&R::train, &Tr::eval_batch_size>, Effect::bits, "Batch size for evaluation (results agree to rounding whatever it is; 128 measured fastest for the CNN)."},
-      {"train.label_smoothing", &at<&R::train, &Tr::label_smoothing>, Effect::weights, "Label smoothing of the cross-entropy loss, in [0, 1)."},
+      {"train.label_smoothing", &at<&R::train, &Tr::label_smoothing>, Effect::weights, "Label smoothing of the cross-entropy loss, in [0, 1); with data.mixup_alpha or data.cutmix_alpha it smooths the mixed targets (PyTorch's label_smoothing with probability targets)."},
       {"train.progress", &at<&R::train, &Tr::progress>, Effect::terminal, "Show a progress bar when the output is a terminal."},
       {"train.eval_every", &at<&R::train, &Tr::eval_every>, Effect::metrics, "Evaluate on the test set every N epochs (and after the last)."},
       {"train.clip_grad_norm", &at<&R::train, &Tr::clip_grad_norm>, Effect::weights, "Scale the gradients so their global L2 norm is at most this (0: off)."},
@@ -268,7 +287,7 @@ const std::vector<Key>& keys() {
       {"train.accumulate_steps", &at<&R::train, &Tr::accumulate_steps>, Effect::weights, "Batches whose gradients are averaged into one optimizer step."},
       {"train.ema_decay", &at<&R::train, &Tr::ema_decay>, Effect::metrics, "Keep an exponential moving average of the weights with this decay, evaluated beside the raw weights (0: off)."},
       {"train.early_stop_patience", &at<&R::train, &Tr::early_stop_patience>, Effect::stopping, "Stop after N evaluations without a better validation accuracy (0: off). Without data.val_fraction, `cvtrain train` holds out a tenth of the training set for it: the test set never chooses."},
-      {"train.early_stop_min_delta", &at<&R::train, &Tr::early_stop_min_delta>, Effect::stopping, "The improvement in test accuracy that counts as better.",
+      {"train.early_stop_min_delta", &at<&R::train, &Tr::early_stop_min_delta>, Effect::stopping, "The improvement in validation accuracy that counts as better.",
        [](const RunConfig& c, const char*) -> std::string {
          return c.train.early_stop_patience > 0 ? "" : "no effect without train.early_stop_patience";
        }},
@@ -294,9 +313,11 @@ const std::vector<Key>& keys() {
       {"train.precision", &at<&R::train, &Tr::precision>, Effect::weights, "fp32, or bf16: convolutions and matrix products compute in bf16 and accumulate in f32, activations between layers are bf16 (train.bf16_activations); master weights, batch-norm statistics, loss and optimizer stay f32 (docs/perf.md).",
        nullptr, [] { return precision_names(); }, "precision"},
       {"train.bf16_activations", &at<&R::train, &Tr::bf16_activations>, Effect::weights, "With train.precision bf16 on the CPU: activations between layers are bf16 too (as PyTorch's autocast), halving the memory batch norm, ReLU, pooling and the residual adds move, with no conversion around convolutions; statistics and arithmetic stay f32. false: f32 activations, bf16 only inside convolutions and matrix products.",
-       [](const RunConfig& c, const char*) { return used_by("train.precision", c.train.precision, {"bf16"}); }},
+       [](const RunConfig& c, const char*) {
+         return c.device == "cuda" ? on_cpu_only() : used_by("train.precision", c.train.precision, {"bf16"});
+       }},
       {"train.memory_format", &at<&R::train, &Tr::memory_format>, Effect::bits, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md).",
-       nullptr, [] { return memory_format_names(); }, "memory format"},
+       [](const RunConfig& c, const char*) { return c.device == "cuda" ? on_cpu_only() : std::string(); }, [] { return memory_format_names(); }, "memory format"},
       {"train.keep", &at<&R::train, &Tr::keep>, Effect::weights, "Which weights become RUN/model.safetensors (what eval, predict, export and ensemble take): last (the final ones), best (the best validation accuracy; a validation split is held out for it when data.val_fraction is 0) or ema (the average of train.ema_decay).",
        nullptr, [] { return keep_names(); }, "choice"},
       {"train.snapshots", &at<&R::train, &Tr::snapshots>, Effect::files, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
@@ -309,7 +330,10 @@ const std::vector<Key>& keys() {
          return cycles_momentum(c) ? cycled("the momentum") : "";
        }},
       {"optim.dampening", &at<&R::optim, &O::dampening>, Effect::weights, "SGD dampening of the momentum.",
-       by_optimizer},
+       [](const RunConfig& c, const char* key) -> std::string {
+         if (std::string r = by_optimizer(c, key); !r.empty()) return r;
+         return c.optim.momentum > 0 || cycles_momentum(c) ? "" : "no effect without momentum (optim.momentum is 0)";
+       }},
       {"optim.nesterov", &at<&R::optim, &O::nesterov>, Effect::weights, "Nesterov momentum.",
        by_optimizer},
       {"optim.weight_decay", &at<&R::optim, &O::weight_decay>, Effect::weights, "Weight decay: L2 added to the gradient (sgd, adam, rmsprop, adagrad), decoupled for adamw; lars and lamb add it to the update inside the trust ratio."},
@@ -671,6 +695,11 @@ void check_consumed(const RunConfig& c, const std::string& origin) {
   for (const Key& k : keys()) {
     if (!k.applies || is_default(c, k)) continue;
     if (std::string why = k.applies(c, k.path); !why.empty()) fail_input(origin, ": ", k.path, ": ", why);
+  }
+  try {
+    check_params_read(c.data.augment);
+  } catch (const InputError& e) {
+    fail_input(origin, ": ", e.what());
   }
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvtrain/base/error.h"
+#include "cvtrain/data/augment.h"
 #include "cvtrain/nn/zoo.h"
 #include "cvtrain/train/config.h"
 #include "cvtrain/train/transfer.h"
@@ -159,6 +160,7 @@ RunSplits load_splits(const RunConfig& cfg) {
   s.test = load_split(cfg, Split::test);
   const std::string where = "data.dataset " + cfg.data.dataset + " (" + cfg.data.root + ")";
   if (s.train.size() == 0) fail_input(where, ": the training split is empty");
+  AugmentPipeline(cfg.data.augment).check_channels(s.train.images.size(1));
   if (s.val) check_held_out(where, s.train, *s.val, "validation");
   check_held_out(where, s.train, s.test, "test");
   return s;

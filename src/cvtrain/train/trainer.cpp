@@ -473,9 +473,9 @@ void Trainer::train_batch(const Batch& batch, int64_t epoch, const EpochData& d,
   int64_t correct = 0;
   if (n > 0) {
     logits = model_.forward(ctx_, Variable(on_device(ctx_, batch.x)));
-    loss = batch.y_soft.defined()
-               ? ops::cross_entropy_soft(ctx_, logits, on_device(ctx_, batch.y_soft))
-               : ops::cross_entropy(ctx_, logits, batch.y, static_cast<float>(opt_.label_smoothing));
+    const float smoothing = static_cast<float>(opt_.label_smoothing);
+    loss = batch.y_soft.defined() ? ops::cross_entropy_soft(ctx_, logits, batch.y_soft, smoothing)  // mixup, cutmix
+                                  : ops::cross_entropy(ctx_, logits, batch.y, smoothing);
     loss_value = loss.item();
     if (std::isfinite(loss_value)) correct = count_correct(logits.data(), batch.y);
   }
