@@ -7,6 +7,7 @@
 #include "common/testing.h"
 #include "cvtrain/base/error.h"
 #include "cvtrain/train/config.h"
+#include "train/trainer_setup.h"
 
 namespace cvtrain {
 namespace {
@@ -90,14 +91,7 @@ TEST(Config, DataRootFollowsTheDatasetUnlessGiven) {
 
 // A key set where the resolved run would never read it stops the load, naming the key and why.
 TEST(Config, KeysTheRunWouldNotReadAreRefused) {
-  auto refusal = [](const std::vector<std::string>& sets) -> std::string {
-    try {
-      load_config("", sets);
-    } catch (const InputError& e) {
-      return e.what();
-    }
-    return "";
-  };
+  const auto refusal = testing::load_config_refusal;
   const auto npos = std::string::npos;
   const std::string from = "model.init_from=runs/pretrained";
   EXPECT_NE(refusal({"model.reset_head=10"}).find("model.reset_head: no effect without model.init_from"), npos);

@@ -8,6 +8,7 @@
 #include "cvtrain/data/resize.h"
 #include "cvtrain/train/config.h"
 #include "cvtrain/train/setup.h"
+#include "train/trainer_setup.h"
 
 namespace cvtrain {
 namespace {
@@ -57,14 +58,7 @@ TEST(InputRecipe, TravelsInTheModelMetadata) {
 }
 
 TEST(InputRecipe, RefusedWhereItCannotApply) {
-  auto error_of = [](const std::vector<std::string>& sets) -> std::string {
-    try {
-      load_config("", sets);
-    } catch (const InputError& e) {
-      return e.what();
-    }
-    return "";
-  };
+  const auto error_of = testing::load_config_refusal;
   EXPECT_NE(error_of({"data.crop_fraction=0.875"}).find("data.crop_fraction: no effect without one data.image_size"),
             std::string::npos);
   EXPECT_NE(error_of({"data.crop_fraction=0.875", "data.image_size=[32, 32]"}).find("data.crop_fraction"), std::string::npos);

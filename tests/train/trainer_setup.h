@@ -1,11 +1,15 @@
 // What the trainer tests share: a small synthetic data set (256 train / 64 test images, 4 classes),
-// a config for a dropout-free MLP trained 1 epoch of 4 batches at a constant lr, and its model.
+// a config for a dropout-free MLP trained 1 epoch of 4 batches at a constant lr, and its model; the
+// message with which a config is refused.
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "cvtrain/base/error.h"
 #include "cvtrain/data/dataset.h"
 #include "cvtrain/nn/zoo.h"
+#include "cvtrain/train/config.h"
 #include "cvtrain/train/run_config.h"
 
 namespace cvtrain::testing {
@@ -37,6 +41,16 @@ inline std::shared_ptr<nn::Module> trainer_model(Rng& rng, const std::string& na
   nn::ModelSpec spec{name};
   spec.dropout = 0.0f;
   return nn::build_model(spec, rng);
+}
+
+// The defaults with `sets` applied as --set overrides: "" when load_config accepts them, else its message.
+inline std::string load_config_refusal(const std::vector<std::string>& sets) {
+  try {
+    load_config("", sets);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace cvtrain::testing
