@@ -4,9 +4,19 @@
 #include <fstream>
 #include <sstream>
 
+#include "cvtrain/base/error.h"
 #include "cvtrain/tensor/rng.h"
 
 namespace cvtrain::testing {
+
+std::string input_error_of(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
 
 std::map<std::string, Tensor> load_fixture(const std::string& name) {
   std::string path = std::string(CVTRAIN_FIXTURES) + "/" + name + ".txt";

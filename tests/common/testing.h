@@ -17,6 +17,9 @@ namespace cvtrain::testing {
 // (written by the recording scripts beside them). Returns f32 tensors by name.
 std::map<std::string, Tensor> load_fixture(const std::string& name);
 
+// The message of the InputError that `run` throws (what a user is told), or "" when it throws none.
+std::string input_error_of(const std::function<void()>& run);
+
 // Outputs are pre-filled with this before a kernel writes them, so an element it misses shows.
 inline constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cvtrain/base/error.h"
+#include "common/testing.h"
 #include "cvtrain/data/dataset.h"
 #include "cvtrain/nn/zoo.h"
 #include "cvtrain/train/config.h"
@@ -45,12 +45,7 @@ inline std::shared_ptr<nn::Module> trainer_model(Rng& rng, const std::string& na
 
 // The defaults with `sets` applied as --set overrides: "" when load_config accepts them, else its message.
 inline std::string load_config_refusal(const std::vector<std::string>& sets) {
-  try {
-    load_config("", sets);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return input_error_of([&] { load_config("", sets); });
 }
 
 }  // namespace cvtrain::testing

@@ -401,19 +401,19 @@ const std::vector<TransformDef>& augment_registry() {
       {"color_jitter", "Brightness, contrast, saturation, hue in random order (torchvision ColorJitter).",
        {{"brightness", "0", 0, kBig, "factor drawn from [max(0, 1-b), 1+b]"},
         {"contrast", "0", 0, kBig, "factor drawn from [max(0, 1-c), 1+c]"},
-        {"saturation", "0", 0, kBig, "factor drawn from [max(0, 1-s), 1+s] (3 channels only)"},
-        {"hue", "0", 0, 0.5, "shift drawn from [-h, h] (3 channels only)"}},
+        {"saturation", "0", 0, kBig, "factor drawn from [max(0, 1-s), 1+s] (3 channels only)", nullptr, true},
+        {"hue", "0", 0, 0.5, "shift drawn from [-h, h] (3 channels only)", nullptr, true}},
        apply_color_jitter, nullptr},
       {"pca_noise", "AlexNet's PCA color noise; eigenvectors fitted on the training set.",
        {{"alphastd", "0.1", 0, kBig, "std of the random weight of each principal component"}}, apply_pca_noise, nullptr},
       {"grayscale", "Replace every channel by the luma (3 channels; no-op on 1; torchvision RandomGrayscale).", {}, apply_grayscale,
-       nullptr, 0.1},
+       nullptr, 0.1, true},
       {"gaussian_noise", "Add N(0, std^2) per pixel, clipped to [0, 1].",
        {{"std", "0.05", 0, kBig, "noise std in [0,1] pixel units"}}, apply_gaussian_noise, nullptr},
       {"erasing", "Random erasing of a rectangle (Zhong et al. 2017; torchvision RandomErasing).",
        {{"scale", "0.02,0.33", 0, 1, "range of the erased area fraction"},
         {"ratio", "0.3,3.3", 1e-3, 1e3, "range of the aspect ratio h/w"},
-        {"value", "0", 0, 1, "fill value in [0,1] pixel units (mode constant)"},
+        {"value", "0", 0, 1, "fill value in [0,1] pixel units (mode constant)", "mode=constant"},
         {"mode", "constant|random", 0, 0, "constant value, or random per-pixel values"}},
        apply_erasing, nullptr, 0.5},
       {"cutout", "A square of fixed size at a random center, clipped (DeVries & Taylor 2017).",
@@ -524,24 +524,27 @@ AugmentPipeline::AugmentPipeline(const std::vector<AugmentSpec>& specs, const st
 }
 
 void check_params_read(const std::vector<AugmentSpec>& specs, const std::string& where) {
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const AugmentSpec& s = specs[i];
-    auto mode = s.params.find("mode");
-    if (s.name == "erasing" && s.params.count("value") && mode != s.params.end() && mode->second == "random")
-      fail_input(where, "[", i, "].value: no effect with mode random (the erased pixels are drawn at random)");
-  }
+  const AugmentPipeline parsed(specs, where);  // every parameter's value, a left-out one at its default
+  for (size_t i = 0; i < specs.size(); ++i)
+    for (const ParamDef& d : parsed.steps()[i].def->params) {
+      if (!d.read_when || !specs[i].params.count(d.name)) continue;
+      const std::string when = d.read_when;
+      const std::string key = when.substr(0, when.find('=')), wanted = when.substr(when.find('=') + 1);
+      const std::string& given = parsed.steps()[i].params.at(key).word;
+      if (given != wanted)
+        fail_input(where, "[", i, "].", d.name, ": no effect with ", key, " ", given, " (read only with ", key, " ", wanted, ")");
+    }
 }
 
 void AugmentPipeline::check_channels(int64_t channels, const std::string& where) const {
   if (channels == 3) return;
   for (size_t i = 0; i < steps_.size(); ++i) {
-    const std::string name = steps_[i].def->name, at = where + "[" + std::to_string(i) + "]";
-    if (name == "grayscale")
-      fail_input(at, ": grayscale has no effect on ", channels, "-channel images (it needs 3)");
-    if (name != "color_jitter") continue;
-    for (const char* key : {"saturation", "hue"})
-      if (steps_[i].params.at(key).num() != 0)
-        fail_input(at, ".", key, ": no effect on ", channels, "-channel images (it needs 3)");
+    const TransformDef& def = *steps_[i].def;
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    if (def.needs_rgb) fail_input(at, ": ", def.name, " has no effect on ", channels, "-channel images (it needs 3)");
+    for (const ParamDef& d : def.params)
+      if (d.needs_rgb && steps_[i].params.at(d.name).num() != 0)
+        fail_input(at, ".", d.name, ": no effect on ", channels, "-channel images (it needs 3)");
   }
 }
 

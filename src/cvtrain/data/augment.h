@@ -57,6 +57,8 @@ struct ParamDef {
   const char* def;  // default text; "a|b|c" declares a word parameter (default a), "x,y" a range
   double lo, hi;    // allowed interval of every number
   const char* doc;
+  const char* read_when = nullptr;  // "mode=constant": read only when that word parameter has that value
+  bool needs_rgb = false;           // a nonzero value does nothing on images without 3 channels
 };
 
 struct TransformDef {
@@ -68,6 +70,7 @@ struct TransformDef {
   // Output (H, W) for an input (H, W); null: unchanged.
   void (*out_size)(const Params& params, int64_t& H, int64_t& W);
   double default_p = 1.0;  // probability of applying it when the entry gives no `p`
+  bool needs_rgb = false;  // does nothing on images without 3 channels
 };
 
 // The registry: every augmentation, in the order `cvtrain augmentations` / docs list them.
@@ -83,7 +86,7 @@ struct AugmentStep {
 };
 
 // Refuses, naming where[i].param, a parameter written where the entry's other parameters leave it
-// unread (erasing's value with mode random). For configs a user writes; stored ones are not rechecked.
+// unread (ParamDef::read_when). For configs a user writes; stored ones are not rechecked.
 void check_params_read(const std::vector<AugmentSpec>& specs, const std::string& where = "data.augment");
 
 class AugmentPipeline {
@@ -95,8 +98,8 @@ class AugmentPipeline {
   bool empty() const { return steps_.empty(); }
   bool needs_color_pca() const;
   void set_color_pca(ColorPCA pca) { pca_ = std::move(pca); }
-  // Refuses, naming where[i], a step or parameter that images of `channels` channels would ignore
-  // (grayscale, color_jitter's saturation and hue on one channel).
+  // Refuses, naming where[i], a step or a nonzero parameter that images of `channels` channels would
+  // ignore (the registry's needs_rgb).
   void check_channels(int64_t channels, const std::string& where = "data.augment") const;
   // The (H, W) of every output image for inputs of (H, W).
   void out_size(int64_t& H, int64_t& W) const;

@@ -146,14 +146,15 @@ std::string by_activation(const RunConfig& c, const char* key) {
 std::string by_model(const RunConfig& c, const char* key) { return read_by(nn::model_registry(), "model.name", c.model.name, key); }
 // "" unless model.init_from with model.init_strict overwrites every tensor an init key shapes; a head
 // that model.reset_head leaves fresh counts when `head_counts` (the init schemes shape it).
-std::string by_strict_load(const RunConfig& c, bool head_counts) {
+std::string strict_load_reason(const RunConfig& c, bool head_counts) {
   const TransferOptions& t = c.transfer;
   if (t.init_from.empty() || !t.init_strict || (head_counts && t.reset_head > 0)) return "";
   return std::string("model.init_from with model.init_strict loads every tensor it would shape") +
          (t.reset_head > 0 ? " (model.reset_head leaves only the final linear layer fresh)" : "");
 }
+std::string by_strict_load(const RunConfig& c, const char*) { return strict_load_reason(c, true); }
 std::string by_init(const RunConfig& c, const char* key) {  // a per-layer override may use any scheme
-  if (std::string r = by_strict_load(c, true); !r.empty()) return r;
+  if (std::string r = by_strict_load(c, key); !r.empty()) return r;
   return c.model.init.overrides.empty() ? read_by(nn::init::init_registry(), "model.init", c.model.init.scheme, key) : "";
 }
 // The optimizer has a momentum a cycling schedule moves: optim.momentum, or adam's beta1.
@@ -227,7 +228,7 @@ const std::vector<Key>& keys() {
       {"model.activation_alpha", &at<&R::model, &M::activation, &Act::alpha>, Effect::weights, "The value approached for large negative inputs.",
        by_activation},
       {"model.init", &at<&R::model, &M::init, &In::scheme>, Effect::weights, "Weight init scheme (nn/init.cpp describes each; pytorch: the layers' defaults). Biases start at 0 except with pytorch.",
-       [](const RunConfig& c, const char*) { return by_strict_load(c, true); }, init_names, "init scheme"},
+       by_strict_load, init_names, "init scheme"},
       {"model.init_scale", &at<&R::model, &M::init, &In::scale>, Effect::weights, "normal: the std (the lecture's 0.01); uniform: the half-width; constant: the value.",
        by_init},
       {"model.init_mode", &at<&R::model, &M::init, &In::mode>, Effect::weights, "fan_in (keeps the forward signal) or fan_out (keeps the backward gradient).",
@@ -235,7 +236,7 @@ const std::vector<Key>& keys() {
       {"model.init_gain", &at<&R::model, &M::init, &In::gain>, Effect::weights, "Gain of xavier, kaiming and orthogonal (0: from model.activation for kaiming, 1 otherwise).",
        by_init},
       {"model.init_overrides", &at<&R::model, &M::init, &In::overrides>, Effect::weights, "Per-layer init, layer prefix -> SCHEME or SCHEME:SCALE, e.g. {net.13: xavier_normal, net.1: \"normal:0.02\"} (the longest matching layer prefix wins).",
-       [](const RunConfig& c, const char*) { return by_strict_load(c, true); }},
+       by_strict_load},
       {"model.depth", &at<&R::model, &M::depth>, Effect::weights, "deep_mlp: number of hidden layers; resnet_stack: number of residual blocks.",
        by_model},
       {"model.width", &at<&R::model, &M::hidden_width>, Effect::weights, "Units per hidden layer.",
@@ -245,7 +246,7 @@ const std::vector<Key>& keys() {
       {"model.stage_convs", &at<&R::model, &M::stage_convs>, Effect::weights, "conv3x3-BN-activation layers per stage.",
        by_model},
       {"model.zero_init_residual", &at<&R::model, &M::zero_init_residual>, Effect::weights, "Post-activation residual models (resnet18/34/50, resnet18_small, resnet20/32/56/110, resnet_stack): zero the last BatchNorm scale of each residual branch (bn3 of a bottleneck), so each block starts as the identity.",
-       [](const RunConfig& c, const char*) { return by_strict_load(c, false); }},
+       [](const RunConfig& c, const char*) { return strict_load_reason(c, false); }},
       {"model.init_from", &at<&R::transfer, &X::init_from>, Effect::weights, "Start from these weights: a cvtrain model file, a run folder, or a PyTorch state_dict saved as safetensors; tensors are matched by name and shape, and a report lists what was loaded, skipped and newly initialized (docs/transfer.md)."},
       {"model.freeze", &at<&R::transfer, &X::freeze>, Effect::weights, "Parameter-name prefixes kept fixed (no update, no weight decay), e.g. [net.0, net.1]; 'backbone': everything but the final linear layer."},
       {"model.freeze_epochs", &at<&R::transfer, &X::freeze_epochs>, Effect::weights, "model.freeze holds for the first N epochs only (the new head trains alone), then every layer trains, at optim.lr_mult's rates: the two stages of fine-tuning in one run. 0: frozen for the whole run.",
