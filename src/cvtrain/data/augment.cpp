@@ -406,7 +406,7 @@ const std::vector<TransformDef>& augment_registry() {
        apply_color_jitter, nullptr},
       {"pca_noise", "AlexNet's PCA color noise; eigenvectors fitted on the training set.",
        {{"alphastd", "0.1", 0, kBig, "std of the random weight of each principal component"}}, apply_pca_noise, nullptr},
-      {"grayscale", "Replace every channel by the luma (3 channels; no-op on 1; torchvision RandomGrayscale).", {}, apply_grayscale,
+      {"grayscale", "Replace every channel by the luma (3 channels only; torchvision RandomGrayscale).", {}, apply_grayscale,
        nullptr, 0.1, true},
       {"gaussian_noise", "Add N(0, std^2) per pixel, clipped to [0, 1].",
        {{"std", "0.05", 0, kBig, "noise std in [0,1] pixel units"}}, apply_gaussian_noise, nullptr},
