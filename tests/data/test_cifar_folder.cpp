@@ -36,15 +36,6 @@ std::vector<uint8_t> cifar_records(int n, bool hundred) {
   return b;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 TEST(Cifar, ReadsTenAndHundredBinaryFiles) {
   const fs::path d = fresh_dir("cifar10");
   const fs::path sub = d / "cifar-10-batches-bin";
@@ -74,13 +65,13 @@ TEST(Cifar, BadFilesAreInputErrors) {
   std::vector<uint8_t> b = cifar_records(2, true);
   b.pop_back();
   write_bytes(h / "train.bin", b);
-  EXPECT_NE(error_of([&] { load_cifar(h.string(), true, Split::train, 0); }).find("not a whole number of 3074-byte"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { load_cifar(h.string(), true, Split::train, 0); }).find("not a whole number of 3074-byte"), std::string::npos);
   std::vector<uint8_t> bad = cifar_records(1, false);
   bad[0] = 10;
   write_bytes(h / "test_batch.bin", bad);
-  EXPECT_NE(error_of([&] { load_cifar(h.string(), false, Split::test, 0); }).find("label 10"), std::string::npos);
-  EXPECT_NE(error_of([&] { load_cifar(h.string(), false, Split::train, 0); }).find("data_batch_1.bin"), std::string::npos);
-  EXPECT_NE(error_of([&] { load_cifar((h / "nope").string(), false, Split::train, 0); }).find("does not exist"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { load_cifar(h.string(), false, Split::test, 0); }).find("label 10"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { load_cifar(h.string(), false, Split::train, 0); }).find("data_batch_1.bin"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { load_cifar((h / "nope").string(), false, Split::train, 0); }).find("does not exist"), std::string::npos);
   fs::remove_all(h);
 }
 
@@ -106,11 +97,11 @@ TEST(ImageIo, PngRoundTripsExactlyAndJpegApproximately) {
     for (uint8_t v : j.data) EXPECT_NEAR(v, 100, 2);
   }
   write_bytes(d / "bad.png", {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 1, 2, 3});
-  EXPECT_NE(error_of([&] { read_image((d / "bad.png").string()); }).find("bad.png"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { read_image((d / "bad.png").string()); }).find("bad.png"), std::string::npos);
   write_bytes(d / "bad.jpg", {0xFF, 0xD8, 0xFF, 0xE0, 0, 16, 'J', 'F'});
-  EXPECT_NE(error_of([&] { read_image((d / "bad.jpg").string()); }).find("corrupt JPEG"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { read_image((d / "bad.jpg").string()); }).find("corrupt JPEG"), std::string::npos);
   write_bytes(d / "text.png", {'h', 'i'});
-  EXPECT_NE(error_of([&] { read_image((d / "text.png").string()); }).find("neither a PNG nor a JPEG"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { read_image((d / "text.png").string()); }).find("neither a PNG nor a JPEG"), std::string::npos);
   fs::remove_all(d);
 }
 
@@ -130,19 +121,19 @@ TEST(ImageFolder, LoadsClassesInSortedOrderAndHandlesBadFiles) {
   EXPECT_EQ(ds.images.data<uint8_t>()[0], pattern(3, 6, 8, 3).data[0]);
 
   write_bytes(d / "cat" / "3.png", {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0});
-  EXPECT_NE(error_of([&] { load_image_folder(d.string(), BadFile::fail, 0); }).find("3.png"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { load_image_folder(d.string(), BadFile::fail, 0); }).find("3.png"), std::string::npos);
   EXPECT_EQ(load_image_folder(d.string(), BadFile::skip, 0).size(), 3);
   fs::remove(d / "cat" / "3.png");
 
   write_png((d / "cat" / "4.png").string(), pattern(1, 6, 8, 4));
-  EXPECT_NE(error_of([&] { load_image_folder(d.string(), BadFile::fail, 0); }).find("1x6x8"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { load_image_folder(d.string(), BadFile::fail, 0); }).find("1x6x8"), std::string::npos);
   fs::remove(d / "cat" / "4.png");
 
   fs::create_directories(d / "dog");
-  EXPECT_NE(error_of([&] { load_image_folder(d.string(), BadFile::fail, 0); }).find("has no .png"), std::string::npos);
-  EXPECT_NE(error_of([&] { load_image_folder_split(d.string(), Split::test, BadFile::fail, 0); }).find("val_fraction"),
+  EXPECT_NE(testing::input_error_of([&] { load_image_folder(d.string(), BadFile::fail, 0); }).find("has no .png"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { load_image_folder_split(d.string(), Split::test, BadFile::fail, 0); }).find("val_fraction"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { parse_bad_file("ignore"); }).find("data.on_bad_file"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { parse_bad_file("ignore"); }).find("data.on_bad_file"), std::string::npos);
   fs::remove_all(d);
 }
 
@@ -158,7 +149,7 @@ TEST(ImageFolder, TrainTestLayoutAndValidationSplit) {
   EXPECT_EQ(load_dataset(o, Split::train, 1).size(), 10);
   EXPECT_EQ(load_dataset(o, Split::test, 1).size(), 10);
   EXPECT_FALSE(has_validation_split(o));
-  EXPECT_NE(error_of([&] { load_dataset(o, Split::val, 1); }).find("data.val_fraction"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { load_dataset(o, Split::val, 1); }).find("data.val_fraction"), std::string::npos);
   o.val_fraction = 0.3;  // of each class's 5 images, round(1.5) = 2 held out
   const Dataset tr = load_dataset(o, Split::train, 1), va = load_dataset(o, Split::val, 1);
   EXPECT_EQ(tr.size(), 6);
@@ -173,7 +164,7 @@ TEST(ImageFolder, TrainTestLayoutAndValidationSplit) {
   EXPECT_EQ(load_dataset(o, Split::val, 1).size(), 6);
   EXPECT_EQ(load_dataset(o, Split::test, 1).size(), 10);
   o.val_fraction = 0.3;
-  EXPECT_NE(error_of([&] { load_dataset(o, Split::train, 1); }).find("has its own val/"), std::string::npos);
+  EXPECT_NE(testing::input_error_of([&] { load_dataset(o, Split::train, 1); }).find("has its own val/"), std::string::npos);
   fs::remove_all(d);
 }
 
