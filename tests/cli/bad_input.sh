@@ -45,7 +45,7 @@ expect 2 "data.augment\[0\].value: no effect with mode random" -- train "$src/re
 expect 2 "data.augment\[0\]: grayscale has no effect on 1-channel images" -- train "$src/recipes/fashion_cnn.yaml" "${synthetic[@]}" --set 'data.augment=[{name: grayscale}]' --out "$tmp/o7h6"
 for o in o7d o7e o7f o7g o7h o7h2 o7h3 o7h4 o7h5 o7h6; do [[ ! -e "$tmp/$o" ]] || { echo "FAIL: a refused run wrote $tmp/$o"; fails=$((fails+1)); }; done
 expect 2 "unknown subcommand 'trian' \(did you mean 'train'\?\)" -- trian "$src/recipes/fashion_cnn.yaml"
-expect 2 "data.root: /usr/share/datasets/fashion-mnist is where Debian puts fashion_mnist, and data.dataset is mnist" -- train "$src/recipes/fashion_cnn.yaml" --set data.dataset=mnist --out "$tmp/o7m"
+expect 2 "data.root: /usr/share/datasets/fashion-mnist is where Debian puts fashion_mnist, and data.dataset is mnist" -- train "$src/recipes/fashion_cnn.yaml" --set data.root=/usr/share/datasets/fashion-mnist --set data.dataset=mnist --out "$tmp/o7m"
 [[ ! -e "$tmp/o7m" ]] || { echo "FAIL: a refused run wrote $tmp/o7m"; fails=$((fails+1)); }
 expect 2 "--set nonsense: expected key.path=value" -- train "$src/recipes/fashion_cnn.yaml" --set nonsense --out "$tmp/o8"
 expect 2 "$tmp/missing.yaml: cannot open" -- train "$tmp/missing.yaml"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cvtrain ensemble on tiny synthetic runs: each member's accuracy equals `cvtrain eval`'s, the
 # ensemble is reported, EMA weights of a run are compared, --logits and --tta work, snapshots of an
-# SGDR run are kept at each cycle's end and evaluated with --snapshots, bad input exits 2.
+# SGDR run are kept at each cycle's end and evaluated with --snapshots, bad input exits 2, and of --set
+# eval, ensemble and report take only the keys they read.
 set -euo pipefail
 bin=$1; src=$2
 command -v python3 > /dev/null || exit 77
@@ -44,4 +45,14 @@ set +e
 "$bin" ensemble "$tmp/missing" > /dev/null 2>&1; [[ $? -eq 2 ]] || { echo "FAIL: missing member should exit 2"; exit 1; }
 "$bin" ensemble "$tmp/a" --snapshots > /dev/null 2>&1; [[ $? -eq 2 ]] || { echo "FAIL: no snapshots should exit 2"; exit 1; }
 "$bin" ensemble "$tmp/a" --tta bogus > /dev/null 2>&1; [[ $? -eq 2 ]] || { echo "FAIL: bad --tta should exit 2"; exit 1; }
+# The commands on a stored model read a few keys from --set (threads, the test data, the CPU runtime):
+# a training key is refused, naming it, before anything is written; a key they read takes effect.
+for cmd in eval ensemble report; do
+  err=$("$bin" $cmd "$tmp/a" --set train.epochs=5 2>&1 >/dev/null); rc=$?
+  [[ $rc -eq 2 ]] && grep -q -- "--set train.epochs: $cmd uses a stored model and reads only threads, data.root" <<<"$err" ||
+    { echo "FAIL: $cmd --set train.epochs: exit $rc: $err"; exit 1; }
+done
+[[ ! -e "$tmp/a/report.html" ]] || { echo "FAIL: a refused report wrote report.html"; exit 1; }
+n=$("$bin" eval "$tmp/a" --set data.limit_test=16 --json | python3 -c "import json,sys; print(json.load(sys.stdin)['images'])")
+[[ $n -eq 16 ]] || { echo "FAIL: eval --set data.limit_test=16 evaluated $n images"; exit 1; }
 echo "ensemble: passed"

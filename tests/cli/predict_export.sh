@@ -25,10 +25,17 @@ train resnet20 resnet20
 
 # predict: 100 IDX images as JSON
 "$bin" predict "$tmp/cnn" "$idx:0-99" --json --topk 2 > "$tmp/cnn.json" || fail "predict cnn"
-# The model file carries its input shape and class names: predict needs no dataset (one that cannot load).
-"$bin" predict "$tmp/cnn" "$idx:0-99" --json --topk 2 --set data.dataset=cifar10 --set data.root="$tmp/nowhere" \
-  > "$tmp/cnn_nodata.json" || fail "predict without the dataset"
-cmp -s "$tmp/cnn.json" "$tmp/cnn_nodata.json" || fail "predict without the dataset gave other output"
+# The model file carries its input shape and class names, so predict reads no dataset; of --set it
+# takes only the keys it reads (threads, the CPU runtime), and refuses the others before any output.
+"$bin" predict "$tmp/cnn" "$idx:0-99" --json --topk 2 --set threads=2 --set train.precision=fp32 \
+  > "$tmp/cnn_threads.json" || fail "predict --set threads=2"
+cmp -s "$tmp/cnn.json" "$tmp/cnn_threads.json" || fail "predict with the run's own threads and precision gave other output"
+err=$("$bin" predict "$tmp/cnn" "$idx:0-99" --json --set data.dataset=cifar10 2>&1); rc=$?
+[[ $rc -eq 2 ]] && grep -q -- "--set data.dataset: predict uses a stored model and reads only threads" <<<"$err" ||
+  fail "predict --set data.dataset: exit $rc: $err"
+err=$("$bin" export "$tmp/cnn" --format safetensors --out "$tmp/refused.safetensors" --set optim.lr=1 2>&1); rc=$?
+[[ $rc -eq 2 && ! -e "$tmp/refused.safetensors" ]] && grep -q -- "--set optim.lr: export uses a stored model" <<<"$err" ||
+  fail "export --set optim.lr: exit $rc: $err"
 /usr/bin/env python3 - "$tmp/cnn.json" <<'PY' || fail "predict JSON"
 import json, math, sys
 j = json.load(open(sys.argv[1]))

@@ -64,6 +64,10 @@ if "$bin" train --resume "$tmp/b" > /dev/null 2>&1; then echo "FAIL: resumed a f
 grep -q "paused after epoch 1 .*continue with: cvtrain train --resume $tmp/p" "$tmp/p.log" || { cat "$tmp/p.log"; echo "FAIL: pause line"; exit 1; }
 [[ ! -e "$tmp/p/model.safetensors" && $(wc -l < "$tmp/p/metrics.jsonl") -eq 1 ]] || { echo "FAIL: a paused run finished"; exit 1; }
 if "$bin" train --resume "$tmp/p" --until-epoch 0 > /dev/null 2>&1; then echo "FAIL: --until-epoch 0 accepted"; exit 1; fi
+# an override that the resumed run would not read is refused, naming it, and the run is left as it was
+if "$bin" train --resume "$tmp/p" --set optim.pct_start=0.3 > "$tmp/p1.log" 2>&1; then echo "FAIL: an unread --set resumed"; exit 1; else rc=$?; fi
+[[ $rc -eq 2 ]] && grep -q -- "--set optim.pct_start: no effect with optim.schedule cosine" "$tmp/p1.log" ||
+  { cat "$tmp/p1.log"; echo "FAIL: an unread --set on resume: exit $rc"; exit 1; }
 "$bin" train --resume "$tmp/p" > "$tmp/p2.log" || { cat "$tmp/p2.log"; echo "FAIL: resume a paused run"; exit 1; }
 cmp "$tmp/a/model.safetensors" "$tmp/p/model.safetensors" || { echo "FAIL: a paused and resumed run differs"; exit 1; }
 cmp "$tmp/a/best.safetensors" "$tmp/p/best.safetensors" || { echo "FAIL: a paused and resumed best model differs"; exit 1; }

@@ -1,6 +1,8 @@
 // The config loader (train/config.h): typed lists and mappings read from YAML lists and mappings and
 // from the "a, b" / "k=v" scalars that --set and configs stored by older versions give; the resolved
 // config dumps and reads back to the same values; errors name the key.
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -124,6 +126,54 @@ TEST(Config, KeysTheRunWouldNotReadAreRefused) {
   EXPECT_NE(refusal({"device=cuda", "train.precision=bf16", "train.bf16_activations=false"})
                 .find("train.bf16_activations: no effect on training with device cuda"),
             npos);
+}
+
+// A value written at its default is a choice too: the run reads it, or refuses it naming the key.
+TEST(Config, KeysWrittenAtTheirDefaultAreCheckedToo) {
+  const auto refusal = testing::load_config_refusal;
+  const auto npos = std::string::npos;
+  EXPECT_NE(refusal({"optim.schedule=cosine", "optim.pct_start=0.15"})
+                .find("optim.pct_start: no effect with optim.schedule cosine (only onecycle uses it)"),
+            npos);
+  EXPECT_EQ(refusal({"optim.schedule=onecycle", "optim.pct_start=0.15"}), "");
+  // onecycle moves the momentum: a written 0.9, the default, is not what the run uses
+  EXPECT_NE(refusal({"optim.momentum=0.9"}).find("optim.momentum: onecycle cycles the momentum"), npos);
+  EXPECT_NE(refusal({"optim.name=adamw", "optim.nesterov=true"}).find("optim.nesterov: no effect with optim.name adamw"),
+            npos);
+  // the same from a file: what it writes counts, not only what differs from the defaults
+  const std::filesystem::path file = std::filesystem::temp_directory_path() / "cvtrain_written_default.yaml";
+  std::ofstream(file) << "optim:\n  schedule: cosine\n  pct_start: 0.15\n";
+  EXPECT_NE(testing::input_error_of([&] { load_config(file.string(), {}); })
+                .find("cvtrain_written_default.yaml: optim.pct_start: no effect with optim.schedule cosine"),
+            npos);
+  std::filesystem::remove(file);
+}
+
+// The dump leaves out only keys the run does not read that hold their default: it reads back to the
+// same config, and load_config accepts it, so a run's config.yaml (and search's best.yaml) retrains.
+TEST(Config, DumpKeepsWhatTheRunReadsAndLoadsAgain) {
+  const auto npos = std::string::npos;
+  const std::string dump = dump_config(load_config("", {"optim.schedule=cosine", "optim.momentum=0.8"}));
+  EXPECT_EQ(dump.find("pct_start"), npos);  // onecycle's, unread with cosine
+  EXPECT_NE(dump.find("momentum: 0.8"), npos);
+  EXPECT_NE(dump.find("nesterov: true"), npos);  // read by sgd, at its default
+  EXPECT_EQ(dump_config(parse_config_text(dump, "dumped")), dump);
+  const std::filesystem::path file = std::filesystem::temp_directory_path() / "cvtrain_dumped_config.yaml";
+  std::ofstream(file) << dump;
+  EXPECT_EQ(testing::input_error_of([&] { EXPECT_EQ(dump_config(load_config(file.string(), {})), dump); }), "");
+  std::filesystem::remove(file);
+  // a config stored by a build with fewer checks keeps an unread value that is not the default
+  EXPECT_NE(dump_config(parse_config_text("optim: {schedule: cosine, pct_start: 0.3}\n", "old.yaml")).find("pct_start: 0.3"),
+            npos);
+}
+
+// `train --resume RUN --set k=v` applies overrides to a stored config; one the run would not read is refused.
+TEST(Config, OverridesOfAStoredConfigAreCheckedAgainstIt) {
+  const RunConfig stored = parse_config_text("optim: {schedule: cosine}\n", "ck", {"optim.pct_start=0.2"});
+  EXPECT_NE(testing::input_error_of([&] { check_overrides_read(stored, {"optim.pct_start=0.2"}); })
+                .find("--set optim.pct_start: no effect with optim.schedule cosine"),
+            std::string::npos);
+  EXPECT_EQ(testing::input_error_of([&] { check_overrides_read(stored, {"optim.lr=0.2", "train.epochs=9"}); }), "");
 }
 
 TEST(Config, NearestNameIsANearMiss) {

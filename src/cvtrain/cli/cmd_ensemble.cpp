@@ -148,7 +148,7 @@ int cmd_ensemble(const EnsembleArgs& a) {
     const auto meta = read_model_metadata(paths.front().second);
     auto it = meta.find("config");
     if (it == meta.end()) fail_input(paths.front().second, ": not a cvtrain model file (no config in the metadata)");
-    first_cfg = parse_config_text(it->second, paths.front().second, a.overrides);
+    first_cfg = parse_stored_config(it->second, paths.front().second, a.overrides, "ensemble");
   }
   apply_threads(first_cfg);
   Context ctx(static_cast<uint64_t>(first_cfg.seed), static_cast<int>(first_cfg.threads));

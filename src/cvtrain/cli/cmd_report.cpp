@@ -4,6 +4,8 @@
 // Prints the findings. A run without a model file (stopped, or still training) gets a page too.
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "cvtrain/base/files.h"
 #include "cvtrain/cli/commands.h"
@@ -29,7 +31,7 @@ std::optional<TestReview> review_model(const ReportArgs& a, std::string& note) {
     const auto meta = read_model_metadata(path);
     auto cfg_it = meta.find("config");
     if (cfg_it == meta.end()) fail_input(path, ": no 'config' entry in the metadata; not a cvtrain model file");
-    const RunConfig cfg = parse_config_text(cfg_it->second, path + " (metadata config)", a.overrides);
+    const RunConfig cfg = parse_stored_config(cfg_it->second, path + " (metadata config)", a.overrides, "report");
     const Normalization norm = normalization_from_metadata(meta, path);
     apply_threads(cfg);
     Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
@@ -55,7 +57,10 @@ int64_t classes_from_config(const ReportArgs& a) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return 0;
   try {
-    RunConfig cfg = load_config(path, a.overrides);
+    std::ifstream file(path);
+    std::stringstream text;
+    text << file.rdbuf();
+    RunConfig cfg = parse_config_text(text.str(), path, a.overrides);  // stored: every key it holds is the run's
     cfg.data.limit_test = 1;
     return static_cast<int64_t>(load_split(cfg, Split::test).class_names.size());
   } catch (const InputError&) {
@@ -63,10 +68,31 @@ int64_t classes_from_config(const ReportArgs& a) {
   }
 }
 
+// --set reaches the model's evaluation only: a key it would not read stops the report before it
+// writes anything (judged against the run's config.yaml where it reads, else the defaults); later
+// errors in the model's evaluation become a note on the page.
+void check_report_overrides(const ReportArgs& a) {
+  if (a.overrides.empty()) return;
+  const std::string path = a.run + "/config.yaml";
+  std::string text;  // the defaults where the run has no readable config.yaml
+  try {
+    std::ifstream file(path);
+    std::stringstream stored;
+    stored << file.rdbuf();
+    if (file) {
+      parse_config_text(stored.str(), path);
+      text = stored.str();
+    }
+  } catch (const InputError&) {  // the page says what is wrong with the run's files
+  }
+  parse_stored_config(text, path, a.overrides, "report");
+}
+
 }  // namespace
 
 int cmd_report(const ReportArgs& a) {
   if (a.mistakes < 0) fail_input("--mistakes must be >= 0, got ", a.mistakes);
+  check_report_overrides(a);
   ReportInputs in = read_report_inputs(a.run);
   in.test = review_model(a, in.test_note);
   in.num_classes = in.test ? static_cast<int64_t>(in.test->class_names.size()) : classes_from_config(a);

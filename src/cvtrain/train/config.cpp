@@ -615,20 +615,29 @@ std::vector<AugmentSpec> parse_augment(const YAML::Node& node, const std::string
   return specs;
 }
 
-void walk(RunConfig& cfg, const YAML::Node& node, const std::string& prefix, const std::string& origin) {
+// A config as parsed: its values, and the key paths that the file and the overrides wrote.
+struct Parsed {
+  RunConfig cfg;
+  std::vector<std::string> written;
+  bool wrote(const std::string& path) const { return std::find(written.begin(), written.end(), path) != written.end(); }
+};
+
+void walk(Parsed& out, const YAML::Node& node, const std::string& prefix, const std::string& origin) {
   reject_duplicate_keys(node, origin, prefix);
   for (const auto& kv : node) {
     const std::string name = key_text(kv.first, prefix.empty() ? origin : origin + ": " + prefix);
     const std::string path = prefix.empty() ? name : prefix + "." + name;
     if (path == "data.augment") {
-      cfg.data.augment = parse_augment(kv.second, origin + ": data.augment");
+      out.cfg.data.augment = parse_augment(kv.second, origin + ": data.augment");
+      out.written.push_back(path);
     } else if (const Key* key = find_key(path)) {
-      assign(cfg, *key, kv.second, origin + ": " + path);
+      assign(out.cfg, *key, kv.second, origin + ": " + path);
+      out.written.push_back(path);
     } else if (kv.second.IsMap()) {
       bool is_section = false;
       for (const Key& k : keys()) is_section = is_section || std::string(k.path).rfind(path + ".", 0) == 0;
       if (!is_section) fail_input(origin, ": unknown key '", path, "'", suggestion(path));
-      walk(cfg, kv.second, path, origin);
+      walk(out, kv.second, path, origin);
     } else {
       fail_input(origin, ": unknown key '", path, "'", suggestion(path));
     }
@@ -690,25 +699,40 @@ bool is_default(const RunConfig& c, const Key& key) {
   static const RunConfig defaults;
   return std::visit([&](auto field) { return in(c, field) == in(defaults, field); }, key.field);
 }
+// "" when the run `c` reads the key, else the reason it does not.
+std::string unread_reason(const RunConfig& c, const Key& key) { return key.applies ? key.applies(c, key.path) : ""; }
 
-// Every key set to a non-default value is consumed by the run, or the run is refused naming it.
-void check_consumed(const RunConfig& c, const std::string& origin) {
+// Every key that is written, or set to a non-default value, is consumed by the run, or the run is
+// refused naming it: a value written at its default is a choice too, and one the run would ignore.
+void check_consumed(const Parsed& p, const std::string& origin) {
   for (const Key& k : keys()) {
-    if (!k.applies || is_default(c, k)) continue;
-    if (std::string why = k.applies(c, k.path); !why.empty()) fail_input(origin, ": ", k.path, ": ", why);
+    if (is_default(p.cfg, k) && !p.wrote(k.path)) continue;
+    if (std::string why = unread_reason(p.cfg, k); !why.empty()) fail_input(origin, ": ", k.path, ": ", why);
   }
   try {
-    check_params_read(c.data.augment);
+    check_params_read(p.cfg.data.augment);
   } catch (const InputError& e) {
     fail_input(origin, ": ", e.what());
   }
 }
 
-void apply_overrides(RunConfig& cfg, const std::vector<std::string>& overrides) {
+// The key path of each "key.path=value" override.
+std::vector<std::string> override_paths(const std::vector<std::string>& overrides) {
+  std::vector<std::string> paths;
   for (const std::string& o : overrides) {
     auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0) fail_input("--set ", o, ": expected key.path=value");
-    const std::string path = o.substr(0, eq);
+    paths.push_back(o.substr(0, eq));
+  }
+  return paths;
+}
+
+void apply_overrides(Parsed& out, const std::vector<std::string>& overrides) {
+  RunConfig& cfg = out.cfg;
+  for (const std::string& o : overrides) {
+    const std::string path = override_paths({o}).front();
+    const size_t eq = path.size();
+    out.written.push_back(path);
     if (path == "data.augment") {
       try {
         cfg.data.augment = parse_augment(YAML::Load(o.substr(eq + 1)), "--set data.augment");
@@ -730,11 +754,8 @@ void apply_overrides(RunConfig& cfg, const std::vector<std::string>& overrides) 
   }
 }
 
-}  // namespace
-
-RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
-                            const std::vector<std::string>& overrides) {
-  RunConfig cfg;
+Parsed parse(const std::string& yaml, const std::string& origin, const std::vector<std::string>& overrides) {
+  Parsed out;
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
@@ -743,27 +764,22 @@ RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
   }
   if (root.IsDefined() && !root.IsNull()) {
     if (!root.IsMap()) fail_input(origin, ": expected a mapping of config keys at the top level");
-    walk(cfg, root, "", origin);
+    walk(out, root, "", origin);
   }
-  apply_overrides(cfg, overrides);
+  apply_overrides(out, overrides);
   // data.root follows data.dataset (default_dataset_root) unless the file or an override names it
-  bool root_given = false;
-  if (root.IsDefined() && root.IsMap())
-    for (const auto& kv : root) {
-      const std::string key = kv.first.Scalar();
-      if (key == "data.root") root_given = true;
-      if (key == "data" && kv.second.IsMap())
-        for (const auto& d : kv.second) root_given = root_given || d.first.Scalar() == "root";
-    }
-  for (const std::string& o : overrides) root_given = root_given || o.rfind("data.root=", 0) == 0;
-  if (!root_given) cfg.data.root = default_dataset_root(cfg.data.dataset);
-  validate(cfg, origin);
-  return cfg;
+  if (!out.wrote("data.root")) out.cfg.data.root = default_dataset_root(out.cfg.data.dataset);
+  validate(out.cfg, origin);
+  return out;
 }
 
-namespace {
 constexpr uintmax_t kMaxConfigBytes = 1 << 20;  // a recipe is a few KiB; more is not a config
 }  // namespace
+
+RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
+                            const std::vector<std::string>& overrides) {
+  return parse(yaml, origin, overrides).cfg;
+}
 
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::stringstream text;
@@ -780,9 +796,62 @@ RunConfig load_config(const std::string& path, const std::vector<std::string>& o
     text << in.rdbuf();
   }
   const std::string origin = path.empty() ? "<defaults>" : path;
-  RunConfig cfg = parse_config_text(text.str(), origin, overrides);
-  check_consumed(cfg, origin);
+  Parsed parsed = parse(text.str(), origin, overrides);
+  check_consumed(parsed, origin);
+  return std::move(parsed.cfg);
+}
+
+namespace {
+// The keys that the commands on a stored model read from --set; the model file fixes every other one.
+// eval, report and ensemble run the model on the test split; predict runs it on given images; export
+// runs nothing. data.root and data.on_bad_file reach predict and export for model files that do not
+// record their input shape and class names, which then come from the dataset.
+struct StoredReaders {
+  std::vector<std::string> commands;
+  std::vector<std::string> keys;
+};
+const std::vector<StoredReaders>& stored_readers() {
+  static const std::vector<StoredReaders> table = {
+      {{"eval", "report", "ensemble"},
+       {"threads", "data.root", "data.limit_test", "data.on_bad_file", "model.fmp_test_samples", "train.eval_batch_size",
+        "train.precision", "train.bf16_activations", "train.memory_format"}},
+      {{"predict"},
+       {"threads", "data.root", "data.on_bad_file", "model.fmp_test_samples", "train.precision",
+        "train.bf16_activations", "train.memory_format"}},
+      {{"export"}, {"data.root", "data.on_bad_file"}},
+  };
+  return table;
+}
+}  // namespace
+
+RunConfig parse_stored_config(const std::string& yaml, const std::string& origin,
+                              const std::vector<std::string>& overrides, const std::string& command) {
+  const auto& table = stored_readers();
+  const auto row = std::find_if(table.begin(), table.end(), [&](const StoredReaders& r) {
+    return std::find(r.commands.begin(), r.commands.end(), command) != r.commands.end();
+  });
+  if (row == table.end()) throw std::logic_error("parse_stored_config: no row for command " + command);
+  const std::vector<std::string> paths = override_paths(overrides);
+  for (const std::string& path : paths)
+    if (std::find(row->keys.begin(), row->keys.end(), path) == row->keys.end())
+      fail_input("--set ", path, ": ", command, " uses a stored model and reads only ", join_names(row->keys),
+                 " from --set; the model file fixes the others");
+  RunConfig cfg = parse_config_text(yaml, origin, overrides);
+  RunConfig on_cpu = cfg;  // these commands run on the CPU, whichever device trained the model
+  on_cpu.device = "cpu";
+  for (const std::string& path : paths)
+    if (std::string why = unread_reason(on_cpu, *find_key(path)); !why.empty()) fail_input("--set ", path, ": ", why);
   return cfg;
+}
+
+void check_overrides_read(const RunConfig& cfg, const std::vector<std::string>& overrides) {
+  for (const std::string& path : override_paths(overrides)) {
+    if (path == "data.augment") {
+      check_params_read(cfg.data.augment, "--set data.augment");
+    } else if (const Key* key = find_key(path)) {
+      if (std::string why = unread_reason(cfg, *key); !why.empty()) fail_input("--set ", path, ": ", why);
+    }
+  }
 }
 
 namespace {
@@ -854,6 +923,7 @@ std::string dump_config(const RunConfig& cfg) {
       if (in_section) out << YAML::Key << sec << YAML::Value << YAML::BeginMap;
       section = sec;
     }
+    if (is_default(cfg, k) && !unread_reason(cfg, k).empty()) continue;  // a key the run does not read, at its default
     out << YAML::Key << leaf << YAML::Value;
     std::visit([&](auto field) { emit(out, in(cfg, field)); }, k.field);
   }

@@ -12,13 +12,21 @@
 namespace cvtrain {
 
 // path: a YAML file, or empty for the defaults. overrides: "key.path=value" strings. Refuses a key
-// set to a non-default value that the run would not use.
+// that the file or an override writes, or that holds a non-default value, when the run would not use it.
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides);
 // The same from YAML text already in memory (a model file's metadata); `origin` names it in errors.
-// Does not refuse unused keys: a stored config holds every key.
+// Does not refuse unused keys: a stored config may come from a build whose checks were fewer.
 RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
                             const std::vector<std::string>& overrides = {});
-// The fully resolved config as YAML, every key present, in table order.
+// Refuses an override the run `cfg` (a stored config with the overrides applied) would not use.
+void check_overrides_read(const RunConfig& cfg, const std::vector<std::string>& overrides);
+// A model file's stored config with the overrides of a command that uses the model as trained (eval,
+// report, ensemble, predict, export): it reads a few keys from --set (the CPU runtime, the test data);
+// an override of any other key is refused, naming the keys it reads, before the config is parsed.
+RunConfig parse_stored_config(const std::string& yaml, const std::string& origin,
+                              const std::vector<std::string>& overrides, const std::string& command);
+// The fully resolved config as YAML in table order: every key the run reads, and every key that holds
+// a value other than its default; parsed again, it gives the same config, and load_config accepts it.
 std::string dump_config(const RunConfig& cfg);
 // The keys whose values differ between two configs, in table order (data.augment included).
 std::vector<std::string> changed_keys(const RunConfig& a, const RunConfig& b);
