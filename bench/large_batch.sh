@@ -12,13 +12,10 @@ epochs=${EPOCHS:-5}
 common=(--set train.epochs="$epochs" --set train.tensorboard=false --set train.histograms=false
         --set train.plots=false --set train.progress=false "$@")
 mkdir -p "$out"
-grep -v "nesterov" "$src/recipes/fashion_cnn.yaml" > "$out/cnn_lars.yaml"  # lars has no Nesterov form
 row() {  # name, --set args...
   local name=$1; shift
   local t0=$(date +%s.%N)
-  local recipe="$src/recipes/fashion_cnn.yaml"
-  [[ $name == *lars* ]] && recipe="$out/cnn_lars.yaml"
-  "$bin" train "$recipe" "${common[@]}" "$@" --out "$out/$name" --overwrite > "$out/$name.log" 2>&1 \
+  "$bin" train "$src/recipes/fashion_cnn.yaml" "${common[@]}" "$@" --out "$out/$name" --overwrite > "$out/$name.log" 2>&1 \
     || { echo "| $name | failed: $(tail -1 "$out/$name.log" | cut -c1-120) |"; return; }
   local wall=$(echo "$(date +%s.%N) - $t0" | bc)
   python3 - "$out/$name" "$name" "$wall" <<'PY'

@@ -79,7 +79,7 @@ if [ "$check" = 1 ]; then
 fi
 mkdir -p "$out"
 
-# Resolved values of the base, read once: `cvtrain config` prints the config with every default.
+# Resolved values of the base, read once: `cvtrain config` prints every key the run reads.
 resolved=$("$bin" config "$base")
 value() { echo "$resolved" | sed -n "s/^  $1: //p" | head -1; }
 limit=$(value limit_train)

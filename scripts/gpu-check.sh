@@ -98,7 +98,7 @@ threads: 8
 data: {dataset: fashion_mnist, root: $carry/fmnist, workers: 6}
 model: {name: resnet20}
 train: {epochs: 1, batch_size: 128, log_every_steps: 1, checkpoint_every_steps: 0}
-optim: {name: sgd, lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 5.0e-4, schedule: onecycle, pct_start: 0.15}
+optim: {name: sgd, lr: 0.1, weight_decay: 5.0e-4, schedule: onecycle}
 YAML
 
 log "CPU vs GPU: the first 8 ResNet-20 steps (constant lr 0.02; TF32 off on the GPU: NVIDIA_TF32_OVERRIDE=0)"

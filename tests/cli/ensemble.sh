@@ -49,7 +49,7 @@ set +e
 # a training key is refused, naming it, before anything is written; a key they read takes effect.
 for cmd in eval ensemble report; do
   err=$("$bin" $cmd "$tmp/a" --set train.epochs=5 2>&1 >/dev/null); rc=$?
-  [[ $rc -eq 2 ]] && grep -q -- "--set train.epochs: $cmd uses a stored model and reads only threads, data.root" <<<"$err" ||
+  [[ $rc -eq 2 ]] && grep -q -- "--set train.epochs: on a stored model, eval, report, ensemble read only threads, data.root" <<<"$err" ||
     { echo "FAIL: $cmd --set train.epochs: exit $rc: $err"; exit 1; }
 done
 [[ ! -e "$tmp/a/report.html" ]] || { echo "FAIL: a refused report wrote report.html"; exit 1; }

@@ -31,10 +31,10 @@ train resnet20 resnet20
   > "$tmp/cnn_threads.json" || fail "predict --set threads=2"
 cmp -s "$tmp/cnn.json" "$tmp/cnn_threads.json" || fail "predict with the run's own threads and precision gave other output"
 err=$("$bin" predict "$tmp/cnn" "$idx:0-99" --json --set data.dataset=cifar10 2>&1); rc=$?
-[[ $rc -eq 2 ]] && grep -q -- "--set data.dataset: predict uses a stored model and reads only threads" <<<"$err" ||
+[[ $rc -eq 2 ]] && grep -q -- "--set data.dataset: on a stored model, predict reads only threads" <<<"$err" ||
   fail "predict --set data.dataset: exit $rc: $err"
 err=$("$bin" export "$tmp/cnn" --format safetensors --out "$tmp/refused.safetensors" --set optim.lr=1 2>&1); rc=$?
-[[ $rc -eq 2 && ! -e "$tmp/refused.safetensors" ]] && grep -q -- "--set optim.lr: export uses a stored model" <<<"$err" ||
+[[ $rc -eq 2 && ! -e "$tmp/refused.safetensors" ]] && grep -q -- "--set optim.lr: on a stored model, export reads only data.root, data.on_bad_file" <<<"$err" ||
   fail "export --set optim.lr: exit $rc: $err"
 /usr/bin/env python3 - "$tmp/cnn.json" <<'PY' || fail "predict JSON"
 import json, math, sys

@@ -58,7 +58,7 @@ Loaded load_member(const std::string& path, const std::vector<std::string>& over
   const auto meta = read_model_metadata(path);
   auto it = meta.find("config");
   if (it == meta.end()) fail_input(path, ": no 'config' entry in the metadata; not a cvtrain model file");
-  m.cfg = parse_config_text(it->second, path + " (metadata config)", overrides);
+  m.cfg = parse_stored_config(it->second, path + " (metadata config)", overrides, StoredUse::evaluate);
   m.norm = normalization_from_metadata(meta, path);
   m.fitted = preprocess_from_metadata(meta, path);
   m.model = make_stored_model(m.cfg, sets.get(m.cfg), m.norm, m.fitted, fs::file_size(path), path, rng);
@@ -77,7 +77,7 @@ bool load_ema(const std::string& run_dir, const std::vector<std::string>& overri
   if (ck.ema.empty()) return false;
   auto it = ck.metadata.find("config");
   if (it == ck.metadata.end()) return false;
-  m.cfg = parse_config_text(it->second, from + " (metadata config)", overrides);
+  m.cfg = parse_stored_config(it->second, from + " (metadata config)", overrides, StoredUse::evaluate);
   m.norm = normalization_from_metadata(ck.metadata, from);
   m.fitted = preprocess_from_metadata(ck.metadata, from);
   m.model = make_stored_model(m.cfg, sets.get(m.cfg), m.norm, m.fitted, fs::file_size(from), from, rng);
@@ -148,7 +148,7 @@ int cmd_ensemble(const EnsembleArgs& a) {
     const auto meta = read_model_metadata(paths.front().second);
     auto it = meta.find("config");
     if (it == meta.end()) fail_input(paths.front().second, ": not a cvtrain model file (no config in the metadata)");
-    first_cfg = parse_stored_config(it->second, paths.front().second, a.overrides, "ensemble");
+    first_cfg = parse_stored_config(it->second, paths.front().second, a.overrides, StoredUse::evaluate);
   }
   apply_threads(first_cfg);
   Context ctx(static_cast<uint64_t>(first_cfg.seed), static_cast<int>(first_cfg.threads));

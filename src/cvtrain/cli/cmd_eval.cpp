@@ -38,7 +38,7 @@ EvalModel open_stored(const EvalArgs& a, Rng& rng) {
   if (cfg_it == meta.end())
     fail_input(e.path, ": no 'config' entry in the metadata; not a cvtrain model file (a state_dict from elsewhere: "
                "--config RECIPE.yaml --weights FILE, or cvtrain import)");
-  e.cfg = parse_stored_config(cfg_it->second, e.path + " (metadata config)", a.overrides, "eval");
+  e.cfg = parse_stored_config(cfg_it->second, e.path + " (metadata config)", a.overrides, StoredUse::evaluate);
   e.norm = normalization_from_metadata(meta, e.path);
   e.test = load_split(e.cfg, Split::test);
   if (e.test.size() == 0) fail_input("data.dataset ", e.cfg.data.dataset, ": the test split is empty");

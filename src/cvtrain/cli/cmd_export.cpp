@@ -18,7 +18,7 @@ int cmd_export(const ExportArgs& a) {
     fail_input("--format: expected onnx or safetensors, got '", a.format, "'");
   if (a.fold_bn && a.format != "onnx") fail_input("--fold-bn applies to --format onnx only");
   Context ctx(0, 0);
-  InferenceModel m = open_inference_model(a.run, a.config, a.weights, a.overrides, "export", ctx.rng);
+  InferenceModel m = open_inference_model(a.run, a.config, a.weights, a.overrides, StoredUse::export_model, ctx.rng);
   if (a.format == "onnx") {
     interop::OnnxExportOptions o;
     o.C = m.C, o.H = m.H, o.W = m.W;

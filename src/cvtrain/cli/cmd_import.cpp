@@ -60,9 +60,9 @@ std::string resolve_weights_args(const std::string& run, const std::string& conf
 }
 
 InferenceModel open_inference_model(const std::string& run, const std::string& config, const std::string& weights,
-                                    const std::vector<std::string>& overrides, const std::string& command, Rng& rng) {
+                                    const std::vector<std::string>& overrides, StoredUse use, Rng& rng) {
   const std::string path = resolve_weights_args(run, config, weights);
-  return config.empty() ? load_inference_model(path, overrides, command, rng)
+  return config.empty() ? load_inference_model(path, overrides, use, rng)
                         : load_recipe_model(config, path, overrides, rng);
 }
 

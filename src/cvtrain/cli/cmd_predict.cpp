@@ -25,11 +25,11 @@ namespace cvtrain::cli {
 namespace fs = std::filesystem;
 
 InferenceModel load_inference_model(const std::string& run_or_file, const std::vector<std::string>& overrides,
-                                    const std::string& command, Rng& rng) {
+                                    StoredUse use, Rng& rng) {
   InferenceModel m;
   m.weights = read_weights(run_or_file);
   const std::string& path = m.weights.path;
-  m.cfg = parse_stored_config(m.weights.metadata.at("config"), path + " (metadata config)", overrides, command);
+  m.cfg = parse_stored_config(m.weights.metadata.at("config"), path + " (metadata config)", overrides, use);
   m.norm = normalization_from_metadata(m.weights.metadata, path);
   m.fitted = preprocess_from_metadata(m.weights.metadata, path);
   // The model's input shape and class names: the file's "input" entry, or (files written before it)
@@ -199,7 +199,8 @@ int cmd_predict(const PredictArgs& a) {
   Context ctx(0, 0);
   std::vector<std::string> inputs = a.inputs;  // with --config the first positional is an image, not a run
   if (!a.config.empty()) inputs.insert(inputs.begin(), a.run);
-  InferenceModel m = open_inference_model(a.config.empty() ? a.run : "", a.config, a.weights, a.overrides, "predict", ctx.rng);
+  InferenceModel m = open_inference_model(a.config.empty() ? a.run : "", a.config, a.weights, a.overrides,
+                                          StoredUse::predict, ctx.rng);
   apply_threads(m.cfg);
   set_cpu_runtime(ctx, m.cfg);  // a bf16 run predicts in bf16, as it evaluated
   if (inputs.empty()) fail_input("predict: no images given");

@@ -4,8 +4,6 @@
 // Prints the findings. A run without a model file (stopped, or still training) gets a page too.
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "cvtrain/base/files.h"
 #include "cvtrain/cli/commands.h"
@@ -31,7 +29,8 @@ std::optional<TestReview> review_model(const ReportArgs& a, std::string& note) {
     const auto meta = read_model_metadata(path);
     auto cfg_it = meta.find("config");
     if (cfg_it == meta.end()) fail_input(path, ": no 'config' entry in the metadata; not a cvtrain model file");
-    const RunConfig cfg = parse_stored_config(cfg_it->second, path + " (metadata config)", a.overrides, "report");
+    const RunConfig cfg =
+        parse_stored_config(cfg_it->second, path + " (metadata config)", a.overrides, StoredUse::evaluate);
     const Normalization norm = normalization_from_metadata(meta, path);
     apply_threads(cfg);
     Context ctx(static_cast<uint64_t>(cfg.seed), static_cast<int>(cfg.threads));
@@ -57,10 +56,7 @@ int64_t classes_from_config(const ReportArgs& a) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return 0;
   try {
-    std::ifstream file(path);
-    std::stringstream text;
-    text << file.rdbuf();
-    RunConfig cfg = parse_config_text(text.str(), path, a.overrides);  // stored: every key it holds is the run's
+    RunConfig cfg = parse_stored_config(read_config_file(path), path, a.overrides, StoredUse::evaluate);
     cfg.data.limit_test = 1;
     return static_cast<int64_t>(load_split(cfg, Split::test).class_names.size());
   } catch (const InputError&) {
@@ -68,24 +64,32 @@ int64_t classes_from_config(const ReportArgs& a) {
   }
 }
 
+// The config that --set is judged against: the model file's, else the run's config.yaml, else none
+// (the defaults); a file that does not read is left to the page to report.
+std::pair<std::string, std::string> stored_config_of(const std::string& run) {
+  try {
+    const std::string model = run + "/model.safetensors";
+    const std::string yaml = run + "/config.yaml";
+    std::error_code ec;
+    if (fs::is_regular_file(model, ec)) {
+      const auto meta = read_model_metadata(model);
+      if (auto it = meta.find("config"); it != meta.end()) return {it->second, model + " (metadata config)"};
+    } else if (fs::is_regular_file(yaml, ec)) {
+      std::string text = read_config_file(yaml);
+      parse_config_text(text, yaml);
+      return {text, yaml};
+    }
+  } catch (const InputError&) {
+  }
+  return {"", run};
+}
+
 // --set reaches the model's evaluation only: a key it would not read stops the report before it
-// writes anything (judged against the run's config.yaml where it reads, else the defaults); later
-// errors in the model's evaluation become a note on the page.
+// writes anything; later errors in the evaluation become a note on the page.
 void check_report_overrides(const ReportArgs& a) {
   if (a.overrides.empty()) return;
-  const std::string path = a.run + "/config.yaml";
-  std::string text;  // the defaults where the run has no readable config.yaml
-  try {
-    std::ifstream file(path);
-    std::stringstream stored;
-    stored << file.rdbuf();
-    if (file) {
-      parse_config_text(stored.str(), path);
-      text = stored.str();
-    }
-  } catch (const InputError&) {  // the page says what is wrong with the run's files
-  }
-  parse_stored_config(text, path, a.overrides, "report");
+  const auto [text, origin] = stored_config_of(a.run);
+  parse_stored_config(text, origin, a.overrides, StoredUse::evaluate);
 }
 
 }  // namespace

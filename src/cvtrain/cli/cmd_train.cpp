@@ -119,8 +119,8 @@ RunStart start_run(const TrainArgs& a) {
   auto it = r.ck->metadata.find("config");
   if (it == r.ck->metadata.end()) fail_input(r.ck_path, ": the checkpoint holds no config");
   r.cfg = parse_config_text(it->second, r.ck_path, a.overrides);
-  check_overrides_read(r.cfg, a.overrides);
   check_resumable(r, it->second);
+  check_overrides_read(parse_config_text(it->second, r.ck_path), r.cfg, a.overrides);
   if (a.until_epoch > 0 && a.until_epoch < r.ck->state.epoch)
     fail_input("--until-epoch ", a.until_epoch, ": ", r.out, " already trained ", r.ck->state.epoch - 1,
                " epochs; pause at a later one");

@@ -11,6 +11,7 @@
 #include "cvtrain/data/dataset.h"
 #include "cvtrain/data/preprocess.h"
 #include "cvtrain/nn/module.h"
+#include "cvtrain/train/config.h"
 #include "cvtrain/train/run_config.h"
 #include "cvtrain/train/setup.h"
 #include "cvtrain/train/trainer.h"
@@ -178,9 +179,9 @@ struct InferenceModel {
   int64_t C = 0, H = 0, W = 0;  // the images the model takes, before data.preprocess
   std::shared_ptr<nn::Module> model;
 };
-// `command` (predict, export) decides which --set keys it takes (train/config.h parse_stored_config).
+// `use` (predict, export) decides which --set keys it takes (train/config.h parse_stored_config).
 InferenceModel load_inference_model(const std::string& run_or_file, const std::vector<std::string>& overrides,
-                                    const std::string& command, Rng& rng);
+                                    StoredUse use, Rng& rng);
 // The recipe's model with the weights of a state_dict file (train/transfer.h load_state_dict_file),
 // the normalization as `cvtrain train` takes it (data.mean/data.std, else fitted on the recipe's
 // training split, as data.preprocess is), input shape and class names from that split;
@@ -191,7 +192,7 @@ InferenceModel load_recipe_model(const std::string& config, const std::string& w
 // --config RECIPE with --weights FILE. Returns the file to read; InputError for any other combination.
 std::string resolve_weights_args(const std::string& run, const std::string& config, const std::string& weights);
 InferenceModel open_inference_model(const std::string& run, const std::string& config, const std::string& weights,
-                                    const std::vector<std::string>& overrides, const std::string& command, Rng& rng);
+                                    const std::vector<std::string>& overrides, StoredUse use, Rng& rng);
 // Test-time augmentation (eval_tta.cpp): probabilities averaged over the views of data/tta.h.
 EvalResult evaluate_tta(Context& ctx, nn::Module& model, const Dataset& data, const Normalization& norm,
                         const Preprocess& fitted, int64_t batch_size, const std::string& mode, int64_t pad,

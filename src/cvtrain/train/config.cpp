@@ -90,6 +90,22 @@ const char* effect_name(Effect e) {
 // The values a string key takes, from the registry that consumes it or a fixed set.
 using Choices = std::vector<std::string> (*)();
 
+// The uses of a stored model (StoredUse) that read a key from --set: whatever runs the model reads its
+// CPU runtime; an evaluation reads its test split; all read where the files are, which a model file
+// that does not record its input shape takes that shape from. The model file fixes every other key.
+constexpr unsigned use_bit(StoredUse u) { return static_cast<unsigned>(u); }
+constexpr unsigned kRuntime = use_bit(StoredUse::evaluate) | use_bit(StoredUse::predict);
+constexpr unsigned kTestSplit = use_bit(StoredUse::evaluate);
+constexpr unsigned kDataFiles = kRuntime | use_bit(StoredUse::export_model);
+// The commands of the uses in `stored`.
+std::vector<std::string> stored_commands(unsigned stored) {
+  std::vector<std::string> commands;
+  if (stored & use_bit(StoredUse::evaluate)) commands.insert(commands.end(), {"eval", "report", "ensemble"});
+  if (stored & use_bit(StoredUse::predict)) commands.push_back("predict");
+  if (stored & use_bit(StoredUse::export_model)) commands.push_back("export");
+  return commands;
+}
+
 struct Key {
   const char* path;
   Field field;
@@ -98,6 +114,7 @@ struct Key {
   Applies applies = nullptr;   // null: consumed by every run
   Choices choices = nullptr;   // a string key limited to these values; the reference lists them
   const char* noun = nullptr;  // with choices: "unknown <noun> 'x' (known: ...)"
+  unsigned stored = 0;         // the uses of a stored model that read it from --set (use_bit)
 };
 
 template <class Table>
@@ -179,7 +196,8 @@ std::string cycled(const char* what) {
 const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
       {"seed", &at<&R::seed>, Effect::weights, "Seed of every random draw (init, shuffling, dropout). Same seed and threads: same run."},
-      {"threads", &at<&R::threads>, Effect::bits, "CPU threads for compute (OpenMP and oneDNN). 0: all cores."},
+      {"threads", &at<&R::threads>, Effect::bits, "CPU threads for compute (OpenMP and oneDNN). 0: all cores.",
+       nullptr, nullptr, nullptr, kRuntime},
       {"device", &at<&R::device>, Effect::weights, "cpu, or cuda: train and evaluate on the first NVIDIA GPU (a build with -DCVTRAIN_CUDA=ON; optimizer sgd, adam or adamw; no EMA or gradient accumulation yet; docs/cuda.md).",
        nullptr, [] { return std::vector<std::string>{"cpu", "cuda"}; }, "device"},
       {"data.dataset", &at<&R::data, &D::dataset>, Effect::weights, "Dataset: IDX files (fashion_mnist, mnist), CIFAR binary files (cifar10, cifar100), image_folder (root/<class>/*.png|jpg, or root/train + root/test), or synthetic (small, in memory, for tests).",
@@ -187,13 +205,15 @@ const std::vector<Key>& keys() {
       {"data.root", &at<&R::data, &D::root>, Effect::input, "Folder with the dataset files: IDX (raw or .gz), CIFAR .bin, or the image folder. Unset, it follows data.dataset (the Debian package's folder for fashion_mnist and mnist).",
        [](const RunConfig& c, const char*) -> std::string {
          return c.data.dataset == "synthetic" && !c.data.root.empty() ? "no effect with data.dataset synthetic (made in memory)" : "";
-       }},
+       },
+       nullptr, nullptr, kDataFiles},
       {"data.limit_train", &at<&R::data, &D::limit_train>, Effect::weights, "Use only the first N training images (0: all)."},
-      {"data.limit_test", &at<&R::data, &D::limit_test>, Effect::metrics, "Use only the first N test images (0: all)."},
+      {"data.limit_test", &at<&R::data, &D::limit_test>, Effect::metrics, "Use only the first N test images (0: all).",
+       nullptr, nullptr, nullptr, kTestSplit},
       {"data.val_fraction", &at<&R::data, &D::val_fraction>, Effect::weights, "Hold out this fraction of the training set (stratified by class, chosen with the seed) as the validation split that choices read: best.safetensors, early stopping, search. 0: none, or a tenth when the run makes a choice. The test split stays the dataset's own, reported and never chosen on."},
       {"data.on_bad_file", &at<&R::data, &D::on_bad_file>, Effect::input, "image_folder: an unreadable or corrupt image stops the run naming it (fail) or is skipped with a counted warning (skip).",
        [](const RunConfig& c, const char*) { return used_by("data.dataset", c.data.dataset, {"image_folder"}); },
-       [] { return bad_file_names(); }, "mode"},
+       [] { return bad_file_names(); }, "mode", kDataFiles},
       {"data.preprocess", &at<&R::data, &D::preprocess>, Effect::weights, "Fitted on the training set, saved in the model: channel (per-channel mean/std), mean_image, or the PCA family (docs/data.md).",
        nullptr, preprocess_names, "mode"},
       {"data.preprocess_components", &at<&R::data, &D::preprocess_components>, Effect::weights, "pca, pca_whiten, zca: the leading components kept (0: all C*H*W); zca projects out the others. Whitening more components than a tenth of the training images amplifies noise (a warning says so; docs/data.md).",
@@ -274,12 +294,13 @@ const std::vector<Key>& keys() {
       {"model.fmp_sequence", &at<&R::model, &M::fmp_sequence>, Effect::weights, "Fractional max pooling region sequence: random (increments 1 and 2 shuffled) or pseudo_random (ceil(alpha(i+u))).",
        by_fractional_pool, [] { return ops::fmp_sequence_names(); }, "sequence"},
       {"model.fmp_test_samples", &at<&R::model, &M::fmp_test_samples>, Effect::metrics, "Fractional max pooling: evaluation averages the logits over this many fixed samplings of the regions.",
-       by_fractional_pool},
+       by_fractional_pool, nullptr, nullptr, kRuntime},
       {"model.batch_norm", &at<&R::model, &M::batch_norm>, Effect::weights, "false leaves out the BatchNorm after each conv (the conv gets a bias instead), for the batch-norm ablation.",
        by_model},
       {"train.epochs", &at<&R::train, &Tr::epochs>, Effect::weights, "Passes over the training set (train.max_steps may end the run sooner)."},
       {"train.batch_size", &at<&R::train, &Tr::batch_size>, Effect::weights, "Training batch size."},
-      {"train.eval_batch_size", &at<&R::train, &Tr::eval_batch_size>, Effect::bits, "Batch size for evaluation (results agree to rounding whatever it is; 128 measured fastest for the CNN)."},
+      {"train.eval_batch_size", &at<&R::train, &Tr::eval_batch_size>, Effect::bits, "Batch size for evaluation (results agree to rounding whatever it is; 128 measured fastest for the CNN).",
+       nullptr, nullptr, nullptr, kTestSplit},
       {"train.label_smoothing", &at<&R::train, &Tr::label_smoothing>, Effect::weights, "Label smoothing of the cross-entropy loss, in [0, 1); with data.mixup_alpha or data.cutmix_alpha it smooths the mixed targets (PyTorch's label_smoothing with probability targets)."},
       {"train.progress", &at<&R::train, &Tr::progress>, Effect::terminal, "Show a progress bar when the output is a terminal."},
       {"train.eval_every", &at<&R::train, &Tr::eval_every>, Effect::metrics, "Evaluate on the test set every N epochs (and after the last)."},
@@ -312,13 +333,15 @@ const std::vector<Key>& keys() {
       {"train.histograms", &at<&R::train, &Tr::histograms>, Effect::files, "TensorBoard histograms of weights and gradients after each epoch."},
       {"train.plots", &at<&R::train, &Tr::plots>, Effect::files, "Draw loss, accuracy and lr curves as PNG files in the run folder."},
       {"train.precision", &at<&R::train, &Tr::precision>, Effect::weights, "fp32, or bf16: convolutions and matrix products compute in bf16 and accumulate in f32, activations between layers are bf16 (train.bf16_activations); master weights, batch-norm statistics, loss and optimizer stay f32 (docs/perf.md).",
-       nullptr, [] { return precision_names(); }, "precision"},
+       nullptr, [] { return precision_names(); }, "precision", kRuntime},
       {"train.bf16_activations", &at<&R::train, &Tr::bf16_activations>, Effect::weights, "With train.precision bf16 on the CPU: activations between layers are bf16 too (as PyTorch's autocast), halving the memory batch norm, ReLU, pooling and the residual adds move, with no conversion around convolutions; statistics and arithmetic stay f32. false: f32 activations, bf16 only inside convolutions and matrix products.",
        [](const RunConfig& c, const char*) {
          return c.device == "cuda" ? on_cpu_only() : used_by("train.precision", c.train.precision, {"bf16"});
-       }},
+       },
+       nullptr, nullptr, kRuntime},
       {"train.memory_format", &at<&R::train, &Tr::memory_format>, Effect::bits, "channels_last, or nchw: the memory order of activations on the CPU; channels_last keeps convolutions, batch norm, ReLU, pooling and the residual add on NHWC memory without reorders (weights and checkpoints stay NCHW/OIHW either way; docs/perf.md).",
-       [](const RunConfig& c, const char*) { return c.device == "cuda" ? on_cpu_only() : std::string(); }, [] { return memory_format_names(); }, "memory format"},
+       [](const RunConfig& c, const char*) { return c.device == "cuda" ? on_cpu_only() : std::string(); },
+       [] { return memory_format_names(); }, "memory format", kRuntime},
       {"train.keep", &at<&R::train, &Tr::keep>, Effect::weights, "Which weights become RUN/model.safetensors (what eval, predict, export and ensemble take): last (the final ones), best (the best validation accuracy; a validation split is held out for it when data.val_fraction is 0) or ema (the average of train.ema_decay).",
        nullptr, [] { return keep_names(); }, "choice"},
       {"train.snapshots", &at<&R::train, &Tr::snapshots>, Effect::files, "Snapshot ensembles: save RUN/snapshots/epoch-N.safetensors at the end of each schedule cycle (sgdr restarts; the last epoch otherwise); `cvtrain ensemble RUN --snapshots` evaluates them."},
@@ -717,25 +740,26 @@ void check_consumed(const Parsed& p, const std::string& origin) {
 }
 
 // The key path of each "key.path=value" override.
+// "key.path=value" as its key path and value text.
+std::pair<std::string, std::string> split_override(const std::string& o) {
+  const auto eq = o.find('=');
+  if (eq == std::string::npos || eq == 0) fail_input("--set ", o, ": expected key.path=value");
+  return {o.substr(0, eq), o.substr(eq + 1)};
+}
 std::vector<std::string> override_paths(const std::vector<std::string>& overrides) {
   std::vector<std::string> paths;
-  for (const std::string& o : overrides) {
-    auto eq = o.find('=');
-    if (eq == std::string::npos || eq == 0) fail_input("--set ", o, ": expected key.path=value");
-    paths.push_back(o.substr(0, eq));
-  }
+  for (const std::string& o : overrides) paths.push_back(split_override(o).first);
   return paths;
 }
 
 void apply_overrides(Parsed& out, const std::vector<std::string>& overrides) {
   RunConfig& cfg = out.cfg;
   for (const std::string& o : overrides) {
-    const std::string path = override_paths({o}).front();
-    const size_t eq = path.size();
+    const auto [path, text] = split_override(o);
     out.written.push_back(path);
     if (path == "data.augment") {
       try {
-        cfg.data.augment = parse_augment(YAML::Load(o.substr(eq + 1)), "--set data.augment");
+        cfg.data.augment = parse_augment(YAML::Load(text), "--set data.augment");
       } catch (const YAML::Exception& e) {
         fail_input("--set data.augment: cannot parse the value: ", e.msg);
       }
@@ -745,7 +769,7 @@ void apply_overrides(Parsed& out, const std::vector<std::string>& overrides) {
     if (!key) fail_input("--set: unknown key '", path, "'", suggestion(path));
     YAML::Node value;
     try {
-      value = YAML::Load(o.substr(eq + 1));
+      value = YAML::Load(text);
     } catch (const YAML::Exception& e) {
       fail_input("--set ", path, ": cannot parse the value: ", e.msg);
     }
@@ -781,76 +805,63 @@ RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
   return parse(yaml, origin, overrides).cfg;
 }
 
-RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+std::string read_config_file(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) fail_input(path, ": cannot open the config file");
+  if (!std::filesystem::is_regular_file(status)) fail_input(path, ": not a regular file; a config is a YAML file");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxConfigBytes)
+    fail_input(path, ": ", size, " bytes; a config is at most ", kMaxConfigBytes, " bytes of YAML");
+  std::ifstream in(path);
+  if (!in) fail_input(path, ": cannot open the config file");
   std::stringstream text;
-  if (!path.empty()) {
-    std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    if (ec || !std::filesystem::exists(status)) fail_input(path, ": cannot open the config file");
-    if (!std::filesystem::is_regular_file(status)) fail_input(path, ": not a regular file; a config is a YAML file");
-    const auto size = std::filesystem::file_size(path, ec);
-    if (!ec && size > kMaxConfigBytes)
-      fail_input(path, ": ", size, " bytes; a config is at most ", kMaxConfigBytes, " bytes of YAML");
-    std::ifstream in(path);
-    if (!in) fail_input(path, ": cannot open the config file");
-    text << in.rdbuf();
-  }
+  text << in.rdbuf();
+  return text.str();
+}
+
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
   const std::string origin = path.empty() ? "<defaults>" : path;
-  Parsed parsed = parse(text.str(), origin, overrides);
+  Parsed parsed = parse(path.empty() ? "" : read_config_file(path), origin, overrides);
   check_consumed(parsed, origin);
   return std::move(parsed.cfg);
 }
 
-namespace {
-// The keys that the commands on a stored model read from --set; the model file fixes every other one.
-// eval, report and ensemble run the model on the test split; predict runs it on given images; export
-// runs nothing. data.root and data.on_bad_file reach predict and export for model files that do not
-// record their input shape and class names, which then come from the dataset.
-struct StoredReaders {
-  std::vector<std::string> commands;
-  std::vector<std::string> keys;
-};
-const std::vector<StoredReaders>& stored_readers() {
-  static const std::vector<StoredReaders> table = {
-      {{"eval", "report", "ensemble"},
-       {"threads", "data.root", "data.limit_test", "data.on_bad_file", "model.fmp_test_samples", "train.eval_batch_size",
-        "train.precision", "train.bf16_activations", "train.memory_format"}},
-      {{"predict"},
-       {"threads", "data.root", "data.on_bad_file", "model.fmp_test_samples", "train.precision",
-        "train.bf16_activations", "train.memory_format"}},
-      {{"export"}, {"data.root", "data.on_bad_file"}},
-  };
-  return table;
-}
-}  // namespace
-
 RunConfig parse_stored_config(const std::string& yaml, const std::string& origin,
-                              const std::vector<std::string>& overrides, const std::string& command) {
-  const auto& table = stored_readers();
-  const auto row = std::find_if(table.begin(), table.end(), [&](const StoredReaders& r) {
-    return std::find(r.commands.begin(), r.commands.end(), command) != r.commands.end();
-  });
-  if (row == table.end()) throw std::logic_error("parse_stored_config: no row for command " + command);
+                              const std::vector<std::string>& overrides, StoredUse use) {
+  std::vector<std::string> readable;
+  for (const Key& k : keys())
+    if (k.stored & use_bit(use)) readable.push_back(k.path);
   const std::vector<std::string> paths = override_paths(overrides);
   for (const std::string& path : paths)
-    if (std::find(row->keys.begin(), row->keys.end(), path) == row->keys.end())
-      fail_input("--set ", path, ": ", command, " uses a stored model and reads only ", join_names(row->keys),
+    if (std::find(readable.begin(), readable.end(), path) == readable.end())
+      fail_input("--set ", path, ": on a stored model, ", join_names(stored_commands(use_bit(use))), " read",
+                 use == StoredUse::evaluate ? "" : "s", " only ", join_names(readable),
                  " from --set; the model file fixes the others");
   RunConfig cfg = parse_config_text(yaml, origin, overrides);
-  RunConfig on_cpu = cfg;  // these commands run on the CPU, whichever device trained the model
+  RunConfig on_cpu = cfg;  // a stored model runs on the CPU, whichever device trained it
   on_cpu.device = "cpu";
   for (const std::string& path : paths)
-    if (std::string why = unread_reason(on_cpu, *find_key(path)); !why.empty()) fail_input("--set ", path, ": ", why);
+    if (std::string why = unread_reason(on_cpu, *find_key(path)); !why.empty())
+      fail_input(origin, ": --set ", path, ": ", why);
   return cfg;
 }
 
-void check_overrides_read(const RunConfig& cfg, const std::vector<std::string>& overrides) {
-  for (const std::string& path : override_paths(overrides)) {
+void check_overrides_read(const RunConfig& stored, const RunConfig& cfg, const std::vector<std::string>& overrides) {
+  const std::vector<std::string> paths = override_paths(overrides);
+  for (const std::string& path : paths) {
     if (path == "data.augment") {
       check_params_read(cfg.data.augment, "--set data.augment");
     } else if (const Key* key = find_key(path)) {
       if (std::string why = unread_reason(cfg, *key); !why.empty()) fail_input("--set ", path, ": ", why);
     }
+  }
+  // a value of the run's own that the overrides leave unread (--set optim.schedule=cosine over a pct_start)
+  for (const Key& k : keys()) {
+    if (is_default(stored, k) || !unread_reason(stored, k).empty()) continue;
+    if (std::string why = unread_reason(cfg, k); !why.empty())
+      fail_input("--set ", join_names(paths), ": the run's ", k.path, " ", config_value(stored, k.path),
+                 " would no longer be read: ", why);
   }
 }
 
@@ -982,6 +993,7 @@ std::string config_reference_markdown() {
     md << "| `" << k.path << "` | " << type << " | `" << def << "` | " << effect_name(k.effect) << " | " << k.doc;
     if (k.choices) md << " One of: " << join_names(k.choices()) << ".";
     if (const std::string r = readers(k.path); !r.empty()) md << " Read by " << r << ".";
+    if (k.stored) md << " On a stored model, " << join_names(stored_commands(k.stored)) << " take it with --set.";
     md << " |\n";
     if (std::string(k.path) == "data.limit_test")
       md << "| `data.augment` | list | `[]` | weights | Augmentations applied in order to each training image: entries {name, p, parameters}; see docs/data.md and `cvtrain augmentations`. |\n";

@@ -14,17 +14,24 @@ namespace cvtrain {
 // path: a YAML file, or empty for the defaults. overrides: "key.path=value" strings. Refuses a key
 // that the file or an override writes, or that holds a non-default value, when the run would not use it.
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides);
-// The same from YAML text already in memory (a model file's metadata); `origin` names it in errors.
+// The text of a YAML config file; InputError naming it when it is missing, not a regular file, or
+// larger than a config can be.
+std::string read_config_file(const std::string& path);
+// A config from YAML text already in memory (a model file's metadata); `origin` names it in errors.
 // Does not refuse unused keys: a stored config may come from a build whose checks were fewer.
 RunConfig parse_config_text(const std::string& yaml, const std::string& origin,
                             const std::vector<std::string>& overrides = {});
-// Refuses an override the run `cfg` (a stored config with the overrides applied) would not use.
-void check_overrides_read(const RunConfig& cfg, const std::vector<std::string>& overrides);
-// A model file's stored config with the overrides of a command that uses the model as trained (eval,
-// report, ensemble, predict, export): it reads a few keys from --set (the CPU runtime, the test data);
-// an override of any other key is refused, naming the keys it reads, before the config is parsed.
+// Refuses an override that the resumed run `cfg` (its stored config, `stored`, with the overrides
+// applied) would not read, and an override that leaves a value of the stored config unread.
+void check_overrides_read(const RunConfig& stored, const RunConfig& cfg, const std::vector<std::string>& overrides);
+// What a command does with a stored model (a run folder or model file): it reads a few keys from --set,
+// those of its use (docs/config.md), and the model file fixes the others.
+enum class StoredUse : unsigned { evaluate = 1, predict = 2, export_model = 4 };
+// A model file's stored config with the overrides of a command of `use`: an override of a key that
+// `use` does not read is refused, naming the keys it reads, before the config is parsed; one that this
+// model would not use (model.fmp_test_samples without fractional pooling) after, naming the file.
 RunConfig parse_stored_config(const std::string& yaml, const std::string& origin,
-                              const std::vector<std::string>& overrides, const std::string& command);
+                              const std::vector<std::string>& overrides, StoredUse use);
 // The fully resolved config as YAML in table order: every key the run reads, and every key that holds
 // a value other than its default; parsed again, it gives the same config, and load_config accepts it.
 std::string dump_config(const RunConfig& cfg);
