@@ -642,7 +642,9 @@ std::vector<AugmentSpec> parse_augment(const YAML::Node& node, const std::string
 struct Parsed {
   RunConfig cfg;
   std::vector<std::string> written;
-  bool wrote(const std::string& path) const { return std::find(written.begin(), written.end(), path) != written.end(); }
+  bool wrote(const std::string& path) const {
+    return std::find(written.begin(), written.end(), path) != written.end();
+  }
 };
 
 void walk(Parsed& out, const YAML::Node& node, const std::string& prefix, const std::string& origin) {
@@ -739,13 +741,13 @@ void check_consumed(const Parsed& p, const std::string& origin) {
   }
 }
 
-// The key path of each "key.path=value" override.
 // "key.path=value" as its key path and value text.
 std::pair<std::string, std::string> split_override(const std::string& o) {
   const auto eq = o.find('=');
   if (eq == std::string::npos || eq == 0) fail_input("--set ", o, ": expected key.path=value");
   return {o.substr(0, eq), o.substr(eq + 1)};
 }
+// The key path of each "key.path=value" override.
 std::vector<std::string> override_paths(const std::vector<std::string>& overrides) {
   std::vector<std::string> paths;
   for (const std::string& o : overrides) paths.push_back(split_override(o).first);
