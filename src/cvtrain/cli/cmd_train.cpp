@@ -75,13 +75,12 @@ struct RunStart {
 
 // A checkpoint continues the run whose folder it is in, with the same model and optimizer: one planted
 // from another run, or --set keys that change what the checkpoint's tensors mean, are refused.
-void check_resumable(const RunStart& r, const std::string& ck_config) {
+void check_resumable(const RunStart& r, const RunConfig& written) {
   // what a checkpoint's tensors mean: the model, the optimizer's state, the seed's streams, the data
   auto locked = [](const std::string& key) {
     return key.rfind("model.", 0) == 0 || key == "optim.name" || key == "seed" || key == "data.dataset" ||
            key == "data.val_fraction";
   };
-  const RunConfig written = parse_config_text(ck_config, r.ck_path);
   const fs::path run_config = fs::path(r.out) / "config.yaml";
   std::ifstream in(run_config);
   if (in) {  // a resume with --set changes other keys: those do not make the checkpoint another run's
@@ -118,9 +117,10 @@ RunStart start_run(const TrainArgs& a) {
   r.ck = read_checkpoint(r.ck_path);
   auto it = r.ck->metadata.find("config");
   if (it == r.ck->metadata.end()) fail_input(r.ck_path, ": the checkpoint holds no config");
+  const RunConfig written = parse_config_text(it->second, r.ck_path);  // as the checkpoint holds it
   r.cfg = parse_config_text(it->second, r.ck_path, a.overrides);
-  check_resumable(r, it->second);
-  check_overrides_read(parse_config_text(it->second, r.ck_path), r.cfg, a.overrides);
+  check_resumable(r, written);
+  check_overrides_read(written, r.cfg, a.overrides);
   if (a.until_epoch > 0 && a.until_epoch < r.ck->state.epoch)
     fail_input("--until-epoch ", a.until_epoch, ": ", r.out, " already trained ", r.ck->state.epoch - 1,
                " epochs; pause at a later one");
